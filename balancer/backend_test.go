@@ -1,0 +1,287 @@
+package balancer
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
+	const stray = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWRONG"
+
+	t.Run("bytes after a response in the same write close the connection", func(t *testing.T) {
+		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
+			resp := okResponse(path)
+			if conn == 0 && req == 0 {
+				resp += stray
+			}
+			_, _ = w.Write([]byte(resp))
+		})
+		b := NewBackend(rb.addr, 1, testOptions())
+		t.Cleanup(b.Close)
+
+		if got := get(t, b, "/one"); got != "/one" {
+			t.Fatalf("first body = %q, want /one", got)
+		}
+		for _, path := range []string{"/two", "/three"} {
+			if got := get(t, b, path); got != path {
+				t.Fatalf("body = %q, want %q: a response went to the wrong request", got, path)
+			}
+		}
+		if n := rb.conns.Load(); n != 2 {
+			t.Errorf("backend saw %d connections, want 2 (the dirty one closed, the next reused)", n)
+		}
+		if s := b.Stats(); s.StrayBytes != 1 {
+			t.Errorf("StrayBytes = %d, want 1", s.StrayBytes)
+		}
+	})
+
+	t.Run("bytes sent later on an idle connection are never read as a response", func(t *testing.T) {
+		written := make(chan struct{})
+		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
+			_, _ = w.Write([]byte(okResponse(path)))
+			if conn == 0 && req == 0 {
+				time.Sleep(20 * time.Millisecond)
+				_, _ = w.Write([]byte(stray))
+				close(written)
+			}
+		})
+		b := NewBackend(rb.addr, 1, testOptions())
+		t.Cleanup(b.Close)
+
+		if got := get(t, b, "/one"); got != "/one" {
+			t.Fatalf("first body = %q, want /one", got)
+		}
+		<-written
+		time.Sleep(20 * time.Millisecond) // let loopback deliver the stray bytes
+		if got := get(t, b, "/two"); got != "/two" {
+			t.Fatalf("second body = %q, want /two: the stray response was delivered", got)
+		}
+		if n := rb.conns.Load(); n != 2 {
+			t.Errorf("backend saw %d connections, want 2", n)
+		}
+		if s := b.Stats(); s.StrayBytes != 1 || s.OtherErrors != 0 {
+			t.Errorf("StrayBytes, OtherErrors = %d, %d; want 1, 0", s.StrayBytes, s.OtherErrors)
+		}
+	})
+
+	t.Run("a pooled connection the backend closed is replaced, not failed", func(t *testing.T) {
+		closed := make(chan struct{})
+		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
+			_, _ = w.Write([]byte(okResponse(path)))
+			if conn == 0 {
+				_ = w.Close() // keep-alive expiry, without saying so
+				close(closed)
+			}
+		})
+		b := NewBackend(rb.addr, 1, testOptions())
+		t.Cleanup(b.Close)
+
+		get(t, b, "/one")
+		<-closed
+		time.Sleep(20 * time.Millisecond) // let the FIN arrive
+		if got := get(t, b, "/two"); got != "/two" {
+			t.Fatalf("second body = %q, want /two", got)
+		}
+		if s := b.Stats(); s.StrayBytes != 0 || s.OtherErrors != 0 {
+			t.Errorf("StrayBytes, OtherErrors = %d, %d; want 0, 0", s.StrayBytes, s.OtherErrors)
+		}
+	})
+}
+
+func TestBackendDoErrors(t *testing.T) {
+	t.Run("a refused connect is ErrConnect", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		b := NewBackend(addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		_, err = tryGet(b, "/")
+		if !errors.Is(err, ErrConnect) || errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want ErrConnect only", err)
+		}
+		if s := b.Stats(); s.ConnectErrors != 1 || s.Requests != 1 || s.InFlight != 0 {
+			t.Errorf("stats = %+v, want 1 request, 1 connect error, none in flight", s)
+		}
+	})
+
+	t.Run("a backend that does not answer in time is ErrTimeout", func(t *testing.T) {
+		release := make(chan struct{})
+		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) { <-release })
+		t.Cleanup(func() { close(release) }) // before the backend's cleanup waits for it
+		b := NewBackend(rb.addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		req.SetRequestURI("/slow")
+		req.Header.SetHost("backend")
+		err := b.Do(req, resp, time.Now().Add(100*time.Millisecond))
+		if !errors.Is(err, ErrTimeout) || errors.Is(err, ErrConnect) {
+			t.Fatalf("err = %v, want ErrTimeout only", err)
+		}
+		if s := b.Stats(); s.TimeoutErrors != 1 {
+			t.Errorf("TimeoutErrors = %d, want 1", s.TimeoutErrors)
+		}
+	})
+
+	t.Run("a deadline already past is ErrTimeout without sending", func(t *testing.T) {
+		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {})
+		b := NewBackend(rb.addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		req.SetRequestURI("/")
+		if err := b.Do(req, resp, time.Now().Add(-time.Second)); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want ErrTimeout", err)
+		}
+	})
+
+	t.Run("a connection closed before the response is a bad response, sent once", func(t *testing.T) {
+		var seen atomic.Int32
+		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
+			seen.Add(1)
+			_ = w.Close()
+		})
+		b := NewBackend(rb.addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		_, err := tryGet(b, "/")
+		if err == nil || errors.Is(err, ErrConnect) || errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want a bad-response error", err)
+		}
+		if n := seen.Load(); n != 1 {
+			t.Errorf("backend saw the request %d times, want 1 (no hidden retry)", n)
+		}
+		if s := b.Stats(); s.OtherErrors != 1 {
+			t.Errorf("OtherErrors = %d, want 1", s.OtherErrors)
+		}
+	})
+
+	t.Run("a body over the limit is a bad response", func(t *testing.T) {
+		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(make([]byte, 2048)) })
+		o := testOptions()
+		o.MaxResponseBody = 1024
+		b := NewBackend(addr, 1, o)
+		t.Cleanup(b.Close)
+		_, err := tryGet(b, "/")
+		if !errors.Is(err, fasthttp.ErrBodyTooLarge) || errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want ErrBodyTooLarge", err)
+		}
+	})
+}
+
+func TestBackendDo(t *testing.T) {
+	t.Run("sends the path and header names exactly as given", func(t *testing.T) {
+		got := make(chan string, 1)
+		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
+			got <- path
+			_, _ = w.Write([]byte(okResponse("ok")))
+		})
+		b := NewBackend(rb.addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		get(t, b, "/a/../b//c%2F")
+		if p := <-got; p != "/a/../b//c%2F" {
+			t.Errorf("backend saw path %q, want it unchanged", p)
+		}
+	})
+
+	t.Run("accepts 16 KiB of response headers", func(t *testing.T) {
+		big := strings.Repeat("v", 16<<10-64)
+		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) {
+			ctx.Response.Header.Set("X-Big", big)
+			ctx.SetBodyString("ok")
+		})
+		b := NewBackend(addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		if got := get(t, b, "/"); got != "ok" {
+			t.Fatalf("body = %q, want ok", got)
+		}
+	})
+
+	t.Run("reads a HEAD response without a body and keeps the connection", func(t *testing.T) {
+		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+		b := NewBackend(addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		req.SetRequestURI("/")
+		req.Header.SetHost("backend")
+		req.Header.SetMethod(fasthttp.MethodHead)
+		for range 3 {
+			if err := b.Do(req, resp, time.Now().Add(5*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if resp.SkipBody {
+			t.Error("resp.SkipBody left set after a HEAD")
+		}
+		if got := get(t, b, "/"); got != "hello" {
+			t.Fatalf("GET after HEAD = %q, want hello", got)
+		}
+		if s := b.Stats(); s.OpenConns != 1 || s.StrayBytes != 0 {
+			t.Errorf("OpenConns, StrayBytes = %d, %d; want 1, 0", s.OpenConns, s.StrayBytes)
+		}
+	})
+
+	t.Run("counts requests in flight while they run", func(t *testing.T) {
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) {
+			entered <- struct{}{}
+			<-release
+		})
+		b := NewBackend(addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		done := make(chan error)
+		go func() { _, err := tryGet(b, "/"); done <- err }()
+		<-entered
+		if n := b.InFlight(); n != 1 {
+			t.Errorf("InFlight() = %d during a request, want 1", n)
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := b.InFlight(); n != 0 {
+			t.Errorf("InFlight() = %d after, want 0", n)
+		}
+	})
+
+	t.Run("still works after Close, without pooling", func(t *testing.T) {
+		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+		b := NewBackend(addr, 1, testOptions())
+		get(t, b, "/")
+		b.Close()
+		if got := get(t, b, "/"); got != "ok" {
+			t.Fatalf("body = %q, want ok", got)
+		}
+		if n := b.Stats().OpenConns; n != 0 {
+			t.Errorf("OpenConns = %d after Close, want 0", n)
+		}
+	})
+}
+
+func TestBackendHealth(t *testing.T) {
+	b := NewBackend("127.0.0.1:1", 0, testOptions())
+	if !b.Healthy() {
+		t.Fatal("a new backend is unhealthy, want healthy")
+	}
+	if b.Weight() != 1 {
+		t.Errorf("Weight() = %d for 0, want 1", b.Weight())
+	}
+	steps := []struct {
+		set, changed bool
+	}{{true, false}, {false, true}, {false, false}, {true, true}}
+	for _, s := range steps {
+		if got := b.SetHealthy(s.set); got != s.changed {
+			t.Errorf("SetHealthy(%v) changed = %v, want %v", s.set, got, s.changed)
+		}
+	}
+}

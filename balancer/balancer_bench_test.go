@@ -1,0 +1,106 @@
+package balancer
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func BenchmarkPick(b *testing.B) {
+	for _, policy := range []string{PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn} {
+		o := testOptions("a:1", "b:2", "c:3", "d:4", "e:5", "f:6", "g:7", "h:8")
+		o.Policy = policy
+		for i := range o.Backends {
+			o.Backends[i].Weight = i + 1
+		}
+		p, err := NewPool("bench", o, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(policy+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if p.Pick(nil) == nil {
+					b.Fatal("no backend")
+				}
+			}
+		})
+		b.Run(policy+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if p.Pick(nil) == nil {
+						b.Fatal("no backend")
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkBackendDo is one proxied GET against a loopback fasthttp server:
+// the server's work is included.
+func BenchmarkBackendDo(b *testing.B) {
+	addr, _ := startServer(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+	bk := NewBackend(addr, 1, testOptions())
+	b.Cleanup(bk.Close)
+	b.Run("serial", func(b *testing.B) {
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		req.SetRequestURI("/orders/42")
+		req.Header.SetHost("backend")
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := bk.Do(req, resp, time.Now().Add(5*time.Second)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			req := fasthttp.AcquireRequest()
+			resp := fasthttp.AcquireResponse()
+			req.SetRequestURI("/orders/42")
+			req.Header.SetHost("backend")
+			for pb.Next() {
+				if err := bk.Do(req, resp, time.Now().Add(5*time.Second)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkConnCheck is the cost of the non-blocking peek done before each
+// reuse of a pooled connection (one recvfrom(MSG_PEEK|MSG_DONTWAIT) through
+// the runtime's RawConn), to compare with BenchmarkBackendDo.
+func BenchmarkConnCheck(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			var buf [1]byte
+			_, _ = c.Read(buf[:]) // hold the connection open until the end
+		}
+	}()
+	c, err := dial(ln.Addr().String(), time.Second, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	bc := c.(*backendConn)
+	b.ReportAllocs()
+	for b.Loop() {
+		if bc.check() != connClean {
+			b.Fatal("idle connection is not clean")
+		}
+	}
+}

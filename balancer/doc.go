@@ -1,0 +1,57 @@
+// Package balancer sends requests to the backends of a pool: it chooses a
+// backend (Pool, Policy), exchanges the request with it over pooled
+// connections (Backend), and keeps track of which backends are up (Checker).
+//
+// # A request's path
+//
+// The gateway calls Pool.Pick, then Backend.Do with the route's deadline.
+// Pick is a policy's pass over an immutable slice, with atomics for state
+// (round_robin, least_conn) or one per-pool mutex (weighted_round_robin);
+// Do counts the request in flight, runs it, and classifies a failure as
+// ErrConnect (nothing sent, any method may be retried elsewhere), ErrTimeout
+// (504) or a bad response (502). Neither allocates once connections are
+// warm. Backend.Do never retries: only the gateway knows whether a request
+// is idempotent and whether the retry budget allows another try, and it has
+// PickExcept to choose another backend.
+//
+// # Why a transport of our own
+//
+// A response must only ever be delivered to the request that caused it (RFC
+// 9112 §9.3). fasthttp's default transport pools a connection after a
+// response even if the backend sent more bytes than that response, and it
+// never looks at a pooled connection before reusing it; so a backend that
+// writes a stray response on an idle keep-alive connection (a bug, a
+// late answer to a timed-out request, a proxy in between misbehaving) gets
+// it read as the answer to the next client's request. That is a data leak
+// between users, so Backend uses its own fasthttp.RoundTripper, built on
+// HostClient's exported connection pool: a connection whose reader still
+// holds bytes after a response is closed, and before a pooled connection is
+// reused one non-blocking recvfrom(MSG_PEEK|MSG_DONTWAIT) checks that the
+// backend has sent nothing and has not closed it. A dirty or closed
+// connection is replaced, never failed, and counted (BackendStats.StrayBytes).
+// The peek costs one system call per reused connection, about 2 µs on a
+// loaded 2-core VM, a few percent of a loopback exchange (see
+// BenchmarkConnCheck and BenchmarkBackendDo); it cannot close the window in
+// which stray bytes arrive after the peek, only the much wider one of the
+// idle time. The peek also turns the common keep-alive race (the backend
+// closed an idle connection) into a fresh dial instead of an error.
+//
+// # Health
+//
+// A new Backend starts healthy: with checks disabled it must be usable, and
+// with checks enabled the alternative would be a pool that answers 503 for
+// the first Rise intervals after every start. Passive failures (connect
+// errors) are the gateway's to act on at once, by retrying elsewhere. The
+// Checker sees a backend only through Target, probes it with a client of its
+// own (never queued behind traffic), and changes its verdict only after
+// Rise passes or Fall failures in a row.
+//
+// # Reloads
+//
+// A reload builds a new Pool with the previous one as prev: every address
+// it keeps, with unchanged connection settings, keeps its *Backend, so warm
+// connections, health and counters carry over and a backend that was down
+// is not sent traffic because the file changed. The old Pool's Retire then
+// closes only the backends nobody uses any more; a request still running on
+// one finishes normally and its connection is closed rather than pooled.
+package balancer

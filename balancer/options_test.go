@@ -1,0 +1,133 @@
+package balancer
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validOptions() Options {
+	return Options{Backends: []BackendOptions{{Addr: "127.0.0.1:9001"}, {Addr: "backend.internal:9002", Weight: 3}}}
+}
+
+func TestWithDefaults(t *testing.T) {
+	t.Run("fills every zero field with its documented default", func(t *testing.T) {
+		o := validOptions().WithDefaults()
+		want := Options{
+			Policy:              "round_robin",
+			Backends:            []BackendOptions{{Addr: "127.0.0.1:9001", Weight: 1}, {Addr: "backend.internal:9002", Weight: 3}},
+			HealthCheck:         HealthCheckOptions{Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3},
+			Timeout:             5 * time.Second,
+			ConnectTimeout:      time.Second,
+			MaxConnsPerBackend:  512,
+			MaxIdleConnDuration: 30 * time.Second,
+			MaxResponseBody:     64 << 20,
+		}
+		if o.Policy != want.Policy || o.HealthCheck != want.HealthCheck || o.Timeout != want.Timeout ||
+			o.ConnectTimeout != want.ConnectTimeout || o.MaxConnsPerBackend != want.MaxConnsPerBackend ||
+			o.MaxIdleConnDuration != want.MaxIdleConnDuration || o.MaxResponseBody != want.MaxResponseBody {
+			t.Errorf("WithDefaults() = %+v, want %+v", o, want)
+		}
+		for i := range want.Backends {
+			if o.Backends[i] != want.Backends[i] {
+				t.Errorf("backends[%d] = %+v, want %+v", i, o.Backends[i], want.Backends[i])
+			}
+		}
+	})
+	t.Run("keeps values that are set", func(t *testing.T) {
+		in := Options{Policy: "least_conn", Timeout: 2 * time.Second, HealthCheck: HealthCheckOptions{Rise: 5}}
+		o := in.WithDefaults()
+		if o.Policy != "least_conn" || o.Timeout != 2*time.Second || o.HealthCheck.Rise != 5 {
+			t.Errorf("WithDefaults() overwrote set values: %+v", o)
+		}
+	})
+	t.Run("does not modify the caller's backends", func(t *testing.T) {
+		in := validOptions()
+		_ = in.WithDefaults()
+		if in.Backends[0].Weight != 0 {
+			t.Errorf("caller's backends[0].weight = %d, want it left at 0", in.Backends[0].Weight)
+		}
+	})
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(o *Options)
+		want   []string // every message, in order; nil means valid
+	}{
+		{"accepts the defaults with backends", func(*Options) {}, nil},
+		{"accepts every policy name", func(o *Options) { o.Policy = "weighted_round_robin" }, nil},
+		{"rejects an unknown policy", func(o *Options) { o.Policy = "rr" },
+			[]string{`policy: unknown policy "rr" (want round_robin, weighted_round_robin or least_conn)`}},
+		{"requires a backend", func(o *Options) { o.Backends = nil },
+			[]string{"backends: at least one backend is required"}},
+		{"rejects an address without a port", func(o *Options) { o.Backends[1].Addr = "10.0.0.1" },
+			[]string{`backends[1].addr: missing port in address "10.0.0.1"`}},
+		{"rejects an empty address", func(o *Options) { o.Backends[0].Addr = "" },
+			[]string{`backends[0].addr: required (host:port)`}},
+		{"rejects a URL", func(o *Options) { o.Backends[0].Addr = "http://a:80" },
+			[]string{`backends[0].addr: "http://a:80" is a URL, want host:port`}},
+		{"rejects a port out of range", func(o *Options) { o.Backends[0].Addr = "a:70000" },
+			[]string{`backends[0].addr: invalid port "70000" in address "a:70000" (want 1-65535)`}},
+		{"rejects a missing host", func(o *Options) { o.Backends[0].Addr = ":80" },
+			[]string{`backends[0].addr: missing host in address ":80"`}},
+		{"rejects a duplicate address", func(o *Options) {
+			o.Backends = append(o.Backends, BackendOptions{Addr: "127.0.0.1:9001"})
+		}, []string{"backends[2].addr: duplicate of backends[0]"}},
+		{"rejects a negative weight", func(o *Options) { o.Backends[0].Weight = -1 },
+			[]string{"backends[0].weight: -1 must not be negative"}},
+		{"rejects a probe timeout not below the interval", func(o *Options) {
+			o.HealthCheck = HealthCheckOptions{Path: "/healthz", Interval: time.Second, Timeout: 2 * time.Second}
+		}, []string{"health_check.timeout: 2s must be less than interval 1s"}},
+		{"rejects a relative health path", func(o *Options) { o.HealthCheck.Path = "healthz" },
+			[]string{`health_check.path: "healthz" must start with "/"`}},
+		{"rejects negative rise and fall", func(o *Options) { o.HealthCheck.Rise, o.HealthCheck.Fall = -1, -2 },
+			[]string{"health_check.rise: -1 must not be negative", "health_check.fall: -2 must not be negative"}},
+		{"rejects a connect timeout above the timeout", func(o *Options) { o.Timeout, o.ConnectTimeout = time.Second, 2*time.Second },
+			[]string{"connect_timeout: 2s must not exceed timeout 1s"}},
+		{"rejects negative limits", func(o *Options) {
+			o.Timeout, o.MaxConnsPerBackend, o.MaxIdleConnDuration, o.MaxResponseBody = -1, -1, -time.Second, -1
+		}, []string{
+			"timeout: -1ns must not be negative",
+			"max_conns_per_backend: -1 must not be negative",
+			"max_idle_conn_duration: -1s must not be negative",
+			"max_response_body: -1 must not be negative",
+		}},
+		{"reports every problem at once", func(o *Options) {
+			o.Policy = "rr"
+			o.Backends[1].Addr = "10.0.0.1"
+		}, []string{
+			`policy: unknown policy "rr" (want round_robin, weighted_round_robin or least_conn)`,
+			`backends[1].addr: missing port in address "10.0.0.1"`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := validOptions()
+			tt.modify(&o)
+			err := o.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want %q", tt.want)
+			}
+			var joined interface{ Unwrap() []error }
+			if !errors.As(err, &joined) {
+				t.Fatalf("Validate() error %T is not joined", err)
+			}
+			var got []string
+			for _, e := range joined.Unwrap() {
+				got = append(got, e.Error())
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("Validate() messages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}

@@ -1,0 +1,132 @@
+package balancer
+
+import (
+	"strings"
+	"testing"
+)
+
+// backends returns unconnected backends named a, b, c... with the given
+// weights; nothing is dialled until Do.
+func backends(weights ...int) []*Backend {
+	o := testOptions()
+	bs := make([]*Backend, len(weights))
+	for i, w := range weights {
+		bs[i] = NewBackend(string(rune('a'+i))+":80", w, o)
+	}
+	return bs
+}
+
+// picks runs n picks and returns the sequence of backend names.
+func picks(p Policy, bs []*Backend, n int) string {
+	var sb strings.Builder
+	for range n {
+		b := p.Pick(bs, nil)
+		if b == nil {
+			sb.WriteByte('-')
+			continue
+		}
+		sb.WriteByte(b.Addr()[0])
+	}
+	return sb.String()
+}
+
+func TestNewPolicy(t *testing.T) {
+	for _, name := range []string{PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn} {
+		if p, err := NewPolicy(name); err != nil || p == nil {
+			t.Errorf("NewPolicy(%q) = %v, %v; want a policy", name, p, err)
+		}
+	}
+	if _, err := NewPolicy("random"); err == nil {
+		t.Error(`NewPolicy("random") succeeded, want an error`)
+	}
+}
+
+func TestPoliciesShareBehaviour(t *testing.T) {
+	for _, name := range []string{PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn} {
+		t.Run(name+" returns nil when every backend is unhealthy", func(t *testing.T) {
+			p, _ := NewPolicy(name)
+			bs := backends(1, 2, 3)
+			for _, b := range bs {
+				b.SetHealthy(false)
+			}
+			if got := picks(p, bs, 3); got != "---" {
+				t.Errorf("picks = %q, want ---", got)
+			}
+		})
+		t.Run(name+" returns nil for an empty pool", func(t *testing.T) {
+			p, _ := NewPolicy(name)
+			if b := p.Pick(nil, nil); b != nil {
+				t.Errorf("Pick(nil) = %v, want nil", b.Addr())
+			}
+		})
+		t.Run(name+" never picks an unhealthy backend", func(t *testing.T) {
+			p, _ := NewPolicy(name)
+			bs := backends(1, 1, 1)
+			bs[1].SetHealthy(false)
+			if got := picks(p, bs, 60); strings.Contains(got, "b") || strings.Count(got, "a") == 0 || strings.Count(got, "c") == 0 {
+				t.Errorf("picks = %q, want only a and c, both", got)
+			}
+		})
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	t.Run("takes backends in turn", func(t *testing.T) {
+		if got := picks(&RoundRobin{}, backends(1, 1, 1), 7); got != "abcabca" {
+			t.Errorf("picks = %q, want abcabca", got)
+		}
+	})
+	t.Run("ignores weights", func(t *testing.T) {
+		if got := picks(&RoundRobin{}, backends(5, 1), 4); got != "abab" {
+			t.Errorf("picks = %q, want abab", got)
+		}
+	})
+}
+
+func TestWeightedRoundRobin(t *testing.T) {
+	t.Run("interleaves picks smoothly, as nginx", func(t *testing.T) {
+		if got := picks(&WeightedRoundRobin{}, backends(5, 1, 1), 7); got != "aabacaa" {
+			t.Errorf("picks = %q, want aabacaa", got)
+		}
+	})
+	t.Run("honours weights exactly over every cycle", func(t *testing.T) {
+		weights := []int{3, 1, 4, 2}
+		bs := backends(weights...)
+		p := &WeightedRoundRobin{}
+		for cycle := range 5 {
+			got := picks(p, bs, 10)
+			for i, w := range weights {
+				if n := strings.Count(got, string(rune('a'+i))); n != w {
+					t.Errorf("cycle %d: %c picked %d times in %q, want %d", cycle, 'a'+i, n, got, w)
+				}
+			}
+		}
+	})
+	t.Run("shares a dead backend's turns by weight among the others", func(t *testing.T) {
+		bs := backends(2, 5, 1)
+		bs[1].SetHealthy(false)
+		got := picks(&WeightedRoundRobin{}, bs, 30)
+		if strings.Count(got, "a") != 20 || strings.Count(got, "c") != 10 {
+			t.Errorf("picks = %q, want a 20 times and c 10", got)
+		}
+	})
+}
+
+func TestLeastConn(t *testing.T) {
+	t.Run("picks the backend with the fewest requests in flight", func(t *testing.T) {
+		bs := backends(1, 1, 1)
+		bs[0].inFlight.Store(3)
+		bs[1].inFlight.Store(1)
+		bs[2].inFlight.Store(2)
+		if got := picks(&LeastConn{}, bs, 5); got != "bbbbb" {
+			t.Errorf("picks = %q, want bbbbb", got)
+		}
+	})
+	t.Run("spreads ties in turn", func(t *testing.T) {
+		bs := backends(1, 1, 1, 1)
+		bs[2].inFlight.Store(1)
+		if got := picks(&LeastConn{}, bs, 6); got != "abddab" {
+			t.Errorf("picks = %q, want abddab", got)
+		}
+	})
+}

@@ -1,0 +1,300 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
+)
+
+// readBufferSize is the size of the buffered reader a response is parsed
+// from. fasthttp needs the whole status line and header block in that buffer,
+// so this is what lets a backend send up to 16 KiB of response headers, with
+// room for the status line.
+const readBufferSize = 16<<10 + 1<<10
+
+// clientSettings are the parts of Options that shape a backend's HostClient.
+// A backend is reused across a reload only when they are unchanged, because a
+// HostClient's fields must not be changed while it is in use.
+type clientSettings struct {
+	connectTimeout time.Duration
+	timeout        time.Duration
+	maxConns       int
+	maxIdle        time.Duration
+	maxBody        int64
+}
+
+func settingsOf(o Options) clientSettings {
+	return clientSettings{
+		connectTimeout: o.ConnectTimeout,
+		timeout:        o.Timeout,
+		maxConns:       o.MaxConnsPerBackend,
+		maxIdle:        o.MaxIdleConnDuration,
+		maxBody:        o.MaxResponseBody,
+	}
+}
+
+// newHostClient builds the fasthttp client of one backend, with tr as its
+// transport. It never retries on its own: the gateway decides retries, and
+// only it knows whether the request may be sent twice.
+func newHostClient(addr string, s clientSettings, tr *transport) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:      addr,
+		Transport: tr,
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			return dial(addr, s.connectTimeout, timeout)
+		},
+		MaxConns: s.maxConns,
+		// Waiting for a free connection counts against the request's own
+		// deadline (AcquireConn waits for the smaller of the two).
+		MaxConnWaitTimeout:  s.timeout,
+		MaxIdleConnDuration: s.maxIdle,
+		MaxResponseBodySize: int(s.maxBody),
+		ReadBufferSize:      readBufferSize,
+		// LIFO keeps the few hottest connections busy and lets the rest go
+		// idle and expire; it is also O(1) where FIFO shifts the slice.
+		ConnPoolStrategy:              fasthttp.LIFO,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+		SecureErrorLogMessage:         true,
+		MaxIdemponentCallAttempts:     1,
+		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) {
+			return false, false
+		},
+	}
+}
+
+// dial connects with connectTimeout, or with the time the request has left
+// when that is shorter. A failure wraps ErrConnect (nothing was sent), except
+// when it was the request's own deadline that ran out: that is ErrTimeout.
+func dial(addr string, connectTimeout, reqTimeout time.Duration) (net.Conn, error) {
+	timeout := connectTimeout
+	requestBound := reqTimeout > 0 && reqTimeout < timeout
+	if requestBound {
+		timeout = reqTimeout
+	}
+	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		var ne net.Error
+		if requestBound && errors.As(err, &ne) && ne.Timeout() {
+			return nil, fmt.Errorf("%w: connect: %w", ErrTimeout, err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		return c, nil
+	}
+	return newBackendConn(tcp)
+}
+
+// backendConn is an upstream TCP connection that can tell, without blocking
+// and without consuming anything, whether the backend has sent bytes nobody
+// asked for or has closed it. Everything the check needs is allocated once
+// here, so the check itself is allocation-free.
+type backendConn struct {
+	*net.TCPConn // embedded pointer: keeps ReadFrom/WriteTo (sendfile, splice)
+	raw          syscall.RawConn
+	peekFn       func(fd uintptr) bool
+	peekN        int
+	peekErr      error
+	used         bool // a request has been sent on it
+	buf          [1]byte
+}
+
+func newBackendConn(c *net.TCPConn) (*backendConn, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	bc := &backendConn{TCPConn: c, raw: raw}
+	bc.peekFn = bc.peek
+	return bc, nil
+}
+
+// peek is recvfrom(fd, buf, 1, MSG_PEEK|MSG_DONTWAIT, NULL, NULL). It calls
+// the system call directly because unix.Recvfrom makes its unused source
+// address escape: one 112-byte allocation per request.
+func (c *backendConn) peek(fd uintptr) bool {
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.buf[0])), 1,
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	c.peekN, c.peekErr = int(n), nil
+	if errno != 0 {
+		c.peekN, c.peekErr = 0, errno
+	}
+	return true // never wait for readiness: this is a probe, not a read
+}
+
+// connState is what a peek found on an idle connection.
+type connState int
+
+const (
+	connClean  connState = iota // nothing to read: safe to send a request
+	connStray                   // the backend sent bytes while idle
+	connClosed                  // closed or reset by the backend, or unusable
+)
+
+// check peeks at the socket. The read deadline must not be in the past:
+// the runtime refuses to even try a read after its deadline.
+func (c *backendConn) check() connState {
+	c.peekN, c.peekErr = 0, nil
+	if err := c.raw.Read(c.peekFn); err != nil {
+		return connClosed
+	}
+	switch {
+	case c.peekErr == unix.EAGAIN: //nolint:errorlint // an Errno, compared directly
+		return connClean
+	case c.peekErr != nil:
+		return connClosed
+	case c.peekN > 0:
+		return connStray
+	default: // 0 bytes and no error: the backend closed its side
+		return connClosed
+	}
+}
+
+// transport is the fasthttp.RoundTripper of a backend. It differs from
+// fasthttp's default in what it refuses to do, so that a response is only
+// ever delivered to the request that caused it (RFC 9112 §9.3):
+//
+//   - a connection with bytes left in the reader after a response is closed,
+//     not pooled (the backend sent more than one response's worth);
+//   - a pooled connection is peeked before reuse; one that has unread bytes or
+//     that the backend has closed is closed and another taken, so the
+//     request does not fail because of it;
+//   - it never asks HostClient for a retry.
+type transport struct {
+	// strayBytes counts connections closed because the backend sent bytes
+	// no request asked for.
+	strayBytes atomic.Uint64
+	// closed is set when the backend is retired: connections still in use
+	// are closed when their request ends instead of going back to the pool.
+	closed atomic.Bool
+}
+
+// RoundTrip implements fasthttp.RoundTripper.
+func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
+	// HostClient stores the time left before the caller's deadline in the
+	// request before each call.
+	var deadline time.Time
+	if timeout := req.GetTimeOut(); timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+
+	// Take a connection that is safe to send on. A pooled connection that
+	// the backend wrote to or closed while idle is closed and replaced; the
+	// loop ends because each turn removes one idle connection, and once none
+	// is left AcquireConn dials. (The steps are inline because AcquireConn's
+	// result type is unexported and cannot be named in a helper.)
+	wait, err := timeLeft(deadline)
+	if err != nil {
+		return false, err
+	}
+	cc, err := hc.AcquireConn(wait, req.ConnectionClose())
+	for err == nil {
+		ready, rerr := t.ready(cc.Conn(), deadline)
+		if ready {
+			break
+		}
+		hc.CloseConn(cc)
+		if rerr != nil {
+			return false, rerr
+		}
+		if wait, err = timeLeft(deadline); err != nil {
+			return false, err
+		}
+		cc, err = hc.AcquireConn(wait, req.ConnectionClose())
+	}
+	if err != nil {
+		return false, err
+	}
+	conn := cc.Conn()
+	resp.ParseNetConn(conn)
+
+	bw := hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		hc.CloseConn(cc)
+		return false, err
+	}
+
+	skipBody := resp.SkipBody
+	if req.Header.IsHead() {
+		resp.SkipBody = true
+	}
+	// Do reads the whole body: a streamed body would hold the connection
+	// past this call, where the check below cannot see it.
+	resp.StreamBody = false
+	if hc.DisableHeaderNamesNormalizing {
+		resp.Header.DisableNormalizing()
+	}
+	br := hc.AcquireReader(conn)
+	err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
+	stray := br.Buffered() > 0
+	hc.ReleaseReader(br)
+	resp.SkipBody = skipBody
+	if err != nil {
+		hc.CloseConn(cc)
+		return false, err
+	}
+
+	if stray {
+		t.strayBytes.Add(1)
+	}
+	if stray || req.ConnectionClose() || resp.ConnectionClose() || t.closed.Load() {
+		hc.CloseConn(cc)
+	} else {
+		hc.ReleaseConn(cc)
+	}
+	return false, nil
+}
+
+// ready sets conn's deadlines and reports whether a request may be sent on
+// it. A zero deadline clears the previous request's one; it is set before the
+// peek, which the runtime refuses to try after a past deadline.
+func (t *transport) ready(conn net.Conn, deadline time.Time) (bool, error) {
+	if err := conn.SetDeadline(deadline); err != nil {
+		return false, err
+	}
+	bc, ok := conn.(*backendConn)
+	if !ok {
+		return true, nil // not dialled by us: nothing to peek with
+	}
+	if !bc.used {
+		bc.used = true // a fresh connection cannot hold a stale response
+		return true, nil
+	}
+	switch bc.check() {
+	case connClean:
+		return true, nil
+	case connStray:
+		t.strayBytes.Add(1)
+	}
+	return false, nil
+}
+
+// timeLeft is the wait AcquireConn should allow: 0 (no limit) without a
+// deadline, ErrTimeout once it has passed.
+func timeLeft(deadline time.Time) (time.Duration, error) {
+	if deadline.IsZero() {
+		return 0, nil
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return 0, fasthttp.ErrTimeout
+	}
+	return wait, nil
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end test builds the real binary and runs origins and the
+// gateway as separate processes on loopback.
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sluice")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	out *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func start(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), out: &lockedBuffer{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	})
+	return p
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func get(url string) (int, http.Header, string) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, nil, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func configYAML(listen, admin string, orders []string, slow string, extraRoute bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: %s\nadmin: {listen: %s}\nlog: {level: info, format: text}\nserver: {drain_timeout: 10s}\npools:\n", listen, admin)
+	b.WriteString("  orders:\n    health_check: {path: /healthz, interval: 100ms, timeout: 80ms, rise: 1, fall: 2}\n    backends:\n")
+	for _, a := range orders {
+		fmt.Fprintf(&b, "      - {addr: %s}\n", a)
+	}
+	fmt.Fprintf(&b, "  slow: {backends: [{addr: %s}], timeout: 5s}\n", slow)
+	b.WriteString("routes:\n  - {name: orders, match: {path_prefix: /api/orders}, strip_prefix: /api, pool: orders}\n")
+	b.WriteString("  - {name: slow, match: {path_prefix: /slow}, strip_prefix: /slow, pool: slow}\n")
+	if extraRoute {
+		b.WriteString("  - {name: v2, match: {path_prefix: /v2/orders}, strip_prefix: /v2, pool: orders}\n")
+	}
+	return b.String()
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	a, b, slow := freeAddr(t), freeAddr(t), freeAddr(t)
+	originA := start(t, bin, "origin", "-listen", a, "-name", "a")
+	start(t, bin, "origin", "-listen", b, "-name", "b")
+	start(t, bin, "origin", "-listen", slow, "-name", "slow", "-latency", "fixed:600ms")
+
+	listen, admin := freeAddr(t), freeAddr(t)
+	cfgPath := filepath.Join(t.TempDir(), "gateway.yaml")
+	write := func(s string) {
+		t.Helper()
+		// Write then rename, as editors and config management do.
+		tmp := cfgPath + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, cfgPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(configYAML(listen, admin, []string{a, b}, slow, false))
+
+	// validate agrees with run.
+	if out, err := exec.Command(bin, "validate", "-c", cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	gw := start(t, bin, "run", "-c", cfgPath)
+	base, adminURL := "http://"+listen, "http://"+admin
+	waitFor(t, "the gateway to be ready", func() bool { st, _, _ := get(adminURL + "/readyz"); return st == 200 })
+	waitFor(t, "both backends healthy", func() bool {
+		_, _, body := get(adminURL + "/metrics")
+		return strings.Count(grep(body, "sluice_backend_healthy{"), "} 1") == 3
+	})
+
+	// Traffic reaches both backends.
+	seen := map[string]int{}
+	for i := 0; i < 40; i++ {
+		st, h, body := get(fmt.Sprintf("%s/api/orders/%d", base, i+1))
+		if st != 200 || !strings.Contains(body, fmt.Sprint(i+1)) {
+			t.Fatalf("request %d: %d %q", i, st, body)
+		}
+		seen[h.Get("X-Origin")]++
+	}
+	if seen["a"] != 20 || seen["b"] != 20 {
+		t.Errorf("round robin split %v, want 20/20", seen)
+	}
+
+	// Kill a backend: no GET is lost (connect failures retry on the other
+	// backend; the health check takes it out).
+	_ = originA.cmd.Process.Kill()
+	_ = originA.cmd.Wait()
+	for i := 0; i < 40; i++ {
+		if st, h, body := get(base + "/api/orders/5"); st != 200 || h.Get("X-Origin") != "b" {
+			t.Fatalf("after killing a, request %d: %d from %q: %q", i, st, h.Get("X-Origin"), body)
+		}
+	}
+	waitFor(t, "the dead backend to be marked unhealthy", func() bool {
+		_, _, body := get(adminURL + "/metrics")
+		return strings.Contains(body, fmt.Sprintf(`sluice_backend_healthy{backend="%s",pool="orders"} 0`, a))
+	})
+
+	// A changed file is picked up by the watcher; SIGHUP reloads too.
+	if st, _, _ := get(base + "/v2/orders/1"); st != 404 {
+		t.Fatalf("/v2 before reload: %d", st)
+	}
+	write(configYAML(listen, admin, []string{a, b}, slow, true))
+	waitFor(t, "the watcher to apply the new route", func() bool { st, _, _ := get(base + "/v2/orders/1"); return st == 200 })
+
+	// A broken file changes nothing, by watcher or by SIGHUP.
+	write("listen: [broken\n")
+	_ = gw.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the failed reload to be counted", func() bool {
+		_, _, body := get(adminURL + "/metrics")
+		return strings.Contains(body, `sluice_config_reloads_total{result="failure"}`) &&
+			!strings.Contains(body, `sluice_config_reloads_total{result="failure"} 0`)
+	})
+	if st, _, _ := get(base + "/v2/orders/1"); st != 200 {
+		t.Fatalf("after a broken file: %d", st)
+	}
+
+	// SIGTERM during in-flight requests: every one is answered, then the
+	// process exits by itself within the drain deadline.
+	const n = 16
+	results := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, h, _ := get(base + "/slow/orders/1")
+			results <- fmt.Sprintf("%d %s", st, h.Get("X-Origin"))
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the slow origin answers after 600ms
+	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r != "200 slow" {
+			t.Errorf("in-flight request during SIGTERM ended %q, want 200 from slow", r)
+		}
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- gw.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("gateway exit: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("gateway did not exit after SIGTERM")
+	}
+	if _, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
+		t.Error("gateway still accepts connections after exit")
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	bad := `listen: 127.0.0.1:8080
+pools:
+  orders: {backends: [{addr: "nope"}]}
+routes:
+  - {name: a, match: {path_prefix: /a}, pool: orders}
+  - {name: b, match: {path_prefix: /b}, pool: ordrs}
+  - {name: c, match: {path_prefix: /c}, pool: orders}
+`
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "validate", "-c", path).CombinedOutput()
+	if err == nil {
+		t.Fatalf("validate accepted a bad file:\n%s", out)
+	}
+	for _, want := range []string{`routes[1].pool: unknown pool "ordrs"`, `pools.orders.backends[0].addr`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

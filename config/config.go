@@ -1,0 +1,176 @@
+package config
+
+import (
+	"time"
+
+	"github.com/sluice-gw/sluice/balancer"
+)
+
+// Config is the whole gateway configuration: one YAML file, overridden by
+// SLUICE_* environment variables. Start from Default (Load does) so that
+// every field below holds its documented default unless the file or the
+// environment says otherwise.
+type Config struct {
+	// Listen is the host:port of the public HTTP listener.
+	// Default "127.0.0.1:8080"; must not be empty.
+	Listen string `mapstructure:"listen"`
+
+	// TLS turns the public listener into HTTPS when both files are set.
+	// Default: both empty (plain HTTP).
+	TLS TLS `mapstructure:"tls"`
+
+	// Admin is the listener for health, metrics and the admin API.
+	Admin Admin `mapstructure:"admin"`
+
+	// Server holds the limits and timeouts of the public listener.
+	Server Server `mapstructure:"server"`
+
+	// Log configures the process log (not the access log).
+	Log Log `mapstructure:"log"`
+
+	// AccessLog configures the one-line-per-request log.
+	AccessLog AccessLog `mapstructure:"access_log"`
+
+	// Pools maps a pool name to its backends and balancing options. At least
+	// one pool is required. Names are case-insensitive: the YAML loader folds
+	// map keys to lower case, so Load lower-cases every Route.Pool to match.
+	// Zero option fields take balancer's defaults (Load applies them).
+	Pools map[string]balancer.Options `mapstructure:"pools"`
+
+	// Routes are tried in order; the first whose Match accepts a request
+	// wins. At least one route is required.
+	Routes []Route `mapstructure:"routes"`
+}
+
+// TLS names a certificate and its private key, both PEM files. Set both or
+// neither; Validate loads them as a pair so a mismatch is caught before the
+// listener starts (and before a reload swaps anything).
+type TLS struct {
+	// CertFile is the certificate chain, leaf first. Default "" (no TLS).
+	CertFile string `mapstructure:"cert_file"`
+	// KeyFile is the private key of the leaf. Default "" (no TLS).
+	KeyFile string `mapstructure:"key_file"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the host:port of the admin listener. Default
+	// "127.0.0.1:9901" (loopback only, since the admin API can change state);
+	// "" disables it. Must differ from Config.Listen.
+	Listen string `mapstructure:"listen"`
+}
+
+// Server holds the limits and timeouts of the public listener. A zero
+// duration disables that timeout; sizes must be positive.
+type Server struct {
+	// ReadTimeout bounds reading one whole request, headers and body.
+	// Default 10s.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// WriteTimeout bounds writing one whole response. Default 10s.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection idle this long between
+	// requests. Default 60s; keep it above the idle timeout of the L4
+	// balancer in front so the balancer, not the gateway, closes first.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxRequestBody is the largest request body accepted; a larger one is
+	// answered 413. Default 4MiB.
+	MaxRequestBody Size `mapstructure:"max_request_body"`
+	// MaxHeaderBytes bounds the request line plus headers; more is answered
+	// 431. Default 16KiB, which fits large cookies and JWTs.
+	MaxHeaderBytes Size `mapstructure:"max_header_bytes"`
+	// MaxURILength bounds the request target; longer is answered 414.
+	// Default 8KiB.
+	MaxURILength Size `mapstructure:"max_uri_length"`
+	// MergeSlashes routes "//a///b" as "/a/b" and sends it upstream that way.
+	// Default true.
+	MergeSlashes bool `mapstructure:"merge_slashes"`
+	// AllowEncodedSlash lets %2F and %5C through in a path. Default false:
+	// such a path is refused with 400, because backends disagree on whether
+	// an encoded slash separates segments, which lets a request dodge a
+	// prefix route.
+	AllowEncodedSlash bool `mapstructure:"allow_encoded_slash"`
+	// TrustedProxies are CIDRs or single IPs whose X-Forwarded-* headers are
+	// kept; from anyone else those headers are replaced. Default empty
+	// (trust nobody).
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// DrainTimeout is how long SIGTERM lets in-flight requests finish before
+	// the process exits anyway. Default 30s; keep it below the orchestrator's
+	// kill grace period (Kubernetes: 30s by default, so raise that too).
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is the least severe level written: debug, info (default), warn
+	// or error.
+	Level string `mapstructure:"level"`
+	// Format is json (default) or text.
+	Format string `mapstructure:"format"`
+}
+
+// AccessLog configures the access log.
+type AccessLog struct {
+	// Enabled turns it on. Default false.
+	Enabled bool `mapstructure:"enabled"`
+	// Path is "stdout" (default), "stderr" or a file path, opened for
+	// appending. The file's directory must exist.
+	Path string `mapstructure:"path"`
+	// Buffer is the size of the write buffer; entries are written
+	// asynchronously and flushed when it fills or on a timer. Default 64KiB.
+	Buffer Size `mapstructure:"buffer"`
+}
+
+// Route sends the requests its Match accepts to one pool.
+type Route struct {
+	// Name identifies the route in logs and metrics. Required, unique.
+	Name string `mapstructure:"name"`
+	// Match says which requests the route takes.
+	Match Match `mapstructure:"match"`
+	// StripPrefix is removed from the path before it is sent upstream. It
+	// must be a prefix of Match.PathPrefix (or Match.Path) ending at a
+	// segment boundary. Default "" (send the path unchanged).
+	StripPrefix string `mapstructure:"strip_prefix"`
+	// Pool names the pool that serves the route. Required.
+	Pool string `mapstructure:"pool"`
+}
+
+// Match is the request predicate of a route. Every set field must match.
+type Match struct {
+	// Host is "" (any host), an exact name ("api.example.com") or a wildcard
+	// with a leading "*." ("*.example.com" stands for hosts under
+	// example.com). Compared without regard to case; no port, no userinfo.
+	Host string `mapstructure:"host"`
+	// PathPrefix matches a path that starts with it. At most one of
+	// PathPrefix and Path may be set; with neither, Load sets PathPrefix to
+	// "/" (every path).
+	PathPrefix string `mapstructure:"path_prefix"`
+	// Path matches exactly this path.
+	Path string `mapstructure:"path"`
+	// Methods lists accepted methods in upper case. Default empty (any).
+	// CONNECT is refused: the gateway is not a forward proxy.
+	Methods []string `mapstructure:"methods"`
+	// Headers must all be present with exactly these values. Names compare
+	// without regard to case; Load stores them lower-cased.
+	Headers map[string]string `mapstructure:"headers"`
+}
+
+// Default returns the configuration that Load starts from: every documented
+// default, with no pools and no routes (so it does not validate by itself).
+func Default() Config {
+	return Config{
+		Listen: "127.0.0.1:8080",
+		Admin:  Admin{Listen: "127.0.0.1:9901"},
+		Server: Server{
+			ReadTimeout:    10 * time.Second,
+			WriteTimeout:   10 * time.Second,
+			IdleTimeout:    60 * time.Second,
+			MaxRequestBody: 4 * MiB,
+			MaxHeaderBytes: 16 * KiB,
+			MaxURILength:   8 * KiB,
+			MergeSlashes:   true,
+			DrainTimeout:   30 * time.Second,
+		},
+		Log:       Log{Level: "info", Format: "json"},
+		AccessLog: AccessLog{Path: "stdout", Buffer: 64 * KiB},
+	}
+}

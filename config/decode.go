@@ -1,0 +1,377 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+)
+
+// decode fills cfg from settings, a tree of maps, lists and scalars as viper
+// returns it. Keys absent from settings leave cfg's values alone, which is
+// how defaults survive. Every unknown key and every value of the wrong type
+// is reported, each as a FieldError naming its key path, sorted by path.
+func decode(settings map[string]any, cfg *Config) error {
+	var p problems
+	typ := reflect.TypeOf(cfg).Elem()
+	unknownKeys(&p, "", settings, typ)
+
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.DecodeHookFuncType(decodeHook),
+		Result:     cfg,
+		TagName:    "mapstructure",
+	})
+	if err != nil {
+		return fmt.Errorf("config: build decoder: %w", err)
+	}
+	if err := dec.Decode(settings); err != nil {
+		for _, e := range flatten(err) {
+			var de *mapstructure.DecodeError
+			if errors.As(e, &de) {
+				p.addErr(keyPath(de.Name(), typ), de.Unwrap())
+				continue
+			}
+			p = append(p, e)
+		}
+	}
+	sortByPath(p)
+	return p.join()
+}
+
+// decodeHook converts what YAML or the environment gives (every env value
+// is a string) into the type of the target field, with messages that say
+// what was expected. Being strict here, rather than using mapstructure's
+// weak typing, keeps `read_timeout: 10` from silently meaning 10ns.
+func decodeHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
+	if data == nil {
+		return nil, nil
+	}
+	switch to {
+	case reflect.TypeFor[time.Duration]():
+		return toDuration(data)
+	case reflect.TypeFor[Size](), reflect.TypeFor[int64]():
+		// Every int64 in the schema is a byte count (Size here, and
+		// balancer's max_response_body), so both accept "4MiB".
+		return toSize(data)
+	}
+	switch to.Kind() {
+	case reflect.Bool:
+		return toBool(data)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32:
+		return toInt(data, to.Bits())
+	case reflect.String:
+		return toString(data)
+	case reflect.Slice:
+		if s, ok := data.(string); ok && to.Elem().Kind() == reflect.String {
+			return splitList(s), nil
+		}
+		if _, ok := data.([]any); !ok && reflect.TypeOf(data).Kind() != reflect.Slice {
+			return nil, fmt.Errorf("expected a list, got %s", describe(data))
+		}
+	case reflect.Map, reflect.Struct:
+		if _, ok := asMap(data); !ok && reflect.TypeOf(data) != to {
+			return nil, fmt.Errorf("expected a mapping, got %s", describe(data))
+		}
+	}
+	return data, nil
+}
+
+func toDuration(data any) (any, error) {
+	switch v := data.(type) {
+	case time.Duration:
+		return v, nil
+	case string:
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("invalid duration %q", v)
+		}
+		return d, nil
+	}
+	if n, ok := asInt64(data); ok && n == 0 {
+		return time.Duration(0), nil
+	}
+	if isNumber(data) {
+		return nil, fmt.Errorf("invalid duration %v: a number needs a unit, e.g. \"%vs\"", data, data)
+	}
+	return nil, fmt.Errorf("expected a duration such as \"10s\", got %s", describe(data))
+}
+
+func toSize(data any) (any, error) {
+	switch v := data.(type) {
+	case Size:
+		return int64(v), nil
+	case string:
+		s, err := ParseSize(v)
+		if err != nil {
+			return nil, err
+		}
+		return int64(s), nil
+	}
+	if n, ok := asInt64(data); ok {
+		return n, nil
+	}
+	if isNumber(data) {
+		return nil, fmt.Errorf("invalid size %v: must be a whole number of bytes", data)
+	}
+	return nil, fmt.Errorf("expected a size such as \"4MiB\", got %s", describe(data))
+}
+
+func toBool(data any) (any, error) {
+	switch v := data.(type) {
+	case bool:
+		return v, nil
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("invalid boolean %q", v)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("expected true or false, got %s", describe(data))
+}
+
+func toInt(data any, bits int) (any, error) {
+	if s, ok := data.(string); ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, bits)
+		if err != nil {
+			return nil, fmt.Errorf("invalid integer %q", s)
+		}
+		return n, nil
+	}
+	if n, ok := asInt64(data); ok {
+		if bits < 64 && (n < -1<<(bits-1) || n > 1<<(bits-1)-1) {
+			return nil, fmt.Errorf("integer %d out of range", n)
+		}
+		return n, nil
+	}
+	if isNumber(data) {
+		return nil, fmt.Errorf("invalid integer %v", data)
+	}
+	return nil, fmt.Errorf("expected an integer, got %s", describe(data))
+}
+
+func toString(data any) (any, error) {
+	switch v := data.(type) {
+	case string:
+		return v, nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	}
+	if isNumber(data) {
+		// `listen: 8080` or `X-Version: 2`: YAML saw a number, the user
+		// meant text.
+		return fmt.Sprint(data), nil
+	}
+	return nil, fmt.Errorf("expected a string, got %s", describe(data))
+}
+
+// splitList reads a comma-separated list, the form a list takes in an
+// environment variable: SLUICE_SERVER_TRUSTED_PROXIES="10.0.0.0/8, ::1".
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// asInt64 returns data as an int64 when it is a whole number in range.
+func asInt64(data any) (int64, bool) {
+	v := reflect.ValueOf(data)
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if v.Uint() > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(v.Uint()), true
+	case reflect.Float32, reflect.Float64:
+		f := v.Float()
+		if f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+			return 0, false
+		}
+		return int64(f), true
+	}
+	return 0, false
+}
+
+func isNumber(data any) bool {
+	switch reflect.ValueOf(data).Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// describe names a YAML value for an error message.
+func describe(data any) string {
+	switch v := data.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case bool:
+		return fmt.Sprintf("the boolean %t", v)
+	case []any:
+		return "a list"
+	}
+	if _, ok := asMap(data); ok {
+		return "a mapping"
+	}
+	if isNumber(data) {
+		return fmt.Sprintf("the number %v", data)
+	}
+	return fmt.Sprintf("a value of type %T", data)
+}
+
+// asMap returns a YAML mapping with its keys as strings.
+func asMap(data any) (map[string]any, bool) {
+	switch m := data.(type) {
+	case map[string]any:
+		return m, true
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			out[fmt.Sprint(k)] = v
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// unknownKeys reports every key of data that t has no field for. Values of
+// the wrong shape are left to the decoder, which reports them.
+func unknownKeys(p *problems, path string, data any, t reflect.Type) {
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := asMap(data)
+		if !ok {
+			return
+		}
+		for _, k := range sortedKeys(m) {
+			f, ok := fieldByKey(t, k)
+			if !ok {
+				p.add(joinPath(path, k), "unknown key")
+				continue
+			}
+			unknownKeys(p, joinPath(path, k), m[k], f.Type)
+		}
+	case reflect.Map:
+		m, ok := asMap(data)
+		if !ok {
+			return
+		}
+		for _, k := range sortedKeys(m) {
+			unknownKeys(p, joinPath(path, k), m[k], t.Elem())
+		}
+	case reflect.Slice:
+		s, ok := data.([]any)
+		if !ok {
+			return
+		}
+		for i, v := range s {
+			unknownKeys(p, path+"["+strconv.Itoa(i)+"]", v, t.Elem())
+		}
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fieldByKey finds the struct field whose mapstructure tag is key.
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// keyPath rewrites a mapstructure field name into this package's key path
+// syntax. mapstructure writes map keys in brackets ("pools[orders].timeout")
+// just like list indexes, so the schema type is walked alongside to tell
+// them apart ("pools.orders.timeout", "routes[0].name").
+func keyPath(name string, t reflect.Type) string {
+	var b strings.Builder
+	rest := name
+	for rest != "" {
+		switch t.Kind() {
+		case reflect.Struct:
+			rest = strings.TrimPrefix(rest, ".")
+			field := rest
+			if i := strings.IndexAny(rest, ".["); i >= 0 {
+				field = rest[:i]
+			}
+			rest = rest[len(field):]
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(field)
+			f, ok := fieldByKey(t, field)
+			if !ok {
+				b.WriteString(rest)
+				return b.String()
+			}
+			t = f.Type
+		case reflect.Map:
+			end := -1
+			if strings.HasPrefix(rest, "[") {
+				for j := 1; j < len(rest); j++ {
+					if rest[j] == ']' && (j+1 == len(rest) || rest[j+1] == '.' || rest[j+1] == '[') {
+						end = j
+						break
+					}
+				}
+			}
+			if end < 0 {
+				b.WriteString(rest)
+				return b.String()
+			}
+			b.WriteByte('.')
+			b.WriteString(rest[1:end])
+			rest = rest[end+1:]
+			t = t.Elem()
+		case reflect.Slice, reflect.Array:
+			end := strings.IndexByte(rest, ']')
+			if !strings.HasPrefix(rest, "[") || end < 0 {
+				b.WriteString(rest)
+				return b.String()
+			}
+			b.WriteString(rest[:end+1])
+			rest = rest[end+1:]
+			t = t.Elem()
+		default:
+			b.WriteString(rest)
+			return b.String()
+		}
+	}
+	return b.String()
+}

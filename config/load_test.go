@@ -1,0 +1,426 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/balancer"
+)
+
+// minimal is the smallest file that loads: one pool, one route.
+const minimal = `
+pools:
+  orders:
+    backends: [{addr: 127.0.0.1:9001}]
+routes:
+  - name: orders
+    pool: orders
+`
+
+// writeConfig writes content to a fresh file and returns its path.
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sluice.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// messages returns the message of every problem in err, in order.
+func messages(err error) []string {
+	var out []string
+	for _, e := range flatten(err) {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+func TestLoadExampleGivesExactlyItsValues(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "example.yaml"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := &Config{
+		Listen: "127.0.0.1:8080",
+		Admin:  Admin{Listen: "127.0.0.1:9901"},
+		Server: Server{
+			ReadTimeout:    10 * time.Second,
+			WriteTimeout:   10 * time.Second,
+			IdleTimeout:    60 * time.Second,
+			MaxRequestBody: 4 * MiB,
+			MaxHeaderBytes: 16 * KiB,
+			MaxURILength:   8 * KiB,
+			MergeSlashes:   true,
+			TrustedProxies: []string{},
+			DrainTimeout:   30 * time.Second,
+		},
+		Log:       Log{Level: "info", Format: "json"},
+		AccessLog: AccessLog{Path: "stdout", Buffer: 64 * KiB},
+		Pools: map[string]balancer.Options{
+			"orders": balancer.Options{
+				Policy:   "round_robin",
+				Backends: []balancer.BackendOptions{{Addr: "127.0.0.1:9001", Weight: 1}, {Addr: "127.0.0.1:9002"}},
+				HealthCheck: balancer.HealthCheckOptions{
+					Path: "/healthz", Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3,
+				},
+				Timeout: 5 * time.Second,
+			}.WithDefaults(),
+		},
+		Routes: []Route{{
+			Name: "orders",
+			Match: Match{
+				PathPrefix: "/api/orders",
+				Methods:    []string{"GET", "POST"},
+				Headers:    map[string]string{"x-tenant": "acme"},
+			},
+			StripPrefix: "/api",
+			Pool:        "orders",
+		}},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("Load gave\n%+v\nwant\n%+v", cfg, want)
+	}
+}
+
+func TestLoadFullExample(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "full.yaml"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got := len(cfg.Routes); got != 3 {
+		t.Errorf("routes: got %d, want 3", got)
+	}
+	if got := cfg.Pools["orders"].MaxResponseBody; got != int64(64*MiB) {
+		t.Errorf("pools.orders.max_response_body: got %d, want %d", got, 64*MiB)
+	}
+	if got := cfg.Routes[2].Match.PathPrefix; got != "/" {
+		t.Errorf("route without a path: path_prefix %q, want \"/\"", got)
+	}
+}
+
+func TestLoadFillsDefaults(t *testing.T) {
+	cfg, err := Load(writeConfig(t, minimal))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := Default()
+	want.Pools = map[string]balancer.Options{
+		"orders": balancer.Options{Backends: []balancer.BackendOptions{{Addr: "127.0.0.1:9001"}}}.WithDefaults(),
+	}
+	want.Routes = []Route{{Name: "orders", Pool: "orders", Match: Match{PathPrefix: "/"}}}
+	if !reflect.DeepEqual(cfg, &want) {
+		t.Errorf("Load gave\n%+v\nwant\n%+v", cfg, &want)
+	}
+}
+
+func TestLoadDefaultsMatchTheirDocumentation(t *testing.T) {
+	d := Default()
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", d.Listen, "127.0.0.1:8080"},
+		{"admin.listen", d.Admin.Listen, "127.0.0.1:9901"},
+		{"server.read_timeout", d.Server.ReadTimeout, 10 * time.Second},
+		{"server.write_timeout", d.Server.WriteTimeout, 10 * time.Second},
+		{"server.idle_timeout", d.Server.IdleTimeout, 60 * time.Second},
+		{"server.max_request_body", d.Server.MaxRequestBody, Size(4 << 20)},
+		{"server.max_header_bytes", d.Server.MaxHeaderBytes, Size(16 << 10)},
+		{"server.max_uri_length", d.Server.MaxURILength, Size(8 << 10)},
+		{"server.merge_slashes", d.Server.MergeSlashes, true},
+		{"server.allow_encoded_slash", d.Server.AllowEncodedSlash, false},
+		{"server.drain_timeout", d.Server.DrainTimeout, 30 * time.Second},
+		{"log.level", d.Log.Level, "info"},
+		{"log.format", d.Log.Format, "json"},
+		{"access_log.enabled", d.AccessLog.Enabled, false},
+		{"access_log.path", d.AccessLog.Path, "stdout"},
+		{"access_log.buffer", d.AccessLog.Buffer, Size(64 << 10)},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: default %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestLoadEnvironment(t *testing.T) {
+	file := minimal + `
+listen: 127.0.0.1:8080
+server:
+  read_timeout: 10s
+  merge_slashes: true
+`
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(t *testing.T, c *Config)
+	}{
+		{
+			name: "a duration variable wins over the file",
+			env:  map[string]string{"SLUICE_SERVER_READ_TIMEOUT": "3s"},
+			check: func(t *testing.T, c *Config) {
+				if c.Server.ReadTimeout != 3*time.Second {
+					t.Errorf("read_timeout %v, want 3s", c.Server.ReadTimeout)
+				}
+			},
+		},
+		{
+			name: "listen is overridden",
+			env:  map[string]string{"SLUICE_LISTEN": "127.0.0.1:18080"},
+			check: func(t *testing.T, c *Config) {
+				if c.Listen != "127.0.0.1:18080" {
+					t.Errorf("listen %q", c.Listen)
+				}
+			},
+		},
+		{
+			name: "an empty admin listen disables the admin listener",
+			env:  map[string]string{"SLUICE_ADMIN_LISTEN": ""},
+			check: func(t *testing.T, c *Config) {
+				if c.Admin.Listen != "" {
+					t.Errorf("admin.listen %q, want empty", c.Admin.Listen)
+				}
+			},
+		},
+		{
+			name: "booleans, sizes and lists are parsed from strings",
+			env: map[string]string{
+				"SLUICE_SERVER_MERGE_SLASHES":    "false",
+				"SLUICE_SERVER_MAX_REQUEST_BODY": "1MiB",
+				"SLUICE_SERVER_TRUSTED_PROXIES":  "10.0.0.0/8, ::1",
+				"SLUICE_ACCESS_LOG_ENABLED":      "true",
+			},
+			check: func(t *testing.T, c *Config) {
+				if c.Server.MergeSlashes {
+					t.Error("merge_slashes still true")
+				}
+				if c.Server.MaxRequestBody != MiB {
+					t.Errorf("max_request_body %v, want 1MiB", c.Server.MaxRequestBody)
+				}
+				if want := []string{"10.0.0.0/8", "::1"}; !slices.Equal(c.Server.TrustedProxies, want) {
+					t.Errorf("trusted_proxies %q, want %q", c.Server.TrustedProxies, want)
+				}
+				if !c.AccessLog.Enabled {
+					t.Error("access_log.enabled still false")
+				}
+			},
+		},
+		{
+			name: "a key the file does not set can still be overridden",
+			env:  map[string]string{"SLUICE_LOG_LEVEL": "debug"},
+			check: func(t *testing.T, c *Config) {
+				if c.Log.Level != "debug" {
+					t.Errorf("log.level %q", c.Log.Level)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load(writeConfig(t, file))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestLoadReportsABadEnvironmentValueByKey(t *testing.T) {
+	t.Setenv("SLUICE_SERVER_READ_TIMEOUT", "10 seconds")
+	_, err := Load(writeConfig(t, minimal))
+	want := []string{`server.read_timeout: invalid duration "10 seconds"`}
+	if got := messages(err); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestEnvVarsNamesEveryScalarKey(t *testing.T) {
+	vars := EnvVars()
+	for name, key := range map[string]string{
+		"SLUICE_LISTEN":                 "listen",
+		"SLUICE_SERVER_READ_TIMEOUT":    "server.read_timeout",
+		"SLUICE_ADMIN_LISTEN":           "admin.listen",
+		"SLUICE_TLS_CERT_FILE":          "tls.cert_file",
+		"SLUICE_ACCESS_LOG_BUFFER":      "access_log.buffer",
+		"SLUICE_SERVER_TRUSTED_PROXIES": "server.trusted_proxies",
+	} {
+		if vars[name] != key {
+			t.Errorf("%s: got %q, want %q", name, vars[name], key)
+		}
+	}
+	for name := range vars {
+		if strings.HasPrefix(name, "SLUICE_POOLS") || strings.HasPrefix(name, "SLUICE_ROUTES") {
+			t.Errorf("%s: pools and routes have no variables", name)
+		}
+	}
+}
+
+func TestLoadRefusesUnknownKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "a misspelt top-level key is named",
+			yaml: minimal + "lisen: :8080\n",
+			want: []string{"lisen: unknown key"},
+		},
+		{
+			name: "a misspelt nested key is named with its path",
+			yaml: minimal + "server: {read_timout: 1s}\n",
+			want: []string{"server.read_timout: unknown key"},
+		},
+		{
+			name: "keys inside list elements and pools are found",
+			yaml: `
+pools:
+  orders:
+    backends: [{addr: 127.0.0.1:9001, wieght: 2}]
+    health_check: {pth: /healthz}
+routes:
+  - name: orders
+    pool: orders
+    match: {path_prefx: /api}
+  - name: other
+    pool: orders
+    strip: /x
+`,
+			want: []string{
+				"pools.orders.backends[0].wieght: unknown key",
+				"pools.orders.health_check.pth: unknown key",
+				"routes[0].match.path_prefx: unknown key",
+				"routes[1].strip: unknown key",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.yaml))
+			if got := messages(err); !slices.Equal(got, tt.want) {
+				t.Errorf("got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadRefusesBadValues(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"a duration without a valid unit", "server: {read_timeout: 10 seconds}",
+			[]string{`server.read_timeout: invalid duration "10 seconds"`}},
+		{"a bare number as a duration", "server: {write_timeout: 10}",
+			[]string{`server.write_timeout: invalid duration 10: a number needs a unit, e.g. "10s"`}},
+		{"a bad size", "server: {max_request_body: 4 MBs}",
+			[]string{`server.max_request_body: invalid size "4 MBs"`}},
+		{"a fractional size", "server: {max_request_body: 1.5}",
+			[]string{`server.max_request_body: invalid size 1.5: must be a whole number of bytes`}},
+		{"a bad boolean", "server: {merge_slashes: maybe}",
+			[]string{`server.merge_slashes: invalid boolean "maybe"`}},
+		{"a mapping where a string belongs", "listen: {host: x}",
+			[]string{`listen: expected a string, got a mapping`}},
+		{"a string where a mapping belongs", "server: fast",
+			[]string{`server: expected a mapping, got the string "fast"`}},
+		{"a mapping where a list belongs", "server: {trusted_proxies: {a: b}}",
+			[]string{`server.trusted_proxies: expected a list, got a mapping`}},
+		{"a bad integer inside a pool", "pools: {orders: {health_check: {rise: many}}}",
+			[]string{`pools.orders.health_check.rise: invalid integer "many"`}},
+		{"a size in a pool", "pools: {orders: {max_response_body: lots}}",
+			[]string{`pools.orders.max_response_body: invalid size "lots"`}},
+		{"a list element of the wrong type", "routes: [{name: a, pool: orders, match: {methods: [GET, [POST]]}}]",
+			[]string{`routes[0].match.methods[1]: expected a string, got a list`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.yaml+"\n"))
+			if got := messages(err); !slices.Equal(got, tt.want) {
+				t.Errorf("got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadAcceptsNumbersWhereTextIsMeant(t *testing.T) {
+	cfg, err := Load(writeConfig(t, `
+server: {max_request_body: 1048576}
+pools:
+  orders:
+    backends: [{addr: 127.0.0.1:9001}]
+    max_response_body: 2MiB
+routes:
+  - name: orders
+    pool: Orders
+    match: {headers: {X-Version: 2}}
+`))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.Server.MaxRequestBody != MiB {
+		t.Errorf("max_request_body %v", cfg.Server.MaxRequestBody)
+	}
+	if got := cfg.Routes[0].Match.Headers["x-version"]; got != "2" {
+		t.Errorf("header value %q, want \"2\"", got)
+	}
+	if got := cfg.Pools["orders"].MaxResponseBody; got != int64(2*MiB) {
+		t.Errorf("max_response_body %d", got)
+	}
+	if got := cfg.Routes[0].Pool; got != "orders" {
+		t.Errorf("pool %q, want it lower-cased to match the pool key", got)
+	}
+}
+
+func TestLoadNamesTheFileAndLineOfASyntaxError(t *testing.T) {
+	path := writeConfig(t, "listen: 127.0.0.1:8080\nserver:\n  read_timeout: [10s\n")
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("Load accepted broken YAML")
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, path+": yaml: line ") {
+		t.Errorf("error %q does not start with the file and line", msg)
+	}
+}
+
+func TestLoadNamesAMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Errorf("got %v, want a not-exist error naming %s", err, path)
+	}
+}
+
+func TestLoadValidates(t *testing.T) {
+	_, err := Load(writeConfig(t, strings.Replace(minimal, "pool: orders", "pool: ordrs", 1)))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Path != "routes[0].pool" || err.Error() != `routes[0].pool: unknown pool "ordrs"` {
+		t.Errorf("got %v, want the unknown pool reported as a FieldError", err)
+	}
+}
+
+func TestLoadUsesNoSharedState(t *testing.T) {
+	a := writeConfig(t, minimal+"listen: 127.0.0.1:1111\n")
+	b := writeConfig(t, minimal+"log: {level: debug}\n")
+	if _, err := Load(a); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" {
+		t.Errorf("a key from an earlier Load leaked: listen %q", cfg.Listen)
+	}
+}

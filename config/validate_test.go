@@ -1,0 +1,287 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/balancer"
+)
+
+// validConfig is a complete, valid configuration that each case breaks in
+// its own way.
+func validConfig() *Config {
+	c := Default()
+	c.Pools = map[string]balancer.Options{
+		"orders": {Backends: []balancer.BackendOptions{{Addr: "127.0.0.1:9001"}}},
+	}
+	c.Routes = []Route{{
+		Name:        "orders",
+		Match:       Match{PathPrefix: "/api/orders", Methods: []string{"GET"}, Headers: map[string]string{"X-Tenant": "acme"}},
+		StripPrefix: "/api",
+		Pool:        "orders",
+	}}
+	return &c
+}
+
+// writeKeyPair writes a self-signed certificate and its key as PEM files
+// into dir and returns their paths.
+func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = filepath.Join(dir, name+".crt")
+	keyFile = filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestValidateAcceptsAValidConfig(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
+func TestValidateAcceptsAMatchingKeyPair(t *testing.T) {
+	c := validConfig()
+	c.TLS.CertFile, c.TLS.KeyFile = writeKeyPair(t, t.TempDir(), "a")
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
+func TestValidateRules(t *testing.T) {
+	dir := t.TempDir()
+	certA, keyA := writeKeyPair(t, dir, "a")
+	_, keyB := writeKeyPair(t, dir, "b")
+	missing := filepath.Join(dir, "missing.pem")
+
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   []string
+	}{
+		// Listeners.
+		{"an empty listen is refused", func(c *Config) { c.Listen = "" },
+			[]string{"listen: must not be empty"}},
+		{"a listen without a port is refused", func(c *Config) { c.Listen = "127.0.0.1" },
+			[]string{`listen: invalid address "127.0.0.1": want host:port`}},
+		{"a listen with a bad port is refused", func(c *Config) { c.Listen = "127.0.0.1:http2" },
+			[]string{`listen: invalid port "http2" in address "127.0.0.1:http2" (want 0-65535)`}},
+		{"admin on the public address is refused", func(c *Config) { c.Admin.Listen = c.Listen },
+			[]string{`admin.listen: must differ from listen "127.0.0.1:8080"`}},
+		{"an empty admin listen disables it", func(c *Config) { c.Admin.Listen = "" }, nil},
+
+		// TLS.
+		{"a cert without a key is refused", func(c *Config) { c.TLS.CertFile = certA },
+			[]string{"tls.key_file: required when tls.cert_file is set"}},
+		{"a key without a cert is refused", func(c *Config) { c.TLS.KeyFile = keyA },
+			[]string{"tls.cert_file: required when tls.key_file is set"}},
+		{"a missing file is named", func(c *Config) { c.TLS.CertFile, c.TLS.KeyFile = missing, keyA },
+			[]string{"tls.cert_file: stat " + missing + ": no such file or directory"}},
+		{"a key that does not match the cert is refused", func(c *Config) { c.TLS.CertFile, c.TLS.KeyFile = certA, keyB },
+			[]string{"tls: cannot load certificate and key: tls: private key does not match public key"}},
+
+		// Server.
+		{"negative timeouts are refused", func(c *Config) {
+			c.Server.ReadTimeout, c.Server.WriteTimeout = -time.Second, -2*time.Second
+			c.Server.IdleTimeout, c.Server.DrainTimeout = -3*time.Second, -4*time.Second
+		}, []string{
+			"server.read_timeout: -1s must not be negative",
+			"server.write_timeout: -2s must not be negative",
+			"server.idle_timeout: -3s must not be negative",
+			"server.drain_timeout: -4s must not be negative",
+		}},
+		{"zero timeouts are allowed", func(c *Config) { c.Server.ReadTimeout, c.Server.DrainTimeout = 0, 0 }, nil},
+		{"sizes must be positive", func(c *Config) {
+			c.Server.MaxRequestBody, c.Server.MaxHeaderBytes, c.Server.MaxURILength = 0, -1, 0
+		}, []string{
+			"server.max_request_body: 0 must be positive",
+			"server.max_header_bytes: -1 must be positive",
+			"server.max_uri_length: 0 must be positive",
+		}},
+		{"trusted proxies take CIDRs and IPs", func(c *Config) {
+			c.Server.TrustedProxies = []string{"10.0.0.0/8", "::1", "192.168.0.1", "10.0.0.0/33", "proxy.local"}
+		}, []string{
+			`server.trusted_proxies[3]: invalid CIDR or IP "10.0.0.0/33"`,
+			`server.trusted_proxies[4]: invalid CIDR or IP "proxy.local"`,
+		}},
+
+		// Logs.
+		{"an unknown log level and format are refused", func(c *Config) { c.Log = Log{Level: "verbose", Format: "xml"} },
+			[]string{
+				`log.level: unknown level "verbose" (want debug, info, warn or error)`,
+				`log.format: unknown format "xml" (want json or text)`,
+			}},
+		{"an access log in a missing directory is refused", func(c *Config) {
+			c.AccessLog = AccessLog{Enabled: true, Path: filepath.Join(dir, "no", "access.log"), Buffer: KiB}
+		}, []string{`access_log.path: directory "` + filepath.Join(dir, "no") + `" does not exist`}},
+		{"an access log file in an existing directory is fine", func(c *Config) {
+			c.AccessLog = AccessLog{Enabled: true, Path: filepath.Join(dir, "access.log"), Buffer: KiB}
+		}, nil},
+		{"an access log buffer must be positive", func(c *Config) { c.AccessLog.Buffer = 0 },
+			[]string{"access_log.buffer: 0 must be positive"}},
+
+		// Pools.
+		{"no pools is refused", func(c *Config) { c.Pools = nil; c.Routes = nil },
+			[]string{"pools: at least one pool is required", "routes: at least one route is required"}},
+		{"balancer problems are prefixed with the pool, pools in name order", func(c *Config) {
+			c.Pools["b"] = balancer.Options{Backends: []balancer.BackendOptions{{Addr: "127.0.0.1:1"}, {Addr: "127.0.0.1"}}}
+			c.Pools["a"] = balancer.Options{Policy: "random", Backends: []balancer.BackendOptions{{Addr: "127.0.0.1:1"}}}
+		}, []string{
+			`pools.a.policy: unknown policy "random" (want round_robin, weighted_round_robin or least_conn)`,
+			`pools.b.backends[1].addr: missing port in address "127.0.0.1"`,
+		}},
+
+		// Routes.
+		{"a route needs a name and a pool", func(c *Config) { c.Routes[0].Name, c.Routes[0].Pool = "", "" },
+			[]string{"routes[0].name: required", "routes[0].pool: required"}},
+		{"a duplicate route name is refused", func(c *Config) { c.Routes = append(c.Routes, c.Routes[0]) },
+			[]string{`routes[1].name: duplicate route name "orders" (first at routes[0])`}},
+		{"an unknown pool is refused", func(c *Config) { c.Routes[0].Pool = "ordrs" },
+			[]string{`routes[0].pool: unknown pool "ordrs"`}},
+		{"exact and wildcard hosts are accepted", func(c *Config) {
+			r := c.Routes[0]
+			c.Routes[0].Match.Host = "API.example.com"
+			r.Name, r.Match.Host = "w", "*.example.com"
+			c.Routes = append(c.Routes, r)
+		}, nil},
+		{"a host with a port is refused", func(c *Config) { c.Routes[0].Match.Host = "example.com:443" },
+			[]string{`routes[0].match.host: "example.com:443" must not contain a port`}},
+		{"a host with userinfo is refused", func(c *Config) { c.Routes[0].Match.Host = "user@example.com" },
+			[]string{`routes[0].match.host: "user@example.com" must not contain userinfo`}},
+		{"a wildcard that is not leading is refused", func(c *Config) { c.Routes[0].Match.Host = "api.*.com" },
+			[]string{`routes[0].match.host: "api.*.com": a wildcard is only allowed as a leading "*."`}},
+		{"a malformed host is refused", func(c *Config) { c.Routes[0].Match.Host = "-bad..com" },
+			[]string{`routes[0].match.host: invalid host name "-bad..com"`}},
+		{"path and path_prefix together are refused", func(c *Config) { c.Routes[0].Match.Path = "/api/orders/1" },
+			[]string{"routes[0].match: path_prefix and path are mutually exclusive"}},
+		{"a path must start with a slash", func(c *Config) { c.Routes[0].Match.PathPrefix = "api"; c.Routes[0].StripPrefix = "" },
+			[]string{`routes[0].match.path_prefix: "api" must start with "/"`}},
+		{"unsafe path characters are refused", func(c *Config) {
+			c.Routes[0].Match.PathPrefix = "/a//b%2F?x"
+			c.Routes[0].StripPrefix = ""
+		}, []string{
+			`routes[0].match.path_prefix: "/a//b%2F?x" must not contain "//"`,
+			`routes[0].match.path_prefix: "/a//b%2F?x" must not contain "%"`,
+			`routes[0].match.path_prefix: "/a//b%2F?x" must not contain "?"`,
+		}},
+		{"dot segments are refused", func(c *Config) { c.Routes[0].Match.PathPrefix = ""; c.Routes[0].Match.Path = "/api/../admin" },
+			[]string{`routes[0].match.path: "/api/../admin" must not contain "." or ".." segments`}},
+		{"lower-case and invalid methods are refused", func(c *Config) {
+			c.Routes[0].Match.Methods = []string{"GET", "post", "GE T", "CONNECT", "GET", "PURGE"}
+		}, []string{
+			`routes[0].match.methods[1]: method "post" must be upper case`,
+			`routes[0].match.methods[2]: invalid method "GE T"`,
+			`routes[0].match.methods[3]: CONNECT is not supported: the gateway is not a forward proxy`,
+			`routes[0].match.methods[4]: duplicate method "GET"`,
+		}},
+		{"header names must be tokens and values printable", func(c *Config) {
+			c.Routes[0].Match.Headers = map[string]string{"X Tenant": "a", "X-Ok": "b\r\nc", "x-tenant": "d", "X-TENANT": "e"}
+		}, []string{
+			`routes[0].match.headers: invalid header name "X Tenant"`,
+			`routes[0].match.headers: invalid value "b\r\nc" for header "X-Ok"`,
+			`routes[0].match.headers: header "x-tenant" given twice (also as "X-TENANT")`,
+		}},
+		{"strip_prefix must be a prefix of the path", func(c *Config) { c.Routes[0].StripPrefix = "/apx" },
+			[]string{`routes[0].strip_prefix: "/apx" is not a prefix of path_prefix "/api/orders"`}},
+		{"strip_prefix must end at a segment boundary", func(c *Config) { c.Routes[0].StripPrefix = "/api/ord" },
+			[]string{`routes[0].strip_prefix: "/api/ord" does not end at a "/" boundary of path_prefix "/api/orders"`}},
+		{"strip_prefix may be the whole prefix or end in a slash", func(c *Config) {
+			r := c.Routes[0]
+			c.Routes[0].StripPrefix = "/api/orders"
+			r.Name, r.StripPrefix = "two", "/api/"
+			c.Routes = append(c.Routes, r)
+		}, nil},
+		{"strip_prefix applies to an exact path too", func(c *Config) {
+			c.Routes[0].Match = Match{Path: "/v1/ping"}
+			c.Routes[0].StripPrefix = "/v2"
+		}, []string{`routes[0].strip_prefix: "/v2" is not a prefix of path "/v1/ping"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(c)
+			if got := messages(c.Validate()); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateListsEveryProblemInSchemaOrder(t *testing.T) {
+	c := validConfig()
+	c.Listen = ""
+	c.Server.ReadTimeout = -time.Second
+	c.Log.Level = "loud"
+	c.Pools["z"] = balancer.Options{}
+	c.Pools["a"] = balancer.Options{Backends: []balancer.BackendOptions{{Addr: ""}}}
+	c.Routes[0].Pool = "ordrs"
+	c.Routes = append(c.Routes, Route{Name: "x", Pool: "orders", Match: Match{Methods: []string{"CONNECT"}}})
+	want := []string{
+		"listen: must not be empty",
+		"server.read_timeout: -1s must not be negative",
+		`log.level: unknown level "loud" (want debug, info, warn or error)`,
+		"pools.a.backends[0].addr: required (host:port)",
+		"pools.z.backends: at least one backend is required",
+		`routes[0].pool: unknown pool "ordrs"`,
+		"routes[1].match.methods[0]: CONNECT is not supported: the gateway is not a forward proxy",
+	}
+	for range 3 { // map order must not show
+		if got := messages(c.Validate()); !slices.Equal(got, want) {
+			t.Fatalf("got  %q\nwant %q", got, want)
+		}
+	}
+}
+
+func TestValidateDoesNotChangeTheConfig(t *testing.T) {
+	c := validConfig()
+	c.Pools["orders"] = balancer.Options{Backends: []balancer.BackendOptions{{Addr: "127.0.0.1:1"}}}
+	_ = c.Validate()
+	if got := c.Pools["orders"]; got.Timeout != 0 || got.Backends[0].Weight != 0 {
+		t.Errorf("Validate filled defaults into the config: %+v", got)
+	}
+}
+
+func TestTrustedPrefixes(t *testing.T) {
+	s := Server{TrustedProxies: []string{"10.1.2.3/8", "::1", "192.168.0.1"}}
+	var got []string
+	for _, p := range s.TrustedPrefixes() {
+		got = append(got, p.String())
+	}
+	want := []string{"10.0.0.0/8", "::1/128", "192.168.0.1/32"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"bufio"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+// accessLog writes one JSON line per request without making the request wait
+// for the disk: the handler encodes its line into a pooled buffer and hands it
+// to a channel; one goroutine writes lines through a bufio.Writer and flushes
+// when the channel runs dry or once a second. When the writer falls behind
+// and the channel is full, lines are dropped and counted
+// (sluice_access_log_dropped_total) rather than slowing requests down.
+type accessLog struct {
+	lines   chan *[]byte
+	bufs    sync.Pool
+	out     *bufio.Writer
+	closer  io.Closer // nil for stdout/stderr
+	dropped prometheus.Counter
+	done    chan struct{}
+}
+
+// accessLogQueue is how many lines may wait for the writer: about a tenth of
+// a second of traffic at 40k requests/s.
+const accessLogQueue = 4096
+
+func newAccessLog(w io.Writer, bufSize int, dropped prometheus.Counter) *accessLog {
+	a := &accessLog{
+		lines:   make(chan *[]byte, accessLogQueue),
+		out:     bufio.NewWriterSize(w, bufSize),
+		dropped: dropped,
+		done:    make(chan struct{}),
+	}
+	if c, ok := w.(io.Closer); ok {
+		a.closer = c
+	}
+	a.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	go a.run()
+	return a
+}
+
+func (a *accessLog) run() {
+	defer close(a.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case b, ok := <-a.lines:
+			if !ok {
+				_ = a.out.Flush()
+				return
+			}
+			_, _ = a.out.Write(*b)
+			*b = (*b)[:0]
+			a.bufs.Put(b)
+			if len(a.lines) == 0 {
+				_ = a.out.Flush()
+			}
+		case <-tick.C:
+			_ = a.out.Flush()
+		}
+	}
+}
+
+// close writes out what is queued and closes the file. No log call may
+// follow.
+func (a *accessLog) close() {
+	close(a.lines)
+	<-a.done
+	if a.closer != nil {
+		_ = a.closer.Close()
+	}
+}
+
+func (a *accessLog) log(ctx *fasthttp.RequestCtx, sc *scratch, ex *exchange, elapsed time.Duration) {
+	bp := a.bufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = append(b, `{"time":"`...)
+	b = ctx.Time().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","request_id":`...)
+	b = appendJSONString(b, sc.id)
+	b = append(b, `,"remote":"`...)
+	b = peerAddr(ctx.RemoteAddr()).AppendTo(b)
+	b = append(b, `","method":`...)
+	b = appendJSONString(b, ctx.Method())
+	b = append(b, `,"host":`...)
+	b = appendJSONString(b, ctx.Request.Header.Host())
+	b = append(b, `,"uri":`...)
+	b = appendJSONString(b, ctx.Request.Header.RequestURI())
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
+	b = append(b, `,"duration_us":`...)
+	b = strconv.AppendInt(b, elapsed.Microseconds(), 10)
+	if ex.route != nil {
+		b = append(b, `,"route":`...)
+		b = appendJSONString(b, []byte(ex.route.name))
+	}
+	if ex.backend != nil {
+		b = append(b, `,"backend":"`...)
+		b = append(b, ex.backend.Addr()...)
+		b = append(b, '"')
+	}
+	if ex.errKind != "" {
+		b = append(b, `,"error":"`...)
+		b = append(b, ex.errKind...)
+		b = append(b, '"')
+	}
+	b = append(b, "}\n"...)
+	*bp = b
+	select {
+	case a.lines <- bp:
+	default:
+		a.dropped.Inc()
+		*bp = b[:0]
+		a.bufs.Put(bp)
+	}
+}
+
+// appendJSONString appends s as a JSON string. Client-controlled bytes
+// (URI, Host) go through here, so control characters, quotes and invalid
+// UTF-8 are escaped and a log line cannot be forged.
+func appendJSONString(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,36 @@
+//go:build !race
+
+package gateway
+
+import (
+	"testing"
+
+	"github.com/sluice-gw/sluice/bench"
+)
+
+func TestProxiedRequestDoesNotAllocate(t *testing.T) {
+	o := startOrigin(t, bench.OriginOptions{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	tests := []struct {
+		name, raw string
+		status    int
+	}{
+		{"a proxied GET", "GET /api/orders/17?x=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n", 200},
+		{"a proxied POST", "POST /api/orders HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"customer\":\"c\"}", 201},
+		{"an unrouted request", "GET /nope HTTP/1.1\r\nHost: shop.example\r\n\r\n", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			serve := serveRaw(t, s, tt.raw)
+			for i := 0; i < 100; i++ { // warm pools and connections
+				if st := serve(); st != tt.status {
+					t.Fatalf("status %d, want %d", st, tt.status)
+				}
+			}
+			// Compare with -bench to find the cost: go test -run XXX -bench Handle -benchmem ./gateway
+			if n := testing.AllocsPerRun(1000, func() { serve() }); n != 0 {
+				t.Errorf("%s allocates %v times per request, want 0", tt.name, n)
+			}
+		})
+	}
+}

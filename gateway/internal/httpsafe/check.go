@@ -1,0 +1,213 @@
+package httpsafe
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Reasons Check reports. Fixed, JSON-safe strings (see Reject).
+const (
+	reasonConnect          = "CONNECT is not supported"
+	reasonVersion          = "HTTP version not supported"
+	reasonURITooLong       = "request-target too long"
+	reasonAsteriskForm     = "asterisk-form request-target not supported"
+	reasonTargetForm       = "invalid request-target"
+	reasonFragment         = "fragment in request-target"
+	reasonBareLF           = "bare LF in header section"
+	reasonBareCR           = "bare CR in header section"
+	reasonObsFold          = "obs-fold in header section"
+	reasonHeaderName       = "invalid header field name"
+	reasonHeaderValue      = "control character in header field value"
+	reasonHeaderUnfinished = "unterminated header section"
+	reasonDupHost          = "duplicate Host header"
+	reasonDupLength        = "duplicate Content-Length header"
+	reasonBadLength        = "invalid Content-Length"
+	reasonDupCoding        = "duplicate Transfer-Encoding header"
+	reasonBadCoding        = "unsupported Transfer-Encoding"
+	reasonLengthAndCoding  = "both Content-Length and Transfer-Encoding"
+)
+
+// Check inspects a request that fasthttp has parsed and returns status 0
+// when it is safe to route and forward, or the status to answer with (400,
+// 405, 414 or 505) and a short fixed reason. It allocates nothing.
+//
+// It re-reads the header section exactly as received
+// (RequestHeader.RawHeaders) because fasthttp folds, drops or merges some
+// fields before the handler sees them: Transfer-Encoding: identity vanishes,
+// obs-fold is joined, "Content Length" with a space is kept as an ordinary
+// field, and Content-Length together with Transfer-Encoding reaches the
+// handler. The table in doc.go lists what fasthttp refuses by itself.
+//
+// Checked here: method (CONNECT, 405), version (only HTTP/1.0 and 1.1, 505),
+// request-target length (414) and form (origin-form or http(s) absolute-form;
+// no '*', no fragment), header syntax (bare CR or LF, obs-fold, field names
+// that are not tokens, controls in values), framing (duplicate or malformed
+// Content-Length, any Transfer-Encoding other than a single "chunked", both
+// together) and the authority (missing, duplicate or malformed Host, or
+// userinfo in Host or in the absolute URI). The path is checked by
+// AppendPath, which the caller runs next.
+//
+// Any refusal means the connection must be closed after the answer, which
+// Reject does.
+func Check(req *fasthttp.Request, o *Options) (status int, reason string) {
+	h := &req.Header
+	if h.IsConnect() {
+		return 405, reasonConnect
+	}
+	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
+		return 505, reasonVersion
+	}
+	target := h.RequestURI()
+	if len(target) > o.maxURILength() {
+		return 414, reasonURITooLong
+	}
+	if len(target) == 1 && target[0] == '*' {
+		return 400, reasonAsteriskForm
+	}
+	for _, c := range target {
+		if c == '#' {
+			return 400, reasonFragment
+		}
+	}
+	if st, why := checkRawHeaders(h.RawHeaders()); st != 0 {
+		return st, why
+	}
+
+	// Authority: every Host header given must be valid, and the one that
+	// routes (absolute URI, else Host) must exist.
+	host := h.Host()
+	if len(host) > 0 {
+		if _, why := parseAuthority(host); why != "" {
+			return 400, why
+		}
+	}
+	auth, absolute, why := absoluteAuthority(target)
+	switch {
+	case why != "":
+		return 400, why
+	case absolute:
+		if _, why := parseAuthority(auth); why != "" {
+			return 400, why
+		}
+	case target[0] != '/':
+		return 400, reasonTargetForm
+	case len(host) == 0:
+		return 400, reasonHostMissing
+	}
+	return 0, ""
+}
+
+// checkRawHeaders validates the header section as received, up to and
+// including its empty last line.
+func checkRawHeaders(raw []byte) (int, string) {
+	var hosts, lengths, codings int
+	ended := len(raw) == 0 // fasthttp leaves RawHeaders empty for no fields
+	for pos := 0; pos < len(raw); {
+		lf := bytes.IndexByte(raw[pos:], '\n')
+		if lf < 0 {
+			return 400, reasonHeaderUnfinished
+		}
+		lf += pos
+		if lf == pos || raw[lf-1] != '\r' {
+			return 400, reasonBareLF
+		}
+		line := raw[pos : lf-1]
+		pos = lf + 1
+		if len(line) == 0 {
+			ended = true
+			break // end of the header section
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return 400, reasonObsFold
+		}
+		colon := 0
+		for colon < len(line) && tokenTable[line[colon]] != 0 {
+			colon++
+		}
+		if colon < len(line) && line[colon] != ':' {
+			return 400, reasonHeaderName
+		}
+		if colon == 0 || colon == len(line) {
+			return 400, reasonHeaderName
+		}
+		name, value := line[:colon], trimOWS(line[colon+1:])
+		for _, c := range value {
+			if c == '\r' {
+				return 400, reasonBareCR
+			}
+			if c < 0x20 && c != '\t' || c == 0x7f {
+				return 400, reasonHeaderValue
+			}
+		}
+		switch {
+		case len(name) != 4 && len(name) != 14 && len(name) != 17:
+			// Not a field Check counts.
+		case equalFold(name, "host"):
+			if hosts++; hosts > 1 {
+				return 400, reasonDupHost
+			}
+		case equalFold(name, "content-length"):
+			if lengths++; lengths > 1 {
+				return 400, reasonDupLength
+			}
+			if !allDigits(value) {
+				return 400, reasonBadLength
+			}
+		case equalFold(name, "transfer-encoding"):
+			if codings++; codings > 1 {
+				return 400, reasonDupCoding
+			}
+			if !equalFold(value, "chunked") {
+				return 400, reasonBadCoding
+			}
+		}
+	}
+	if !ended {
+		return 400, reasonHeaderUnfinished
+	}
+	if lengths > 0 && codings > 0 {
+		return 400, reasonLengthAndCoding
+	}
+	return 0, ""
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// equalFold reports whether b equals the lower-case ASCII string lower,
+// ignoring ASCII case.
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func allDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,222 @@
+package httpsafe
+
+import "github.com/valyala/fasthttp"
+
+// maxStripRounds bounds the delete loops below. Each round removes at least
+// one field, so a header with more hop-by-hop fields than this keeps the
+// rest; fasthttp's read buffer caps a real header far below it.
+const maxStripRounds = 512
+
+// StripRequestHopByHop removes from h, before it is forwarded, every field
+// that describes only the client's connection: Connection, Keep-Alive,
+// Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
+// Transfer-Encoding, Upgrade, and every field named by a token of a
+// Connection header (RFC 9110 section 7.6.1). Names match in any case, which
+// fasthttp's own Del does not do when DisableHeaderNamesNormalizing is set.
+//
+// Host and Content-Length are never removed because a Connection token names
+// them: they carry routing and framing, and fasthttp re-frames the body on
+// write anyway. Removing Transfer-Encoding is safe for the same reason:
+// Request.Write sets Content-Length from the buffered body.
+//
+// Call it before setting the gateway's own fields (X-Forwarded-*, Via,
+// X-Request-ID): a client's "Connection: X-Request-ID" then removes only the
+// client's copy. The server decided whether to keep the client connection
+// alive before the handler ran, so clearing Connection: close here does not
+// change that. It allocates nothing unless the request announced trailers.
+func StripRequestHopByHop(h *fasthttp.RequestHeader) {
+	victims, named := 0, false
+	for k, v := range h.All() {
+		if isHopByHop(k) {
+			victims++
+			named = named || equalFold(k, "connection") && namesFields(v)
+		}
+	}
+	if named {
+		// Named fields first, Connection last: the names live in its value.
+		for range maxStripRounds {
+			victim := []byte(nil)
+			for k := range h.All() {
+				if !equalFold(k, "connection") && !isProtected(k) && (isHopByHop(k) || requestConnectionNames(h, k)) {
+					victim = k
+					break
+				}
+			}
+			if victim == nil {
+				break
+			}
+			h.DelBytes(victim)
+		}
+		victims = maxStripRounds
+	}
+	// Each round starts over because a delete reorders the fields; knowing
+	// the count spares the last, empty round.
+	for ; victims > 0; victims-- {
+		victim := []byte(nil)
+		for k := range h.All() {
+			if isHopByHop(k) {
+				victim = k
+				break
+			}
+		}
+		if victim == nil {
+			break
+		}
+		// DelBytes copies the key before it changes anything, so victim,
+		// which points into h, may be passed as is.
+		h.DelBytes(victim)
+	}
+	// DelBytes clears the close flag only for the exact name "Connection";
+	// with the fields gone this no longer allocates.
+	h.ResetConnectionClose()
+}
+
+// StripResponseHopByHop is StripRequestHopByHop for a backend's response,
+// before it is written to the client. It also clears the backend's
+// Connection: close, which concerns the backend connection only (HostClient
+// has acted on it already); call ctx.SetConnectionClose after stripping when
+// the gateway wants the client connection closed.
+func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
+	victims, named := 0, false
+	for k, v := range h.All() {
+		if isHopByHop(k) {
+			victims++
+			named = named || equalFold(k, "connection") && namesFields(v)
+		}
+	}
+	if named {
+		for range maxStripRounds {
+			victim := []byte(nil)
+			for k := range h.All() {
+				if !equalFold(k, "connection") && !isProtected(k) && (isHopByHop(k) || responseConnectionNames(h, k)) {
+					victim = k
+					break
+				}
+			}
+			if victim == nil {
+				break
+			}
+			h.DelBytes(victim)
+		}
+		victims = maxStripRounds
+	}
+	for ; victims > 0; victims-- {
+		victim := []byte(nil)
+		for k := range h.All() {
+			if isHopByHop(k) {
+				victim = k
+				break
+			}
+		}
+		if victim == nil {
+			break
+		}
+		h.DelBytes(victim)
+	}
+	h.ResetConnectionClose()
+}
+
+func requestConnectionNames(h *fasthttp.RequestHeader, name []byte) bool {
+	for k, v := range h.All() {
+		if equalFold(k, "connection") && hasToken(v, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func responseConnectionNames(h *fasthttp.ResponseHeader, name []byte) bool {
+	for k, v := range h.All() {
+		if equalFold(k, "connection") && hasToken(v, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// isHopByHop reports whether name is one of the fixed hop-by-hop fields.
+// Proxy-Authenticate and Proxy-Authorization are in the list as in Go's
+// httputil.ReverseProxy: they are credentials for the gateway, not the
+// backend.
+func isHopByHop(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return equalFold(name, "te")
+	case 7:
+		return equalFold(name, "trailer") || equalFold(name, "upgrade")
+	case 10:
+		return equalFold(name, "connection") || equalFold(name, "keep-alive")
+	case 16:
+		return equalFold(name, "proxy-connection")
+	case 17:
+		return equalFold(name, "transfer-encoding")
+	case 18:
+		return equalFold(name, "proxy-authenticate")
+	case 19:
+		return equalFold(name, "proxy-authorization")
+	}
+	return false
+}
+
+// isProtected reports whether name must survive a Connection token that
+// names it: Host routes the request, Content-Length frames it.
+func isProtected(name []byte) bool {
+	return equalFold(name, "host") || equalFold(name, "content-length")
+}
+
+// namesFields reports whether a Connection value has a token other than
+// "close" and "keep-alive", i.e. names a field that must go too.
+func namesFields(v []byte) bool {
+	for len(v) > 0 {
+		var tok []byte
+		tok, v = nextToken(v)
+		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasToken reports whether the comma-separated list v contains name,
+// ignoring ASCII case and optional whitespace.
+func hasToken(v, name []byte) bool {
+	for len(v) > 0 {
+		var tok []byte
+		tok, v = nextToken(v)
+		if len(tok) == len(name) && equalFoldBytes(tok, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func nextToken(v []byte) (tok, rest []byte) {
+	i := 0
+	for i < len(v) && v[i] != ',' {
+		i++
+	}
+	tok = trimOWS(v[:i])
+	if i < len(v) {
+		i++
+	}
+	return tok, v[i:]
+}
+
+func equalFoldBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,144 @@
+package httpsafe
+
+import (
+	"bufio"
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// requestFields lists "name: value" for every field, names lower-cased, sorted.
+func requestFields(h *fasthttp.RequestHeader) []string {
+	var out []string
+	for k, v := range h.All() {
+		out = append(out, strings.ToLower(string(k))+": "+string(v))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func responseFields(h *fasthttp.ResponseHeader) []string {
+	var out []string
+	for k, v := range h.All() {
+		out = append(out, strings.ToLower(string(k))+": "+string(v))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestStripRequestHopByHop(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields string // header lines after the request line and Host
+		want   []string
+	}{
+		{"a request without hop-by-hop fields is unchanged",
+			"Accept: */*\r\n",
+			[]string{"accept: */*", "host: a.example"}},
+		{"the fixed hop-by-hop fields are removed in any case",
+			"Connection: keep-alive\r\nkeep-alive: timeout=5\r\nTE: trailers\r\nupgrade: websocket\r\nPROXY-CONNECTION: x\r\nProxy-Authorization: Basic eA==\r\nX-Keep: 1\r\n",
+			[]string{"host: a.example", "x-keep: 1"}},
+		{"fields named by Connection are removed, whatever their case",
+			"Connection: X-Foo , x-bar\r\nx-foo: 1\r\nX-BAR: 2\r\nX-Baz: 3\r\n",
+			[]string{"host: a.example", "x-baz: 3"}},
+		{"fields named by a second Connection header are removed",
+			"Connection: x-a\r\nconnection: x-b\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n",
+			[]string{"host: a.example", "x-c: 3"}},
+		{"Connection naming Host and Content-Length leaves them",
+			"Connection: close, Host, Content-Length, X-Foo\r\nX-Foo: 1\r\nContent-Length: 3\r\n\r\nabc",
+			[]string{"content-length: 3", "host: a.example"}},
+		{"Connection naming a gateway field removes only the client's copy",
+			"Connection: X-Request-ID, X-Forwarded-For\r\nX-Request-ID: forged\r\nX-Forwarded-For: 6.6.6.6\r\n",
+			[]string{"host: a.example"}},
+		{"a lower-case connection with close and a name is removed with the name",
+			"connection: close, x-foo\r\nx-foo: 1\r\nX-Bar: 2\r\n",
+			[]string{"host: a.example", "x-bar: 2"}},
+		{"a lone Connection: close is removed",
+			"Connection: close\r\n",
+			[]string{"host: a.example"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "GET / HTTP/1.1\r\nHost: a.example\r\n" + tc.fields
+			if strings.Contains(tc.fields, "\r\n\r\n") {
+				raw = "POST" + raw[len("GET"):]
+			} else {
+				raw += "\r\n"
+			}
+			req := parseRequest(t, raw)
+			StripRequestHopByHop(&req.Header)
+			if got := requestFields(&req.Header); !slices.Equal(got, tc.want) {
+				t.Fatalf("fields after strip:\n  %q\nwant\n  %q", got, tc.want)
+			}
+			if req.Header.ConnectionClose() {
+				t.Fatalf("the request still says Connection: close")
+			}
+		})
+	}
+}
+
+// A chunked request loses Transfer-Encoding; fasthttp must then frame the
+// forwarded body with Content-Length.
+func TestStripRequestHopByHopReframesAChunkedBody(t *testing.T) {
+	req := parseRequest(t, "POST /p HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	StripRequestHopByHop(&req.Header)
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := req.Write(w); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	_ = w.Flush()
+	out := strings.ToLower(buf.String())
+	if strings.Contains(out, "transfer-encoding") || !strings.Contains(out, "content-length: 3\r\n") || !strings.HasSuffix(out, "\r\n\r\nabc") {
+		t.Fatalf("forwarded request is not framed by Content-Length:\n%s", buf.String())
+	}
+}
+
+func TestStripRequestHopByHopKeepsFieldsSetAfterwards(t *testing.T) {
+	req := parseRequest(t, "GET / HTTP/1.1\r\nHost: a.example\r\nConnection: X-Request-ID\r\nX-Request-ID: forged\r\n\r\n")
+	StripRequestHopByHop(&req.Header)
+	req.Header.Set("X-Request-ID", "gw-1")
+	if got := string(req.Header.Peek("X-Request-ID")); got != "gw-1" {
+		t.Fatalf("X-Request-ID = %q, want the gateway's gw-1", got)
+	}
+}
+
+func TestStripResponseHopByHop(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want []string
+	}{
+		{"a plain response is unchanged",
+			"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+			[]string{"content-length: 2", "content-type: text/plain"}},
+		{"hop-by-hop and named fields are removed and close is cleared",
+			"HTTP/1.1 200 OK\r\nConnection: close, X-B\r\nx-b: 1\r\nkeep-alive: timeout=5\r\nProxy-Authenticate: Basic\r\nUpgrade: h2c\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+			[]string{"content-length: 2", "content-type: text/plain"}},
+		{"Connection naming Content-Length leaves it",
+			"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+			[]string{"content-length: 2", "content-type: text/plain"}},
+		{"a chunked response loses Transfer-Encoding",
+			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+			[]string{"content-type: text/plain"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := &fasthttp.Response{}
+			resp.Header.DisableNormalizing()
+			if err := resp.Read(bufio.NewReader(strings.NewReader(tc.raw))); err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			StripResponseHopByHop(&resp.Header)
+			if got := responseFields(&resp.Header); !slices.Equal(got, tc.want) {
+				t.Fatalf("fields after strip:\n  %q\nwant\n  %q", got, tc.want)
+			}
+			if resp.Header.ConnectionClose() {
+				t.Fatalf("the response still says Connection: close")
+			}
+		})
+	}
+}

@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics owns the gateway's Prometheus registry. Each Server has its own
+// registry (no global state), so tests and several servers in one process do
+// not collide.
+//
+// Per-route children are resolved when a Table is built (routeMetrics), so the
+// request path never calls WithLabelValues. Backend metrics are not counted
+// per request at all: the balancer keeps atomic counters on each Backend and
+// backendCollector reads them at scrape time.
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
+
+	reloads         *prometheus.CounterVec
+	reloadOK        prometheus.Counter
+	reloadFailed    prometheus.Counter
+	lastReload      prometheus.Gauge
+	accessDropped   prometheus.Counter
+	unmatched       routeMetrics // requests refused before a route was chosen
+	backendsScraper *backendCollector
+}
+
+func newMetrics(tables func() *Table) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_requests_total",
+		Help: "Requests answered, by route and status class. Route \"\" counts requests refused before routing (400, 404, ...).",
+	}, []string{"route", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sluice_request_duration_seconds",
+		Help:    "Time from reading the request to handing the response to the server, by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route"})
+	m.inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sluice_requests_in_flight",
+		Help: "Requests being handled, by route.",
+	}, []string{"route"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_config_reloads_total",
+		Help: "Configuration reloads by result (success, failure). A failed reload changes nothing.",
+	}, []string{"result"})
+	m.reloadOK = m.reloads.WithLabelValues("success")
+	m.reloadFailed = m.reloads.WithLabelValues("failure")
+	m.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sluice_config_last_reload_success_timestamp_seconds",
+		Help: "Unix time of the last configuration that was loaded and applied.",
+	})
+	m.accessDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_access_log_dropped_total",
+		Help: "Access log lines dropped because the writer could not keep up.",
+	})
+	m.backendsScraper = &backendCollector{tables: tables}
+	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.reloads, m.lastReload, m.accessDropped,
+		m.backendsScraper,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.unmatched = m.forRoute("")
+	return m
+}
+
+// routeMetrics are the pre-resolved children of one route.
+type routeMetrics struct {
+	byClass  [6]prometheus.Counter // index status/100, 0 for anything outside 1xx..5xx
+	duration prometheus.Observer
+	inFlight prometheus.Gauge
+}
+
+var statusClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func (m *metrics) forRoute(name string) routeMetrics {
+	var rm routeMetrics
+	for i, c := range statusClasses {
+		rm.byClass[i] = m.requests.WithLabelValues(name, c)
+	}
+	rm.duration = m.duration.WithLabelValues(name)
+	rm.inFlight = m.inFlight.WithLabelValues(name)
+	return rm
+}
+
+// forget drops the series of a route that a reload removed.
+func (m *metrics) forget(name string) {
+	for _, c := range statusClasses {
+		m.requests.DeleteLabelValues(name, c)
+	}
+	m.duration.DeleteLabelValues(name)
+	m.inFlight.DeleteLabelValues(name)
+}
+
+func (rm *routeMetrics) count(status int) {
+	c := status / 100
+	if c < 1 || c > 5 {
+		c = 0
+	}
+	rm.byClass[c].Inc()
+}
+
+// backendCollector reports the balancer's per-backend counters of the live
+// table at scrape time.
+type backendCollector struct {
+	tables func() *Table
+}
+
+var (
+	descUpstreamRequests = prometheus.NewDesc("sluice_upstream_requests_total",
+		"Requests sent to a backend.", []string{"pool", "backend"}, nil)
+	descUpstreamErrors = prometheus.NewDesc("sluice_upstream_errors_total",
+		"Failed upstream exchanges by kind: connect, timeout, other (bad or broken response).", []string{"pool", "backend", "kind"}, nil)
+	descBackendHealthy = prometheus.NewDesc("sluice_backend_healthy",
+		"1 when the backend is taking traffic, 0 when health checks took it out.", []string{"pool", "backend"}, nil)
+	descBackendInFlight = prometheus.NewDesc("sluice_backend_in_flight",
+		"Requests in flight to a backend.", []string{"pool", "backend"}, nil)
+)
+
+func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descUpstreamRequests
+	ch <- descUpstreamErrors
+	ch <- descBackendHealthy
+	ch <- descBackendInFlight
+}
+
+func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
+	t := c.tables()
+	if t == nil {
+		return
+	}
+	for _, p := range t.poolList {
+		for _, b := range p.pool.Backends() {
+			st := b.Stats()
+			name, addr := p.pool.Name(), st.Addr
+			ch <- prometheus.MustNewConstMetric(descUpstreamRequests, prometheus.CounterValue, float64(st.Requests), name, addr)
+			ch <- prometheus.MustNewConstMetric(descUpstreamErrors, prometheus.CounterValue, float64(st.ConnectErrors), name, addr, "connect")
+			ch <- prometheus.MustNewConstMetric(descUpstreamErrors, prometheus.CounterValue, float64(st.TimeoutErrors), name, addr, "timeout")
+			ch <- prometheus.MustNewConstMetric(descUpstreamErrors, prometheus.CounterValue, float64(st.OtherErrors), name, addr, "other")
+			healthy := 0.0
+			if st.Healthy {
+				healthy = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descBackendHealthy, prometheus.GaugeValue, healthy, name, addr)
+			ch <- prometheus.MustNewConstMetric(descBackendInFlight, prometheus.GaugeValue, float64(st.InFlight), name, addr)
+		}
+	}
+}

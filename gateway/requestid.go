@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// maxRequestIDLen bounds a client-supplied X-Request-ID; a longer or
+// non-printable one is replaced, so ids stay safe to log and to echo.
+const maxRequestIDLen = 128
+
+// assignRequestID keeps a well-formed X-Request-ID from the client or makes
+// one: the server's random prefix (fixed at start) and fasthttp's request
+// counter, so ids are unique across restarts and instances without a shared
+// counter or an allocation.
+func (s *Server) assignRequestID(ctx *fasthttp.RequestCtx, sc *scratch) {
+	if v := ctx.Request.Header.Peek(hdrRequestID); validRequestID(v) {
+		sc.id = append(sc.id[:0], v...)
+		return
+	}
+	sc.id = append(sc.id[:0], s.idPrefix...)
+	sc.id = strconv.AppendUint(sc.id, ctx.ID(), 16)
+}
+
+func validRequestID(v []byte) bool {
+	if len(v) == 0 || len(v) > maxRequestIDLen {
+		return false
+	}
+	for _, c := range v {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// newIDPrefix returns 12 random hex digits and a dash.
+func newIDPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:]) + "-"
+}

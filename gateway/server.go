@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/config"
+)
+
+// Options are what the caller supplies besides the configuration.
+type Options struct {
+	// Logger receives start-up, reload, health and error logs. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// AccessLogOutput overrides where the access log goes (tests). Nil means
+	// the configured access_log.path.
+	AccessLogOutput io.Writer
+}
+
+// Server is one running gateway: the front listener, the admin listener and
+// the live Table. Create it with New, run it with Serve, change its
+// configuration with Reload, stop it with Shutdown.
+type Server struct {
+	log     *slog.Logger
+	metrics *metrics
+	table   atomic.Pointer[Table]
+	scratch sync.Pool
+	access  *accessLog
+
+	idPrefix string
+
+	mu   sync.Mutex // serialises Reload and Shutdown
+	cfg  *config.Config
+	cert atomic.Pointer[tls.Certificate]
+
+	front    *fasthttp.Server
+	frontLn  net.Listener
+	admin    *adminServer
+	draining atomic.Bool
+	started  atomic.Bool
+}
+
+// New builds a Server from a validated configuration and opens its
+// listeners, so that the addresses are known (and a busy port is reported)
+// before Serve. Health checks start at once.
+func New(cfg *config.Config, o Options) (*Server, error) {
+	s := &Server{log: o.Logger, cfg: cfg, idPrefix: newIDPrefix()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.scratch.New = newScratch
+	s.metrics = newMetrics(s.table.Load)
+
+	t, err := buildTable(cfg, nil, s.metrics, s.healthChanged)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadCert(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.AccessLog.Enabled {
+		w := o.AccessLogOutput
+		if w == nil {
+			if w, err = openAccessLog(cfg.AccessLog.Path); err != nil {
+				return nil, err
+			}
+		}
+		s.access = newAccessLog(w, int(cfg.AccessLog.Buffer), s.metrics.accessDropped)
+	}
+
+	s.front = &fasthttp.Server{
+		Handler:      s.handle,
+		ErrorHandler: s.handleParseError,
+
+		ReadTimeout:        cfg.Server.ReadTimeout,
+		WriteTimeout:       cfg.Server.WriteTimeout,
+		IdleTimeout:        cfg.Server.IdleTimeout,
+		MaxRequestBodySize: int(cfg.Server.MaxRequestBody),
+		ReadBufferSize:     int(cfg.Server.MaxHeaderBytes),
+
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: false,
+		DisablePreParseMultipartForm:  true,
+		CloseOnShutdown:               true,
+		// Off on purpose: with it on, fasthttp's error text no longer tells a
+		// long request line (414) from large headers (431). fasthttp's own
+		// messages go to the debug log only.
+		SecureErrorLogMessage: false,
+		Logger:                fasthttpLogger{s.log},
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.closeAccessLog()
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if cfg.TLS.CertFile != "" {
+		ln = tls.NewListener(ln, &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
+		})
+	}
+	s.frontLn = ln
+	if cfg.Admin.Listen != "" {
+		if s.admin, err = newAdminServer(s, cfg.Admin.Listen); err != nil {
+			ln.Close()
+			s.closeAccessLog()
+			return nil, err
+		}
+	}
+
+	s.table.Store(t)
+	t.start()
+	s.metrics.reloadOK.Add(0)
+	s.metrics.lastReload.SetToCurrentTime()
+	return s, nil
+}
+
+// Addr is the front listener's address.
+func (s *Server) Addr() net.Addr { return s.frontLn.Addr() }
+
+// AdminAddr is the admin listener's address, or nil when it is disabled.
+func (s *Server) AdminAddr() net.Addr {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin.ln.Addr()
+}
+
+// Serve answers requests until Shutdown. It returns nil after a clean
+// shutdown.
+func (s *Server) Serve() error {
+	s.started.Store(true)
+	if s.admin != nil {
+		go s.admin.serve()
+	}
+	scheme := "http"
+	if s.cfg.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	s.log.Info("sluice listening", "addr", s.frontLn.Addr().String(), "scheme", scheme,
+		"admin", s.cfg.Admin.Listen, "routes", len(s.table.Load().routes), "pools", len(s.table.Load().pools))
+	err := s.front.Serve(s.frontLn)
+	if s.draining.Load() {
+		return nil
+	}
+	return err
+}
+
+// Reload applies a new configuration: a new Table is built (backends of
+// unchanged addresses carried over) and swapped in atomically. On error
+// nothing changes and the old configuration keeps serving. Settings that are
+// bound to the listening socket (listen, admin.listen, server timeouts and
+// limits, access_log) need a restart; a change to them is logged.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return errors.New("reload: server is shutting down")
+	}
+	old := s.table.Load()
+	t, err := buildTable(cfg, old, s.metrics, s.healthChanged)
+	if err == nil {
+		err = s.loadCert(cfg)
+	}
+	if err != nil {
+		s.metrics.reloadFailed.Inc()
+		return fmt.Errorf("reload: %w", err)
+	}
+	warnRestartOnly(s.log, s.cfg, cfg)
+	s.table.Store(t)
+	t.start()
+	old.retire(t)
+	keep := t.routeNames()
+	for name := range old.routeNames() {
+		if !keep[name] {
+			s.metrics.forget(name)
+		}
+	}
+	s.cfg = cfg
+	s.metrics.reloadOK.Inc()
+	s.metrics.lastReload.SetToCurrentTime()
+	s.log.Info("configuration reloaded", "routes", len(t.routes), "pools", len(t.pools))
+	return nil
+}
+
+// ReloadFailed counts and logs a configuration that could not be loaded, so
+// that callers reading files report failures the same way Reload does.
+func (s *Server) ReloadFailed(err error) {
+	s.metrics.reloadFailed.Inc()
+	s.log.Error("configuration not reloaded; keeping the running one", "error", err)
+}
+
+// Shutdown stops accepting connections, lets in-flight requests finish
+// (responses carry Connection: close), closes idle connections, and returns
+// when all are done or ctx expires.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.draining.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.log.Info("draining: no new connections, finishing in-flight requests")
+	err := s.front.ShutdownWithContext(ctx)
+	if s.admin != nil {
+		s.admin.close()
+	}
+	if t := s.table.Load(); t != nil {
+		t.retire(nil)
+	}
+	s.closeAccessLog()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) closeAccessLog() {
+	if s.access != nil {
+		s.access.close()
+		s.access = nil
+	}
+}
+
+func (s *Server) healthChanged(pool, addr string, healthy bool) {
+	if healthy {
+		s.log.Info("backend healthy", "pool", pool, "backend", addr)
+	} else {
+		s.log.Warn("backend unhealthy", "pool", pool, "backend", addr)
+	}
+}
+
+func (s *Server) loadCert(cfg *config.Config) error {
+	if cfg.TLS.CertFile == "" {
+		return nil
+	}
+	c, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	s.cert.Store(&c)
+	return nil
+}
+
+func openAccessLog(path string) (io.Writer, error) {
+	switch path {
+	case "", "stdout":
+		return os.Stdout, nil
+	case "stderr":
+		return os.Stderr, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("access_log.path: %w", err)
+	}
+	return f, nil
+}
+
+// warnRestartOnly logs settings that a reload cannot apply to a running
+// listener.
+func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {
+	if old.Listen != cfg.Listen {
+		log.Warn("listen changed; takes effect after a restart", "running", old.Listen, "configured", cfg.Listen)
+	}
+	if old.Admin.Listen != cfg.Admin.Listen {
+		log.Warn("admin.listen changed; takes effect after a restart", "running", old.Admin.Listen, "configured", cfg.Admin.Listen)
+	}
+	if (old.TLS.CertFile == "") != (cfg.TLS.CertFile == "") {
+		log.Warn("tls enabled/disabled; takes effect after a restart")
+	}
+	if old.Server.ReadTimeout != cfg.Server.ReadTimeout || old.Server.WriteTimeout != cfg.Server.WriteTimeout ||
+		old.Server.IdleTimeout != cfg.Server.IdleTimeout || old.Server.MaxRequestBody != cfg.Server.MaxRequestBody ||
+		old.Server.MaxHeaderBytes != cfg.Server.MaxHeaderBytes {
+		log.Warn("server timeouts or limits changed; take effect after a restart")
+	}
+	if old.AccessLog != cfg.AccessLog {
+		log.Warn("access_log changed; takes effect after a restart")
+	}
+}
+
+// fasthttpLogger routes fasthttp's own messages into slog.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
+}
+
+var _ = time.Second

@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluice-gw/sluice/balancer"
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
+	"github.com/sluice-gw/sluice/gateway/internal/route"
+)
+
+// Table is one compiled configuration: the route matcher, the routes and the
+// pools they forward to, and the request-hygiene settings. It is immutable
+// once built; a reload builds a new Table and swaps it in atomically, so a
+// request sees one configuration from start to end.
+type Table struct {
+	matcher  *route.Table
+	routes   []*Route // index = matcher index
+	pools    map[string]*tablePool
+	poolList []*tablePool // sorted by name, for stable admin output and scrapes
+
+	safe    httpsafe.Options
+	trusted []netip.Prefix
+	loaded  time.Time
+}
+
+// Route is the runtime form of one configured route.
+type Route struct {
+	name        string
+	stripPrefix []byte
+	pool        *balancer.Pool
+	timeout     time.Duration
+	m           routeMetrics
+}
+
+type tablePool struct {
+	pool    *balancer.Pool
+	checker *balancer.Checker
+}
+
+// buildTable compiles cfg. Pools of prev whose name is unchanged hand their
+// backends over (connections, health and counters carry over for every
+// unchanged address). Nothing is started: the caller starts health checks
+// after the swap.
+func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool, addr string, healthy bool)) (*Table, error) {
+	t := &Table{
+		pools: make(map[string]*tablePool, len(cfg.Pools)),
+		safe: httpsafe.Options{
+			MergeSlashes:      cfg.Server.MergeSlashes,
+			AllowEncodedSlash: cfg.Server.AllowEncodedSlash,
+			MaxURILength:      int(cfg.Server.MaxURILength),
+		},
+		loaded: time.Now(),
+	}
+	for _, s := range cfg.Server.TrustedProxies {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+		}
+		t.trusted = append(t.trusted, p)
+	}
+
+	names := make([]string, 0, len(cfg.Pools))
+	for name := range cfg.Pools {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		o := cfg.Pools[name].WithDefaults()
+		var old *balancer.Pool
+		if prev != nil && prev.pools[name] != nil {
+			old = prev.pools[name].pool
+		}
+		p, err := balancer.NewPool(name, o, old)
+		if err != nil {
+			return nil, fmt.Errorf("pools.%s: %w", name, err)
+		}
+		tp := &tablePool{pool: p}
+		if o.HealthCheck.Path != "" {
+			targets := make([]balancer.Target, 0, len(p.Backends()))
+			for _, b := range p.Backends() {
+				targets = append(targets, b)
+			}
+			poolName := name
+			tp.checker = balancer.NewChecker(o.HealthCheck, targets, func(addr string, healthy bool) {
+				onHealth(poolName, addr, healthy)
+			})
+		}
+		t.pools[name] = tp
+		t.poolList = append(t.poolList, tp)
+	}
+
+	rules := make([]route.Rule, len(cfg.Routes))
+	t.routes = make([]*Route, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
+		rules[i] = route.Rule{
+			Host:       rc.Match.Host,
+			PathPrefix: rc.Match.PathPrefix,
+			Path:       rc.Match.Path,
+			Methods:    rc.Match.Methods,
+		}
+		for k, v := range rc.Match.Headers {
+			rules[i].Headers = append(rules[i].Headers, [2]string{k, v})
+		}
+		sort.Slice(rules[i].Headers, func(a, b int) bool { return rules[i].Headers[a][0] < rules[i].Headers[b][0] })
+		tp := t.pools[rc.Pool]
+		if tp == nil {
+			return nil, fmt.Errorf("routes[%d].pool: unknown pool %q", i, rc.Pool)
+		}
+		t.routes[i] = &Route{
+			name:        rc.Name,
+			stripPrefix: []byte(strings.TrimSuffix(rc.StripPrefix, "/")),
+			pool:        tp.pool,
+			timeout:     tp.pool.Options().Timeout,
+			m:           m.forRoute(rc.Name),
+		}
+	}
+	matcher, err := route.Compile(rules)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	t.matcher = matcher
+	return t, nil
+}
+
+// start begins the health checks of t's pools.
+func (t *Table) start() {
+	for _, tp := range t.poolList {
+		if tp.checker != nil {
+			tp.checker.Start()
+		}
+	}
+}
+
+// retire stops t's health checks and closes the idle connections of backends
+// that next no longer uses. In-flight requests on t finish normally.
+func (t *Table) retire(next *Table) {
+	for name, tp := range t.pools {
+		if tp.checker != nil {
+			tp.checker.Stop()
+		}
+		var np *balancer.Pool
+		if next != nil && next.pools[name] != nil {
+			np = next.pools[name].pool
+		}
+		tp.pool.Retire(np)
+	}
+}
+
+func (t *Table) routeNames() map[string]bool {
+	names := make(map[string]bool, len(t.routes))
+	for _, r := range t.routes {
+		names[r.name] = true
+	}
+	return names
+}
+
+// trustedPeer reports whether addr may set X-Forwarded-* for its clients.
+func (t *Table) trustedPeer(addr netip.Addr) bool {
+	for _, p := range t.trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
