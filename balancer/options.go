@@ -52,7 +52,8 @@ type Options struct {
 	// read the response. Default 5s. A request that runs past it gets 504.
 	Timeout time.Duration `mapstructure:"timeout"`
 
-	// ConnectTimeout bounds the TCP connect to a backend. Default 1s; keep it
+	// ConnectTimeout bounds the TCP connect to a backend. Default 1s (or
+	// Timeout, when that is shorter); keep it
 	// well under Timeout so a dead backend costs a retry, not the deadline.
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
 
@@ -88,7 +89,8 @@ type HealthCheckOptions struct {
 	Path string `mapstructure:"path"`
 	// Interval between probes of one backend. Default 1s.
 	Interval time.Duration `mapstructure:"interval"`
-	// Timeout of one probe. Default 500ms; must be less than Interval.
+	// Timeout of one probe. Default 500ms, or half of Interval when that is
+	// shorter; must be less than Interval.
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Rise is how many passes in a row bring an unhealthy backend back.
 	// Default 2.
@@ -120,7 +122,12 @@ func (o Options) WithDefaults() Options {
 		o.Timeout = DefaultTimeout
 	}
 	if o.ConnectTimeout == 0 {
+		// A short pool timeout bounds the connect too, so the default never
+		// contradicts an explicit timeout.
 		o.ConnectTimeout = DefaultConnectTimeout
+		if o.Timeout > 0 && o.Timeout < o.ConnectTimeout {
+			o.ConnectTimeout = o.Timeout
+		}
 	}
 	if o.MaxConnsPerBackend == 0 {
 		o.MaxConnsPerBackend = DefaultMaxConnsPerBackend
@@ -141,7 +148,12 @@ func (o HealthCheckOptions) WithDefaults() HealthCheckOptions {
 		o.Interval = DefaultHealthCheckInterval
 	}
 	if o.Timeout == 0 {
+		// With a short interval the default timeout is half of it, so that
+		// setting only the interval is never an error.
 		o.Timeout = DefaultHealthCheckTimeout
+		if o.Interval > 0 && o.Interval/2 < o.Timeout {
+			o.Timeout = o.Interval / 2
+		}
 	}
 	if o.Rise == 0 {
 		o.Rise = DefaultHealthCheckRise

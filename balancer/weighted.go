@@ -9,7 +9,8 @@ import "sync"
 // gives a a b a c a a, not a a a a a b c).
 //
 // The scores are shared state, so Pick holds a mutex per pool for one pass
-// over the backends (about 10-20 ns for a handful of backends, uncontended).
+// over the backends: about 40 ns for 8 backends uncontended on a 2-core VM,
+// against about 7 ns for round_robin (BenchmarkPick).
 // It is the only policy with a lock; choose round_robin when the weights
 // are equal.
 type WeightedRoundRobin struct {

@@ -111,3 +111,22 @@ func TestRunBenchRejectsBadFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestRunBenchLoadsAScenario(t *testing.T) {
+	url := startServer(t, fixedLatency(0))
+	out, _, err := runBench(t, "-scenario", "testdata/mixed.yaml", "-url", url, "-rate", "300", "-connections", "4",
+		"-requests", "150", "-duration", "0", "-warmup", "0", "-max-lag", "1s", "-o", "json")
+	if err != nil && !errors.Is(err, ErrInvalidRun) {
+		t.Fatalf("RunBench: %v\n%s", err, out)
+	}
+	var rep struct {
+		Requests int64            `json:"requests"`
+		Status   map[string]int64 `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests != 150 || rep.Status["200"] != 150 {
+		t.Errorf("requests %d status %v, want 150 answered 200", rep.Requests, rep.Status)
+	}
+}

@@ -45,6 +45,13 @@
 // with testing.AllocsPerRun guards it). A run always ends by itself: after
 // Options.Duration, after Options.Requests, or when its context is done.
 //
+// A connection waits for its next slot on a Go timer. When the process is
+// otherwise idle, Go wakes timers up to about a millisecond late (its poller
+// sleeps in whole milliseconds); under load they fire within microseconds.
+// That lateness is the generator lag, reported beside the latency, and at low
+// rates it adds up to a millisecond to the corrected latency, as it does in
+// wrk2. Spinning instead would burn the core the target may need.
+//
 // # Output
 //
 // WriteText prints the table a human reads, WriteJSON the object a script

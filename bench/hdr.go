@@ -40,15 +40,15 @@ func recordNanos(h *hdrhistogram.Histogram, ns int64) {
 
 // Summary is the headline of one histogram, in durations.
 type Summary struct {
-	Count int64         `json:"count"`
-	Min   time.Duration `json:"-"`
-	Mean  time.Duration `json:"-"`
-	P50   time.Duration `json:"-"`
-	P90   time.Duration `json:"-"`
-	P99   time.Duration `json:"-"`
-	P999  time.Duration `json:"-"`
-	P9999 time.Duration `json:"-"`
-	Max   time.Duration `json:"-"`
+	Count int64
+	Min   time.Duration
+	Mean  time.Duration
+	P50   time.Duration
+	P90   time.Duration
+	P99   time.Duration
+	P999  time.Duration
+	P9999 time.Duration
+	Max   time.Duration
 }
 
 // Summarize reads the report percentiles out of h (recorded in microseconds).
