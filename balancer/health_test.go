@@ -200,8 +200,15 @@ func TestCheckerStopLeavesNoGoroutines(t *testing.T) {
 	for hs.served[200].Load() < 3 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := len(clientGoroutines()) - len(before); n < 2 {
-		t.Fatalf("%d new checker goroutines while running, want at least 2: the test cannot see them", n)
+	// A snapshot may catch a checker between stacks the filter knows, so
+	// look a few times before deciding the test cannot see them.
+	seen := 0
+	for try := 0; try < 100 && seen < 2; try++ {
+		seen = len(clientGoroutines()) - len(before)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if seen < 2 {
+		t.Fatalf("%d new checker goroutines while running, want at least 2: the test cannot see them", seen)
 	}
 	c.Stop()
 	c.Stop()

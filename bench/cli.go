@@ -37,7 +37,7 @@ func RunBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		html     = fs.String("html", "", "write a self-contained HTML report to this `file`")
 	)
 	fs.StringVar(&o.URL, "url", "", "target `URL`; the path may hold {seq}, {rand:LO-HI}, {zipf:S:N}")
-	fs.Float64Var(&o.Rate, "rate", 0, "open loop: total requests per `second`, latency corrected for coordinated omission; 0 = closed loop")
+	fs.Float64Var(&o.Rate, "rate", 0, "open loop: total requests per second, latency corrected for coordinated omission; 0 = closed loop")
 	fs.IntVar(&o.Connections, "connections", 64, "number of connections")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured duration, after the warm-up (0 = bounded by -requests only)")
 	fs.Int64Var(&o.Requests, "requests", 0, "stop after this many measured requests (0 = no bound)")

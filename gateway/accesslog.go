@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"io"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ type accessLog struct {
 	lines   chan *[]byte
 	bufs    sync.Pool
 	out     *bufio.Writer
-	closer  io.Closer // nil for stdout/stderr
+	closer  io.Closer // the log file; nil for stdout, stderr and test writers
 	dropped prometheus.Counter
 	done    chan struct{}
 }
@@ -38,8 +39,8 @@ func newAccessLog(w io.Writer, bufSize int, dropped prometheus.Counter) *accessL
 		dropped: dropped,
 		done:    make(chan struct{}),
 	}
-	if c, ok := w.(io.Closer); ok {
-		a.closer = c
+	if f, ok := w.(*os.File); ok && f != os.Stdout && f != os.Stderr {
+		a.closer = f
 	}
 	a.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	go a.run()
@@ -92,8 +93,15 @@ func (a *accessLog) log(ctx *fasthttp.RequestCtx, sc *scratch, ex *exchange, ela
 	b = appendJSONString(b, ctx.Method())
 	b = append(b, `,"host":`...)
 	b = appendJSONString(b, ctx.Request.Header.Host())
+	// uri: for a routed request the normalised path the router matched (the
+	// query is left out: it often carries tokens); for a refused one the
+	// target exactly as received, since that is what needs explaining.
 	b = append(b, `,"uri":`...)
-	b = appendJSONString(b, ctx.Request.Header.RequestURI())
+	if ex.route != nil {
+		b = appendJSONString(b, sc.path)
+	} else {
+		b = appendJSONString(b, ctx.Request.Header.RequestURI())
+	}
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, `,"bytes":`...)

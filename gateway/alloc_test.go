@@ -3,6 +3,8 @@
 package gateway
 
 import (
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/sluice-gw/sluice/bench"
@@ -32,5 +34,18 @@ func TestProxiedRequestDoesNotAllocate(t *testing.T) {
 				t.Errorf("%s allocates %v times per request, want 0", tt.name, n)
 			}
 		})
+	}
+}
+
+func TestAccessLogDoesNotAllocate(t *testing.T) {
+	o := startOrigin(t, bench.OriginOptions{})
+	yaml := strings.Replace(gatewayYAML(o.Addr()), "log:", "access_log: {enabled: true}\nlog:", 1)
+	s := startGateway(t, yaml, func(o *Options) { o.AccessLogOutput = io.Discard })
+	serve := serveRaw(t, s, "GET /api/orders/17 HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+	for i := 0; i < 100; i++ {
+		serve()
+	}
+	if n := testing.AllocsPerRun(1000, func() { serve() }); n != 0 {
+		t.Errorf("a logged proxied GET allocates %v times per request, want 0", n)
 	}
 }

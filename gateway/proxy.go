@@ -22,8 +22,29 @@ import (
 // failures are retried once only for idempotent methods, and never after a
 // timeout (the deadline is spent; a retry would double the wait).
 func (s *Server) forward(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc *scratch, query []byte, ex *exchange) {
-	s.rewriteRequest(ctx, t, r, sc, query)
+	// The client leg keeps its own connection semantics: whether the client
+	// asked to close, and its HTTP version, are taken before the hop-by-hop
+	// headers go and put back for the server once the exchange is over.
+	clientClose := ctx.Request.Header.ConnectionClose()
+	http10 := !ctx.Request.Header.IsHTTP11()
 
+	s.rewriteRequest(ctx, t, r, sc, query)
+	if http10 {
+		ctx.Request.Header.SetProtocol(protoHTTP11)
+	}
+	s.exchange(ctx, r, sc, ex)
+	if http10 {
+		ctx.Request.Header.SetProtocol(protoHTTP10)
+	}
+	if clientClose {
+		ctx.SetConnectionClose()
+	}
+}
+
+// exchange sends the rewritten request to a backend of r's pool, retrying
+// once where that is safe, and leaves the answer (or the gateway's error) in
+// ctx.Response.
+func (s *Server) exchange(ctx *fasthttp.RequestCtx, r *Route, sc *scratch, ex *exchange) {
 	deadline := time.Now().Add(r.timeout)
 	b := r.pool.Pick(nil)
 	if b == nil {
@@ -84,6 +105,8 @@ const (
 	hdrVia       = "Via"
 	hdrForwarded = "Forwarded"
 	viaThisHop   = "1.1 sluice"
+	protoHTTP11  = "HTTP/1.1"
+	protoHTTP10  = "HTTP/1.0"
 	schemeHTTP   = "http"
 	schemeHTTPS  = "https"
 )

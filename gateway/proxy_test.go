@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -433,4 +434,99 @@ func TestConnectIsRefused(t *testing.T) {
 	}
 }
 
-var _ = net.Dial
+// Upstream, every request is HTTP/1.1 with exactly one framing header,
+// whatever framing the client used.
+func TestUpstreamRequestsCarryExactlyOneFramingHeader(t *testing.T) {
+	o := startOrigin(t, bench.OriginOptions{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	tests := []struct {
+		name, raw string
+		wantCL    string
+	}{
+		{"a chunked body is sent with Content-Length", "POST /echo/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "11"},
+		{"an HTTP/1.0 request is sent as HTTP/1.1", "POST /echo/b HTTP/1.0\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", "3"},
+		{"a GET without a body has no framing header", "GET /echo/c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, raw := rawExchange(t, s.Addr().String(), tt.raw); status != 200 {
+				t.Fatalf("status %d: %.300q", status, raw)
+			}
+			rec := lastReceived(t, o)
+			if rec.Proto != "HTTP/1.1" {
+				t.Errorf("backend got %s, want HTTP/1.1", rec.Proto)
+			}
+			cl, hasCL := rec.Get("Content-Length")
+			_, hasTE := rec.Get("Transfer-Encoding")
+			if hasTE || cl != tt.wantCL || (tt.wantCL == "" && hasCL) {
+				t.Errorf("backend framing: Content-Length %q (present %v), Transfer-Encoding present %v; want Content-Length %q only", cl, hasCL, hasTE, tt.wantCL)
+			}
+		})
+	}
+}
+
+// A client that trickles its request cannot hold a connection past
+// read_timeout, and does not hold up anyone else.
+func TestSlowClientsAreCutOffByTheReadTimeout(t *testing.T) {
+	o := startOrigin(t, bench.OriginOptions{})
+	yaml := strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 300ms}\nlog:", 1)
+	s := startGateway(t, yaml)
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /api/orders/1 HTTP/1.1\r\nHost: a\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "GET", s.url("/api/orders/2"), ""); r.status != 200 {
+		t.Errorf("a normal request while a slow one is pending: %d", r.status)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the gateway still holds the slow connection after 5s; read_timeout is 300ms")
+			}
+			break // closed by the gateway
+		}
+	}
+	if o.Requests() != 1 {
+		t.Errorf("backend got %d requests, want only the normal one", o.Requests())
+	}
+}
+
+// The client's connection semantics survive the removal of hop-by-hop
+// headers: "Connection: close" closes the client connection (not the pooled
+// upstream one), and an HTTP/1.0 client gets an HTTP/1.0 exchange.
+func TestClientConnectionSemanticsAreKept(t *testing.T) {
+	o := startOrigin(t, bench.OriginOptions{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	for _, raw := range []string{
+		"GET /api/orders/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"GET /api/orders/1 HTTP/1.0\r\nHost: a\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		// Without CloseWrite: the gateway, not the client's EOF, must end it.
+		all, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Errorf("%q: the gateway kept the connection open: %v", raw, err)
+			continue
+		}
+		if !strings.HasPrefix(string(all), "HTTP/1.1 200") || !strings.Contains(string(all), "Connection: close") {
+			t.Errorf("%q: response %.200q", raw, all)
+		}
+		if cl, _ := lastReceived(t, o).Get("Connection"); cl != "" {
+			t.Errorf("%q: backend got Connection %q; the upstream connection must stay pooled", raw, cl)
+		}
+	}
+}
