@@ -46,8 +46,10 @@
 #     client, and reuse pooled keep-alive upstream connections. nginx and
 #     HAProxy are told to add those headers so the work is comparable.
 #   - Sluice only: path normalisation and its safety checks, a route table
-#     match, Prometheus counters and latency histogram per route/backend,
-#     passive health and EWMA per backend. Its admin listener (metrics) is on.
+#     match, Prometheus counters and latency histogram per route, atomic
+#     counters per backend, an idle-connection check (one non-blocking
+#     recvfrom) before reusing an upstream connection. Its admin listener
+#     (metrics) is on.
 #   - Sluice and HAProxy: an active health check of the origin on /healthz
 #     every second. nginx (open source) has none; one probe a second is noise.
 #   - nginx only: response buffering (its default; the 300-byte body fits the

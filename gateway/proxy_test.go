@@ -530,3 +530,36 @@ func TestClientConnectionSemanticsAreKept(t *testing.T) {
 		}
 	}
 }
+
+func TestResponsesPassThroughIntact(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+	addr := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/echo/big":
+			ctx.SetContentType("application/octet-stream")
+			ctx.SetBodyString(big)
+		case "/echo/empty":
+			ctx.SetStatusCode(fasthttp.StatusNoContent)
+		case "/echo/notmodified":
+			ctx.Response.Header.Set("ETag", `"v1"`)
+			ctx.SetStatusCode(fasthttp.StatusNotModified)
+		default:
+			ctx.SetBodyString("hello")
+		}
+	})
+	s := startGateway(t, gatewayYAML(addr))
+
+	if r := do(t, "GET", s.url("/echo/big"), ""); r.status != 200 || r.body != big {
+		t.Errorf("1 MiB body: status %d, %d bytes, intact %v", r.status, len(r.body), r.body == big)
+	}
+	status, raw := rawExchange(t, s.Addr().String(), "HEAD /echo/hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if status != 200 || !strings.Contains(raw, "Content-Length: 5") || strings.HasSuffix(raw, "hello") {
+		t.Errorf("HEAD: status %d, response %q; want the GET's Content-Length and no body", status, raw)
+	}
+	for _, p := range []string{"/echo/empty", "/echo/notmodified"} {
+		status, raw := rawExchange(t, s.Addr().String(), "GET "+p+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if status != 204 && status != 304 || strings.Contains(raw, "Transfer-Encoding") {
+			t.Errorf("%s: status %d, response %q", p, status, raw)
+		}
+	}
+}

@@ -76,6 +76,10 @@ func StripRequestHopByHop(h *fasthttp.RequestHeader) {
 // Connection: close, which concerns the backend connection only (HostClient
 // has acted on it already); call ctx.SetConnectionClose after stripping when
 // the gateway wants the client connection closed.
+//
+// It repeats StripRequestHopByHop line for line on purpose: a generic version
+// over both header types makes fasthttp's All() iterators escape through the
+// generic dictionary, 8 to 12 allocations per request (TestStripAllocatesNothing).
 func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
 	victims, named := 0, false
 	for k, v := range h.All() {
