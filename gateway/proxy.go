@@ -124,7 +124,12 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	peer := peerAddr(ctx.RemoteAddr())
 	trusted := t.trustedPeer(peer)
 
-	// X-Forwarded-Host must be read before Host is rewritten.
+	// For absolute-form requests the authority decides (RFC 9112 §3.2.2):
+	// it is the Host sent upstream, and the host the client asked for.
+	abs := absoluteAuthority(h.RequestURI())
+	if abs != nil {
+		h.SetHostBytes(abs)
+	}
 	if !trusted || len(h.Peek(hdrXFHost)) == 0 {
 		h.SetBytesV(hdrXFHost, h.Host())
 	}
@@ -147,11 +152,6 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	if len(query) > 0 {
 		sc.uri = append(sc.uri, '?')
 		sc.uri = append(sc.uri, query...)
-	}
-	// For absolute-form requests the authority decides (RFC 9112 §3.2.2):
-	// the Host sent upstream is that authority.
-	if abs := absoluteAuthority(h.RequestURI()); abs != nil {
-		h.SetHostBytes(abs)
 	}
 	req.SetRequestURIBytes(sc.uri)
 	// The upstream leg is plain HTTP whatever the client leg was; fasthttp

@@ -66,9 +66,11 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.loadCert(cfg); err != nil {
+	cert, err := readCert(cfg)
+	if err != nil {
 		return nil, err
 	}
+	s.cert.Store(cert)
 	if cfg.AccessLog.Enabled {
 		w := o.AccessLogOutput
 		if w == nil {
@@ -170,14 +172,21 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if s.draining.Load() {
 		return errors.New("reload: server is shutting down")
 	}
-	old := s.table.Load()
-	t, err := buildTable(cfg, old, s.metrics, s.healthChanged)
-	if err == nil {
-		err = s.loadCert(cfg)
-	}
+	// Read the certificate first: a reload that fails must change nothing,
+	// and building the table hands backends over from the running one.
+	cert, err := readCert(cfg)
 	if err != nil {
 		s.metrics.reloadFailed.Inc()
 		return fmt.Errorf("reload: %w", err)
+	}
+	old := s.table.Load()
+	t, err := buildTable(cfg, old, s.metrics, s.healthChanged)
+	if err != nil {
+		s.metrics.reloadFailed.Inc()
+		return fmt.Errorf("reload: %w", err)
+	}
+	if cert != nil {
+		s.cert.Store(cert)
 	}
 	warnRestartOnly(s.log, s.cfg, cfg)
 	s.table.Store(t)
@@ -242,16 +251,16 @@ func (s *Server) healthChanged(pool, addr string, healthy bool) {
 	}
 }
 
-func (s *Server) loadCert(cfg *config.Config) error {
+// readCert loads the configured certificate, or returns nil without TLS.
+func readCert(cfg *config.Config) (*tls.Certificate, error) {
 	if cfg.TLS.CertFile == "" {
-		return nil
+		return nil, nil
 	}
 	c, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 	if err != nil {
-		return fmt.Errorf("tls: %w", err)
+		return nil, fmt.Errorf("tls: %w", err)
 	}
-	s.cert.Store(&c)
-	return nil
+	return &c, nil
 }
 
 func openAccessLog(path string) (io.Writer, error) {
