@@ -1,31 +1,44 @@
 package gateway
 
 import (
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/sluice-gw/sluice/bench"
 )
 
 // BenchmarkHandleProxiedGET measures the whole request path of one proxied
-// GET, including the exchange with a loopback origin.
+// GET, including the exchange with a loopback origin, with and without the
+// access log.
 func BenchmarkHandleProxiedGET(b *testing.B) {
 	o, err := bench.StartOrigin(bench.OriginOptions{Addr: "127.0.0.1:0"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer o.Close()
-	s, err := New(loadConfig(b, gatewayYAML(o.Addr())), Options{Logger: discardLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go s.Serve() //nolint:errcheck
-	defer s.Shutdown(b.Context())
-	serve := serveRaw(b, s, "GET /api/orders/17 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: b\r\n\r\n")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if serve() != 200 {
-			b.Fatal("not 200")
+	for _, accessLog := range []bool{false, true} {
+		name := "plain"
+		yaml := gatewayYAML(o.Addr())
+		if accessLog {
+			name = "access_log"
+			yaml = strings.Replace(yaml, "log:", "access_log: {enabled: true}\nlog:", 1)
 		}
+		b.Run(name, func(b *testing.B) {
+			s, err := New(loadConfig(b, yaml), Options{Logger: discardLogger(), AccessLogOutput: io.Discard})
+			if err != nil {
+				b.Fatal(err)
+			}
+			go s.Serve() //nolint:errcheck
+			defer s.Shutdown(b.Context())
+			serve := serveRaw(b, s, "GET /api/orders/17 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: b\r\n\r\n")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if serve() != 200 {
+					b.Fatal("not 200")
+				}
+			}
+		})
 	}
 }
