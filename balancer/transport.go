@@ -256,7 +256,10 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if stray {
 		t.strayBytes.Add(1)
 	}
-	if stray || req.ConnectionClose() || resp.ConnectionClose() || t.closed.Load() {
+	// A final status below 200 (101 Switching Protocols: fasthttp passes the
+	// other 1xx by) means the backend stopped speaking HTTP/1.1 on this
+	// connection; it can never carry another request.
+	if stray || resp.StatusCode() < 200 || req.ConnectionClose() || resp.ConnectionClose() || t.closed.Load() {
 		hc.CloseConn(cc)
 	} else {
 		hc.ReleaseConn(cc)

@@ -89,6 +89,11 @@ type Server struct {
 	// an encoded slash separates segments, which lets a request dodge a
 	// prefix route.
 	AllowEncodedSlash bool `mapstructure:"allow_encoded_slash"`
+	// AllowUnderscoresInHeaders forwards header fields whose names contain
+	// "_". Default false: they are dropped, as nginx does, because CGI-style
+	// backends read X_Forwarded_For as X-Forwarded-For, which would let a
+	// client forge the headers the gateway sets.
+	AllowUnderscoresInHeaders bool `mapstructure:"allow_underscores_in_headers"`
 	// TrustedProxies are CIDRs or single IPs whose X-Forwarded-* headers are
 	// kept; from anyone else those headers are replaced. Default empty
 	// (trust nobody).

@@ -136,6 +136,7 @@ func TestLoadDefaultsMatchTheirDocumentation(t *testing.T) {
 		{"server.max_uri_length", d.Server.MaxURILength, Size(8 << 10)},
 		{"server.merge_slashes", d.Server.MergeSlashes, true},
 		{"server.allow_encoded_slash", d.Server.AllowEncodedSlash, false},
+		{"server.allow_underscores_in_headers", d.Server.AllowUnderscoresInHeaders, false},
 		{"server.drain_timeout", d.Server.DrainTimeout, 30 * time.Second},
 		{"log.level", d.Log.Level, "info"},
 		{"log.format", d.Log.Format, "json"},

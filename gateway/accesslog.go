@@ -30,6 +30,8 @@ type accessLog struct {
 	dropped prometheus.Counter
 	stop    chan struct{}
 	done    chan struct{}
+
+	closeOnce sync.Once
 }
 
 const (
@@ -87,14 +89,16 @@ func (a *accessLog) drain() {
 	}
 }
 
-// close writes out what is queued and closes the file. No log call may
-// follow.
+// close writes out what is queued and closes the file. It is idempotent; a
+// line logged after it waits in the queue (or is dropped) and never written.
 func (a *accessLog) close() {
-	close(a.stop)
-	<-a.done
-	if a.closer != nil {
-		_ = a.closer.Close()
-	}
+	a.closeOnce.Do(func() {
+		close(a.stop)
+		<-a.done
+		if a.closer != nil {
+			_ = a.closer.Close()
+		}
+	})
 }
 
 func (a *accessLog) log(ctx *fasthttp.RequestCtx, sc *scratch, ex *exchange, elapsed time.Duration) {

@@ -75,7 +75,18 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, r *Route, sc *scratch, ex *e
 		s.log.Debug("upstream exchange failed", "route", r.name, "backend", ex.backend.Addr(), "error", err)
 		return
 	}
+	if ctx.Response.StatusCode() < 200 {
+		// 101 to a request whose Upgrade the gateway removed: the backend
+		// switched protocols on its own. The gateway does not tunnel.
+		ctx.Response.Reset()
+		ex.errKind = "bad_response"
+		s.writeError(ctx, sc, fasthttp.StatusBadGateway, "invalid upstream response")
+		return
+	}
 	httpsafe.StripResponseHopByHop(&ctx.Response.Header)
+	// One id, ours, whatever the backend sent. Response names are not
+	// normalised upstream, so fasthttp's Del would miss "x-request-id".
+	delResponseFold(&ctx.Response.Header, hdrRequestID)
 	ctx.Response.Header.SetBytesV(hdrRequestID, sc.id)
 }
 
@@ -130,30 +141,40 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	if abs != nil {
 		h.SetHostBytes(abs)
 	}
+	// fasthttp's Set replaces only the first copy of a field, so every field
+	// the gateway owns is deleted (all copies) before it is set: a client
+	// that sends X-Forwarded-For twice must not get its second copy through.
 	if !trusted || len(h.Peek(hdrXFHost)) == 0 {
-		h.SetBytesV(hdrXFHost, h.Host())
+		replaceHeader(h, hdrXFHost, h.Host())
 	}
 	httpsafe.StripRequestHopByHop(h)
 	h.Del("Expect") // the body has been read already; a backend must not wait for us
+	if !t.allowUnderscores {
+		dropUnderscoreFields(h)
+	}
 
 	// Target: exactly the path the router matched, minus strip_prefix.
 	path := sc.path
 	if len(r.stripPrefix) > 0 && bytes.HasPrefix(path, r.stripPrefix) {
 		path = path[len(r.stripPrefix):]
-		if len(path) == 0 || path[0] != '/' {
-			sc.uri = append(sc.uri[:0], '/')
-			sc.uri = append(sc.uri, path...)
-		} else {
-			sc.uri = append(sc.uri[:0], path...)
-		}
-	} else {
-		sc.uri = append(sc.uri[:0], path...)
 	}
+	// A target must start with exactly one "/": "//host/x" would be read
+	// upstream as an authority (fasthttp turns it into the Host header).
+	for len(path) > 1 && path[0] == '/' && path[1] == '/' {
+		path = path[1:]
+	}
+	sc.uri = sc.uri[:0]
+	if len(path) == 0 || path[0] != '/' {
+		sc.uri = append(sc.uri, '/')
+	}
+	sc.uri = append(sc.uri, path...)
 	if len(query) > 0 {
 		sc.uri = append(sc.uri, '?')
 		sc.uri = append(sc.uri, query...)
 	}
 	req.SetRequestURIBytes(sc.uri)
+	// Host is the one set above, never one fasthttp derives from the target.
+	req.UseHostHeader = true
 	// The upstream leg is plain HTTP whatever the client leg was; fasthttp
 	// refuses to send a request parsed on a TLS listener to a plain backend
 	// unless its scheme says so.
@@ -161,37 +182,120 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 		req.URI().SetScheme(schemeHTTP)
 	}
 
-	// X-Forwarded-For: append the peer to a trusted chain, else start anew.
+	// X-Forwarded-For: extend a trusted chain (every copy, in order), else
+	// start anew.
 	sc.fwd = sc.fwd[:0]
 	if trusted {
-		if prev := h.Peek(hdrXFF); len(prev) > 0 {
-			sc.fwd = append(sc.fwd, prev...)
+		sc.fwd = appendJoined(sc.fwd, h, hdrXFF)
+		if len(sc.fwd) > 0 {
 			sc.fwd = append(sc.fwd, ", "...)
 		}
 	}
 	sc.fwd = peer.AppendTo(sc.fwd)
-	h.SetBytesV(hdrXFF, sc.fwd)
+	replaceHeader(h, hdrXFF, sc.fwd)
 
 	if !trusted || len(h.Peek(hdrXFProto)) == 0 {
 		if ctx.IsTLS() {
-			h.Set(hdrXFProto, schemeHTTPS)
+			replaceHeader(h, hdrXFProto, schemeHTTPSBytes)
 		} else {
-			h.Set(hdrXFProto, schemeHTTP)
+			replaceHeader(h, hdrXFProto, schemeHTTPBytes)
 		}
 	}
+	sc.fwd = sc.fwd[:0]
 	if trusted {
-		if prev := h.Peek(hdrVia); len(prev) > 0 {
-			sc.fwd = append(sc.fwd[:0], prev...)
-			sc.fwd = append(sc.fwd, ", "+viaThisHop...)
-			h.SetBytesV(hdrVia, sc.fwd)
-		} else {
-			h.Set(hdrVia, viaThisHop)
+		sc.fwd = appendJoined(sc.fwd, h, hdrVia)
+		if len(sc.fwd) > 0 {
+			sc.fwd = append(sc.fwd, ", "...)
 		}
 	} else {
-		h.Set(hdrVia, viaThisHop)
 		h.Del(hdrForwarded) // RFC 7239 header: same trust rule as X-Forwarded-*
 	}
-	h.SetBytesV(hdrRequestID, sc.id)
+	sc.fwd = append(sc.fwd, viaThisHop...)
+	replaceHeader(h, hdrVia, sc.fwd)
+	replaceHeader(h, hdrRequestID, sc.id)
+}
+
+var (
+	schemeHTTPBytes  = []byte(schemeHTTP)
+	schemeHTTPSBytes = []byte(schemeHTTPS)
+)
+
+// replaceHeader sets name to value, removing every other copy of it.
+func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
+	h.Del(name)
+	h.SetBytesV(name, value)
+}
+
+// appendJoined appends the values of every copy of name, joined by ", " as
+// RFC 9110 §5.3 allows for list fields.
+func appendJoined(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
+	for k, v := range h.All() {
+		if len(v) == 0 || !equalFoldASCII(k, name) {
+			continue
+		}
+		if len(dst) > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, v...)
+	}
+	return dst
+}
+
+// dropUnderscoreFields removes fields whose names contain "_".
+func dropUnderscoreFields(h *fasthttp.RequestHeader) {
+	for range maxHeaderDeletes {
+		var victim []byte
+		for k := range h.All() {
+			if bytes.IndexByte(k, '_') >= 0 {
+				victim = k
+				break
+			}
+		}
+		if victim == nil {
+			return
+		}
+		h.DelBytes(victim) // a delete reorders the fields: start over
+	}
+}
+
+// delResponseFold removes every copy of name, in any case, from h.
+func delResponseFold(h *fasthttp.ResponseHeader, name string) {
+	for range maxHeaderDeletes {
+		var victim []byte
+		for k := range h.All() {
+			if equalFoldASCII(k, name) {
+				victim = k
+				break
+			}
+		}
+		if victim == nil {
+			return
+		}
+		h.DelBytes(victim)
+	}
+}
+
+// maxHeaderDeletes bounds the delete loops; fasthttp's read buffer caps a
+// real header far below it.
+const maxHeaderDeletes = 512
+
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // absoluteAuthority returns the authority of an absolute-form target, or nil.

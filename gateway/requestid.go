@@ -22,7 +22,14 @@ func (s *Server) assignRequestID(ctx *fasthttp.RequestCtx, sc *scratch) {
 		return
 	}
 	sc.id = append(sc.id[:0], s.idPrefix...)
-	sc.id = strconv.AppendUint(sc.id, ctx.ID(), 16)
+	n := ctx.ID()
+	if n == 0 {
+		// fasthttp has not numbered requests it could not parse; they get
+		// their own sequence, marked "e" so it cannot collide with ctx.ID.
+		sc.id = append(sc.id, 'e')
+		n = s.unparsed.Add(1)
+	}
+	sc.id = strconv.AppendUint(sc.id, n, 16)
 }
 
 func validRequestID(v []byte) bool {

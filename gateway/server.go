@@ -39,6 +39,11 @@ type Server struct {
 	access  *accessLog
 
 	idPrefix string
+	unparsed atomic.Uint64 // ids of requests fasthttp could not parse
+
+	// Fixed at New: what Serve logs, without reading cfg, which Reload
+	// replaces under mu.
+	scheme, adminListen string
 
 	mu   sync.Mutex // serialises Reload and Shutdown
 	cfg  *config.Config
@@ -115,6 +120,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		})
 	}
 	s.frontLn = ln
+	s.scheme, s.adminListen = "http", cfg.Admin.Listen
+	if cfg.TLS.CertFile != "" {
+		s.scheme = "https"
+	}
 	if cfg.Admin.Listen != "" {
 		if s.admin, err = newAdminServer(s, cfg.Admin.Listen); err != nil {
 			ln.Close()
@@ -148,12 +157,9 @@ func (s *Server) Serve() error {
 	if s.admin != nil {
 		go s.admin.serve()
 	}
-	scheme := "http"
-	if s.cfg.TLS.CertFile != "" {
-		scheme = "https"
-	}
-	s.log.Info("sluice listening", "addr", s.frontLn.Addr().String(), "scheme", scheme,
-		"admin", s.cfg.Admin.Listen, "routes", len(s.table.Load().routes), "pools", len(s.table.Load().pools))
+	t := s.table.Load()
+	s.log.Info("sluice listening", "addr", s.frontLn.Addr().String(), "scheme", s.scheme,
+		"admin", s.adminListen, "routes", len(t.routes), "pools", len(t.pools))
 	err := s.front.Serve(s.frontLn)
 	if s.draining.Load() {
 		return nil
@@ -236,10 +242,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// closeAccessLog writes out the queued lines and stops the writer. s.access
+// stays set: after a drain deadline handlers may still be running, and a line
+// they queue after this is dropped, never a crash.
 func (s *Server) closeAccessLog() {
 	if s.access != nil {
 		s.access.close()
-		s.access = nil
 	}
 }
 

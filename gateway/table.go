@@ -23,9 +23,10 @@ type Table struct {
 	pools    map[string]*tablePool
 	poolList []*tablePool // sorted by name, for stable admin output and scrapes
 
-	safe    httpsafe.Options
-	trusted []netip.Prefix
-	loaded  time.Time
+	safe             httpsafe.Options
+	trusted          []netip.Prefix
+	allowUnderscores bool // server.allow_underscores_in_headers
+	loaded           time.Time
 }
 
 // Route is the runtime form of one configured route.
@@ -54,7 +55,8 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 			AllowEncodedSlash: cfg.Server.AllowEncodedSlash,
 			MaxURILength:      int(cfg.Server.MaxURILength),
 		},
-		loaded: time.Now(),
+		allowUnderscores: cfg.Server.AllowUnderscoresInHeaders,
+		loaded:           time.Now(),
 	}
 	for _, s := range cfg.Server.TrustedProxies {
 		p, err := parsePrefix(s)
