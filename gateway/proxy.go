@@ -86,7 +86,7 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, r *Route, sc *scratch, ex *e
 	httpsafe.StripResponseHopByHop(&ctx.Response.Header)
 	// One id, ours, whatever the backend sent. Response names are not
 	// normalised upstream, so fasthttp's Del would miss "x-request-id".
-	delResponseFold(&ctx.Response.Header, hdrRequestID)
+	delResponseFold(&ctx.Response.Header, "x-request-id")
 	ctx.Response.Header.SetBytesV(hdrRequestID, sc.id)
 }
 
@@ -186,7 +186,7 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	// start anew.
 	sc.fwd = sc.fwd[:0]
 	if trusted {
-		sc.fwd = appendJoined(sc.fwd, h, hdrXFF)
+		sc.fwd = appendJoined(sc.fwd, h, "x-forwarded-for")
 		if len(sc.fwd) > 0 {
 			sc.fwd = append(sc.fwd, ", "...)
 		}
@@ -203,7 +203,7 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	}
 	sc.fwd = sc.fwd[:0]
 	if trusted {
-		sc.fwd = appendJoined(sc.fwd, h, hdrVia)
+		sc.fwd = appendJoined(sc.fwd, h, "via")
 		if len(sc.fwd) > 0 {
 			sc.fwd = append(sc.fwd, ", "...)
 		}
@@ -226,11 +226,11 @@ func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
 	h.SetBytesV(name, value)
 }
 
-// appendJoined appends the values of every copy of name, joined by ", " as
-// RFC 9110 §5.3 allows for list fields.
-func appendJoined(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
+// appendJoined appends the values of every copy of the field lower (a
+// lower-case name), joined by ", " as RFC 9110 §5.3 allows for list fields.
+func appendJoined(dst []byte, h *fasthttp.RequestHeader, lower string) []byte {
 	for k, v := range h.All() {
-		if len(v) == 0 || !equalFoldASCII(k, name) {
+		if len(v) == 0 || !httpsafe.EqualFold(k, lower) {
 			continue
 		}
 		if len(dst) > 0 {
@@ -258,12 +258,13 @@ func dropUnderscoreFields(h *fasthttp.RequestHeader) {
 	}
 }
 
-// delResponseFold removes every copy of name, in any case, from h.
-func delResponseFold(h *fasthttp.ResponseHeader, name string) {
+// delResponseFold removes every copy of the field lower (a lower-case name),
+// in any case, from h.
+func delResponseFold(h *fasthttp.ResponseHeader, lower string) {
 	for range maxHeaderDeletes {
 		var victim []byte
 		for k := range h.All() {
-			if equalFoldASCII(k, name) {
+			if httpsafe.EqualFold(k, lower) {
 				victim = k
 				break
 			}
@@ -278,25 +279,6 @@ func delResponseFold(h *fasthttp.ResponseHeader, name string) {
 // maxHeaderDeletes bounds the delete loops; fasthttp's read buffer caps a
 // real header far below it.
 const maxHeaderDeletes = 512
-
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
 
 // absoluteAuthority returns the authority of an absolute-form target, or nil.
 func absoluteAuthority(uri []byte) []byte {

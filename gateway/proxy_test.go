@@ -339,9 +339,12 @@ routes:
 	}
 }
 
-func TestAbsoluteFormRequestsRouteByTheirAuthority(t *testing.T) {
-	shop := startOrigin(t, bench.OriginOptions{Name: "shop"})
-	other := startOrigin(t, bench.OriginOptions{Name: "other"})
+// startShopGateway runs a gateway with a route for host shop.example to the
+// origin "shop" and a catch-all to the origin "other".
+func startShopGateway(t *testing.T) (s *Server, shop, other *bench.Origin) {
+	t.Helper()
+	shop = startOrigin(t, bench.OriginOptions{Name: "shop"})
+	other = startOrigin(t, bench.OriginOptions{Name: "other"})
 	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
 admin: {listen: ""}
 log: {level: error}
@@ -352,7 +355,11 @@ routes:
   - {name: shop, match: {host: shop.example}, pool: shop}
   - {name: other, match: {path_prefix: /}, pool: other}
 `, shop.Addr(), other.Addr())
-	s := startGateway(t, yaml)
+	return startGateway(t, yaml), shop, other
+}
+
+func TestAbsoluteFormRequestsRouteByTheirAuthority(t *testing.T) {
+	s, shop, _ := startShopGateway(t)
 	status, raw := rawExchange(t, s.Addr().String(), "GET http://shop.example/orders/5 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n")
 	if status != 200 || !strings.Contains(raw, "X-Origin: shop") {
 		t.Fatalf("absolute-form request: status %d\n%.300s", status, raw)

@@ -613,19 +613,7 @@ func TestReviewUnsolicitedSwitchingProtocolsIsABadGateway(t *testing.T) {
 }
 
 func TestReviewHostSpellingsRouteByTheNormalisedHost(t *testing.T) {
-	shop := startOrigin(t, bench.OriginOptions{Name: "shop"})
-	other := startOrigin(t, bench.OriginOptions{Name: "other"})
-	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
-admin: {listen: ""}
-log: {level: error}
-pools:
-  shop: {backends: [{addr: %s}]}
-  other: {backends: [{addr: %s}]}
-routes:
-  - {name: shop, match: {host: shop.example}, pool: shop}
-  - {name: other, match: {path_prefix: /}, pool: other}
-`, shop.Addr(), other.Addr())
-	s := startGateway(t, yaml)
+	s, _, _ := startShopGateway(t)
 	tests := []struct {
 		name, raw string
 		status    int

@@ -143,22 +143,22 @@ func checkRawHeaders(raw []byte) (int, string) {
 		switch {
 		case len(name) != 4 && len(name) != 14 && len(name) != 17:
 			// Not a field Check counts.
-		case equalFold(name, "host"):
+		case EqualFold(name, "host"):
 			if hosts++; hosts > 1 {
 				return 400, reasonDupHost
 			}
-		case equalFold(name, "content-length"):
+		case EqualFold(name, "content-length"):
 			if lengths++; lengths > 1 {
 				return 400, reasonDupLength
 			}
 			if !allDigits(value) {
 				return 400, reasonBadLength
 			}
-		case equalFold(name, "transfer-encoding"):
+		case EqualFold(name, "transfer-encoding"):
 			if codings++; codings > 1 {
 				return 400, reasonDupCoding
 			}
-			if !equalFold(value, "chunked") {
+			if !EqualFold(value, "chunked") {
 				return 400, reasonBadCoding
 			}
 		}
@@ -182,9 +182,9 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// equalFold reports whether b equals the lower-case ASCII string lower,
+// EqualFold reports whether b equals the lower-case ASCII string lower,
 // ignoring ASCII case.
-func equalFold(b []byte, lower string) bool {
+func EqualFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {
 		return false
 	}

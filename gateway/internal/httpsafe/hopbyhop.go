@@ -29,7 +29,7 @@ func StripRequestHopByHop(h *fasthttp.RequestHeader) {
 	for k, v := range h.All() {
 		if isHopByHop(k) {
 			victims++
-			named = named || equalFold(k, "connection") && namesFields(v)
+			named = named || EqualFold(k, "connection") && namesFields(v)
 		}
 	}
 	if named {
@@ -37,7 +37,7 @@ func StripRequestHopByHop(h *fasthttp.RequestHeader) {
 		for range maxStripRounds {
 			victim := []byte(nil)
 			for k := range h.All() {
-				if !equalFold(k, "connection") && !isProtected(k) && (isHopByHop(k) || requestConnectionNames(h, k)) {
+				if !EqualFold(k, "connection") && !isProtected(k) && (isHopByHop(k) || requestConnectionNames(h, k)) {
 					victim = k
 					break
 				}
@@ -85,14 +85,14 @@ func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
 	for k, v := range h.All() {
 		if isHopByHop(k) {
 			victims++
-			named = named || equalFold(k, "connection") && namesFields(v)
+			named = named || EqualFold(k, "connection") && namesFields(v)
 		}
 	}
 	if named {
 		for range maxStripRounds {
 			victim := []byte(nil)
 			for k := range h.All() {
-				if !equalFold(k, "connection") && !isProtected(k) && (isHopByHop(k) || responseConnectionNames(h, k)) {
+				if !EqualFold(k, "connection") && !isProtected(k) && (isHopByHop(k) || responseConnectionNames(h, k)) {
 					victim = k
 					break
 				}
@@ -122,7 +122,7 @@ func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
 
 func requestConnectionNames(h *fasthttp.RequestHeader, name []byte) bool {
 	for k, v := range h.All() {
-		if equalFold(k, "connection") && hasToken(v, name) {
+		if EqualFold(k, "connection") && hasToken(v, name) {
 			return true
 		}
 	}
@@ -131,7 +131,7 @@ func requestConnectionNames(h *fasthttp.RequestHeader, name []byte) bool {
 
 func responseConnectionNames(h *fasthttp.ResponseHeader, name []byte) bool {
 	for k, v := range h.All() {
-		if equalFold(k, "connection") && hasToken(v, name) {
+		if EqualFold(k, "connection") && hasToken(v, name) {
 			return true
 		}
 	}
@@ -145,19 +145,19 @@ func responseConnectionNames(h *fasthttp.ResponseHeader, name []byte) bool {
 func isHopByHop(name []byte) bool {
 	switch len(name) {
 	case 2:
-		return equalFold(name, "te")
+		return EqualFold(name, "te")
 	case 7:
-		return equalFold(name, "trailer") || equalFold(name, "upgrade")
+		return EqualFold(name, "trailer") || EqualFold(name, "upgrade")
 	case 10:
-		return equalFold(name, "connection") || equalFold(name, "keep-alive")
+		return EqualFold(name, "connection") || EqualFold(name, "keep-alive")
 	case 16:
-		return equalFold(name, "proxy-connection")
+		return EqualFold(name, "proxy-connection")
 	case 17:
-		return equalFold(name, "transfer-encoding")
+		return EqualFold(name, "transfer-encoding")
 	case 18:
-		return equalFold(name, "proxy-authenticate")
+		return EqualFold(name, "proxy-authenticate")
 	case 19:
-		return equalFold(name, "proxy-authorization")
+		return EqualFold(name, "proxy-authorization")
 	}
 	return false
 }
@@ -165,7 +165,7 @@ func isHopByHop(name []byte) bool {
 // isProtected reports whether name must survive a Connection token that
 // names it: Host routes the request, Content-Length frames it.
 func isProtected(name []byte) bool {
-	return equalFold(name, "host") || equalFold(name, "content-length")
+	return EqualFold(name, "host") || EqualFold(name, "content-length")
 }
 
 // namesFields reports whether a Connection value has a token other than
@@ -174,7 +174,7 @@ func namesFields(v []byte) bool {
 	for len(v) > 0 {
 		var tok []byte
 		tok, v = nextToken(v)
-		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+		if len(tok) > 0 && !EqualFold(tok, "close") && !EqualFold(tok, "keep-alive") {
 			return true
 		}
 	}
