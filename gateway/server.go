@@ -113,6 +113,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		s.closeAccessLog()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	ln = yieldListener{ln}
 	if cfg.TLS.CertFile != "" {
 		ln = tls.NewListener(ln, &tls.Config{
 			MinVersion:     tls.VersionTLS12,
