@@ -20,7 +20,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/sluice-gw/sluice/bench"
 	"github.com/sluice-gw/sluice/config"
@@ -31,10 +30,11 @@ import (
 var version = "dev"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "sluice:", err)
-		}
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp): // -h printed the usage
+	default:
+		fmt.Fprintln(os.Stderr, "sluice:", err)
 		os.Exit(1)
 	}
 }
@@ -208,5 +208,4 @@ func printDemo(w io.Writer, srv *gateway.Server, cfg *config.Config) {
 	}
 	fmt.Fprintf(&b, "\nPress Ctrl-C to stop.\n\n")
 	fmt.Fprint(w, b.String())
-	_ = time.Second
 }
