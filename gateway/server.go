@@ -313,4 +313,3 @@ type fasthttpLogger struct{ log *slog.Logger }
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
 }
-
