@@ -112,13 +112,15 @@ func (c *Checker) run(t Target) {
 		}
 		err := hc.DoTimeout(req, resp, c.opts.Timeout)
 		pass := err == nil && resp.StatusCode() >= 200 && resp.StatusCode() < 400
-		if healthy, changed := state.observe(pass); changed {
-			// The checker's verdict is the truth; onChange reports only what
-			// actually flipped the target (another checker of the same
-			// backend, during a reload, may have flipped it first).
-			if t.SetHealthy(healthy) {
-				c.onChange(t.Addr(), healthy)
-			}
+		// The checker's verdict is the truth, and it is asserted after every
+		// probe, not only when it changes: during a reload the checker of the
+		// table being retired may flip the target after this one read its
+		// health, and a verdict written only on change would then disagree
+		// with the target for as long as the probes keep agreeing with it.
+		// onChange reports only what actually flipped the target.
+		healthy, _ := state.observe(pass)
+		if t.SetHealthy(healthy) {
+			c.onChange(t.Addr(), healthy)
 		}
 		timer.Reset(c.opts.Interval)
 	}

@@ -23,6 +23,8 @@ type Pool struct {
 // counters carry over a reload (its weight is updated). prev may be nil.
 // When the settings changed a new Backend is built that inherits the old
 // one's health, so a reload does not send traffic to a backend known dead.
+// When prev had health checks and o has none every backend starts healthy,
+// since nothing would ever bring one back.
 func NewPool(name string, o Options, prev *Pool) (*Pool, error) {
 	policy, err := NewPolicy(o.Policy)
 	if err != nil {
@@ -51,6 +53,11 @@ func NewPool(name string, o Options, prev *Pool) (*Pool, error) {
 			b.healthy.Store(healthy)
 		default:
 			b = NewBackend(bo.Addr, bo.Weight, o)
+		}
+		if checksTurnedOff(prev, o) {
+			// Without checks nothing would ever bring back a backend the
+			// previous configuration's checker took out.
+			b.healthy.Store(true)
 		}
 		p.backends = append(p.backends, b)
 	}
@@ -90,7 +97,8 @@ func (p *Pool) PickExcept(key []byte, not *Backend) *Backend {
 }
 
 // Retire closes the backends of p that next does not reuse. Call it after
-// next has replaced p; next may be nil when the pool is removed.
+// next has replaced p and p's health checker has stopped; next may be nil
+// when the pool is removed.
 func (p *Pool) Retire(next *Pool) {
 	keep := make(map[*Backend]bool)
 	if next != nil {
@@ -103,4 +111,17 @@ func (p *Pool) Retire(next *Pool) {
 			b.Close()
 		}
 	}
+	if next != nil && checksTurnedOff(p, next.opts) {
+		// p's checker, stopped before Retire, may have taken a shared backend
+		// out after NewPool marked it healthy; next has no checker to undo it.
+		for _, b := range next.backends {
+			b.healthy.Store(true)
+		}
+	}
+}
+
+// checksTurnedOff reports whether a pool built from o replaces prev's health
+// checks with none.
+func checksTurnedOff(prev *Pool, o Options) bool {
+	return prev != nil && prev.opts.HealthCheck.Path != "" && o.HealthCheck.Path == ""
 }

@@ -90,11 +90,16 @@ func WriteHgrm(w io.Writer, h *hdrhistogram.Histogram) error {
 			v := h.ValueAtPercentile(pct)
 			count := cum(v)
 			frac := pct / 100
+			// The 0% row is always written, as Java's iterator does: when
+			// every value shares one bucket it is the only four-column row,
+			// the kind the plotter reads (it skips the three-column 100% row).
+			if pct == 0 || count < total && pct < 100 {
+				fmt.Fprintf(bw, "%12.3f %2.12f %10d %14.2f\n", float64(v)/1000, frac, count, 1/(1-frac))
+			}
 			if count >= total || pct >= 100 {
 				fmt.Fprintf(bw, "%12.3f %2.12f %10d\n", float64(h.Max())/1000, 1.0, total)
 				break
 			}
-			fmt.Fprintf(bw, "%12.3f %2.12f %10d %14.2f\n", float64(v)/1000, frac, count, 1/(1-frac))
 			halvings := math.Floor(math.Log2(100 / (100 - pct)))
 			ticks := ticksPerHalf * math.Pow(2, halvings+1)
 			pct += 100 / ticks

@@ -110,6 +110,10 @@ func percentilePoints(h *hdrhistogram.Histogram) []point {
 		halvings := math.Floor(math.Log2(100 / (100 - pct)))
 		pct += 100 / (5 * math.Pow(2, halvings+1))
 	}
+	if len(pts) == 0 {
+		// One sample: the loop above has no percentile below the last one.
+		pts = append(pts, point{0, float64(h.ValueAtPercentile(0)) / 1000})
+	}
 	// The maximum sits where one sample in the histogram's count would.
 	last := math.Max(math.Log10(float64(h.TotalCount())), pts[len(pts)-1].x)
 	pts = append(pts, point{math.Min(last, 6), float64(h.Max()) / 1000})

@@ -190,8 +190,6 @@ func (c *connection) do(req *fasthttp.Request) (int, errorKind) {
 // omission: the generator does not pause its clock while the target stalls.
 func (c *connection) openLoop(ctx context.Context) {
 	r := c.r
-	interval := float64(r.o.Connections) * 1e9 / r.o.Rate
-	phase := interval * float64(c.index) / float64(r.o.Connections)
 	done := ctx.Done()
 	// One timer for the connection's life: Reset does not allocate, and
 	// waiting on it with done lets a cancel end the run even when the
@@ -199,7 +197,7 @@ func (c *connection) openLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for k := 0; ; k++ {
-		due := int64(phase + float64(k)*interval)
+		due := slotDue(r.o.Rate, r.o.Connections, c.index, k)
 		if due >= r.endNs {
 			return
 		}
@@ -228,6 +226,18 @@ func (c *connection) openLoop(ctx context.Context) {
 		}
 		c.step(measured, due, ready, send)
 	}
+}
+
+// slotDue is when the k-th request of connection index is due, in
+// nanoseconds from the start of the run. The connections interleave: their
+// k-th requests are the run's slots index + k×conns, and slot j is due at
+// j/rate seconds, rounded to the nanosecond. Computing each slot from its
+// global number (rather than as phase + k×interval, truncated) keeps slots
+// that fall exactly on the warm-up's end or the run's end on the right
+// side of it, so a window of D seconds holds exactly rate×D slots.
+func slotDue(rate float64, conns, index, k int) int64 {
+	j := float64(index) + float64(k)*float64(conns)
+	return int64(math.Round(j * 1e9 / rate))
 }
 
 // closedLoop sends the next request as soon as the previous one is

@@ -190,7 +190,11 @@ func (r *renderer) render(dst []byte, t *pattern) []byte {
 		case segSeq:
 			dst = strconv.AppendUint(dst, r.seq.Add(1), 10)
 		case segRand:
-			dst = strconv.AppendUint(dst, s.lo+r.rng.Uint64N(s.hi-s.lo+1), 10)
+			v := r.rng.Uint64() // {rand:0-18446744073709551615}: the span overflows to 0
+			if span := s.hi - s.lo + 1; span != 0 {
+				v = s.lo + r.rng.Uint64N(span)
+			}
+			dst = strconv.AppendUint(dst, v, 10)
 		case segZipf:
 			dst = strconv.AppendUint(dst, r.zipf[s].Uint64()+1, 10)
 		case segKey:

@@ -196,8 +196,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	warnRestartOnly(s.log, s.cfg, cfg)
 	s.table.Store(t)
-	t.start()
+	// The old checkers stop before the new ones start, so a late verdict
+	// of an old checker cannot contradict the new one.
 	old.retire(t)
+	t.start()
 	keep := t.routeNames()
 	for name := range old.routeNames() {
 		if !keep[name] {
