@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -65,9 +66,12 @@ func newHostClient(addr string, s clientSettings, tr *transport) *fasthttp.HostC
 		DisablePathNormalizing:        true,
 		NoDefaultUserAgentHeader:      true,
 		SecureErrorLogMessage:         true,
-		MaxIdemponentCallAttempts:     1,
-		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) {
-			return false, false
+		// One more attempt, and only for errStaleConn: an idempotent
+		// request whose reused connection the backend closed before
+		// answering. Every other retry is the gateway's decision.
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr: func(_ *fasthttp.Request, _ int, err error) (bool, bool) {
+			return false, errors.Is(err, errStaleConn)
 		},
 	}
 }
@@ -107,7 +111,7 @@ type backendConn struct {
 	peekFn       func(fd uintptr) bool
 	peekN        int
 	peekErr      error
-	used         bool // a request has been sent on it
+	requests     int // requests sent on it, this one included once ready
 	buf          [1]byte
 }
 
@@ -221,6 +225,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 		return false, err
 	}
 	conn := cc.Conn()
+	reused := wasReused(conn)
 	resp.ParseNetConn(conn)
 
 	bw := hc.AcquireWriter(conn)
@@ -231,7 +236,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		hc.CloseConn(cc)
-		return false, err
+		return staleRetry(reused, req, err)
 	}
 
 	skipBody := resp.SkipBody
@@ -257,6 +262,9 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	resp.SkipBody = skipBody
 	if err != nil {
 		hc.CloseConn(cc)
+		if err == io.EOF { // fasthttp: closed before the first response byte
+			return staleRetry(reused, req, err)
+		}
 		return false, err
 	}
 
@@ -274,6 +282,34 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	return false, nil
 }
 
+// errStaleConn marks an idempotent request whose reused connection the
+// backend closed before sending a byte of response: the keep-alive race of
+// RFC 9112 §9.3.1, where a backend's idle timeout closes a connection just as
+// a request is sent on it. It is retried once on a new connection.
+var errStaleConn = errors.New("backend closed a reused connection before answering")
+
+// staleRetry classifies a failure to send on, or hear back from, a
+// connection: on a reused connection and for an idempotent request it is
+// errStaleConn (retry on a fresh connection), otherwise err as it is.
+func staleRetry(reused bool, req *fasthttp.Request, err error) (bool, error) {
+	if reused && idempotent(req) {
+		return true, fmt.Errorf("%w: %w", errStaleConn, err)
+	}
+	return false, err
+}
+
+func idempotent(req *fasthttp.Request) bool {
+	h := &req.Header
+	return h.IsGet() || h.IsHead() || h.IsPut() || h.IsDelete() || h.IsOptions() || h.IsTrace()
+}
+
+// wasReused reports whether conn carried a request before this one. ready
+// has already marked it used for this request, so it looks at the count.
+func wasReused(conn net.Conn) bool {
+	bc, ok := conn.(*backendConn)
+	return ok && bc.requests > 1
+}
+
 // ready sets conn's deadlines and reports whether a request may be sent on
 // it. A zero deadline clears the previous request's one; it is set before the
 // peek, which the runtime refuses to try after a past deadline.
@@ -285,9 +321,9 @@ func (t *transport) ready(conn net.Conn, deadline time.Time) (bool, error) {
 	if !ok {
 		return true, nil // not dialled by us: nothing to peek with
 	}
-	if !bc.used {
-		bc.used = true // a fresh connection cannot hold a stale response
-		return true, nil
+	bc.requests++
+	if bc.requests == 1 {
+		return true, nil // a fresh connection cannot hold a stale response
 	}
 	switch bc.check() {
 	case connClean:
