@@ -10,8 +10,10 @@
 // Do counts the request in flight, runs it, and classifies a failure as
 // ErrConnect (nothing sent, any method may be retried elsewhere), ErrTimeout
 // (504) or a bad response (502). Neither allocates once connections are
-// warm. Backend.Do never retries: only the gateway knows whether a request
-// is idempotent and whether the retry budget allows another try, and it has
+// warm. Backend.Do retries in one case only: an idempotent request whose
+// reused connection the backend closed before answering (the keep-alive race
+// of RFC 9112 §9.3.1) is sent once more on a new connection. Every other
+// retry is the gateway's: only it knows the retry budget, and it has
 // PickExcept to choose another backend.
 //
 // # Why a transport of our own
