@@ -30,11 +30,12 @@ var (
 type Backend struct {
 	// Read-mostly fields first, the counters every request writes after
 	// padding, so that writes do not invalidate the cache line Pick reads.
-	addr     string
-	hc       *fasthttp.HostClient
-	settings clientSettings
-	weight   atomic.Int64
-	healthy  atomic.Bool
+	addr           string
+	hc             *fasthttp.HostClient
+	settings       clientSettings
+	weight         atomic.Int64
+	healthy        atomic.Bool
+	connectTimeout atomic.Int64 // time.Duration, read at each dial
 
 	_ [64]byte
 
@@ -73,8 +74,17 @@ func NewBackend(addr string, weight int, o Options) *Backend {
 	b := &Backend{addr: addr, settings: settingsOf(o)}
 	b.setWeight(weight)
 	b.healthy.Store(true)
-	b.hc = newHostClient(addr, b.settings, &b.transport)
+	b.connectTimeout.Store(int64(o.ConnectTimeout))
+	b.hc = newHostClient(addr, b.settings, o.MaxConnsPerBackend, &b.connectTimeout, &b.transport)
 	return b
+}
+
+// update applies a reload's options to a reused backend: those that can
+// change while requests run (weight, connect timeout, connection limit).
+func (b *Backend) update(weight int, o Options) {
+	b.setWeight(weight)
+	b.connectTimeout.Store(int64(o.ConnectTimeout))
+	b.hc.SetMaxConns(o.MaxConnsPerBackend)
 }
 
 func (b *Backend) setWeight(w int) {

@@ -3,6 +3,7 @@ package balancer
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -83,13 +84,9 @@ func (c *Checker) run(t Target) {
 	// the backend still accepts connections, and it leaves no pooled
 	// connection (or cleaner goroutine) behind after Stop.
 	tr := &transport{}
-	hc := newHostClient(t.Addr(), clientSettings{
-		connectTimeout: c.opts.Timeout,
-		timeout:        c.opts.Timeout,
-		maxConns:       1,
-		maxIdle:        c.opts.Interval,
-		maxBody:        probeMaxBody,
-	}, tr)
+	var connectTimeout atomic.Int64
+	connectTimeout.Store(int64(c.opts.Timeout))
+	hc := newHostClient(t.Addr(), clientSettings{maxIdle: c.opts.Interval, maxBody: probeMaxBody}, 1, &connectTimeout, tr)
 	defer hc.CloseIdleConnections() // none are expected; belt and braces
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()

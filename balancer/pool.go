@@ -18,11 +18,13 @@ type Pool struct {
 }
 
 // NewPool builds the pool name from o, which must already be defaulted and
-// valid. A backend whose address was in prev, with the same connection
-// settings, is reused: the same *Backend, so its connections, health and
-// counters carry over a reload (its weight is updated). prev may be nil.
-// When the settings changed a new Backend is built that inherits the old
-// one's health, so a reload does not send traffic to a backend known dead.
+// valid. A backend whose address was in prev is reused: the same *Backend,
+// so its connections, health and counters carry over a reload (its weight,
+// connect timeout and connection limit are updated in place). prev may be
+// nil. Only when max_idle_conn_duration or max_response_body changed, which
+// fasthttp cannot change under running requests, is a new Backend built; it
+// inherits the old one's health, so a reload does not send traffic to a
+// backend known dead.
 // When prev had health checks and o has none every backend starts healthy,
 // since nothing would ever bring one back.
 func NewPool(name string, o Options, prev *Pool) (*Pool, error) {
@@ -46,7 +48,7 @@ func NewPool(name string, o Options, prev *Pool) (*Pool, error) {
 		b, ok := old[bo.Addr]
 		switch {
 		case ok && b.settings == settings:
-			b.setWeight(bo.Weight)
+			b.update(bo.Weight, o)
 		case ok:
 			healthy := b.Healthy()
 			b = NewBackend(bo.Addr, bo.Weight, o)

@@ -50,14 +50,27 @@ func TestNewPool(t *testing.T) {
 			t.Error("c:3 is b:2's backend")
 		}
 	})
+	t.Run("keeps a backend, and applies the change, when only timeouts and limits change", func(t *testing.T) {
+		prev := newTestPool(t, testOptions("a:1"), nil)
+		o := testOptions("a:1")
+		o.Timeout, o.ConnectTimeout, o.MaxConnsPerBackend = 9*time.Second, 300*time.Millisecond, 3
+		next := newTestPool(t, o, prev)
+		b := next.Backends()[0]
+		if b != prev.Backends()[0] {
+			t.Fatal("backend rebuilt; its pooled connections would be lost")
+		}
+		if b.hc.MaxConns != 3 || time.Duration(b.connectTimeout.Load()) != 300*time.Millisecond {
+			t.Errorf("max conns %d, connect timeout %v; want 3 and 300ms", b.hc.MaxConns, time.Duration(b.connectTimeout.Load()))
+		}
+	})
 	t.Run("rebuilds a backend whose connection settings changed, keeping its health", func(t *testing.T) {
 		prev := newTestPool(t, testOptions("a:1"), nil)
 		prev.Backends()[0].SetHealthy(false)
 		o := testOptions("a:1")
-		o.MaxConnsPerBackend = 8
+		o.MaxIdleConnDuration = 7 * time.Second
 		next := newTestPool(t, o, prev)
 		if next.Backends()[0] == prev.Backends()[0] {
-			t.Fatal("backend reused although max_conns_per_backend changed")
+			t.Fatal("backend reused although max_idle_conn_duration changed")
 		}
 		if next.Backends()[0].Healthy() {
 			t.Error("rebuilt backend is healthy, want the old verdict (unhealthy)")

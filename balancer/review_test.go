@@ -39,7 +39,7 @@ func TestReviewReloadThatDisablesHealthChecksBringsBackendsBack(t *testing.T) {
 		prev.Backends()[0].SetHealthy(false)
 		next := o
 		next.HealthCheck = HealthCheckOptions{}.WithDefaults()
-		next.MaxConnsPerBackend = o.MaxConnsPerBackend + 1
+		next.MaxIdleConnDuration = o.MaxIdleConnDuration + time.Second
 		p := newTestPool(t, next, prev)
 		if p.Pick(nil) == nil {
 			t.Fatal("no backend picked: checks are off, yet the rebuilt backend inherited 'unhealthy'")

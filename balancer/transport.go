@@ -21,41 +21,39 @@ import (
 // room for the status line.
 const readBufferSize = 16<<10 + 1<<10
 
-// clientSettings are the parts of Options that shape a backend's HostClient.
-// A backend is reused across a reload only when they are unchanged, because a
-// HostClient's fields must not be changed while it is in use.
+// clientSettings are the parts of Options that fasthttp's HostClient reads
+// without synchronisation. A backend is reused across a reload only when they
+// are unchanged; the rest (connect timeout, connection limit, the pool
+// timeout, which only bounds each request's deadline) is applied to a reused
+// backend in place, so its pooled connections survive.
 type clientSettings struct {
-	connectTimeout time.Duration
-	timeout        time.Duration
-	maxConns       int
-	maxIdle        time.Duration
-	maxBody        int64
+	maxIdle time.Duration
+	maxBody int64
 }
 
 func settingsOf(o Options) clientSettings {
-	return clientSettings{
-		connectTimeout: o.ConnectTimeout,
-		timeout:        o.Timeout,
-		maxConns:       o.MaxConnsPerBackend,
-		maxIdle:        o.MaxIdleConnDuration,
-		maxBody:        o.MaxResponseBody,
-	}
+	return clientSettings{maxIdle: o.MaxIdleConnDuration, maxBody: o.MaxResponseBody}
 }
+
+// maxConnWait bounds the wait for a free connection when a request has no
+// deadline; with one (the gateway always sets it) AcquireConn waits for the
+// time the request has left.
+const maxConnWait = time.Minute
 
 // newHostClient builds the fasthttp client of one backend, with tr as its
 // transport. It never retries on its own: the gateway decides retries, and
-// only it knows whether the request may be sent twice.
-func newHostClient(addr string, s clientSettings, tr *transport) *fasthttp.HostClient {
+// only it knows whether the request may be sent twice (the one exception is
+// errStaleConn, below). connectTimeout is read at each dial, so a reload can
+// change it.
+func newHostClient(addr string, s clientSettings, maxConns int, connectTimeout *atomic.Int64, tr *transport) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
 		Addr:      addr,
 		Transport: tr,
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
-			return dial(addr, s.connectTimeout, timeout)
+			return dial(addr, time.Duration(connectTimeout.Load()), timeout)
 		},
-		MaxConns: s.maxConns,
-		// Waiting for a free connection counts against the request's own
-		// deadline (AcquireConn waits for the smaller of the two).
-		MaxConnWaitTimeout:  s.timeout,
+		MaxConns:            maxConns,
+		MaxConnWaitTimeout:  maxConnWait,
 		MaxIdleConnDuration: s.maxIdle,
 		MaxResponseBodySize: int(s.maxBody),
 		ReadBufferSize:      readBufferSize,
