@@ -290,13 +290,15 @@ var errStaleConn = errors.New("backend closed a reused connection before answeri
 // connection: on a reused connection and for an idempotent request it is
 // errStaleConn (retry on a fresh connection), otherwise err as it is.
 func staleRetry(reused bool, req *fasthttp.Request, err error) (bool, error) {
-	if reused && idempotent(req) {
+	if reused && Idempotent(req) {
 		return true, fmt.Errorf("%w: %w", errStaleConn, err)
 	}
 	return false, err
 }
 
-func idempotent(req *fasthttp.Request) bool {
+// Idempotent reports whether req's method may be sent twice (RFC 9110
+// §9.2.2): GET, HEAD, PUT, DELETE, OPTIONS, TRACE.
+func Idempotent(req *fasthttp.Request) bool {
 	h := &req.Header
 	return h.IsGet() || h.IsHead() || h.IsPut() || h.IsDelete() || h.IsOptions() || h.IsTrace()
 }

@@ -63,21 +63,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	rawPath, query := httpsafe.SplitRequestURI(ctx.Request.Header.RequestURI())
 	path, status, reason := httpsafe.AppendPath(sc.path[:0], rawPath, &t.safe)
+	sc.path = path
 	if status != 0 {
-		sc.path = path
 		s.refuse(ctx, sc, status, reason)
 		return
 	}
-	// Even with merge_slashes off, a path never starts with "//": upstream
-	// that reads as an authority. Routing sees what will be sent.
-	extra := 0
-	for extra+1 < len(path) && path[extra+1] == '/' {
-		extra++
-	}
-	if extra > 0 {
-		path = append(path[:0], path[extra:]...) // in place: keep the pooled buffer's start
-	}
-	sc.path = path
 
 	// 2. Route.
 	idx, allow := t.matcher.MatchOrAllowed(sc.host, ctx.Method(), sc.path, &ctx.Request.Header, sc.allow[:0])

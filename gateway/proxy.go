@@ -86,7 +86,7 @@ func (s *Server) exchange(ctx *fasthttp.RequestCtx, r *Route, sc *scratch, ex *e
 	httpsafe.StripResponseHopByHop(&ctx.Response.Header)
 	// One id, ours, whatever the backend sent. Response names are not
 	// normalised upstream, so fasthttp's Del would miss "x-request-id".
-	delResponseFold(&ctx.Response.Header, "x-request-id")
+	httpsafe.DelResponseField(&ctx.Response.Header, "x-request-id")
 	ctx.Response.Header.SetBytesV(hdrRequestID, sc.id)
 }
 
@@ -97,15 +97,7 @@ func retryable(err error, req *fasthttp.Request) bool {
 	if errors.Is(err, balancer.ErrTimeout) {
 		return false
 	}
-	return idempotent(req.Header.Method())
-}
-
-func idempotent(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE":
-		return true
-	}
-	return false
+	return balancer.Idempotent(req)
 }
 
 const (
@@ -150,7 +142,7 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	httpsafe.StripRequestHopByHop(h)
 	h.Del("Expect") // the body has been read already; a backend must not wait for us
 	if !t.allowUnderscores {
-		dropUnderscoreFields(h)
+		httpsafe.DropUnderscoreFields(h)
 	}
 
 	// Target: exactly the path the router matched, minus strip_prefix.
@@ -195,10 +187,11 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	replaceHeader(h, hdrXFF, sc.fwd)
 
 	if !trusted || len(h.Peek(hdrXFProto)) == 0 {
+		h.Del(hdrXFProto)
 		if ctx.IsTLS() {
-			replaceHeader(h, hdrXFProto, schemeHTTPSBytes)
+			h.Set(hdrXFProto, schemeHTTPS)
 		} else {
-			replaceHeader(h, hdrXFProto, schemeHTTPBytes)
+			h.Set(hdrXFProto, schemeHTTP)
 		}
 	}
 	sc.fwd = sc.fwd[:0]
@@ -214,11 +207,6 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	replaceHeader(h, hdrVia, sc.fwd)
 	replaceHeader(h, hdrRequestID, sc.id)
 }
-
-var (
-	schemeHTTPBytes  = []byte(schemeHTTP)
-	schemeHTTPSBytes = []byte(schemeHTTPS)
-)
 
 // replaceHeader sets name to value, removing every other copy of it.
 func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
@@ -240,45 +228,6 @@ func appendJoined(dst []byte, h *fasthttp.RequestHeader, lower string) []byte {
 	}
 	return dst
 }
-
-// dropUnderscoreFields removes fields whose names contain "_".
-func dropUnderscoreFields(h *fasthttp.RequestHeader) {
-	for range maxHeaderDeletes {
-		var victim []byte
-		for k := range h.All() {
-			if bytes.IndexByte(k, '_') >= 0 {
-				victim = k
-				break
-			}
-		}
-		if victim == nil {
-			return
-		}
-		h.DelBytes(victim) // a delete reorders the fields: start over
-	}
-}
-
-// delResponseFold removes every copy of the field lower (a lower-case name),
-// in any case, from h.
-func delResponseFold(h *fasthttp.ResponseHeader, lower string) {
-	for range maxHeaderDeletes {
-		var victim []byte
-		for k := range h.All() {
-			if httpsafe.EqualFold(k, lower) {
-				victim = k
-				break
-			}
-		}
-		if victim == nil {
-			return
-		}
-		h.DelBytes(victim)
-	}
-}
-
-// maxHeaderDeletes bounds the delete loops; fasthttp's read buffer caps a
-// real header far below it.
-const maxHeaderDeletes = 512
 
 // absoluteAuthority returns the authority of an absolute-form target, or nil.
 func absoluteAuthority(uri []byte) []byte {

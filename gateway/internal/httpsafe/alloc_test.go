@@ -71,6 +71,35 @@ func TestStripAllocatesNothing(t *testing.T) {
 	}
 }
 
+func TestFieldDeletersAllocateNothing(t *testing.T) {
+	tmpl := parseRequest(t, ordinaryRequestForBench)
+	var h fasthttp.RequestHeader
+	copyDrop := func() {
+		tmpl.Header.CopyTo(&h)
+		h.Set("X_Spoof", "1")
+		DropUnderscoreFields(&h)
+	}
+	copyOnly := func() {
+		tmpl.Header.CopyTo(&h)
+		h.Set("X_Spoof", "1")
+	}
+	copyDrop()
+	if n := testing.AllocsPerRun(1000, copyDrop) - testing.AllocsPerRun(1000, copyOnly); n > 0 {
+		t.Fatalf("DropUnderscoreFields allocates %v times per request, want 0", n)
+	}
+
+	var rh fasthttp.ResponseHeader
+	rh.DisableNormalizing()
+	copyDel := func() {
+		rh.Set("x-request-id", "b")
+		DelResponseField(&rh, "x-request-id")
+	}
+	copyDel()
+	if n := testing.AllocsPerRun(1000, copyDel); n != 0 {
+		t.Fatalf("DelResponseField allocates %v times per response, want 0", n)
+	}
+}
+
 func TestRejectAllocatesNothing(t *testing.T) {
 	var ctx fasthttp.RequestCtx
 	Reject(&ctx, 400, reasonBareLF)

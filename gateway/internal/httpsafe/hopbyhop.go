@@ -1,6 +1,10 @@
 package httpsafe
 
-import "github.com/valyala/fasthttp"
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
 
 // maxStripRounds bounds the delete loops below. Each round removes at least
 // one field, so a header with more hop-by-hop fields than this keeps the
@@ -118,6 +122,46 @@ func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
 		h.DelBytes(victim)
 	}
 	h.ResetConnectionClose()
+}
+
+// DropUnderscoreFields removes every request field whose name contains "_".
+// CGI-style backends (PHP-FPM, WSGI, anything reading HTTP_* variables) turn
+// "-" into "_", so X_Forwarded_For would reach them as X-Forwarded-For, past
+// the gateway's replacement of that field; nginx drops such fields by
+// default for the same reason.
+func DropUnderscoreFields(h *fasthttp.RequestHeader) {
+	for range maxStripRounds {
+		var victim []byte
+		for k := range h.All() {
+			if bytes.IndexByte(k, '_') >= 0 {
+				victim = k
+				break
+			}
+		}
+		if victim == nil {
+			return
+		}
+		h.DelBytes(victim) // a delete reorders the fields: start over
+	}
+}
+
+// DelResponseField removes every copy of the field lower (a lower-case name)
+// from h, in any case. A backend's response header is not normalised, and
+// fasthttp's Del then matches names case-sensitively.
+func DelResponseField(h *fasthttp.ResponseHeader, lower string) {
+	for range maxStripRounds {
+		var victim []byte
+		for k := range h.All() {
+			if EqualFold(k, lower) {
+				victim = k
+				break
+			}
+		}
+		if victim == nil {
+			return
+		}
+		h.DelBytes(victim)
+	}
 }
 
 func requestConnectionNames(h *fasthttp.RequestHeader, name []byte) bool {

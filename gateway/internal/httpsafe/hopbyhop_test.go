@@ -142,3 +142,35 @@ func TestStripResponseHopByHop(t *testing.T) {
 		})
 	}
 }
+
+func TestDropUnderscoreFields(t *testing.T) {
+	var h fasthttp.RequestHeader
+	h.DisableNormalizing()
+	h.Set("X_Forwarded_For", "6.6.6.6")
+	h.Set("x_real_ip", "6.6.6.6")
+	h.Set("X-Forwarded-For", "1.2.3.4")
+	h.Set("Accept", "*/*")
+	DropUnderscoreFields(&h)
+	want := []string{"accept: */*", "x-forwarded-for: 1.2.3.4"}
+	if got := requestFields(&h); !slices.Equal(got, want) {
+		t.Errorf("fields %q, want %q", got, want)
+	}
+}
+
+func TestDelResponseFieldRemovesEveryCopyInAnyCase(t *testing.T) {
+	resp := &fasthttp.Response{}
+	resp.Header.DisableNormalizing()
+	raw := "HTTP/1.1 200 OK\r\nX-Request-ID: a\r\nx-request-id: b\r\nX-REQUEST-ID: c\r\nX-Other: d\r\nContent-Length: 0\r\n\r\n"
+	if err := resp.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatal(err)
+	}
+	DelResponseField(&resp.Header, "x-request-id")
+	for _, f := range responseFields(&resp.Header) {
+		if strings.HasPrefix(f, "x-request-id") {
+			t.Errorf("left %q", f)
+		}
+	}
+	if len(resp.Header.Peek("X-Other")) == 0 {
+		t.Error("removed an unrelated field")
+	}
+}
