@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -252,4 +253,31 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+func TestLogsReportStartReloadsAndHealthTransitions(t *testing.T) {
+	o := startOrigin(t, bench.OriginOptions{Fault: bench.FaultHealthFail})
+	logs := &syncBuffer{}
+	yaml := strings.Replace(gatewayYAML(o.Addr()), "    timeout: 2s\n",
+		"    timeout: 2s\n    health_check: {path: /healthz, interval: 50ms, rise: 1, fall: 1}\n", 1)
+	path := writeConfig(t, yaml)
+	s := startGateway(t, yaml, func(opts *Options) {
+		opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	eventually(t, "the start-up line", func() bool { return strings.Contains(logs.String(), `"msg":"sluice listening"`) })
+	eventually(t, "the health transition", func() bool {
+		return strings.Contains(logs.String(), `"msg":"backend unhealthy"`) && strings.Contains(logs.String(), o.Addr())
+	})
+	if err := s.ReloadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("listen: [broken\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.ReloadFile(path)
+	for _, want := range []string{`"msg":"configuration reloaded"`, `"msg":"configuration not reloaded; keeping the running one"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
 }

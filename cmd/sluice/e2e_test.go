@@ -18,14 +18,29 @@ import (
 // The end-to-end test builds the real binary and runs origins and the
 // gateway as separate processes on loopback.
 
+// builtBinary is the sluice binary TestMain built for every test here.
+var builtBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	builtBinary = filepath.Join(dir, "sluice")
+	if out, err := exec.Command("go", "build", "-o", builtBinary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sluice")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return builtBinary
 }
 
 func freeAddr(t *testing.T) string {
@@ -277,4 +292,67 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The README's first command: `sluice demo` starts an origin for every
+// backend of the file and the gateway in front of them, in one process.
+func TestDemoServesThroughItsOwnOrigins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "sluice ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+	listen, admin, a, b := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
+	yaml := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\npools:\n  orders: {backends: [{addr: %s}, {addr: %s}]}\n"+
+		"routes:\n  - {name: orders, match: {path_prefix: /api/orders}, strip_prefix: /api, pool: orders}\n", listen, admin, a, b)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	demo := start(t, bin, "demo", "-c", cfg)
+	waitFor(t, "the demo to answer", func() bool { st, _, _ := get("http://" + listen + "/api/orders/42"); return st == 200 })
+	seen := map[string]bool{}
+	for i := 0; i < 4; i++ {
+		st, h, body := get("http://" + listen + "/api/orders/42")
+		if st != 200 || !strings.Contains(body, `"id":42`) {
+			t.Fatalf("demo answered %d %q", st, body)
+		}
+		seen[h.Get("X-Origin")] = true
+	}
+	if !seen[a] || !seen[b] {
+		t.Errorf("answers came from %v, want both demo origins %s and %s", seen, a, b)
+	}
+	if !strings.Contains(demo.out.String(), "curl -i http://"+listen+"/api/orders/42") {
+		t.Errorf("demo did not print the curl lines:\n%s", demo.out.String())
+	}
+}
+
+// SIGHUP alone reloads a changed file (the watcher is off here).
+func TestSIGHUPReloadsTheFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	orig, slow := freeAddr(t), freeAddr(t)
+	start(t, bin, "origin", "-listen", orig+","+slow)
+	listen, admin := freeAddr(t), freeAddr(t)
+	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(cfg, []byte(configYAML(listen, admin, []string{orig}, slow, false)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gw := start(t, bin, "run", "-watch=false", "-c", cfg)
+	waitFor(t, "the gateway to be ready", func() bool { st, _, _ := get("http://" + admin + "/readyz"); return st == 200 })
+	if err := os.WriteFile(cfg, []byte(configYAML(listen, admin, []string{orig}, slow, true)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a watcher, were one running, would have acted by now
+	if st, _, _ := get("http://" + listen + "/v2/orders/1"); st != 404 {
+		t.Fatalf("the change was applied without SIGHUP (status %d); the watcher should be off", st)
+	}
+	if err := gw.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "SIGHUP to apply the new route", func() bool { st, _, _ := get("http://" + listen + "/v2/orders/1"); return st == 200 })
 }
