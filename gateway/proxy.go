@@ -22,23 +22,8 @@ import (
 // failures are retried once only for idempotent methods, and never after a
 // timeout (the deadline is spent; a retry would double the wait).
 func (s *Server) forward(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc *scratch, query []byte, ex *exchange) {
-	// The client leg keeps its own connection semantics: whether the client
-	// asked to close, and its HTTP version, are taken before the hop-by-hop
-	// headers go and put back for the server once the exchange is over.
-	clientClose := ctx.Request.Header.ConnectionClose()
-	http10 := !ctx.Request.Header.IsHTTP11()
-
 	s.rewriteRequest(ctx, t, r, sc, query)
-	if http10 {
-		ctx.Request.Header.SetProtocol(protoHTTP11)
-	}
 	s.exchange(ctx, r, sc, ex)
-	if http10 {
-		ctx.Request.Header.SetProtocol(protoHTTP10)
-	}
-	if clientClose {
-		ctx.SetConnectionClose()
-	}
 }
 
 // exchange sends the rewritten request to a backend of r's pool, retrying
@@ -109,7 +94,6 @@ const (
 	hdrForwarded = "Forwarded"
 	viaThisHop   = "1.1 sluice"
 	protoHTTP11  = "HTTP/1.1"
-	protoHTTP10  = "HTTP/1.0"
 	schemeHTTP   = "http"
 	schemeHTTPS  = "https"
 )
@@ -141,6 +125,12 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	}
 	httpsafe.StripRequestHopByHop(h)
 	h.Del("Expect") // the body has been read already; a backend must not wait for us
+	// Upstream is always HTTP/1.1. The client leg is unaffected: fasthttp
+	// took the client's version and Connection: close before the handler
+	// ran (TestClientConnectionSemanticsAreKept).
+	if !h.IsHTTP11() {
+		h.SetProtocol(protoHTTP11)
+	}
 	if !t.allowUnderscores {
 		httpsafe.DropUnderscoreFields(h)
 	}
