@@ -58,7 +58,7 @@ func newMetrics(tables func() *Table) *metrics {
 		Name: "sluice_access_log_dropped_total",
 		Help: "Access log lines dropped because the writer could not keep up.",
 	})
-	m.backendsScraper = &backendCollector{tables: tables}
+	m.backendsScraper = newBackendCollector(tables)
 	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.reloads, m.lastReload, m.accessDropped,
 		m.backendsScraper,
 		collectors.NewGoCollector(),
@@ -107,24 +107,29 @@ func (rm *routeMetrics) count(status int) {
 // table at scrape time.
 type backendCollector struct {
 	tables func() *Table
+
+	upstreamRequests, upstreamErrors, backendHealthy, backendInFlight *prometheus.Desc
 }
 
-var (
-	descUpstreamRequests = prometheus.NewDesc("sluice_upstream_requests_total",
-		"Requests sent to a backend.", []string{"pool", "backend"}, nil)
-	descUpstreamErrors = prometheus.NewDesc("sluice_upstream_errors_total",
-		"Failed upstream exchanges by kind: connect, timeout, other (bad or broken response).", []string{"pool", "backend", "kind"}, nil)
-	descBackendHealthy = prometheus.NewDesc("sluice_backend_healthy",
-		"1 when the backend is taking traffic, 0 when health checks took it out.", []string{"pool", "backend"}, nil)
-	descBackendInFlight = prometheus.NewDesc("sluice_backend_in_flight",
-		"Requests in flight to a backend.", []string{"pool", "backend"}, nil)
-)
+func newBackendCollector(tables func() *Table) *backendCollector {
+	return &backendCollector{
+		tables: tables,
+		upstreamRequests: prometheus.NewDesc("sluice_upstream_requests_total",
+			"Requests sent to a backend.", []string{"pool", "backend"}, nil),
+		upstreamErrors: prometheus.NewDesc("sluice_upstream_errors_total",
+			"Failed upstream exchanges by kind: connect, timeout, other (bad or broken response).", []string{"pool", "backend", "kind"}, nil),
+		backendHealthy: prometheus.NewDesc("sluice_backend_healthy",
+			"1 when the backend is taking traffic, 0 when health checks took it out.", []string{"pool", "backend"}, nil),
+		backendInFlight: prometheus.NewDesc("sluice_backend_in_flight",
+			"Requests in flight to a backend.", []string{"pool", "backend"}, nil),
+	}
+}
 
 func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descUpstreamRequests
-	ch <- descUpstreamErrors
-	ch <- descBackendHealthy
-	ch <- descBackendInFlight
+	ch <- c.upstreamRequests
+	ch <- c.upstreamErrors
+	ch <- c.backendHealthy
+	ch <- c.backendInFlight
 }
 
 func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
@@ -136,16 +141,16 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, b := range p.pool.Backends() {
 			st := b.Stats()
 			name, addr := p.pool.Name(), st.Addr
-			ch <- prometheus.MustNewConstMetric(descUpstreamRequests, prometheus.CounterValue, float64(st.Requests), name, addr)
-			ch <- prometheus.MustNewConstMetric(descUpstreamErrors, prometheus.CounterValue, float64(st.ConnectErrors), name, addr, "connect")
-			ch <- prometheus.MustNewConstMetric(descUpstreamErrors, prometheus.CounterValue, float64(st.TimeoutErrors), name, addr, "timeout")
-			ch <- prometheus.MustNewConstMetric(descUpstreamErrors, prometheus.CounterValue, float64(st.OtherErrors), name, addr, "other")
+			ch <- prometheus.MustNewConstMetric(c.upstreamRequests, prometheus.CounterValue, float64(st.Requests), name, addr)
+			ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(st.ConnectErrors), name, addr, "connect")
+			ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(st.TimeoutErrors), name, addr, "timeout")
+			ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(st.OtherErrors), name, addr, "other")
 			healthy := 0.0
 			if st.Healthy {
 				healthy = 1
 			}
-			ch <- prometheus.MustNewConstMetric(descBackendHealthy, prometheus.GaugeValue, healthy, name, addr)
-			ch <- prometheus.MustNewConstMetric(descBackendInFlight, prometheus.GaugeValue, float64(st.InFlight), name, addr)
+			ch <- prometheus.MustNewConstMetric(c.backendHealthy, prometheus.GaugeValue, healthy, name, addr)
+			ch <- prometheus.MustNewConstMetric(c.backendInFlight, prometheus.GaugeValue, float64(st.InFlight), name, addr)
 		}
 	}
 }

@@ -23,13 +23,13 @@ import (
 // timeout (the deadline is spent; a retry would double the wait).
 func (s *Server) forward(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc *scratch, query []byte, ex *exchange) {
 	s.rewriteRequest(ctx, t, r, sc, query)
-	s.exchange(ctx, r, sc, ex)
+	s.roundTrip(ctx, r, sc, ex)
 }
 
-// exchange sends the rewritten request to a backend of r's pool, retrying
+// roundTrip sends the rewritten request to a backend of r's pool, retrying
 // once where that is safe, and leaves the answer (or the gateway's error) in
 // ctx.Response.
-func (s *Server) exchange(ctx *fasthttp.RequestCtx, r *Route, sc *scratch, ex *exchange) {
+func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, r *Route, sc *scratch, ex *exchange) {
 	deadline := time.Now().Add(r.timeout)
 	b := r.pool.Pick(nil)
 	if b == nil {
