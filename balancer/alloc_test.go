@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 func TestPickDoesNotAllocate(t *testing.T) {
@@ -28,7 +30,7 @@ func TestPickDoesNotAllocate(t *testing.T) {
 }
 
 func TestBackendDoDoesNotAllocate(t *testing.T) {
-	addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+	addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
 	b := NewBackend(addr, 1, testOptions())
 	t.Cleanup(b.Close)
 	req := fasthttp.AcquireRequest()

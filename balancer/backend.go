@@ -34,8 +34,8 @@ type Backend struct {
 	hc             *fasthttp.HostClient
 	settings       clientSettings
 	weight         atomic.Int64
-	healthy        atomic.Bool
-	connectTimeout atomic.Int64 // time.Duration, read at each dial
+	down           atomic.Uint32 // downCheck | downEjected; 0 means it may be picked
+	connectTimeout atomic.Int64  // time.Duration, read at each dial
 
 	_ [64]byte
 
@@ -44,16 +44,30 @@ type Backend struct {
 	connectErrors atomic.Uint64
 	timeoutErrors atomic.Uint64
 	otherErrors   atomic.Uint64
+	failStreak    atomic.Int64 // exchanges in a row that failed (see Observe)
+	ewmaMicros    atomic.Int64 // decaying average of exchange latency, µs
 
 	transport transport
 }
 
+// Why a backend is out of the pool. Each source of health owns its own bit,
+// so one never overwrites another's verdict: the active checker's probes
+// passing do not bring back a backend that passive outlier detection ejected,
+// and the end of an ejection does not bring back one whose probes fail.
+const (
+	downCheck   uint32 = 1 << iota // the active health check failed
+	downEjected                    // passive outlier detection ejected it
+)
+
 // BackendStats is a snapshot of a backend's state and counters, for the
 // admin API and a Prometheus collector. Counters only grow.
 type BackendStats struct {
-	Addr     string
-	Weight   int
-	Healthy  bool
+	Addr    string
+	Weight  int
+	Healthy bool
+	// Ejected is true while passive outlier detection keeps the backend
+	// out, whatever the active checks say.
+	Ejected  bool
 	InFlight int64
 	// OpenConns is the number of upstream connections, busy or idle.
 	OpenConns int
@@ -62,6 +76,10 @@ type BackendStats struct {
 	ConnectErrors uint64
 	TimeoutErrors uint64
 	OtherErrors   uint64
+	// FailStreak is the number of exchanges in a row that failed.
+	FailStreak int64
+	// LatencyEWMA is the decaying average of exchange latency.
+	LatencyEWMA time.Duration
 	// StrayBytes counts connections closed because the backend sent bytes
 	// that no request asked for (a response too many, or garbage). Any value
 	// above zero points at a misbehaving backend.
@@ -73,7 +91,6 @@ type BackendStats struct {
 func NewBackend(addr string, weight int, o Options) *Backend {
 	b := &Backend{addr: addr, settings: settingsOf(o)}
 	b.setWeight(weight)
-	b.healthy.Store(true)
 	b.connectTimeout.Store(int64(o.ConnectTimeout))
 	b.hc = newHostClient(addr, b.settings, o.MaxConnsPerBackend, &b.connectTimeout, &b.transport)
 	return b
@@ -100,15 +117,101 @@ func (b *Backend) Addr() string { return b.addr }
 // Weight returns the backend's weight, at least 1.
 func (b *Backend) Weight() int { return int(b.weight.Load()) }
 
-// Healthy reports whether the backend may be picked.
-func (b *Backend) Healthy() bool { return b.healthy.Load() }
+// Healthy reports whether the backend may be picked: its health checks pass
+// (or it has none) and it is not ejected.
+func (b *Backend) Healthy() bool { return b.down.Load() == 0 }
 
 // InFlight returns the number of requests the backend is serving now.
 func (b *Backend) InFlight() int64 { return b.inFlight.Load() }
 
-// SetHealthy records the backend's health and reports whether it changed.
+// SetHealthy records the active health check's verdict and reports whether
+// that verdict changed. It leaves an ejection alone.
 func (b *Backend) SetHealthy(healthy bool) (changed bool) {
-	return b.healthy.Swap(healthy) != healthy
+	return b.setDown(downCheck, !healthy)
+}
+
+// PassesChecks reports the active health check's last verdict (true when
+// the pool has no checks), whatever passive detection decided.
+func (b *Backend) PassesChecks() bool { return b.down.Load()&downCheck == 0 }
+
+// SetEjected takes the backend out of the pool (or lets it back) on behalf
+// of passive outlier detection, and reports whether that changed anything.
+// It leaves the active check's verdict alone.
+func (b *Backend) SetEjected(ejected bool) (changed bool) {
+	return b.setDown(downEjected, ejected)
+}
+
+// Ejected reports whether passive outlier detection holds the backend out.
+func (b *Backend) Ejected() bool { return b.down.Load()&downEjected != 0 }
+
+func (b *Backend) setDown(bit uint32, down bool) (changed bool) {
+	for {
+		old := b.down.Load()
+		next := old &^ bit
+		if down {
+			next |= bit
+		}
+		if next == old {
+			return false
+		}
+		if b.down.CompareAndSwap(old, next) {
+			return true
+		}
+	}
+}
+
+// Outcome is what one exchange with a backend came to, as the caller judges
+// it after Do returned.
+type Outcome struct {
+	// Status is the response's status code; 0 when Err is set.
+	Status int
+	// Err is Do's error, or nil.
+	Err error
+	// Latency is the time from sending the request to having the response.
+	Latency time.Duration
+}
+
+// Failed reports whether the exchange counts against the backend: no usable
+// response, or a 5xx.
+func (o Outcome) Failed() bool { return o.Err != nil || o.Status >= 500 }
+
+// ewmaShift sets the weight of one sample in the latency average: 1/8, so
+// the average follows a change within a few dozen requests and one slow
+// request moves it by an eighth of the difference.
+const ewmaShift = 3
+
+// Observe tells the backend how an exchange went: it updates the run of
+// failures and the latency average that passive health and latency-aware
+// policies read. It allocates nothing and takes no lock.
+func (b *Backend) Observe(o Outcome) {
+	if o.Failed() {
+		b.failStreak.Add(1)
+	} else if b.failStreak.Load() != 0 {
+		b.failStreak.Store(0)
+	}
+	if o.Err != nil {
+		return // a failure's latency says nothing about the backend's speed
+	}
+	sample := o.Latency.Microseconds()
+	for {
+		old := b.ewmaMicros.Load()
+		next := sample
+		if old != 0 {
+			next = old + (sample-old)>>ewmaShift
+		}
+		if b.ewmaMicros.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// FailStreak returns the number of exchanges in a row that failed.
+func (b *Backend) FailStreak() int64 { return b.failStreak.Load() }
+
+// LatencyEWMA returns the decaying average latency of successful exchanges;
+// 0 before the first.
+func (b *Backend) LatencyEWMA() time.Duration {
+	return time.Duration(b.ewmaMicros.Load()) * time.Microsecond
 }
 
 // Do sends req to the backend and reads the whole response into resp,
@@ -162,12 +265,15 @@ func (b *Backend) Stats() BackendStats {
 		Addr:          b.addr,
 		Weight:        b.Weight(),
 		Healthy:       b.Healthy(),
+		Ejected:       b.Ejected(),
 		InFlight:      b.InFlight(),
 		OpenConns:     b.hc.ConnsCount(),
 		Requests:      b.requests.Load(),
 		ConnectErrors: b.connectErrors.Load(),
 		TimeoutErrors: b.timeoutErrors.Load(),
 		OtherErrors:   b.otherErrors.Load(),
+		FailStreak:    b.FailStreak(),
+		LatencyEWMA:   b.LatencyEWMA(),
 		StrayBytes:    b.transport.strayBytes.Load(),
 	}
 }

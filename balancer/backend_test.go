@@ -9,20 +9,22 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
 	const stray = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWRONG"
 
 	t.Run("bytes after a response in the same write close the connection", func(t *testing.T) {
-		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
-			resp := okResponse(path)
-			if conn == 0 && req == 0 {
+		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+			resp := testnet.OKResponse(r.Path)
+			if r.Conn == 0 && r.Index == 0 {
 				resp += stray
 			}
 			_, _ = w.Write([]byte(resp))
 		})
-		b := NewBackend(rb.addr, 1, testOptions())
+		b := NewBackend(rb.Addr, 1, testOptions())
 		t.Cleanup(b.Close)
 
 		if got := get(t, b, "/one"); got != "/one" {
@@ -33,7 +35,7 @@ func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
 				t.Fatalf("body = %q, want %q: a response went to the wrong request", got, path)
 			}
 		}
-		if n := rb.conns.Load(); n != 2 {
+		if n := rb.Conns(); n != 2 {
 			t.Errorf("backend saw %d connections, want 2 (the dirty one closed, the next reused)", n)
 		}
 		if s := b.Stats(); s.StrayBytes != 1 {
@@ -43,15 +45,15 @@ func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
 
 	t.Run("bytes sent later on an idle connection are never read as a response", func(t *testing.T) {
 		written := make(chan struct{})
-		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
-			_, _ = w.Write([]byte(okResponse(path)))
-			if conn == 0 && req == 0 {
+		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+			_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+			if r.Conn == 0 && r.Index == 0 {
 				time.Sleep(20 * time.Millisecond)
 				_, _ = w.Write([]byte(stray))
 				close(written)
 			}
 		})
-		b := NewBackend(rb.addr, 1, testOptions())
+		b := NewBackend(rb.Addr, 1, testOptions())
 		t.Cleanup(b.Close)
 
 		if got := get(t, b, "/one"); got != "/one" {
@@ -62,7 +64,7 @@ func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
 		if got := get(t, b, "/two"); got != "/two" {
 			t.Fatalf("second body = %q, want /two: the stray response was delivered", got)
 		}
-		if n := rb.conns.Load(); n != 2 {
+		if n := rb.Conns(); n != 2 {
 			t.Errorf("backend saw %d connections, want 2", n)
 		}
 		if s := b.Stats(); s.StrayBytes != 1 || s.OtherErrors != 0 {
@@ -72,14 +74,14 @@ func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
 
 	t.Run("a pooled connection the backend closed is replaced, not failed", func(t *testing.T) {
 		closed := make(chan struct{})
-		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
-			_, _ = w.Write([]byte(okResponse(path)))
-			if conn == 0 {
+		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+			_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+			if r.Conn == 0 {
 				_ = w.Close() // keep-alive expiry, without saying so
 				close(closed)
 			}
 		})
-		b := NewBackend(rb.addr, 1, testOptions())
+		b := NewBackend(rb.Addr, 1, testOptions())
 		t.Cleanup(b.Close)
 
 		get(t, b, "/one")
@@ -115,9 +117,9 @@ func TestBackendDoErrors(t *testing.T) {
 
 	t.Run("a backend that does not answer in time is ErrTimeout", func(t *testing.T) {
 		release := make(chan struct{})
-		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) { <-release })
+		rb := testnet.StartRawBackend(t, func(w net.Conn, _ testnet.RawRequest) { <-release })
 		t.Cleanup(func() { close(release) }) // before the backend's cleanup waits for it
-		b := NewBackend(rb.addr, 1, testOptions())
+		b := NewBackend(rb.Addr, 1, testOptions())
 		t.Cleanup(b.Close)
 		req := fasthttp.AcquireRequest()
 		resp := fasthttp.AcquireResponse()
@@ -133,8 +135,8 @@ func TestBackendDoErrors(t *testing.T) {
 	})
 
 	t.Run("a deadline already past is ErrTimeout without sending", func(t *testing.T) {
-		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {})
-		b := NewBackend(rb.addr, 1, testOptions())
+		rb := testnet.StartRawBackend(t, func(w net.Conn, _ testnet.RawRequest) {})
+		b := NewBackend(rb.Addr, 1, testOptions())
 		t.Cleanup(b.Close)
 		req := fasthttp.AcquireRequest()
 		resp := fasthttp.AcquireResponse()
@@ -146,11 +148,11 @@ func TestBackendDoErrors(t *testing.T) {
 
 	t.Run("a connection closed before the response is a bad response, sent once", func(t *testing.T) {
 		var seen atomic.Int32
-		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
+		rb := testnet.StartRawBackend(t, func(w net.Conn, _ testnet.RawRequest) {
 			seen.Add(1)
 			_ = w.Close()
 		})
-		b := NewBackend(rb.addr, 1, testOptions())
+		b := NewBackend(rb.Addr, 1, testOptions())
 		t.Cleanup(b.Close)
 		_, err := tryGet(b, "/")
 		if err == nil || errors.Is(err, ErrConnect) || errors.Is(err, ErrTimeout) {
@@ -165,7 +167,7 @@ func TestBackendDoErrors(t *testing.T) {
 	})
 
 	t.Run("a body over the limit is a bad response", func(t *testing.T) {
-		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(make([]byte, 2048)) })
+		addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(make([]byte, 2048)) })
 		o := testOptions()
 		o.MaxResponseBody = 1024
 		b := NewBackend(addr, 1, o)
@@ -180,11 +182,11 @@ func TestBackendDoErrors(t *testing.T) {
 func TestBackendDo(t *testing.T) {
 	t.Run("sends the path and header names exactly as given", func(t *testing.T) {
 		got := make(chan string, 1)
-		rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
-			got <- path
-			_, _ = w.Write([]byte(okResponse("ok")))
+		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+			got <- r.Path
+			_, _ = w.Write([]byte(testnet.OKResponse("ok")))
 		})
-		b := NewBackend(rb.addr, 1, testOptions())
+		b := NewBackend(rb.Addr, 1, testOptions())
 		t.Cleanup(b.Close)
 		get(t, b, "/a/../b//c%2F")
 		if p := <-got; p != "/a/../b//c%2F" {
@@ -194,7 +196,7 @@ func TestBackendDo(t *testing.T) {
 
 	t.Run("accepts 16 KiB of response headers", func(t *testing.T) {
 		big := strings.Repeat("v", 16<<10-64)
-		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) {
+		addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 			ctx.Response.Header.Set("X-Big", big)
 			ctx.SetBodyString("ok")
 		})
@@ -206,7 +208,7 @@ func TestBackendDo(t *testing.T) {
 	})
 
 	t.Run("reads a HEAD response without a body and keeps the connection", func(t *testing.T) {
-		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+		addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
 		b := NewBackend(addr, 1, testOptions())
 		t.Cleanup(b.Close)
 		req := fasthttp.AcquireRequest()
@@ -233,7 +235,7 @@ func TestBackendDo(t *testing.T) {
 	t.Run("counts requests in flight while they run", func(t *testing.T) {
 		entered := make(chan struct{})
 		release := make(chan struct{})
-		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) {
+		addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 			entered <- struct{}{}
 			<-release
 		})
@@ -255,7 +257,7 @@ func TestBackendDo(t *testing.T) {
 	})
 
 	t.Run("still works after Close, without pooling", func(t *testing.T) {
-		addr, _ := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+		addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
 		b := NewBackend(addr, 1, testOptions())
 		get(t, b, "/")
 		b.Close()
@@ -284,4 +286,98 @@ func TestBackendHealth(t *testing.T) {
 			t.Errorf("SetHealthy(%v) changed = %v, want %v", s.set, got, s.changed)
 		}
 	}
+}
+
+func TestBackendDoDeadlines(t *testing.T) {
+	t.Run("a body that stops half way is ErrTimeout, not a bad response", func(t *testing.T) {
+		release := make(chan struct{})
+		rb := testnet.StartRawBackend(t, func(w net.Conn, _ testnet.RawRequest) {
+			_, _ = w.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
+			<-release
+		})
+		t.Cleanup(func() { close(release) })
+		b := NewBackend(rb.Addr, 1, testOptions())
+		t.Cleanup(b.Close)
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("/")
+		req.Header.SetHost("backend")
+		err := b.Do(req, resp, time.Now().Add(200*time.Millisecond))
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want ErrTimeout", err)
+		}
+	})
+
+	t.Run("every connection busy is bounded by the request's deadline", func(t *testing.T) {
+		release := make(chan struct{})
+		var seen atomic.Int32
+		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+			seen.Add(1)
+			<-release
+			_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+		})
+		t.Cleanup(func() {
+			select {
+			case <-release:
+			default:
+				close(release)
+			}
+		})
+		o := testOptions()
+		o.MaxConnsPerBackend = 1
+		b := NewBackend(rb.Addr, 1, o)
+		t.Cleanup(b.Close)
+
+		first := make(chan error, 1)
+		go func() { _, err := tryGet(b, "/hold"); first <- err }()
+		testnet.Eventually(t, "the first request to hold the only connection", func() bool { return seen.Load() == 1 })
+
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("/wait")
+		req.Header.SetHost("backend")
+		start := time.Now()
+		err := b.Do(req, resp, start.Add(300*time.Millisecond))
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("Do took %v with a 300ms deadline", took)
+		}
+		if !errors.Is(err, ErrTimeout) {
+			t.Errorf("err = %v, want ErrTimeout", err)
+		}
+		if n := b.InFlight(); n != 1 {
+			t.Errorf("InFlight = %d after the waiter gave up, want 1 (the holder)", n)
+		}
+		close(release)
+		if err := <-first; err != nil {
+			t.Errorf("first request: %v", err)
+		}
+		if n := b.InFlight(); n != 0 {
+			t.Errorf("InFlight = %d at rest, want 0", n)
+		}
+	})
+}
+
+func TestRetiredBackend(t *testing.T) {
+	t.Run("an in-flight request finishes and its connection is closed", func(t *testing.T) {
+		release := make(chan struct{})
+		var seen atomic.Int32
+		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+			seen.Add(1)
+			if r.Path == "/slow" {
+				<-release
+			}
+			_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+		})
+		b := NewBackend(rb.Addr, 1, testOptions())
+		get(t, b, "/warm") // one idle connection
+		done := make(chan string, 1)
+		go func() { body, _ := tryGet(b, "/slow"); done <- body }()
+		testnet.Eventually(t, "the slow request to reach the backend", func() bool { return seen.Load() == 2 })
+		b.Close()
+		close(release)
+		if body := <-done; body != "/slow" {
+			t.Fatalf("in-flight request got %q, want /slow", body)
+		}
+		if n := b.Stats().OpenConns; n != 0 {
+			t.Errorf("OpenConns = %d after retirement, want 0", n)
+		}
+	})
 }

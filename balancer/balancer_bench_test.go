@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 func BenchmarkPick(b *testing.B) {
@@ -43,7 +45,7 @@ func BenchmarkPick(b *testing.B) {
 // BenchmarkBackendDo is one proxied GET against a loopback fasthttp server:
 // the server's work is included.
 func BenchmarkBackendDo(b *testing.B) {
-	addr, _ := startServer(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+	addr := testnet.Serve(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
 	bk := NewBackend(addr, 1, testOptions())
 	b.Cleanup(bk.Close)
 	b.Run("serial", func(b *testing.B) {

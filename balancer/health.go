@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,7 @@ const probeMaxBody = 64 << 10
 type Checker struct {
 	opts     HealthCheckOptions
 	targets  []Target
-	onChange func(addr string, healthy bool)
+	onChange func(addr string, healthy bool, reason string)
 	// jitter returns the delay of a target's first probe, in [0, max), so
 	// that the probes of many backends (and of many gateway instances) do
 	// not fire together. Tests replace it.
@@ -38,11 +39,13 @@ type Checker struct {
 }
 
 // NewChecker returns a checker for targets; o is defaulted here. onChange,
-// which may be nil, is called on every transition, from the target's own
-// goroutine: it must be safe for concurrent use and return quickly.
-func NewChecker(o HealthCheckOptions, targets []Target, onChange func(addr string, healthy bool)) *Checker {
+// which may be nil, is called on every transition with the result of the
+// probe that decided it ("status 503", "connect: connection refused",
+// "status 200"), from the target's own goroutine: it must be safe for
+// concurrent use and return quickly.
+func NewChecker(o HealthCheckOptions, targets []Target, onChange func(addr string, healthy bool, reason string)) *Checker {
 	if onChange == nil {
-		onChange = func(string, bool) {}
+		onChange = func(string, bool, string) {}
 	}
 	return &Checker{
 		opts:     o.WithDefaults(),
@@ -117,20 +120,28 @@ func (c *Checker) run(t Target) {
 		// onChange reports only what actually flipped the target.
 		healthy, _ := state.observe(pass)
 		if t.SetHealthy(healthy) {
-			c.onChange(t.Addr(), healthy)
+			c.onChange(t.Addr(), healthy, probeResult(resp.StatusCode(), err))
 		}
 		timer.Reset(c.opts.Interval)
 	}
 }
 
-// initialHealth starts the checker from the target's current state when it
-// can tell it (a *Backend reused across a reload may be down), else healthy,
-// which is how a new Backend starts.
+// initialHealth starts the checker from the target's last check verdict when
+// it can tell it (a *Backend reused across a reload may be down), else
+// healthy, which is how a new Backend starts.
 func initialHealth(t Target) bool {
-	if h, ok := t.(interface{ Healthy() bool }); ok {
-		return h.Healthy()
+	if h, ok := t.(interface{ PassesChecks() bool }); ok {
+		return h.PassesChecks()
 	}
 	return true
+}
+
+// probeResult says what a probe saw, for the log line of a transition.
+func probeResult(status int, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "status " + strconv.Itoa(status)
 }
 
 // hysteresis turns a series of probe results into a health verdict that

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"net"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 func TestHysteresis(t *testing.T) {
@@ -58,7 +61,7 @@ func startHealthServer(t *testing.T) *healthServer {
 	t.Helper()
 	hs := &healthServer{}
 	hs.status.Store(fasthttp.StatusOK)
-	hs.addr, hs.stop = startServer(t, func(ctx *fasthttp.RequestCtx) {
+	hs.addr, hs.stop = testnet.Start(t, &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		if string(ctx.Path()) != "/healthz" {
 			ctx.SetStatusCode(fasthttp.StatusNotFound)
 			return
@@ -66,7 +69,7 @@ func startHealthServer(t *testing.T) *healthServer {
 		s := hs.status.Load()
 		hs.served[s].Add(1)
 		ctx.SetStatusCode(int(s))
-	})
+	}})
 	return hs
 }
 
@@ -80,7 +83,7 @@ func fastChecks() HealthCheckOptions {
 	return HealthCheckOptions{Path: "/healthz", Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Rise: 2, Fall: 3}
 }
 
-func startChecker(t *testing.T, o HealthCheckOptions, targets []Target, onChange func(string, bool)) *Checker {
+func startChecker(t *testing.T, o HealthCheckOptions, targets []Target, onChange func(string, bool, string)) *Checker {
 	t.Helper()
 	c := NewChecker(o, targets, onChange)
 	c.jitter = func(time.Duration) time.Duration { return 0 }
@@ -104,7 +107,7 @@ func TestCheckerFollowsTheHealthEndpoint(t *testing.T) {
 	hs := startHealthServer(t)
 	b := NewBackend(hs.addr, 1, testOptions())
 	changes := make(chan transition, 10)
-	startChecker(t, fastChecks(), []Target{b}, func(addr string, healthy bool) {
+	startChecker(t, fastChecks(), []Target{b}, func(addr string, healthy bool, _ string) {
 		s := hs.status.Load()
 		changes <- transition{addr, healthy, hs.served[s].Load()}
 	})
@@ -145,7 +148,7 @@ func TestCheckerMarksAStoppedBackendUnhealthy(t *testing.T) {
 	hs := startHealthServer(t)
 	b := NewBackend(hs.addr, 1, testOptions())
 	changes := make(chan transition, 10)
-	startChecker(t, fastChecks(), []Target{b}, func(addr string, healthy bool) {
+	startChecker(t, fastChecks(), []Target{b}, func(addr string, healthy bool, _ string) {
 		changes <- transition{addr: addr, healthy: healthy}
 	})
 	for hs.served[200].Load() < 1 {
@@ -162,7 +165,7 @@ func TestCheckerStartsFromTheBackendsCurrentHealth(t *testing.T) {
 	b := NewBackend(hs.addr, 1, testOptions())
 	b.SetHealthy(false) // as a backend reused across a reload may be
 	changes := make(chan transition, 10)
-	startChecker(t, fastChecks(), []Target{b}, func(addr string, healthy bool) {
+	startChecker(t, fastChecks(), []Target{b}, func(addr string, healthy bool, _ string) {
 		changes <- transition{addr: addr, healthy: healthy}
 	})
 	if tr := waitTransition(t, changes); !tr.healthy || !b.Healthy() {
@@ -252,4 +255,68 @@ func clientGoroutines() map[string]string {
 		}
 	}
 	return found
+}
+
+func TestCheckerReassertsItsVerdict(t *testing.T) {
+	// During a reload two checkers probe a reused backend: the new one reads
+	// the backend's health when it starts, the old one may still flip it
+	// before it is stopped. The new checker must not then keep a verdict
+	// that disagrees with the backend for ever.
+	hs := startHealthServer(t)
+	b := NewBackend(hs.addr, 1, testOptions())
+	t.Cleanup(b.Close)
+
+	hc := fastChecks()
+	hc.Fall = 1
+	old := NewChecker(hc, []Target{b}, nil)
+	old.jitter = func(time.Duration) time.Duration { return 0 }
+
+	started := make(chan struct{})
+	release := make(chan struct{})
+	next := NewChecker(fastChecks(), []Target{b}, nil)
+	next.jitter = func(time.Duration) time.Duration {
+		close(started) // initialHealth has been read: healthy
+		<-release
+		return 0
+	}
+	old.Start()
+	next.Start()
+	t.Cleanup(old.Stop)
+	t.Cleanup(next.Stop)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	<-started
+
+	// The backend fails a probe; the old checker (fall 1) takes it out.
+	hs.status.Store(fasthttp.StatusServiceUnavailable)
+	testnet.Eventually(t, "the old checker to mark the backend unhealthy", func() bool { return !b.Healthy() })
+	old.Stop()
+	hs.status.Store(fasthttp.StatusOK)
+	close(release)
+
+	// The backend answers 200 from now on: the new checker must restore it.
+	testnet.Eventually(t, "the running checker to bring the passing backend back", b.Healthy)
+}
+
+func TestCheckerMarksAHangingBackendUnhealthy(t *testing.T) {
+	// A backend that reads the probe and never answers.
+	rb := testnet.StartRawBackend(t, func(net.Conn, testnet.RawRequest) {})
+	b := NewBackend(rb.Addr, 1, testOptions())
+	t.Cleanup(b.Close)
+	c := NewChecker(fastChecks(), []Target{b}, nil)
+	c.jitter = func(time.Duration) time.Duration { return 0 }
+	c.Start()
+	testnet.Eventually(t, "the hanging backend to be marked unhealthy", func() bool { return !b.Healthy() })
+	stopped := make(chan struct{})
+	go func() { c.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return while a probe hung")
+	}
 }

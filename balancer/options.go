@@ -164,71 +164,84 @@ func (o HealthCheckOptions) WithDefaults() HealthCheckOptions {
 	return o
 }
 
+// FieldError is one problem with one option of a pool. Path is relative to
+// the pool, in YAML names ("backends[1].addr", "health_check.timeout"), so
+// that the config package prefixes "pools.<name>." to it without reading the
+// message.
+type FieldError struct {
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
 // Validate reports every problem of o, as completed by WithDefaults (so a zero
-// field is never an error, a negative one is), joined with errors.Join. Each
-// message starts with the key path relative to the pool, in YAML names
-// ("backends[1].addr: ..."), so that the config package only has to prefix
-// "pools.<name>.". It returns nil when o is usable.
+// field is never an error, a negative one is), joined with errors.Join, each
+// a *FieldError ("backends[1].addr: missing port in address ..."). It
+// returns nil when o is usable.
 func (o *Options) Validate() error {
 	d := o.WithDefaults()
 	var errs []error
-	add := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf(format, args...))
+	add := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{Path: path, Err: fmt.Errorf(format, args...)})
 	}
 
 	switch d.Policy {
 	case PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn:
 	default:
-		add("policy: unknown policy %q (want %s, %s or %s)", d.Policy,
+		add("policy", "unknown policy %q (want %s, %s or %s)", d.Policy,
 			PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn)
 	}
 
 	if len(d.Backends) == 0 {
-		add("backends: at least one backend is required")
+		add("backends", "at least one backend is required")
 	}
 	seen := make(map[string]int, len(d.Backends))
 	for i, b := range d.Backends {
+		at := fmt.Sprintf("backends[%d]", i)
 		if err := validateAddr(b.Addr); err != nil {
-			add("backends[%d].addr: %w", i, err)
+			errs = append(errs, &FieldError{Path: at + ".addr", Err: err})
 		} else if first, dup := seen[b.Addr]; dup {
-			add("backends[%d].addr: duplicate of backends[%d]", i, first)
+			add(at+".addr", "duplicate of backends[%d]", first)
 		} else {
 			seen[b.Addr] = i
 		}
 		if b.Weight < 0 {
-			add("backends[%d].weight: %d must not be negative", i, b.Weight)
+			add(at+".weight", "%d must not be negative", b.Weight)
 		}
 	}
 
 	hc := d.HealthCheck
 	if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
-		add("health_check.path: %q must start with \"/\"", hc.Path)
+		add("health_check.path", "%q must start with \"/\"", hc.Path)
 	}
 	notNegative(&errs, "health_check.interval", hc.Interval)
 	notNegative(&errs, "health_check.timeout", hc.Timeout)
 	if hc.Interval > 0 && hc.Timeout > 0 && hc.Timeout >= hc.Interval {
-		add("health_check.timeout: %v must be less than interval %v", hc.Timeout, hc.Interval)
+		add("health_check.timeout", "%v must be less than interval %v", hc.Timeout, hc.Interval)
 	}
 	if hc.Rise < 0 {
-		add("health_check.rise: %d must not be negative", hc.Rise)
+		add("health_check.rise", "%d must not be negative", hc.Rise)
 	}
 	if hc.Fall < 0 {
-		add("health_check.fall: %d must not be negative", hc.Fall)
+		add("health_check.fall", "%d must not be negative", hc.Fall)
 	}
 
 	notNegative(&errs, "timeout", d.Timeout)
 	notNegative(&errs, "connect_timeout", d.ConnectTimeout)
 	if d.Timeout > 0 && d.ConnectTimeout > d.Timeout {
-		add("connect_timeout: %v must not exceed timeout %v", d.ConnectTimeout, d.Timeout)
+		add("connect_timeout", "%v must not exceed timeout %v", d.ConnectTimeout, d.Timeout)
 	}
 	if d.MaxConnsPerBackend < 0 {
-		add("max_conns_per_backend: %d must not be negative", d.MaxConnsPerBackend)
+		add("max_conns_per_backend", "%d must not be negative", d.MaxConnsPerBackend)
 	}
 	notNegative(&errs, "max_idle_conn_duration", d.MaxIdleConnDuration)
 	if d.MaxResponseBody < 0 {
-		add("max_response_body: %d must not be negative", d.MaxResponseBody)
+		add("max_response_body", "%d must not be negative", d.MaxResponseBody)
 	} else if d.MaxResponseBody > maxInt {
-		add("max_response_body: %d is larger than this platform allows (%d)", d.MaxResponseBody, maxInt)
+		add("max_response_body", "%d is larger than this platform allows (%d)", d.MaxResponseBody, maxInt)
 	}
 	return errors.Join(errs...)
 }
@@ -237,7 +250,7 @@ const maxInt = int64(^uint(0) >> 1)
 
 func notNegative(errs *[]error, key string, d time.Duration) {
 	if d < 0 {
-		*errs = append(*errs, fmt.Errorf("%s: %v must not be negative", key, d))
+		*errs = append(*errs, &FieldError{Path: key, Err: fmt.Errorf("%v must not be negative", d)})
 	}
 }
 

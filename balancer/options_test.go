@@ -123,6 +123,12 @@ func TestValidate(t *testing.T) {
 			}
 			var got []string
 			for _, e := range joined.Unwrap() {
+				// The config package prefixes Path with the pool's key; it
+				// must never have to parse the message for it.
+				var fe *FieldError
+				if !errors.As(e, &fe) || fe.Path == "" || strings.Contains(fe.Path, " ") {
+					t.Errorf("problem %q is not a *FieldError with a key path", e)
+				}
 				got = append(got, e.Error())
 			}
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {

@@ -50,16 +50,16 @@ func NewPool(name string, o Options, prev *Pool) (*Pool, error) {
 		case ok && b.settings == settings:
 			b.update(bo.Weight, o)
 		case ok:
-			healthy := b.Healthy()
+			down := b.down.Load()
 			b = NewBackend(bo.Addr, bo.Weight, o)
-			b.healthy.Store(healthy)
+			b.down.Store(down)
 		default:
 			b = NewBackend(bo.Addr, bo.Weight, o)
 		}
 		if checksTurnedOff(prev, o) {
 			// Without checks nothing would ever bring back a backend the
 			// previous configuration's checker took out.
-			b.healthy.Store(true)
+			b.SetHealthy(true)
 		}
 		p.backends = append(p.backends, b)
 	}
@@ -117,7 +117,7 @@ func (p *Pool) Retire(next *Pool) {
 		// p's checker, stopped before Retire, may have taken a shared backend
 		// out after NewPool marked it healthy; next has no checker to undo it.
 		for _, b := range next.backends {
-			b.healthy.Store(true)
+			b.SetHealthy(true)
 		}
 	}
 }

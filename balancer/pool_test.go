@@ -3,6 +3,10 @@ package balancer
 import (
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 func newTestPool(t *testing.T, o Options, prev *Pool) *Pool {
@@ -126,6 +130,39 @@ func TestPoolPick(t *testing.T) {
 		p.Backends()[1].SetHealthy(false)
 		if b := p.PickExcept(nil, p.Backends()[0]); b != nil {
 			t.Errorf("PickExcept() = %s, want nil", b.Addr())
+		}
+	})
+}
+
+func TestReloadThatDisablesHealthChecksBringsBackendsBack(t *testing.T) {
+	// A backend the checker took out stays out forever when the reload that
+	// reuses it turns health checks off: nothing will ever probe it again,
+	// and without checks "every backend is considered healthy".
+	addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {})
+	o := testOptions(addr)
+	o.HealthCheck = fastChecks()
+	prev := newTestPool(t, o, nil)
+	prev.Backends()[0].SetHealthy(false)
+
+	t.Run("when the backend is reused", func(t *testing.T) {
+		next := o
+		next.HealthCheck = HealthCheckOptions{}.WithDefaults() // path removed
+		p := newTestPool(t, next, prev)
+		if p.Backends()[0] != prev.Backends()[0] {
+			t.Fatal("backend was not reused; the test needs it reused")
+		}
+		if p.Pick(nil) == nil {
+			t.Fatal("no backend picked: checks are off, yet the backend stays unhealthy forever")
+		}
+	})
+	t.Run("when the backend is rebuilt with new settings", func(t *testing.T) {
+		prev.Backends()[0].SetHealthy(false)
+		next := o
+		next.HealthCheck = HealthCheckOptions{}.WithDefaults()
+		next.MaxIdleConnDuration = o.MaxIdleConnDuration + time.Second
+		p := newTestPool(t, next, prev)
+		if p.Pick(nil) == nil {
+			t.Fatal("no backend picked: checks are off, yet the rebuilt backend inherited 'unhealthy'")
 		}
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 // A backend whose keep-alive timeout closes a pooled connection just as a
@@ -14,21 +16,21 @@ import (
 func TestStaleReusedConnectionIsRetriedOnlyForIdempotentRequests(t *testing.T) {
 	// Each connection answers its first request and closes on the second
 	// without answering: the race, made deterministic.
-	rb := startRawBackend(t, func(w net.Conn, path string, conn, req int) {
-		if req == 0 {
-			_, _ = w.Write([]byte(okResponse("first on conn")))
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		if r.Index == 0 {
+			_, _ = w.Write([]byte(testnet.OKResponse("first on conn")))
 			return
 		}
 		_ = w.Close()
 	})
-	b := NewBackend(rb.addr, 1, testOptions(rb.addr).WithDefaults())
+	b := NewBackend(rb.Addr, 1, testOptions(rb.Addr).WithDefaults())
 	t.Cleanup(b.Close)
 
 	get(t, b, "/warm") // leaves one pooled connection
 	if body := get(t, b, "/again"); body != "first on conn" {
 		t.Fatalf("GET on a stale connection: body %q", body)
 	}
-	if n := rb.conns.Load(); n != 2 {
+	if n := rb.Conns(); n != 2 {
 		t.Errorf("%d connections, want 2: the retry must use a new one", n)
 	}
 
@@ -45,7 +47,7 @@ func TestStaleReusedConnectionIsRetriedOnlyForIdempotentRequests(t *testing.T) {
 	if err := post(); err == nil {
 		t.Fatal("POST on a stale connection succeeded; the backend never answered it")
 	}
-	if n := rb.conns.Load(); n != 2 {
+	if n := rb.Conns(); n != 2 {
 		t.Errorf("%d connections after the POST, want still 2: a POST is never resent", n)
 	}
 }

@@ -21,13 +21,23 @@ type headerFlags []string
 func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
-// RunBench is `sluice bench`: it parses args (without the program and
-// subcommand names), runs, prints the report to stdout and the live line to
-// stderr when stderr is a terminal, writes the requested files, and returns
-// an error wrapping ErrInvalidRun when the run is invalid.
+// RunBench is `sluice bench [flags] [URL]`: it parses args (without the
+// program and subcommand names), runs, prints the report to stdout and the
+// live line to stderr when stderr is a terminal, writes the requested files,
+// and returns an error wrapping ErrInvalidRun when the run is invalid. The
+// reasons are then written once in the report and once in the error (which
+// the caller prints), except when the text report went to a terminal: the
+// error then points at the report above instead of repeating it.
+//
+// The URL may be given as -url or, as wrk and hey take it, as the one
+// argument, before or after the flags; -c is short for -connections.
 func RunBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sluice bench [flags] URL\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	var (
 		o        Options
 		headers  headerFlags
@@ -39,6 +49,7 @@ func RunBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.URL, "url", "", "target `URL`; the path may hold {seq}, {rand:LO-HI}, {zipf:S:N}")
 	fs.Float64Var(&o.Rate, "rate", 0, "open loop: total requests per second, latency corrected for coordinated omission; 0 = closed loop")
 	fs.IntVar(&o.Connections, "connections", 64, "number of connections")
+	fs.IntVar(&o.Connections, "c", 64, "short for -connections")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured duration, after the warm-up (0 = bounded by -requests only)")
 	fs.Int64Var(&o.Requests, "requests", 0, "stop after this many measured requests (0 = no bound)")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "warm-up left out of the results")
@@ -48,11 +59,17 @@ func RunBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.MaxErrorRate, "max-error-rate", 0.01, "fraction of failed requests above which the run is invalid (0 = none allowed)")
 	fs.DurationVar(&o.MaxLag, "max-lag", 10*time.Millisecond, "generator lag p99 above which an open-loop run is invalid")
 	fs.DurationVar(&o.Timeout, "timeout", 2*time.Second, "per-request timeout")
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	switch {
+	case len(positional) > 1:
+		return fmt.Errorf("bench: unexpected arguments %q: give one URL", positional[1:])
+	case len(positional) == 1 && o.URL != "" && o.URL != positional[0]:
+		return fmt.Errorf("bench: two URLs: -url %q and argument %q; give one", o.URL, positional[0])
+	case len(positional) == 1:
+		o.URL = positional[0]
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("bench: -o %q: want text or json", *format)
@@ -71,7 +88,7 @@ func RunBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		o.Scenario = sc
 	} else if o.URL == "" {
-		return errors.New("bench: -url is required (or -scenario)")
+		return errors.New("bench: no URL: give it as the argument (sluice bench http://127.0.0.1:8080/), with -url, or use -scenario")
 	}
 	if isTerminal(stderr) {
 		o.Progress = func(s Sample) { fmt.Fprintln(stderr, FormatSample(s)) }
@@ -100,12 +117,33 @@ func RunBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	if !res.Valid {
-		if !isTerminal(stdout) || *format == "json" {
-			fmt.Fprintf(stderr, "INVALID RUN: %s\n", strings.Join(res.Invalid, "; "))
+		if *format == "text" && isTerminal(stdout) {
+			return fmt.Errorf("bench: %w: see the report above", ErrInvalidRun)
 		}
 		return fmt.Errorf("bench: %w: %s", ErrInvalidRun, strings.Join(res.Invalid, "; "))
 	}
 	return nil
+}
+
+// parseInterspersed parses args with fs, allowing arguments between and
+// before the flags (`sluice bench URL -c 10`, as well as the flags first), and
+// returns the arguments. A lone "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 func writeFile(path string, write func(io.Writer) error) error {
@@ -120,11 +158,18 @@ func writeFile(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
+// isTerminal reports whether w is a character device other than the null
+// device (which is one too: `sluice bench URL >/dev/null` must still print the
+// reasons of an invalid run).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +66,35 @@ func TestWriteHgrmEndsAtTheMaximum(t *testing.T) {
 	}
 	if !strings.Contains(out, "#[Max     =     1000.") {
 		t.Errorf("no max footer:\n%s", out)
+	}
+}
+
+// A histogram whose values all share one bucket (one request, or a target
+// that answers in the same microsecond every time) gave a .hgrm with only
+// the three-column 100% row, which HdrHistogram's plotter skips: nothing to
+// plot. Java writes the 0% row first; so must we.
+func TestHgrmOfIdenticalValuesHasAPlottableRow(t *testing.T) {
+	h := newHistogram()
+	for i := 0; i < 1000; i++ {
+		recordNanos(h, int64(time.Millisecond))
+	}
+	var b bytes.Buffer
+	if err := WriteHgrm(&b, h); err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, l := range strings.Split(b.String(), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 4 && !strings.HasPrefix(l, "#") {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				rows++
+				if v != 1.0 {
+					t.Errorf("row %q: value %v, want 1.000 (milliseconds)", l, v)
+				}
+			}
+		}
+	}
+	if rows == 0 {
+		t.Errorf("no four-column row for the plotter:\n%s", b.String())
 	}
 }

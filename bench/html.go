@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"fmt"
 	"html"
 	"html/template"
@@ -17,8 +16,8 @@ import (
 // the charts are inline SVG drawn here, with no script and no external URL,
 // so the file opens the same in any browser, offline, years later.
 func WriteHTML(w io.Writer, res *Result) error {
-	var text bytes.Buffer
-	if err := WriteText(&text, res); err != nil {
+	var text strings.Builder
+	if err := writeMeasures(&text, res); err != nil {
 		return err
 	}
 	latencyName, kind := "latency (uncorrected)", "uncorrected"
@@ -43,11 +42,17 @@ func WriteHTML(w io.Writer, res *Result) error {
 			chartSeries{name: "generator lag", color: "#7f7f7f", pts: percentilePoints(res.Lag)})
 	}
 	warmEnd := res.Warmup.Seconds()
+	title := fmt.Sprintf("sluice bench: %s loop, %.0f req/s", res.Mode, res.AchievedRate)
+	if st := res.Settings; st.URL != "" {
+		target := strings.TrimSpace(st.Method + " " + st.URL)
+		title = fmt.Sprintf("sluice bench: %s, %s loop, %.0f req/s", target, res.Mode, res.AchievedRate)
+	}
 	page := htmlPage{
-		Title:   fmt.Sprintf("sluice bench: %s loop, %.0f req/s", res.Mode, res.AchievedRate),
-		Valid:   res.Valid,
-		Invalid: res.Invalid,
-		Text:    text.String(),
+		Title:    title,
+		Valid:    res.Valid,
+		Invalid:  res.Invalid,
+		Settings: settingRows(res.Settings),
+		Text:     text.String(),
 		Charts: []template.HTML{
 			lineChart("Latency over time (per second, "+kind+")", "seconds", "ms", overTime, false, warmEnd),
 			lineChart("Throughput over time", "seconds", "req/s", []chartSeries{rate}, false, warmEnd),
@@ -62,6 +67,7 @@ type htmlPage struct {
 	Title     string
 	Valid     bool
 	Invalid   []string
+	Settings  [][2]string
 	Text      string
 	Charts    []template.HTML
 	Generated string
@@ -77,9 +83,13 @@ pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}
 .valid{background:#dfd;border:1px solid #3a3;padding:.5em 1em}
 svg{display:block;margin:1.5em 0}
 svg text{font:11px system-ui,sans-serif;fill:#444}
+table.settings{border-collapse:collapse;margin:1em 0}
+table.settings th{text-align:left;padding:.15em 1em .15em 0;font-weight:normal;color:#666;vertical-align:top}
+table.settings td{font-family:monospace;word-break:break-all}
 </style></head><body>
 <h1>{{.Title}}</h1>
 {{if .Valid}}<p class="valid">The run is valid.</p>{{else}}<div class="invalid"><p>INVALID RUN: do not trust these numbers.</p><ul>{{range .Invalid}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
+<table class="settings">{{range .Settings}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
 {{range .Charts}}{{.}}{{end}}
 <h2>Summary</h2>
 <pre>{{.Text}}</pre>

@@ -63,3 +63,62 @@ func syntheticResult(corrected bool) *Result {
 	}
 	return res
 }
+
+// percentilePoints indexed pts[len(pts)-1] of an empty slice when the
+// histogram held one value: WriteHTML panicked for `-requests 1`, or any run
+// with a single successful answer.
+func TestHTMLReportDrawsARunWithOneSample(t *testing.T) {
+	one := newHistogram()
+	recordNanos(one, int64(3*time.Millisecond))
+	res := &Result{Mode: "open", Corrected: true, TargetRate: 10, Latency: one, Service: one, Lag: one, Status: map[int]int64{200: 1}, Requests: 1}
+	var b bytes.Buffer
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("WriteHTML panicked: %v", p)
+			}
+		}()
+		if err := WriteHTML(&b, res); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if !strings.Contains(b.String(), "<polyline") {
+		t.Error("the percentile chart of one sample draws nothing")
+	}
+}
+
+func TestHTMLReportOfARunWithOnlyErrorsNeedsNoNetwork(t *testing.T) {
+	res := &Result{Mode: "open", Corrected: true, TargetRate: 100, Requests: 50,
+		Errors: ErrorCounts{Timeout: 50}, Latency: newHistogram(), Service: newHistogram(), Lag: newHistogram(),
+		Status: map[int]int64{}, Series: []Sample{{At: time.Second, Requests: 50, Errors: 50}}}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	page := strings.ReplaceAll(b.String(), `xmlns="http://www.w3.org/2000/svg"`, "")
+	for _, bad := range []string{"http://", "https://", "src=", "href=", "url(", "@import", "NaN", "Inf"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("report holds %q", bad)
+		}
+	}
+}
+
+func TestHTMLReportShowsTheSettingsAndEachReasonOnce(t *testing.T) {
+	res := syntheticResult(true)
+	res.Settings = Settings{URL: "http://127.0.0.1:8080/api/orders/{seq}", Method: "GET", Rate: 1000, Connections: 8,
+		Duration: 10 * time.Second, Warmup: time.Second, Timeout: 2 * time.Second, MaxErrorRate: 0.01, MaxLag: 10 * time.Millisecond}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{"<title>sluice bench: GET http://127.0.0.1:8080/api/orders/{seq}", "open loop, 1000 req/s",
+		"<td>8</td>", "10s, after a 1s warm-up", "generator lag p99 &gt; 10ms"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, "lag too high"); n != 1 {
+		t.Errorf("the reason is on the page %d times, want once", n)
+	}
+}

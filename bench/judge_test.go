@@ -49,3 +49,24 @@ func TestJudgeMarksEachKindOfInvalidRun(t *testing.T) {
 		})
 	}
 }
+
+func TestRateCheckIsStrictlyBelow99Percent(t *testing.T) {
+	r := &runState{o: Options{Rate: 20000, Duration: 10 * time.Second}.withDefaults()}
+	for _, tc := range []struct {
+		name     string
+		requests int64
+		valid    bool
+	}{
+		{"exactly 99% of the target is valid", 198000, true},
+		{"one request fewer is invalid", 197999, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := &Result{Requests: tc.requests, Lag: newHistogram(), Elapsed: 10 * time.Second}
+			res.AchievedRate = float64(tc.requests) / res.Elapsed.Seconds()
+			r.judge(res)
+			if res.Valid != tc.valid {
+				t.Errorf("valid %v (%q), want %v", res.Valid, res.Invalid, tc.valid)
+			}
+		})
+	}
+}

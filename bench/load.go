@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,77 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Settings are the options of a run as its reports record them, so that a
+// report can be read, compared and repeated without the command line that
+// made it. Durations and limits hold their defaults where the options left
+// them zero.
+type Settings struct {
+	// URL is the target as given, placeholders unrendered; with a scenario,
+	// the base its relative paths were resolved against (may be empty).
+	URL string
+	// Method, Headers and Body describe the single request of a run without
+	// a scenario; header values that carry credentials read "<redacted>".
+	Method  string
+	Headers []string
+	Body    string
+	// Scenario lists a scenario's requests, paths resolved to absolute URLs,
+	// weights and methods defaulted, credentials redacted.
+	Scenario []ScenarioRequest
+
+	Rate         float64 // requests per second; 0 = closed loop
+	Connections  int
+	Duration     time.Duration // 0 = bounded by Requests only
+	Requests     int64         // 0 = no bound
+	Warmup       time.Duration
+	Timeout      time.Duration
+	MaxErrorRate float64 // 0 = no error allowed
+	MaxLag       time.Duration
+}
+
+// settingsOf records o, whose defaults are applied, and the requests built
+// from it.
+func settingsOf(o Options, specs []requestSpec) Settings {
+	s := Settings{
+		URL: o.URL, Rate: o.Rate, Connections: o.Connections, Duration: o.Duration,
+		Requests: o.Requests, Warmup: o.Warmup, Timeout: o.Timeout,
+		MaxErrorRate: max(o.MaxErrorRate, 0), MaxLag: o.MaxLag,
+	}
+	if o.Scenario == nil {
+		s.Method, s.Body = specs[0].method, o.Body
+		for _, h := range specs[0].headers {
+			s.Headers = append(s.Headers, h[0]+": "+redact(h[0], h[1]))
+		}
+		return s
+	}
+	if s.URL == "" {
+		s.URL = o.Scenario.URL
+	}
+	for _, sp := range specs {
+		r := ScenarioRequest{Name: sp.name, Weight: sp.weight, Method: sp.method, Path: sp.url.src}
+		if sp.body != nil {
+			r.Body = sp.body.src
+		}
+		for _, h := range sp.headers {
+			if r.Headers == nil {
+				r.Headers = make(map[string]string, len(sp.headers))
+			}
+			r.Headers[h[0]] = redact(h[0], h[1])
+		}
+		s.Scenario = append(s.Scenario, r)
+	}
+	return s
+}
+
+// redact hides the value of a header that carries credentials: reports are
+// files that get attached to tickets and shared.
+func redact(name, value string) string {
+	switch strings.ToLower(name) {
+	case "authorization", "proxy-authorization", "cookie", "x-api-key":
+		return "<redacted>"
+	}
+	return value
+}
+
 // ErrorCounts counts failed requests by kind.
 type ErrorCounts struct {
 	Connect   int64 `json:"connect"` // the TCP connection could not be made
@@ -133,6 +205,10 @@ type Result struct {
 	Valid   bool
 	Invalid []string
 
+	// Settings is what the run was asked to do: target, request, load
+	// model and limits, as every report records them.
+	Settings Settings
+
 	Connections  int
 	Warmup       time.Duration // left out of everything but Series
 	TargetRate   float64       // asked requests per second; 0 in the closed loop
@@ -141,6 +217,10 @@ type Result struct {
 	Requests     int64         // measured requests sent
 	Status       map[int]int64 // responses by status code
 	Errors       ErrorCounts
+	// ConnectError is the first failed connect of the run, as the dialer
+	// said it ("dial tcp 127.0.0.1:8080: connect: connection refused"); empty
+	// when every connect succeeded.
+	ConnectError string
 
 	// Latency is due → response in the open loop, send → response in the
 	// closed loop; Service is always send → response; Lag is the generator's
@@ -206,6 +286,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	wg.Wait()
 	close(stopTicker)
 	res := r.result(<-series, ctx.Err() != nil)
+	res.Settings = settingsOf(o, specs)
 	if ctx.Err() != nil {
 		res.Invalid = append(res.Invalid, "interrupted before its end: "+context.Cause(ctx).Error())
 		res.Valid = false
@@ -252,10 +333,16 @@ type runState struct {
 	// measured counts measured requests against Options.Requests.
 	measured atomic.Int64
 	shards   []*shard
+	// backoffMax caps a connection's pause after failed connects (see
+	// connection.backOff).
+	backoffMax time.Duration
+
+	connectErrOnce sync.Once
+	connectErr     string // the first failed connect, set through connectErrOnce
 }
 
 func newRunState(o Options, tgt target) *runState {
-	r := &runState{o: o, tgt: tgt, warmNs: int64(o.Warmup), endNs: 1<<63 - 1}
+	r := &runState{o: o, tgt: tgt, warmNs: int64(o.Warmup), endNs: 1<<63 - 1, backoffMax: backoffCap(o.Connections)}
 	if o.Duration > 0 {
 		r.endNs = int64(o.Warmup + o.Duration)
 	}
@@ -300,6 +387,17 @@ func newHostClient(o Options, tgt target, conns int) *fasthttp.HostClient {
 			return c, nil
 		},
 	}
+}
+
+// noteConnectError keeps the first failed connect of the run for the report.
+func (r *runState) noteConnectError(err error) {
+	r.connectErrOnce.Do(func() {
+		var ce *connectError
+		if errors.As(err, &ce) {
+			err = ce.err
+		}
+		r.connectErr = err.Error()
+	})
 }
 
 type connectError struct{ err error }

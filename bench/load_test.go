@@ -3,33 +3,23 @@ package bench
 import (
 	"context"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 // startServer serves h on a free loopback port until the test ends and
 // returns its base URL.
 func startServer(t *testing.T, h fasthttp.RequestHandler) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = s.Shutdown()
-		<-done
-	})
-	return "http://" + ln.Addr().String()
+	return "http://" + testnet.Serve(t, h)
 }
 
 // fixedLatency answers 200 after d.
@@ -178,12 +168,7 @@ func TestErrorsAreCountedByKind(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}
 	})
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedURL := "http://" + closed.Addr().String()
-	closed.Close()
+	closedURL := "http://" + testnet.FreeAddr(t)
 
 	tests := []struct {
 		name  string
@@ -300,5 +285,169 @@ func TestProgressIsReportedEverySecond(t *testing.T) {
 	}
 	if line := FormatSample(got[0]); !strings.Contains(line, "req/s") || !strings.Contains(line, "p99") {
 		t.Errorf("live line %q", line)
+	}
+}
+
+func TestA5xxIsOneErrorAndOneStatus(t *testing.T) {
+	var n atomic.Int64
+	url := startServer(t, func(ctx *fasthttp.RequestCtx) {
+		codes := [...]int{500, 502, 503}
+		ctx.SetStatusCode(codes[n.Add(1)%3])
+	})
+	res := run(t, Options{URL: url + "/orders/{seq}", Rate: 200, Connections: 4,
+		Warmup: 100 * time.Millisecond, Duration: 300 * time.Millisecond, MaxLag: time.Second})
+	var statuses int64
+	for _, n := range res.Status {
+		statuses += n
+	}
+	if res.Requests == 0 || res.Errors.Total() != res.Requests || res.Errors.Status5xx != res.Requests || statuses != res.Requests {
+		t.Errorf("requests %d, errors %+v, statuses %v: want every request once as 5xx", res.Requests, res.Errors, res.Status)
+	}
+	if !containsReason(res.Invalid, "error rate 100.00%") {
+		t.Errorf("reasons %q, want an error rate of 100%%", res.Invalid)
+	}
+}
+
+func TestRequestsBoundCountsOnlyAfterTheWarmup(t *testing.T) {
+	url := startServer(t, fixedLatency(0))
+	res := run(t, Options{URL: url + "/{seq}", Rate: 500, Connections: 4, Requests: 50,
+		Warmup: 200 * time.Millisecond, MaxLag: time.Second})
+	if res.Requests != 50 || res.Latency.TotalCount() != 50 {
+		t.Errorf("measured %d requests (%d latencies), want 50 after the warm-up", res.Requests, res.Latency.TotalCount())
+	}
+	if res.Elapsed <= 0 || res.Elapsed > 10*time.Second {
+		t.Errorf("window %v", res.Elapsed)
+	}
+}
+
+func TestRunStopsByItselfWhenTheTargetHangs(t *testing.T) {
+	// A target that reads each request and never answers.
+	hung := testnet.StartRawBackend(t, func(net.Conn, testnet.RawRequest) {})
+	for _, rate := range []float64{0, 100} {
+		res := run(t, Options{URL: "http://" + hung.Addr + "/orders/1", Rate: rate, Connections: 2,
+			Duration: 300 * time.Millisecond, Timeout: 150 * time.Millisecond})
+		if containsReason(res.Invalid, "interrupted") || res.Valid {
+			t.Errorf("rate %v: reasons %q, want invalid and not interrupted", rate, res.Invalid)
+		}
+	}
+}
+
+// Against a closed port every connect fails within microseconds: without a
+// pause between attempts one run made 51,000 of them in 2 seconds.
+func TestConnectionsBackOffFromAClosedPort(t *testing.T) {
+	addr := testnet.FreeAddr(t)
+	res := run(t, Options{URL: "http://" + addr + "/", Connections: 64, Duration: 2 * time.Second})
+	attempts := res.Errors.Connect
+	t.Logf("%d connect attempts in 2s, per second: %v", attempts, res.Series)
+	if attempts == 0 || res.Errors.Total() != attempts || res.Requests != attempts {
+		t.Fatalf("requests %d, errors %+v: want every request a connect error", res.Requests, res.Errors)
+	}
+	// The 64 connections reach their 320ms cap within half a second, then
+	// dial about 270 times a second in all: about 1,000 attempts in 2s.
+	if attempts > 1600 {
+		t.Errorf("%d connect attempts in 2s, want about 1,000: the connections must back off", attempts)
+	}
+	if len(res.Series) >= 2 && res.Series[1].Requests > 500 {
+		t.Errorf("%d attempts in the second second, want about 270", res.Series[1].Requests)
+	}
+	if !strings.Contains(res.ConnectError, "connection refused") || !strings.Contains(res.ConnectError, addr) {
+		t.Errorf("ConnectError %q, want the refused address", res.ConnectError)
+	}
+	if !containsReason(res.Invalid, "connection refused") {
+		t.Errorf("reasons %q do not say the connections were refused", res.Invalid)
+	}
+	var text strings.Builder
+	if err := WriteText(&text, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "connect errors: dial tcp "+addr) {
+		t.Errorf("text report does not name the refused connect:\n%s", text.String())
+	}
+}
+
+func TestBackoffDoublesToItsCapAndEndsWithAnAnswer(t *testing.T) {
+	o := Options{URL: "http://127.0.0.1:1/", Connections: 64}.withDefaults()
+	specs, keys, err := buildSpecs(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRunState(o, target{host: "127.0.0.1:1"})
+	r.start = time.Now()
+	c := newConnection(r, r.shards[0], 0, specs, keys)
+	done := make(chan struct{})
+	close(done) // every wait returns at once: only the lengths are under test
+	ms := time.Millisecond
+	want := []time.Duration{1 * ms, 2 * ms, 4 * ms, 8 * ms, 16 * ms, 32 * ms, 64 * ms, 128 * ms, 256 * ms, 320 * ms, 320 * ms}
+	for i, w := range want {
+		c.backOff(errConnect, done)
+		if c.pause != w {
+			t.Fatalf("wait after %d failed connects = %v, want %v", i+1, c.pause, w)
+		}
+	}
+	for _, kind := range []errorKind{errNone, errTimeout, errOther} {
+		c.backOff(errConnect, done)
+		c.backOff(kind, done)
+		if c.pause != 0 {
+			t.Errorf("wait after an outcome of kind %d = %v, want 0: the connection was made", kind, c.pause)
+		}
+	}
+	for conns, want := range map[int]time.Duration{1: 100 * ms, 64: 320 * ms, 200: time.Second, 5000: 5 * time.Second} {
+		if got := backoffCap(conns); got != want {
+			t.Errorf("backoffCap(%d) = %v, want %v", conns, got, want)
+		}
+	}
+}
+
+func TestARunFindsATargetThatComesBack(t *testing.T) {
+	addr := testnet.FreeAddr(t)
+	up := make(chan struct{})
+	var listenErr error
+	time.AfterFunc(300*time.Millisecond, func() {
+		defer close(up)
+		var ln net.Listener
+		if ln, listenErr = net.Listen("tcp", addr); listenErr != nil {
+			return
+		}
+		s := &fasthttp.Server{Handler: fixedLatency(0)}
+		go func() { _ = s.Serve(ln) }()
+		t.Cleanup(func() { _ = s.Shutdown() })
+	})
+	res := run(t, Options{URL: "http://" + addr + "/", Connections: 4, Duration: 1500 * time.Millisecond, MaxErrorRate: 1})
+	<-up
+	if listenErr != nil {
+		t.Skipf("the port was taken meanwhile: %v", listenErr)
+	}
+	if res.Errors.Connect == 0 || res.Errors.Connect > 60 {
+		t.Errorf("%d connect errors, want a few while the port was closed", res.Errors.Connect)
+	}
+	if res.Status[200] < 200 {
+		t.Errorf("%d answers after the target came up, want many: a connection that connects must stop waiting", res.Status[200])
+	}
+}
+
+func TestRunRecordsItsSettings(t *testing.T) {
+	url := startServer(t, fixedLatency(0))
+	headers := []string{"Content-Type: application/json", "Authorization: Bearer s3cret"}
+	res := run(t, Options{URL: url + "/orders/{seq}", Method: "POST", Body: `{"n":{seq}}`, Headers: headers,
+		Rate: 100, Connections: 3, Requests: 20, Warmup: 50 * time.Millisecond, MaxLag: time.Second})
+	want := Settings{URL: url + "/orders/{seq}", Method: "POST", Body: `{"n":{seq}}`,
+		Rate: 100, Connections: 3, Requests: 20, Warmup: 50 * time.Millisecond, Timeout: 2 * time.Second,
+		MaxErrorRate: 0.01, MaxLag: time.Second,
+		Headers: []string{"Content-Type: application/json", "Authorization: <redacted>"}}
+	if got := res.Settings; !reflect.DeepEqual(got, want) {
+		t.Errorf("settings\n%+v\nwant\n%+v", got, want)
+	}
+
+	sc, err := LoadScenario("testdata/mixed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = run(t, Options{URL: url, Scenario: sc, Connections: 2, Requests: 10})
+	s := res.Settings
+	if s.URL != url || s.Method != "" || len(s.Scenario) != 2 {
+		t.Fatalf("scenario settings %+v", s)
+	}
+	if r := s.Scenario[1]; r.Name != "write" || r.Weight != 1 || r.Method != "POST" || r.Path != url+"/orders" {
+		t.Errorf("second scenario request recorded as %+v", r)
 	}
 }

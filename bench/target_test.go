@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -129,5 +130,79 @@ func TestParseTarget(t *testing.T) {
 				t.Errorf("got %+v, want host %q tls %v", got, tc.host, tc.tls)
 			}
 		})
+	}
+}
+
+// {rand:LO-HI} drew lo + Uint64N(hi-lo+1), which panics when the span is the
+// whole uint64 range (hi-lo+1 overflows to 0), although the parser accepts it.
+func TestRandIncludesBothEndsAndTheFullRange(t *testing.T) {
+	var seq atomic.Uint64
+	t.Run("the full uint64 range renders", func(t *testing.T) {
+		tpl, err := parseTemplate("{rand:0-18446744073709551615}", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRenderer(1, &seq, nil)
+		r.prepare(tpl)
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("render panicked: %v", p)
+			}
+		}()
+		if _, err := strconv.ParseUint(string(r.render(nil, tpl)), 10, 64); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("a small range draws both of its ends and nothing outside", func(t *testing.T) {
+		tpl, _ := parseTemplate("{rand:3-5}", 0)
+		r := newRenderer(2, &seq, nil)
+		r.prepare(tpl)
+		seen := map[string]int{}
+		for i := 0; i < 300; i++ {
+			seen[string(r.render(nil, tpl))]++
+		}
+		if len(seen) != 3 || seen["3"] == 0 || seen["5"] == 0 {
+			t.Errorf("drew %v, want 3, 4 and 5", seen)
+		}
+	})
+}
+
+// {zipf:S:N} must draw k in [1, N] with P(k) ∝ k^-S. The draws are seeded,
+// so the counts are deterministic; the bounds are loose statistically.
+func TestZipfFollowsItsExponent(t *testing.T) {
+	const s, n, draws = 1.1, 100000, 200000
+	tpl, err := parseTemplate("{zipf:1.1:100000}", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq atomic.Uint64
+	r := newRenderer(42, &seq, nil)
+	r.prepare(tpl)
+	counts := map[uint64]int{}
+	var buf []byte
+	for i := 0; i < draws; i++ {
+		buf = r.render(buf[:0], tpl)
+		v, err := strconv.ParseUint(string(buf), 10, 64)
+		if err != nil || v < 1 || v > n {
+			t.Fatalf("drew %q, want an integer in [1, %d]", buf, n)
+		}
+		counts[v]++
+	}
+	var h float64 // generalised harmonic number H(N, s)
+	for k := 1; k <= n; k++ {
+		h += math.Pow(float64(k), -s)
+	}
+	for _, k := range []uint64{1, 2, 4, 10} {
+		want := draws * math.Pow(float64(k), -s) / h
+		if got := float64(counts[k]); math.Abs(got-want) > 0.05*want+5*math.Sqrt(want) {
+			t.Errorf("key %d drawn %.0f times, want about %.0f", k, got, want)
+		}
+	}
+	one, _ := parseTemplate("{zipf:1.1:1}", 0)
+	r.prepare(one)
+	for i := 0; i < 20; i++ {
+		if got := string(r.render(nil, one)); got != "1" {
+			t.Fatalf("{zipf:1.1:1} drew %q, want 1", got)
+		}
 	}
 }

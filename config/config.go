@@ -33,13 +33,26 @@ type Config struct {
 
 	// Pools maps a pool name to its backends and balancing options. At least
 	// one pool is required. Names are case-insensitive: the YAML loader folds
-	// map keys to lower case, so Load lower-cases every Route.Pool to match.
-	// Zero option fields take balancer's defaults (Load applies them).
+	// map keys to lower case, so Load refuses two names that differ only in
+	// case (one would silently replace the other) and lower-cases every
+	// Route.Pool to match. Zero option fields take balancer's defaults (Load
+	// applies them).
 	Pools map[string]balancer.Options `mapstructure:"pools"`
 
-	// Routes are tried in order; the first whose Match accepts a request
-	// wins. At least one route is required.
+	// Routes are matched by specificity, not by order: among the routes
+	// whose Match accepts a request, the most specific wins (exact host >
+	// wildcard host, the longer suffix first > any host; then exact path >
+	// longer path prefix; then a route with methods > one without; then more
+	// header conditions > fewer). Order only breaks the remaining ties: the
+	// earlier route wins. At least one route is required. The rules are
+	// validated where they are compiled, in gateway/internal/route (reached
+	// through gateway.Check), not by Validate.
 	Routes []Route `mapstructure:"routes"`
+
+	// Warnings lists what Load accepted but doubts, for the caller to print
+	// or log: a SLUICE_ variable that names no setting. It is never read
+	// from the file.
+	Warnings []string `mapstructure:"-"`
 }
 
 // TLS names a certificate and its private key, both PEM files. Set both or
@@ -60,17 +73,20 @@ type Admin struct {
 	Listen string `mapstructure:"listen"`
 }
 
-// Server holds the limits and timeouts of the public listener. A zero
-// duration disables that timeout; sizes must be positive.
+// Server holds the limits and timeouts of the public listener. Durations
+// must not be negative; zero means what each field says. Sizes must be
+// positive.
 type Server struct {
 	// ReadTimeout bounds reading one whole request, headers and body.
-	// Default 10s.
+	// Default 10s; 0 disables it.
 	ReadTimeout time.Duration `mapstructure:"read_timeout"`
-	// WriteTimeout bounds writing one whole response. Default 10s.
+	// WriteTimeout bounds writing one whole response. Default 10s; 0
+	// disables it.
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
 	// IdleTimeout closes a keep-alive connection idle this long between
 	// requests. Default 60s; keep it above the idle timeout of the L4
 	// balancer in front so the balancer, not the gateway, closes first.
+	// 0 does not disable it: fasthttp then uses ReadTimeout.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// MaxRequestBody is the largest request body accepted; a larger one is
 	// answered 413. Default 4MiB.
@@ -100,7 +116,8 @@ type Server struct {
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
 	// DrainTimeout is how long SIGTERM lets in-flight requests finish before
 	// the process exits anyway. Default 30s; keep it below the orchestrator's
-	// kill grace period (Kubernetes: 30s by default, so raise that too).
+	// kill grace period (Kubernetes: 30s by default, so raise that too). 0
+	// means no wait at all: in-flight requests are cut at once.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 }
 
@@ -140,22 +157,31 @@ type Route struct {
 }
 
 // Match is the request predicate of a route. Every set field must match.
+// gateway/internal/route defines and checks what each field accepts; this
+// is a summary.
 type Match struct {
-	// Host is "" (any host), an exact name ("api.example.com") or a wildcard
+	// Host is "" (any host), an exact name ("api.example.com"), a wildcard
 	// with a leading "*." ("*.example.com" stands for hosts under
-	// example.com). Compared without regard to case; no port, no userinfo.
+	// example.com, not example.com itself) or an IPv6 address in brackets.
+	// Compared without regard to case; no port, no userinfo.
 	Host string `mapstructure:"host"`
-	// PathPrefix matches a path that starts with it. At most one of
+	// PathPrefix matches whole path segments: "/api/orders" matches
+	// "/api/orders" and "/api/orders/7", not "/api/ordersX". At most one of
 	// PathPrefix and Path may be set; with neither, Load sets PathPrefix to
 	// "/" (every path).
 	PathPrefix string `mapstructure:"path_prefix"`
 	// Path matches exactly this path.
 	Path string `mapstructure:"path"`
-	// Methods lists accepted methods in upper case. Default empty (any).
-	// CONNECT is refused: the gateway is not a forward proxy.
+	// Methods lists accepted methods, compared case-sensitively. Default
+	// empty (any). A non-token, a lower-case method and CONNECT are refused;
+	// a method outside the IANA registry ("GETT") is accepted with a
+	// warning.
 	Methods []string `mapstructure:"methods"`
-	// Headers must all be present with exactly these values. Names compare
-	// without regard to case; Load stores them lower-cased.
+	// Headers must all be present with exactly these values (the first
+	// value of each header, byte for byte; a value must not be empty, which
+	// a request could not tell from absent). Names compare without regard to
+	// case; Load stores them lower-cased and refuses two names that differ
+	// only in case.
 	Headers map[string]string `mapstructure:"headers"`
 }
 

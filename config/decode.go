@@ -11,20 +11,27 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/sluice-gw/sluice/balancer"
 )
 
-// decode fills cfg from settings, a tree of maps, lists and scalars as viper
-// returns it. Keys absent from settings leave cfg's values alone, which is
-// how defaults survive. Every unknown key and every value of the wrong type
-// is reported, each as a FieldError naming its key path, sorted by path.
-func decode(settings map[string]any, cfg *Config) error {
+// decode fills target, a pointer to a schema struct (a *Config), from
+// settings, a tree of maps, lists and scalars as viper returns it. Keys
+// absent from settings leave target's values alone, which is how defaults
+// survive. Every unknown key and every value of the wrong type is reported,
+// each as a FieldError naming its key path, sorted by path. settings may be
+// changed: foreign byte sizes are parsed in place.
+func decode(settings map[string]any, target any) error {
 	var p problems
-	typ := reflect.TypeOf(cfg).Elem()
-	unknownKeys(&p, "", settings, typ)
+	typ := reflect.TypeOf(target).Elem()
+	eachStruct("", settings, typ, func(path string, m map[string]any, t reflect.Type) {
+		unknownKeys(&p, path, m, t)
+		parseForeignSizes(&p, path, m, t)
+	})
 
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.DecodeHookFuncType(decodeHook),
-		Result:     cfg,
+		Result:     target,
 		TagName:    "mapstructure",
 	})
 	if err != nil {
@@ -55,15 +62,15 @@ func decodeHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
 	switch to {
 	case reflect.TypeFor[time.Duration]():
 		return toDuration(data)
-	case reflect.TypeFor[Size](), reflect.TypeFor[int64]():
-		// Every int64 in the schema is a byte count (Size here, and
-		// balancer's max_response_body), so both accept "4MiB".
+	case reflect.TypeFor[Size]():
+		// Only Size takes units: a count, a rate or a burst held in an int
+		// must refuse "4MiB" rather than read it as four million.
 		return toSize(data)
 	}
 	switch to.Kind() {
 	case reflect.Bool:
 		return toBool(data)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return toInt(data, to.Bits())
 	case reflect.String:
 		return toString(data)
@@ -248,22 +255,23 @@ func asMap(data any) (map[string]any, bool) {
 	return nil, false
 }
 
-// unknownKeys reports every key of data that t has no field for. Values of
-// the wrong shape are left to the decoder, which reports them.
-func unknownKeys(p *problems, path string, data any, t reflect.Type) {
+// eachStruct calls visit for every mapping in data that the schema type t
+// decodes into a struct, with its key path, following only the keys t knows.
+// Values of the wrong shape are skipped: the decoder reports them.
+func eachStruct(path string, data any, t reflect.Type, visit func(path string, m map[string]any, t reflect.Type)) {
 	switch t.Kind() {
 	case reflect.Struct:
-		m, ok := asMap(data)
+		m, ok := data.(map[string]any)
 		if !ok {
-			return
-		}
-		for _, k := range sortedKeys(m) {
-			f, ok := fieldByKey(t, k)
-			if !ok {
-				p.add(joinPath(path, k), "unknown key")
-				continue
+			if m, ok = asMap(data); !ok {
+				return
 			}
-			unknownKeys(p, joinPath(path, k), m[k], f.Type)
+		}
+		visit(path, m, t)
+		for _, k := range sortedKeys(m) {
+			if f, ok := fieldByKey(t, k); ok {
+				eachStruct(joinPath(path, k), m[k], f.Type, visit)
+			}
 		}
 	case reflect.Map:
 		m, ok := asMap(data)
@@ -271,7 +279,7 @@ func unknownKeys(p *problems, path string, data any, t reflect.Type) {
 			return
 		}
 		for _, k := range sortedKeys(m) {
-			unknownKeys(p, joinPath(path, k), m[k], t.Elem())
+			eachStruct(joinPath(path, k), m[k], t.Elem(), visit)
 		}
 	case reflect.Slice:
 		s, ok := data.([]any)
@@ -279,8 +287,44 @@ func unknownKeys(p *problems, path string, data any, t reflect.Type) {
 			return
 		}
 		for i, v := range s {
-			unknownKeys(p, path+"["+strconv.Itoa(i)+"]", v, t.Elem())
+			eachStruct(path+"["+strconv.Itoa(i)+"]", v, t.Elem(), visit)
 		}
+	}
+}
+
+// unknownKeys reports every key of m, a mapping decoded into the struct
+// type t, that t has no field for.
+func unknownKeys(p *problems, path string, m map[string]any, t reflect.Type) {
+	for _, k := range sortedKeys(m) {
+		if _, ok := fieldByKey(t, k); !ok {
+			p.add(joinPath(path, k), "unknown key")
+		}
+	}
+}
+
+// foreignSize reports whether the field key of the struct type t is a byte
+// size held in a plain int64. Option types of other packages cannot use Size
+// (they do not import config), so their sizes are listed here.
+func foreignSize(t reflect.Type, key string) bool {
+	return t == reflect.TypeFor[balancer.Options]() && key == "max_response_body"
+}
+
+// parseForeignSizes replaces each foreign size in m ("64MiB") by its number
+// of bytes, before the decoder sees it: the decoder's int64 hook takes
+// integers only. A value that does not parse is reported here, under its
+// key, and removed so the decoder does not report it again.
+func parseForeignSizes(p *problems, path string, m map[string]any, t reflect.Type) {
+	for k, v := range m {
+		if !foreignSize(t, k) {
+			continue
+		}
+		n, err := toSize(v)
+		if err != nil {
+			p.addErr(joinPath(path, k), err)
+			delete(m, k)
+			continue
+		}
+		m[k] = n
 	}
 }
 
@@ -308,7 +352,7 @@ func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		if name == key {
+		if name == key && name != "-" { // "-" is not read from the file
 			return f, true
 		}
 	}

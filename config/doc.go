@@ -19,7 +19,11 @@
 //     balancer.Options.WithDefaults fills each pool).
 //
 // Pools and routes come from the file only: a map or a list of records has
-// no stable variable name. EnvVars lists every variable.
+// no stable variable name. EnvVars lists every variable. A bad value from a
+// variable is reported under the variable's name (the file does not hold
+// it); a set SLUICE_ variable that names no setting is not an error, since
+// the environment is shared, but Load returns a warning for it in
+// Config.Warnings ("did you mean SLUICE_SERVER_READ_TIMEOUT?").
 //
 // # Strictness
 //
@@ -28,11 +32,27 @@
 // configuration bug. Values are not coerced loosely either: a duration needs
 // a unit ("10s"; a bare 10 would otherwise mean 10ns), a size is a whole
 // number of bytes or one with a unit ("4MiB", "16KB"; K is 1000, Ki is 1024),
-// a boolean is a boolean.
+// a boolean is a boolean. Units belong to byte sizes only: a field of type
+// Size (or a byte count of another package's options, listed in
+// foreignSize) takes "4MiB", any other integer refuses it rather than read
+// a rate or a burst as four million.
 //
 // YAML keys are folded to lower case by viper. Header names do not care;
 // pool names become case-insensitive, and Load lower-cases each route's
-// pool so references still match.
+// pool so references still match. Two keys of one mapping that differ only
+// in case would silently become one, so Load reads the raw YAML first and
+// refuses them, naming both with their lines.
+//
+// # What is validated here
+//
+// Validate checks what belongs to the configuration itself: listeners,
+// TLS files, timeouts, sizes, log settings, each pool (through
+// balancer.Options.Validate, whose FieldErrors carry their key), route
+// names, pool references and strip_prefix. What a route matches (host,
+// path, methods, headers) is checked in one place only, where the gateway
+// compiles it (gateway/internal/route, reached through gateway.Check by
+// `sluice validate` and by `sluice run` alike), so that the two commands
+// cannot disagree.
 //
 // # Errors
 //
@@ -46,8 +66,14 @@
 //
 //	routes[0].match.path_prefx: unknown key
 //	server.read_timeout: invalid duration "10 seconds"
+//	pools.orders: "Orders" (line 4) and "orders" (line 9) differ only in case; ...
 //	pools.orders.backends[1].addr: missing port in address "127.0.0.1"
 //	routes[2].pool: unknown pool "ordrs"
+//
+// A problem with a value that came from the environment names the variable
+// instead (FieldError.Env; Path still holds the key):
+//
+//	SLUICE_SERVER_READ_TIMEOUT: invalid duration "abc"
 //
 // Decoding problems are sorted by key path (list indexes by number);
 // Validate's follow the schema: top-level keys in order, pools by name,
@@ -59,6 +85,8 @@
 // Watch follows the file through the ways it gets replaced in practice
 // (in-place writes, editors' rename-over, Kubernetes' symlink swap) and
 // calls back once per burst of events whose net effect changed the file's
-// content. It only signals; the caller Loads, and keeps the running config
+// content. Only events on the file and the links leading to it count, so a
+// busy neighbour (an access log in the same directory) cannot delay a
+// reload. It only signals; the caller Loads, and keeps the running config
 // if that fails.
 package config

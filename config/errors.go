@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // FieldError is one problem with one key of the configuration. Its message
@@ -15,11 +16,25 @@ type FieldError struct {
 	// Path is the key path in the file's terms: dots between map keys and
 	// fields, [i] for list elements ("pools.orders.backends[1].addr").
 	Path string
+	// Env is the SLUICE_* variable that set the value, when one did. The
+	// message then names the variable instead of the key
+	// (`SLUICE_SERVER_READ_TIMEOUT: invalid duration "abc"`), because the
+	// file holds no such value and the operator would look there in vain.
+	Env string
 	// Err is the reason.
 	Err error
 }
 
-func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FieldError) Error() string {
+	if e.Env == "" {
+		return e.Path + ": " + e.Err.Error()
+	}
+	label := e.Env
+	if i := strings.IndexByte(e.Path, '['); i >= 0 {
+		label += e.Path[i:] // an element of a comma-separated list
+	}
+	return label + ": " + e.Err.Error()
+}
 
 func (e *FieldError) Unwrap() error { return e.Err }
 

@@ -1,13 +1,17 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
+	"os"
 	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // envPrefix starts every environment override: SLUICE_SERVER_READ_TIMEOUT
@@ -21,12 +25,26 @@ const keyDelim = "::"
 
 // Load reads the YAML file at path, applies SLUICE_* environment overrides,
 // decodes strictly (an unknown key is an error), fills defaults and
-// validates. On success the Config is complete and valid. Errors name the
-// file for problems reading or parsing it, and the key path for everything
-// else (see FieldError); all problems found are returned at once.
+// validates what this package owns (see Validate). On success the Config is
+// complete, and Warnings lists what Load accepted but doubts. Route rules
+// are checked where they are compiled: call gateway.Check to know all that
+// `sluice run` would refuse. Errors name the file for problems reading or
+// parsing it, the SLUICE_* variable for a bad value from the environment,
+// and the key path for everything else (see FieldError); all problems found
+// are returned at once.
 func Load(path string) (*Config, error) {
+	// The file is read once: the case check below and viper see the same
+	// bytes, even if the file is replaced meanwhile.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // already "open <path>: <reason>"
+	}
+	var p problems
+	if err := foldedKeys(&p, raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))
-	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
 	// An explicitly empty variable is an override too: SLUICE_ADMIN_LISTEN=""
 	// is how a container turns the admin listener off.
@@ -36,29 +54,158 @@ func Load(path string) (*Config, error) {
 			return nil, fmt.Errorf("config: bind %s: %w", envName(key), err)
 		}
 	}
-	if err := v.ReadInConfig(); err != nil {
+	if err := v.ReadConfig(bytes.NewReader(raw)); err != nil {
 		// Viper wraps parse errors as "While parsing config: yaml: line 3:
 		// ..."; the YAML error alone, after the file name, reads better.
 		var pe viper.ConfigParseError
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("%s: %w", path, pe.Unwrap())
 		}
-		var fe *fs.PathError
-		if errors.As(err, &fe) {
-			return nil, err // already "open <path>: <reason>"
-		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 
 	cfg := Default()
 	if err := decode(v.AllSettings(), &cfg); err != nil {
-		return nil, err
+		p = append(p, flatten(err)...)
+	}
+	if len(p) > 0 {
+		sortByPath(p)
+		return nil, nameVariables(p.join())
 	}
 	cfg.complete()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, nameVariables(err)
 	}
+	cfg.Warnings = unknownVariables(os.Environ())
 	return &cfg, nil
+}
+
+// foldedKeys reports each mapping key of the YAML document raw that differs
+// from an earlier key of the same mapping only in case. Viper folds keys to
+// lower case, so one of the two would silently replace the other: pools
+// "Orders" and "orders" would become one pool. It returns an error only when
+// raw is not YAML.
+func foldedKeys(p *problems, raw []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return err
+	}
+	var walk func(path string, n *yaml.Node)
+	walk = func(path string, n *yaml.Node) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(path, c)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(path+"["+strconv.Itoa(i)+"]", c)
+			}
+		case yaml.MappingNode:
+			seen := make(map[string]*yaml.Node, len(n.Content)/2)
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if k.Kind != yaml.ScalarNode {
+					continue // the decoder refuses a key that is not text
+				}
+				folded := strings.ToLower(k.Value)
+				if first, ok := seen[folded]; ok && first.Value != k.Value {
+					p.add(joinPath(path, folded), "%q (line %d) and %q (line %d) differ only in case; "+
+						"names are case-insensitive, so one would replace the other",
+						first.Value, first.Line, k.Value, k.Line)
+					continue
+				}
+				seen[folded] = k
+				walk(joinPath(path, folded), v)
+			}
+		}
+		// Aliases are not followed: their target is checked where it is
+		// defined, and following them could loop.
+	}
+	walk("", &doc)
+	return nil
+}
+
+// nameVariables sets Env on each FieldError of err whose value came from a
+// SLUICE_* variable, so that its message names the variable, not a key the
+// file may not even have. A set variable always wins over the file.
+func nameVariables(err error) error {
+	byKey := make(map[string]string)
+	for name, key := range EnvVars() {
+		if _, set := os.LookupEnv(name); set {
+			byKey[key] = name
+		}
+	}
+	for _, e := range flatten(err) {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			key, _, _ := strings.Cut(fe.Path, "[") // an element of a list
+			fe.Env = byKey[key]
+		}
+	}
+	return err
+}
+
+// unknownVariables returns a warning for each variable of environ (as
+// os.Environ gives it) that looks like one of ours but names no setting: a
+// misspelt variable would otherwise be ignored without a word. It is a
+// warning, not an error like an unknown key in the file, because the
+// environment is shared with everything else the process runs.
+func unknownVariables(environ []string) []string {
+	known := EnvVars()
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		upper := strings.ToUpper(name)
+		if !strings.HasPrefix(upper, envPrefix+"_") || known[name] != "" {
+			continue
+		}
+		msg := name + " is set but names no setting; it is ignored"
+		switch {
+		case strings.HasPrefix(upper, envPrefix+"_POOLS_"), strings.HasPrefix(upper, envPrefix+"_ROUTES_"):
+			msg += " (pools and routes come from the file only)"
+		default:
+			if near := nearest(upper, known); near != "" {
+				msg += " (did you mean " + near + "?)"
+			}
+		}
+		out = append(out, msg)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// nearest returns the name among known closest to name by edit distance,
+// or "" when none is within 3 edits (a typo, not a different name).
+func nearest(name string, known map[string]string) string {
+	best, bestDist := "", 4
+	for k := range known {
+		if d := editDistance(name, k); d < bestDist || d == bestDist && k < best {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // complete fills what defaults depend on the file's content: each pool's
@@ -86,6 +233,9 @@ func envKeys(t reflect.Type, prefix string) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name == "-" {
+			continue // not a setting (Warnings)
+		}
 		key := name
 		if prefix != "" {
 			key = prefix + keyDelim + name

@@ -237,12 +237,125 @@ server:
 	}
 }
 
-func TestLoadReportsABadEnvironmentValueByKey(t *testing.T) {
-	t.Setenv("SLUICE_SERVER_READ_TIMEOUT", "10 seconds")
+func TestLoadNamesTheVariableOfABadValue(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		file string
+		want []string
+	}{
+		{"a bad duration names its variable",
+			map[string]string{"SLUICE_SERVER_READ_TIMEOUT": "abc"}, minimal,
+			[]string{`SLUICE_SERVER_READ_TIMEOUT: invalid duration "abc"`}},
+		{"a variable wins over the file, and so does its error",
+			map[string]string{"SLUICE_SERVER_READ_TIMEOUT": "10 seconds"}, minimal + "server: {read_timeout: 10s}\n",
+			[]string{`SLUICE_SERVER_READ_TIMEOUT: invalid duration "10 seconds"`}},
+		{"a value that decodes but does not validate names its variable",
+			map[string]string{"SLUICE_LISTEN": "nope"}, minimal,
+			[]string{`SLUICE_LISTEN: invalid address "nope": want host:port`}},
+		{"an element of a list names its variable and index",
+			map[string]string{"SLUICE_SERVER_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, minimal,
+			[]string{`SLUICE_SERVER_TRUSTED_PROXIES[1]: invalid CIDR or IP "proxy.local"`}},
+		{"a bad value from the file keeps its key though variables are set",
+			map[string]string{"SLUICE_LISTEN": "127.0.0.1:1"}, minimal + "server: {read_timeout: 10 seconds}\n",
+			[]string{`server.read_timeout: invalid duration "10 seconds"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load(writeConfig(t, tt.file))
+			if got := messages(err); !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadKeepsTheKeyPathOfAVariablesError(t *testing.T) {
+	t.Setenv("SLUICE_SERVER_READ_TIMEOUT", "abc")
 	_, err := Load(writeConfig(t, minimal))
-	want := []string{`server.read_timeout: invalid duration "10 seconds"`}
-	if got := messages(err); !slices.Equal(got, want) {
-		t.Errorf("got %q, want %q", got, want)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Path != "server.read_timeout" || fe.Env != "SLUICE_SERVER_READ_TIMEOUT" {
+		t.Errorf("got %#v, want a FieldError with both the key and the variable", fe)
+	}
+}
+
+func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
+	environ := []string{
+		"PATH=/usr/bin",
+		"SLUICE_LISTEN=127.0.0.1:8080",
+		"SLUICE_SERVER_READ_TIMOUT=3s",
+		"SLUICE_POOLS_ORDERS_TIMEOUT=1s",
+		"sluice_admin_listen=",
+		"SLUICE_XYZZY=1",
+		"SLUICEX=1",
+	}
+	want := []string{
+		"SLUICE_POOLS_ORDERS_TIMEOUT is set but names no setting; it is ignored (pools and routes come from the file only)",
+		"SLUICE_SERVER_READ_TIMOUT is set but names no setting; it is ignored (did you mean SLUICE_SERVER_READ_TIMEOUT?)",
+		"SLUICE_XYZZY is set but names no setting; it is ignored",
+		"sluice_admin_listen is set but names no setting; it is ignored (did you mean SLUICE_ADMIN_LISTEN?)",
+	}
+	if got := unknownVariables(environ); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+func TestLoadReturnsWarningsForUnknownVariables(t *testing.T) {
+	t.Setenv("SLUICE_SERVER_READ_TIMOUT", "3s")
+	cfg, err := Load(writeConfig(t, minimal))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := "SLUICE_SERVER_READ_TIMOUT is set but names no setting; it is ignored (did you mean SLUICE_SERVER_READ_TIMEOUT?)"
+	if !slices.Contains(cfg.Warnings, want) {
+		t.Errorf("warnings %q lack %q", cfg.Warnings, want)
+	}
+	if cfg.Server.ReadTimeout != 10*time.Second {
+		t.Errorf("read_timeout %v: the misspelt variable was used", cfg.Server.ReadTimeout)
+	}
+}
+
+func TestLoadRefusesKeysDifferingOnlyInCase(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"two pools", `
+pools:
+  Orders: {backends: [{addr: 127.0.0.1:9001}]}
+  orders: {backends: [{addr: 127.0.0.1:9002}]}
+routes: [{name: a, pool: orders}]
+`, []string{`pools.orders: "Orders" (line 3) and "orders" (line 4) differ only in case; names are case-insensitive, so one would replace the other`}},
+		{"two header conditions", minimal + `    match: {headers: {X-Tenant: a, x-TENANT: b}}
+`, []string{`routes[0].match.headers.x-tenant: "X-Tenant" (line 8) and "x-TENANT" (line 8) differ only in case; names are case-insensitive, so one would replace the other`}},
+		{"a schema key written twice", minimal + "listen: 127.0.0.1:1\nLISTEN: 127.0.0.1:2\n",
+			[]string{`listen: "listen" (line 8) and "LISTEN" (line 9) differ only in case; names are case-insensitive, so one would replace the other`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.yaml))
+			if got := messages(err); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadAcceptsAPoolNamedInAnyCase(t *testing.T) {
+	cfg, err := Load(writeConfig(t, `
+pools:
+  Orders: {backends: [{addr: 127.0.0.1:9001}]}
+routes: [{name: a, pool: ORDERS}]
+`))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if _, ok := cfg.Pools["orders"]; !ok || cfg.Routes[0].Pool != "orders" {
+		t.Errorf("pools %v, route pool %q: want both folded to \"orders\"", cfg.Pools, cfg.Routes[0].Pool)
 	}
 }
 

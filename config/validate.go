@@ -12,13 +12,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-gw/sluice/balancer"
 )
 
 // Validate reports every problem of c at once, joined with errors.Join, each
 // a *FieldError whose message is "key.path: reason". The order is fixed:
 // top-level keys in schema order, then pools by name, then routes by index.
 // Validate does not change c; it checks pool options as completed by
-// balancer's WithDefaults, so a zero pool field is never an error.
+// balancer's WithDefaults, so a zero pool field is never an error. What a
+// route matches is not checked here but where it is compiled (see
+// validateRoutes): a Config that validates can still fail gateway.Check.
 func (c *Config) Validate() error {
 	var p problems
 	validateListen(&p, "listen", c.Listen, true)
@@ -189,15 +193,15 @@ func (c *Config) validatePools(p *problems) {
 			p.add(prefix, "pool name must not be empty")
 		}
 		o := c.Pools[name]
-		// balancer reports "backends[1].addr: reason"; split it so the path
-		// becomes ours and the FieldError carries it.
 		for _, err := range flatten(o.Validate()) {
-			sub, reason, ok := strings.Cut(err.Error(), ": ")
-			if !ok || strings.ContainsAny(sub, " ") {
-				p.addErr(prefix, err)
+			// balancer names the key inside the pool; the path from the
+			// file's root is ours to add.
+			var fe *balancer.FieldError
+			if errors.As(err, &fe) {
+				p.addErr(prefix+"."+fe.Path, fe.Err)
 				continue
 			}
-			p.addErr(prefix+"."+sub, errors.New(reason))
+			p.addErr(prefix, err)
 		}
 	}
 }

@@ -111,7 +111,7 @@ func TestWatchFiresWhenASymlinkIsSwapped(t *testing.T) {
 	}
 	changes, _ := startWatch(t, t.Context(), path)
 	n := 0
-	changeUntilSeen(t, changes, func(c string) {
+	swap := func(c string) {
 		n++
 		tmp := filepath.Join(dir, "..data_tmp")
 		if err := os.Symlink(version(n, c), tmp); err != nil {
@@ -120,7 +120,46 @@ func TestWatchFiresWhenASymlinkIsSwapped(t *testing.T) {
 		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
 			t.Fatal(err)
 		}
+	}
+	changeUntilSeen(t, changes, swap)
+	// The watch follows the link to its new target: a second swap is seen
+	// too.
+	changeUntilSeen(t, changes, func(c string) { swap(c + "# again\n") })
+}
+
+func TestWatchFiresWhileANeighbourFileIsWrittenContinuously(t *testing.T) {
+	// An access log beside the configuration, written every few
+	// milliseconds: its events must not hold the reload back.
+	path := writeConfig(t, "listen: 127.0.0.1:8080\n")
+	log, err := os.Create(filepath.Join(filepath.Dir(path), "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := log.WriteString(`{"status":200}` + "\n"); err != nil {
+					t.Errorf("writing the neighbour: %v", err)
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-stopped
+		log.Close()
 	})
+
+	changes, _ := startWatch(t, t.Context(), path)
+	changeUntilSeen(t, changes, func(c string) { writeFile(t, path, c) })
 }
 
 func TestWatchIgnoresChangesThatLeaveTheContentAlone(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 )
 
 // accessLog writes one JSON line per request without making the request wait
@@ -101,15 +100,16 @@ func (a *accessLog) close() {
 	})
 }
 
-func (a *accessLog) log(ctx *fasthttp.RequestCtx, sc *scratch, ex *exchange, elapsed time.Duration) {
+func (a *accessLog) log(rq *request, elapsed time.Duration) {
+	ctx := rq.ctx
 	bp := a.bufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, `{"time":"`...)
 	b = ctx.Time().UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","request_id":`...)
-	b = appendJSONString(b, sc.id)
+	b = appendJSONString(b, rq.id)
 	b = append(b, `,"remote":"`...)
-	b = peerAddr(ctx.RemoteAddr()).AppendTo(b)
+	b = peerAddr(ctx.RemoteAddr()).AppendTo(b) // rq.peer is unset on refused requests
 	b = append(b, `","method":`...)
 	b = appendJSONString(b, ctx.Method())
 	b = append(b, `,"host":`...)
@@ -118,8 +118,8 @@ func (a *accessLog) log(ctx *fasthttp.RequestCtx, sc *scratch, ex *exchange, ela
 	// query is left out: it often carries tokens); for a refused one the
 	// target exactly as received, since that is what needs explaining.
 	b = append(b, `,"uri":`...)
-	if ex.route != nil {
-		b = appendJSONString(b, sc.path)
+	if rq.route != nil {
+		b = appendJSONString(b, rq.path)
 	} else {
 		b = appendJSONString(b, ctx.Request.Header.RequestURI())
 	}
@@ -129,18 +129,18 @@ func (a *accessLog) log(ctx *fasthttp.RequestCtx, sc *scratch, ex *exchange, ela
 	b = strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
 	b = append(b, `,"duration_us":`...)
 	b = strconv.AppendInt(b, elapsed.Microseconds(), 10)
-	if ex.route != nil {
+	if rq.route != nil {
 		b = append(b, `,"route":`...)
-		b = appendJSONString(b, []byte(ex.route.name))
+		b = appendJSONString(b, []byte(rq.route.name))
 	}
-	if ex.backend != nil {
+	if rq.backend != nil {
 		b = append(b, `,"backend":"`...)
-		b = append(b, ex.backend.Addr()...)
+		b = append(b, rq.backend.Addr()...)
 		b = append(b, '"')
 	}
-	if ex.errKind != "" {
+	if rq.errKind != "" {
 		b = append(b, `,"error":"`...)
-		b = append(b, ex.errKind...)
+		b = append(b, rq.errKind...)
 		b = append(b, '"')
 	}
 	b = append(b, "}\n"...)

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-gw/sluice/bench"
+	"github.com/sluice-gw/sluice/bench/origin"
 )
 
 func TestProxiedRequestDoesNotAllocate(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, gatewayYAML(o.Addr()))
 	tests := []struct {
 		name, raw string
@@ -39,7 +39,7 @@ func TestProxiedRequestDoesNotAllocate(t *testing.T) {
 }
 
 func TestAccessLogDoesNotAllocate(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "log:", "access_log: {enabled: true}\nlog:", 1)
 	s := startGateway(t, yaml, func(o *Options) { o.AccessLogOutput = io.Discard })
 	serve := serveRaw(t, s, "GET /api/orders/17 HTTP/1.1\r\nHost: shop.example\r\n\r\n")

@@ -5,127 +5,164 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluice-gw/sluice/balancer"
 	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
 
-// scratch holds the per-request buffers of the pipeline. It is pooled; no
-// field may be used after the request that took it has been answered.
-type scratch struct {
-	host   []byte // routing host: lower case, no port
-	path   []byte // normalised path the router matched
-	uri    []byte // request-target sent upstream
-	id     []byte // request id
-	fwd    []byte // X-Forwarded-For / Via being built
-	allow  []byte // Allow header for 405
-	errBuf []byte
-}
-
-// exchange is what one request's handling learned, for metrics and the
-// access log.
-type exchange struct {
-	route   *Route
-	backend *balancer.Backend
-	errKind string
-}
-
-// handle is the request pipeline (DESIGN.md "The request path"): refuse what
-// is unsafe, route, forward, answer. It reads top to bottom; ServeHTTP-style
-// wrappers are only used for what crosses every route (recover, access log).
+// handle is the request pipeline of DESIGN.md "The request path". Each step
+// is one function that answers the request itself and returns false when the
+// request goes no further; handle reads as the list of steps. Wrappers are
+// used only for what crosses every request (recover, metrics, access log, in
+// finish).
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	sc := s.scratch.Get().(*scratch)
-	defer s.scratch.Put(sc)
-	var ex exchange
-	t := s.table.Load()
+	rq := s.acquire(ctx)
+	defer s.release(rq)
+	defer s.finish(rq)
 
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("panic while handling request", "panic", p, "uri", string(ctx.Request.Header.RequestURI()))
-			ctx.Response.Reset()
-			s.writeError(ctx, sc, fasthttp.StatusInternalServerError, "internal error")
-			ctx.SetConnectionClose()
-		}
-		s.finish(ctx, sc, &ex)
-	}()
-
-	s.assignRequestID(ctx, sc)
-
-	// 1. Refuse what is unsafe before anything else.
-	if status, reason := httpsafe.Check(&ctx.Request, &t.safe); status != 0 {
-		s.refuse(ctx, sc, status, reason)
+	if !s.check(rq) || !s.route(rq) {
 		return
 	}
-	host, status := httpsafe.AppendAuthority(sc.host[:0], &ctx.Request)
-	sc.host = host
-	if status != 0 {
-		s.refuse(ctx, sc, status, "invalid host")
+	s.rewriteRequest(rq)
+	if err := s.exchange(rq); err != nil {
+		s.answerUpstreamError(rq, err)
 		return
+	}
+	s.respond(rq)
+}
+
+// check refuses what is unsafe before anything else (framing, Host, method,
+// path), then records who sent the request.
+func (s *Server) check(rq *request) bool {
+	ctx, t := rq.ctx, rq.table
+	s.assignRequestID(rq)
+	if status, reason := httpsafe.Check(&ctx.Request, &t.safe); status != 0 {
+		s.refuse(rq, status, reason)
+		return false
+	}
+	host, status := httpsafe.AppendAuthority(rq.host[:0], &ctx.Request)
+	rq.host = host
+	if status != 0 {
+		s.refuse(rq, status, "invalid host")
+		return false
 	}
 	rawPath, query := httpsafe.SplitRequestURI(ctx.Request.Header.RequestURI())
-	path, status, reason := httpsafe.AppendPath(sc.path[:0], rawPath, &t.safe)
-	sc.path = path
+	path, status, reason := httpsafe.AppendPath(rq.path[:0], rawPath, &t.safe)
+	rq.path = path
 	if status != 0 {
-		s.refuse(ctx, sc, status, reason)
-		return
+		s.refuse(rq, status, reason)
+		return false
 	}
+	rq.query = query
+	rq.identify()
+	return true
+}
 
-	// 2. Route.
-	idx, allow := t.matcher.MatchOrAllowed(sc.host, ctx.Method(), sc.path, &ctx.Request.Header, sc.allow[:0])
-	sc.allow = allow
+// route finds the route for the request, or answers 404 (no route) or 405
+// (a route for the path, but not for the method).
+func (s *Server) route(rq *request) bool {
+	ctx, t := rq.ctx, rq.table
+	idx, allow := t.matcher.MatchOrAllowed(rq.host, ctx.Method(), rq.path, &ctx.Request.Header, rq.allow[:0])
+	rq.allow = allow
 	if idx < 0 {
 		if len(allow) > 0 {
 			ctx.Response.Header.SetBytesV("Allow", allow)
-			s.writeError(ctx, sc, fasthttp.StatusMethodNotAllowed, "method not allowed")
-			return
+			s.writeError(rq, fasthttp.StatusMethodNotAllowed, "method not allowed")
+			return false
 		}
-		s.writeError(ctx, sc, fasthttp.StatusNotFound, "no route")
-		return
+		s.writeError(rq, fasthttp.StatusNotFound, "no route")
+		return false
 	}
-	r := t.routes[idx]
-	ex.route = r
-	r.m.inFlight.Inc()
-	defer r.m.inFlight.Dec()
-
-	// 3. Forward.
-	s.forward(ctx, t, r, sc, query, &ex)
+	rq.route = t.routes[idx]
+	rq.route.m.inFlight.Inc()
+	return true
 }
 
 // handleParseError answers a request that fasthttp could not parse (bad
 // framing, oversized head or body) and counts and logs it like any other.
+// A body read that timed out because headerReceived refused the head gets
+// the head's refusal, not 408.
 func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
-	sc := s.scratch.Get().(*scratch)
-	defer s.scratch.Put(sc)
-	s.assignRequestID(ctx, sc)
-	httpsafe.ErrorHandler(ctx, err)
-	ctx.Response.Header.SetBytesV(hdrRequestID, sc.id)
-	s.finish(ctx, sc, &exchange{})
+	rq := s.acquire(ctx)
+	defer s.release(rq)
+	defer s.finish(rq)
+	s.assignRequestID(rq)
+	status, reason := httpsafe.ErrorStatus(err)
+	if v, ok := s.refusedHeads.Load(&ctx.Request.Header); ok {
+		r := v.(refusal)
+		status, reason = r.status, r.reason
+	}
+	s.refuse(rq, status, reason)
+}
+
+// headerReceived runs when a request head has been parsed, before fasthttp
+// reads the body. A head the pipeline would refuse (both Content-Length and
+// Transfer-Encoding, say) must be answered at once, not after the client has
+// sent a body or read_timeout has passed: its body read is given a deadline
+// that has already passed, and handleParseError answers with the refusal.
+// Requests without a body have nothing to wait for and are left alone, so a
+// GET pays nothing here.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if h.ContentLength() == 0 {
+		return fasthttp.RequestConfig{}
+	}
+	if st, why := httpsafe.CheckHeader(h, &s.table.Load().safe); st != 0 {
+		// fasthttp resets parts of the head when the body read fails, so
+		// the verdict is kept aside for handleParseError; refuse removes it.
+		s.refusedHeads.Store(h, refusal{st, why})
+		return fasthttp.RequestConfig{ReadTimeout: time.Nanosecond}
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// refusal is a verdict headerReceived reached before the body was read.
+type refusal struct {
+	status int
+	reason string
+}
+
+// expect decides on "Expect: 100-continue" before fasthttp sends the 100: a
+// body that is too large by its Content-Length gets its 413 at once, so the
+// client never sends it. Everything else is checked by the pipeline once
+// the body has arrived.
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	if cl := ctx.Request.Header.ContentLength(); cl > s.maxRequestBody {
+		rq := s.acquire(ctx)
+		defer s.release(rq)
+		defer s.finish(rq)
+		s.assignRequestID(rq)
+		s.refuse(rq, fasthttp.StatusRequestEntityTooLarge, httpsafe.ReasonBodyTooLarge)
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusContinue
 }
 
 // refuse answers a request that must not reach a backend and closes the
 // connection: after a framing error the rest of the stream cannot be trusted.
-func (s *Server) refuse(ctx *fasthttp.RequestCtx, sc *scratch, status int, reason string) {
-	s.writeError(ctx, sc, status, reason)
-	ctx.SetConnectionClose()
+func (s *Server) refuse(rq *request, status int, reason string) {
+	s.refusedHeads.Delete(&rq.ctx.Request.Header)
+	s.writeError(rq, status, reason)
+	rq.ctx.SetConnectionClose()
 }
 
-// finish counts the request and writes its access-log line.
-func (s *Server) finish(ctx *fasthttp.RequestCtx, sc *scratch, ex *exchange) {
-	status := ctx.Response.StatusCode()
-	rm := &s.metrics.unmatched
-	if ex.route != nil {
-		rm = &ex.route.m
+// finish runs last for every request, handled or refused: it turns a panic
+// into a 500, counts the request and writes its access-log line. It must be
+// deferred directly so that its recover sees the panic.
+func (s *Server) finish(rq *request) {
+	ctx := rq.ctx
+	if p := recover(); p != nil {
+		s.log.Error("panic while handling request", "panic", p, "uri", string(ctx.Request.Header.RequestURI()))
+		ctx.Response.Reset()
+		s.writeError(rq, fasthttp.StatusInternalServerError, "internal error")
+		ctx.SetConnectionClose()
 	}
-	rm.count(status)
+	rm := &s.metrics.unmatched
+	if rq.route != nil {
+		rm = &rq.route.m
+		rm.inFlight.Dec()
+	}
+	rm.count(ctx.Response.StatusCode())
 	elapsed := time.Since(ctx.Time())
 	rm.duration.Observe(elapsed.Seconds())
 	if s.access != nil {
-		s.access.log(ctx, sc, ex, elapsed)
-	}
-}
-
-func newScratch() any {
-	return &scratch{
-		host: make([]byte, 0, 64), path: make([]byte, 0, 256), uri: make([]byte, 0, 512),
-		id: make([]byte, 0, 64), fwd: make([]byte, 0, 128), allow: make([]byte, 0, 64), errBuf: make([]byte, 0, 256),
+		s.access.log(rq, elapsed)
 	}
 }

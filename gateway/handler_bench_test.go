@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-gw/sluice/bench"
+	"github.com/sluice-gw/sluice/bench/origin"
 )
 
 // BenchmarkHandleProxiedGET measures the whole request path of one proxied
 // GET, including the exchange with a loopback origin, with and without the
 // access log.
 func BenchmarkHandleProxiedGET(b *testing.B) {
-	o, err := bench.StartOrigin(bench.OriginOptions{Addr: "127.0.0.1:0"})
+	o, err := origin.Start(origin.Options{Addr: "127.0.0.1:0"})
 	if err != nil {
 		b.Fatal(err)
 	}

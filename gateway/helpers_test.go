@@ -12,55 +12,24 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluice-gw/sluice/bench"
+	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/config"
-	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
 
 // startOrigin starts a synthetic order backend on a free loopback port.
-func startOrigin(t *testing.T, o bench.OriginOptions) *bench.Origin {
+func startOrigin(t *testing.T, o origin.Options) *origin.Server {
 	t.Helper()
-	if o.Addr == "" {
-		o.Addr = "127.0.0.1:0"
-	}
-	or, err := bench.StartOrigin(o)
+	or, err := origin.Start(o)
 	if err != nil {
 		t.Fatalf("start origin: %v", err)
 	}
 	t.Cleanup(func() { or.Close() })
 	return or
-}
-
-// startBackend serves h on a free loopback port with a real fasthttp server,
-// for tests that need a backend to answer something the origin does not.
-func startBackend(t *testing.T, h fasthttp.RequestHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: h, DisableHeaderNamesNormalizing: true, NoDefaultServerHeader: true}
-	go srv.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
-}
-
-// deadAddr returns a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // gatewayYAML is a configuration with one pool "orders" over addrs and one
@@ -165,66 +134,6 @@ func do(t *testing.T, method, url string, body string, header ...string) respons
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-// rawExchange writes raw bytes on a new connection and returns the status of
-// the first response (0 when the gateway closed without answering) and all
-// bytes read until the gateway closed or went quiet.
-func rawExchange(t *testing.T, addr, raw string) (int, string) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		return 0, ""
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
-	}
-	all, _ := io.ReadAll(c)
-	if len(all) == 0 {
-		return 0, ""
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(all)), nil)
-	if err != nil {
-		return 0, string(all)
-	}
-	resp.Body.Close()
-	return resp.StatusCode, string(all)
-}
-
-// eventually retries cond until it is true or the generous deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
-// syncBuffer is an io.Writer safe for the access log goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // serveRaw returns a function that parses raw into a request, as the
@@ -250,5 +159,3 @@ func serveRaw(t testing.TB, s *Server, raw string) func() int {
 		return ctx.Response.StatusCode()
 	}
 }
-
-func httpsafeCases() []httpsafe.RawCase { return httpsafe.MalformedRequests() }

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -27,7 +29,19 @@ type metrics struct {
 	accessDropped   prometheus.Counter
 	unmatched       routeMetrics // requests refused before a route was chosen
 	backendsScraper *backendCollector
+
+	// removed holds when each route that a reload took away went; its
+	// series are kept until routeRetention has passed (see retire). Only
+	// Reload touches it, under Server.mu.
+	removed map[string]time.Time
 }
+
+// routeRetention is how long the series of a route removed by a reload stay
+// exported. A route that comes back within it (a reload undone, a route
+// renamed and renamed back) continues its counters instead of restarting
+// them from zero under a series a scraper still holds; a route gone for good
+// stops being exported after it, so renamed routes do not pile up.
+const routeRetention = 15 * time.Minute
 
 func newMetrics(tables func() *Table) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
@@ -86,7 +100,29 @@ func (m *metrics) forRoute(name string) routeMetrics {
 	return rm
 }
 
-// forget drops the series of a route that a reload removed.
+// routesChanged records which routes a reload removed or brought back, and
+// drops the series of routes removed more than routeRetention ago.
+func (m *metrics) routesChanged(before, after map[string]bool, now time.Time) {
+	if m.removed == nil {
+		m.removed = make(map[string]time.Time)
+	}
+	for name := range before {
+		if !after[name] {
+			m.removed[name] = now
+		}
+	}
+	for name, at := range m.removed {
+		switch {
+		case after[name]:
+			delete(m.removed, name)
+		case now.Sub(at) >= routeRetention:
+			m.forget(name)
+			delete(m.removed, name)
+		}
+	}
+}
+
+// forget drops the series of a route.
 func (m *metrics) forget(name string) {
 	for _, c := range statusClasses {
 		m.requests.DeleteLabelValues(name, c)

@@ -3,8 +3,6 @@ package gateway
 import (
 	"bytes"
 	"errors"
-	"net"
-	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -13,66 +11,97 @@ import (
 	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
 
-// forward rewrites the request once, sends it to a backend of the route's
-// pool and copies the answer back. The request is modified in place and the
-// backend's response is read straight into ctx.Response: nothing is copied.
+// exchange sends the rewritten request to a backend of the route's pool and
+// leaves the backend's answer in ctx.Response, untouched: what the response
+// is worth (to a cache, say) can be judged before respond makes it the
+// client's. The request is modified in place and the response is read
+// straight into ctx.Response: nothing is copied.
 //
 // Retries: a request whose connection could not even be opened was never
 // sent, so it is retried once on another backend whatever its method. Other
 // failures are retried once only for idempotent methods, and never after a
-// timeout (the deadline is spent; a retry would double the wait).
-func (s *Server) forward(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc *scratch, query []byte, ex *exchange) {
-	s.rewriteRequest(ctx, t, r, sc, query)
-	s.roundTrip(ctx, r, sc, ex)
-}
-
-// roundTrip sends the rewritten request to a backend of r's pool, retrying
-// once where that is safe, and leaves the answer (or the gateway's error) in
-// ctx.Response.
-func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, r *Route, sc *scratch, ex *exchange) {
+// timeout (the deadline is spent; a retry would double the wait). Every
+// attempt's outcome is reported to its backend.
+func (s *Server) exchange(rq *request) error {
+	ctx, r := rq.ctx, rq.route
 	deadline := time.Now().Add(r.timeout)
 	b := r.pool.Pick(nil)
 	if b == nil {
-		s.writeError(ctx, sc, fasthttp.StatusServiceUnavailable, "no healthy backend")
-		return
+		rq.errKind = "no_backend"
+		s.upstreamFailures.record(r.pool.Name(), "", rq.errKind, errNoBackend)
+		return errNoBackend
 	}
-	ex.backend = b
-	err := b.Do(&ctx.Request, &ctx.Response, deadline)
+	err := s.attempt(rq, b, deadline)
 	if err != nil && retryable(err, &ctx.Request) {
 		if next := r.pool.PickExcept(nil, b); next != nil {
-			ex.backend = next
-			err = next.Do(&ctx.Request, &ctx.Response, deadline)
+			err = s.attempt(rq, next, deadline)
 		}
 	}
-	if err != nil {
-		ctx.Response.Reset()
-		switch {
-		case errors.Is(err, balancer.ErrTimeout):
-			ex.errKind = "timeout"
-			s.writeError(ctx, sc, fasthttp.StatusGatewayTimeout, "upstream timeout")
-		case errors.Is(err, balancer.ErrConnect):
-			ex.errKind = "connect"
-			s.writeError(ctx, sc, fasthttp.StatusBadGateway, "upstream connect failed")
-		default:
-			ex.errKind = "bad_response"
-			s.writeError(ctx, sc, fasthttp.StatusBadGateway, "invalid upstream response")
-		}
-		s.log.Debug("upstream exchange failed", "route", r.name, "backend", ex.backend.Addr(), "error", err)
-		return
-	}
-	if ctx.Response.StatusCode() < 200 {
+	if err == nil && ctx.Response.StatusCode() < 200 {
 		// 101 to a request whose Upgrade the gateway removed: the backend
 		// switched protocols on its own. The gateway does not tunnel.
-		ctx.Response.Reset()
-		ex.errKind = "bad_response"
-		s.writeError(ctx, sc, fasthttp.StatusBadGateway, "invalid upstream response")
-		return
+		err = errUnexpected1xx
 	}
-	httpsafe.StripResponseHopByHop(&ctx.Response.Header)
+	return err
+}
+
+// attempt is one try on backend b.
+func (s *Server) attempt(rq *request, b *balancer.Backend, deadline time.Time) error {
+	rq.backend = b
+	start := time.Now()
+	err := b.Do(&rq.ctx.Request, &rq.ctx.Response, deadline)
+	b.Observe(balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: time.Since(start)})
+	if err != nil {
+		s.upstreamFailures.record(rq.route.pool.Name(), b.Addr(), errorKind(err), err)
+	}
+	return err
+}
+
+var (
+	errNoBackend     = errors.New("no healthy backend")
+	errUnexpected1xx = errors.New("backend answered with 1xx to a request without Upgrade")
+)
+
+// answerUpstreamError replaces whatever the backend left in the response
+// with the gateway's 502, 503 or 504.
+func (s *Server) answerUpstreamError(rq *request, err error) {
+	rq.ctx.Response.Reset()
+	switch {
+	case errors.Is(err, errNoBackend):
+		s.writeError(rq, fasthttp.StatusServiceUnavailable, "no healthy backend")
+		return
+	case errors.Is(err, balancer.ErrTimeout):
+		rq.errKind = "timeout"
+		s.writeError(rq, fasthttp.StatusGatewayTimeout, "upstream timeout")
+	case errors.Is(err, balancer.ErrConnect):
+		rq.errKind = "connect"
+		s.writeError(rq, fasthttp.StatusBadGateway, "upstream connect failed")
+	default:
+		rq.errKind = "bad_response"
+		s.writeError(rq, fasthttp.StatusBadGateway, "invalid upstream response")
+	}
+}
+
+// errorKind names the kind of an upstream error for logs and metrics.
+func errorKind(err error) string {
+	switch {
+	case errors.Is(err, balancer.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, balancer.ErrConnect):
+		return "connect"
+	}
+	return "bad_response"
+}
+
+// respond makes the backend's response the client's: hop-by-hop fields
+// removed and the gateway's request id in place of any the backend sent.
+func (s *Server) respond(rq *request) {
+	h := &rq.ctx.Response.Header
+	httpsafe.StripResponseHopByHop(h)
 	// One id, ours, whatever the backend sent. Response names are not
 	// normalised upstream, so fasthttp's Del would miss "x-request-id".
-	httpsafe.DelResponseField(&ctx.Response.Header, "x-request-id")
-	ctx.Response.Header.SetBytesV(hdrRequestID, sc.id)
+	httpsafe.DelResponseField(h, "x-request-id")
+	h.SetBytesV(hdrRequestID, rq.id)
 }
 
 func retryable(err error, req *fasthttp.Request) bool {
@@ -86,7 +115,10 @@ func retryable(err error, req *fasthttp.Request) bool {
 }
 
 const (
-	hdrRequestID = "X-Request-ID"
+	// hdrRequestID is spelled as fasthttp normalises it, so the gateway's
+	// own answers, proxied answers and upstream requests all carry the same
+	// spelling.
+	hdrRequestID = "X-Request-Id"
 	hdrXFF       = "X-Forwarded-For"
 	hdrXFProto   = "X-Forwarded-Proto"
 	hdrXFHost    = "X-Forwarded-Host"
@@ -102,14 +134,10 @@ const (
 // origin-form target with the path the router matched (after strip_prefix),
 // Host from the routing authority, hop-by-hop headers removed, and the
 // X-Forwarded-* / Via headers set by this hop.
-func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc *scratch, query []byte) {
+func (s *Server) rewriteRequest(rq *request) {
+	ctx, t, r := rq.ctx, rq.table, rq.route
 	req := &ctx.Request
 	h := &req.Header
-
-	// Forwarded-for information is taken from the client only when the peer
-	// is a trusted proxy; otherwise the client's values are replaced.
-	peer := peerAddr(ctx.RemoteAddr())
-	trusted := t.trustedPeer(peer)
 
 	// For absolute-form requests the authority decides (RFC 9112 §3.2.2):
 	// it is the Host sent upstream, and the host the client asked for.
@@ -117,10 +145,12 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	if abs != nil {
 		h.SetHostBytes(abs)
 	}
+	// Forwarded-for information is taken from the client only when the peer
+	// is a trusted proxy; otherwise the client's values are replaced.
 	// fasthttp's Set replaces only the first copy of a field, so every field
 	// the gateway owns is deleted (all copies) before it is set: a client
 	// that sends X-Forwarded-For twice must not get its second copy through.
-	if !trusted || len(h.Peek(hdrXFHost)) == 0 {
+	if !rq.trusted || len(h.Peek(hdrXFHost)) == 0 {
 		replaceHeader(h, hdrXFHost, h.Host())
 	}
 	httpsafe.StripRequestHopByHop(h)
@@ -136,7 +166,7 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	}
 
 	// Target: exactly the path the router matched, minus strip_prefix.
-	path := sc.path
+	path := rq.path
 	if len(r.stripPrefix) > 0 && bytes.HasPrefix(path, r.stripPrefix) {
 		path = path[len(r.stripPrefix):]
 	}
@@ -145,16 +175,16 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 	for len(path) > 1 && path[0] == '/' && path[1] == '/' {
 		path = path[1:]
 	}
-	sc.uri = sc.uri[:0]
+	rq.uri = rq.uri[:0]
 	if len(path) == 0 || path[0] != '/' {
-		sc.uri = append(sc.uri, '/')
+		rq.uri = append(rq.uri, '/')
 	}
-	sc.uri = append(sc.uri, path...)
-	if len(query) > 0 {
-		sc.uri = append(sc.uri, '?')
-		sc.uri = append(sc.uri, query...)
+	rq.uri = append(rq.uri, path...)
+	if len(rq.query) > 0 {
+		rq.uri = append(rq.uri, '?')
+		rq.uri = append(rq.uri, rq.query...)
 	}
-	req.SetRequestURIBytes(sc.uri)
+	req.SetRequestURIBytes(rq.uri)
 	// Host is the one set above, never one fasthttp derives from the target.
 	req.UseHostHeader = true
 	// The upstream leg is plain HTTP whatever the client leg was; fasthttp
@@ -166,17 +196,17 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 
 	// X-Forwarded-For: extend a trusted chain (every copy, in order), else
 	// start anew.
-	sc.fwd = sc.fwd[:0]
-	if trusted {
-		sc.fwd = appendJoined(sc.fwd, h, "x-forwarded-for")
-		if len(sc.fwd) > 0 {
-			sc.fwd = append(sc.fwd, ", "...)
+	rq.fwd = rq.fwd[:0]
+	if rq.trusted {
+		rq.fwd = appendJoined(rq.fwd, h, "x-forwarded-for")
+		if len(rq.fwd) > 0 {
+			rq.fwd = append(rq.fwd, ", "...)
 		}
 	}
-	sc.fwd = peer.AppendTo(sc.fwd)
-	replaceHeader(h, hdrXFF, sc.fwd)
+	rq.fwd = rq.peer.AppendTo(rq.fwd)
+	replaceHeader(h, hdrXFF, rq.fwd)
 
-	if !trusted || len(h.Peek(hdrXFProto)) == 0 {
+	if !rq.trusted || len(h.Peek(hdrXFProto)) == 0 {
 		h.Del(hdrXFProto)
 		if ctx.IsTLS() {
 			h.Set(hdrXFProto, schemeHTTPS)
@@ -184,39 +214,24 @@ func (s *Server) rewriteRequest(ctx *fasthttp.RequestCtx, t *Table, r *Route, sc
 			h.Set(hdrXFProto, schemeHTTP)
 		}
 	}
-	sc.fwd = sc.fwd[:0]
-	if trusted {
-		sc.fwd = appendJoined(sc.fwd, h, "via")
-		if len(sc.fwd) > 0 {
-			sc.fwd = append(sc.fwd, ", "...)
+	rq.fwd = rq.fwd[:0]
+	if rq.trusted {
+		rq.fwd = appendJoined(rq.fwd, h, "via")
+		if len(rq.fwd) > 0 {
+			rq.fwd = append(rq.fwd, ", "...)
 		}
 	} else {
 		h.Del(hdrForwarded) // RFC 7239 header: same trust rule as X-Forwarded-*
 	}
-	sc.fwd = append(sc.fwd, viaThisHop...)
-	replaceHeader(h, hdrVia, sc.fwd)
-	replaceHeader(h, hdrRequestID, sc.id)
+	rq.fwd = append(rq.fwd, viaThisHop...)
+	replaceHeader(h, hdrVia, rq.fwd)
+	replaceHeader(h, hdrRequestID, rq.id)
 }
 
 // replaceHeader sets name to value, removing every other copy of it.
 func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
 	h.Del(name)
 	h.SetBytesV(name, value)
-}
-
-// appendJoined appends the values of every copy of the field lower (a
-// lower-case name), joined by ", " as RFC 9110 §5.3 allows for list fields.
-func appendJoined(dst []byte, h *fasthttp.RequestHeader, lower string) []byte {
-	for k, v := range h.All() {
-		if len(v) == 0 || !httpsafe.EqualFold(k, lower) {
-			continue
-		}
-		if len(dst) > 0 {
-			dst = append(dst, ", "...)
-		}
-		dst = append(dst, v...)
-	}
-	return dst
 }
 
 // absoluteAuthority returns the authority of an absolute-form target, or nil.
@@ -233,13 +248,4 @@ func absoluteAuthority(uri []byte) []byte {
 		rest = rest[:j]
 	}
 	return rest
-}
-
-// peerAddr returns the IP of the connection's peer without allocating.
-func peerAddr(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	return netip.Addr{}
 }

@@ -12,10 +12,11 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluice-gw/sluice/bench"
+	"github.com/sluice-gw/sluice/bench/origin"
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
-func lastReceived(t *testing.T, o *bench.Origin) bench.OriginRequest {
+func lastReceived(t *testing.T, o *origin.Server) origin.Request {
 	t.Helper()
 	got := o.Received()
 	if len(got) == 0 {
@@ -25,7 +26,7 @@ func lastReceived(t *testing.T, o *bench.Origin) bench.OriginRequest {
 }
 
 func TestProxiesOrdersThroughTheRoute(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{Name: "o1"})
+	o := startOrigin(t, origin.Options{Name: "o1"})
 	s := startGateway(t, gatewayYAML(o.Addr()))
 
 	r := do(t, "GET", s.url("/api/orders/42?expand=items"), "")
@@ -53,9 +54,9 @@ func TestProxiesOrdersThroughTheRoute(t *testing.T) {
 }
 
 func TestRoundRobinSpreadsRequestsOverBackends(t *testing.T) {
-	a := startOrigin(t, bench.OriginOptions{Name: "a"})
-	b := startOrigin(t, bench.OriginOptions{Name: "b"})
-	c := startOrigin(t, bench.OriginOptions{Name: "c"})
+	a := startOrigin(t, origin.Options{Name: "a"})
+	b := startOrigin(t, origin.Options{Name: "b"})
+	c := startOrigin(t, origin.Options{Name: "c"})
 	s := startGateway(t, gatewayYAML(a.Addr(), b.Addr(), c.Addr()))
 	seen := map[string]int{}
 	for i := 0; i < 30; i++ {
@@ -69,7 +70,7 @@ func TestRoundRobinSpreadsRequestsOverBackends(t *testing.T) {
 }
 
 func TestForwardedHeadersAreSetByTheGateway(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	tests := []struct {
 		name    string
 		trusted string
@@ -105,7 +106,7 @@ func TestForwardedHeadersAreSetByTheGateway(t *testing.T) {
 }
 
 func TestRequestIDIsPropagatedOrGenerated(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, gatewayYAML(o.Addr()))
 
 	r := do(t, "GET", s.url("/api/orders/1"), "", "X-Request-ID", "abc-123")
@@ -138,7 +139,7 @@ func TestRequestIDIsPropagatedOrGenerated(t *testing.T) {
 
 func TestHopByHopHeadersAreRemovedBothWays(t *testing.T) {
 	received := make(chan string, 1)
-	addr := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+	addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		received <- string(ctx.Request.Header.Header())
 		ctx.Response.Header.Set("Connection", "X-Backend-Secret")
 		ctx.Response.Header.Set("X-Backend-Secret", "s3cret")
@@ -179,11 +180,11 @@ func TestHopByHopHeadersAreRemovedBothWays(t *testing.T) {
 }
 
 func TestNoHealthyBackendIsAnswered503Fast(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{Fault: bench.FaultHealthFail})
+	o := startOrigin(t, origin.Options{Fault: origin.FaultHealthFail})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "    timeout: 2s\n",
 		"    timeout: 2s\n    health_check: {path: /healthz, interval: 50ms, timeout: 40ms, rise: 1, fall: 1}\n", 1)
 	s := startGateway(t, yaml)
-	eventually(t, "the backend to be marked unhealthy", func() bool {
+	testnet.Eventually(t, "the backend to be marked unhealthy", func() bool {
 		return do(t, "GET", s.url("/api/orders/1"), "").status == 503
 	})
 	start := time.Now()
@@ -194,8 +195,8 @@ func TestNoHealthyBackendIsAnswered503Fast(t *testing.T) {
 	if !strings.Contains(r.body, `"status":503`) {
 		t.Errorf("503 body %q lacks the JSON error", r.body)
 	}
-	o.SetFault(bench.FaultNone)
-	eventually(t, "the backend to come back", func() bool {
+	o.SetFault(origin.FaultNone)
+	testnet.Eventually(t, "the backend to come back", func() bool {
 		return do(t, "GET", s.url("/api/orders/1"), "").status == 200
 	})
 }
@@ -203,23 +204,23 @@ func TestNoHealthyBackendIsAnswered503Fast(t *testing.T) {
 func TestUpstreamFailuresMapToGatewayErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		fault  bench.Fault
+		fault  origin.Fault
 		dead   bool
 		method string
 		want   int
 	}{
 		{"a refused connection is 502", "", true, "GET", 502},
-		{"a backend that hangs is 504", bench.FaultHang, false, "GET", 504},
-		{"a garbage response is 502", bench.FaultGarbage, false, "GET", 502},
-		{"a response cut mid-body is 502", bench.FaultCloseMidBody, false, "POST", 502},
-		{"a body slower than the deadline is 504", bench.FaultSlowBody, false, "GET", 504},
-		{"a backend 5xx is passed through", bench.Fault5xx, false, "GET", 0},
+		{"a backend that hangs is 504", origin.FaultHang, false, "GET", 504},
+		{"a garbage response is 502", origin.FaultGarbage, false, "GET", 502},
+		{"a response cut mid-body is 502", origin.FaultCloseMidBody, false, "POST", 502},
+		{"a body slower than the deadline is 504", origin.FaultSlowBody, false, "GET", 504},
+		{"a backend 5xx is passed through", origin.Fault5xx, false, "GET", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := deadAddr(t)
+			addr := testnet.FreeAddr(t)
 			if !tt.dead {
-				addr = startOrigin(t, bench.OriginOptions{Fault: tt.fault}).Addr()
+				addr = startOrigin(t, origin.Options{Fault: tt.fault}).Addr()
 			}
 			yaml := strings.Replace(gatewayYAML(addr), "timeout: 2s", "timeout: 300ms", 1)
 			s := startGateway(t, yaml)
@@ -244,9 +245,9 @@ func TestUpstreamFailuresMapToGatewayErrors(t *testing.T) {
 // A response is only ever delivered to the client that sent the request,
 // whatever a backend writes on a kept-alive connection (RFC 9112 §9.3).
 func TestExtraBytesFromABackendNeverReachTheNextClient(t *testing.T) {
-	for _, fault := range []bench.Fault{bench.FaultExtraBytes, bench.FaultExtraBytesLate} {
+	for _, fault := range []origin.Fault{origin.FaultExtraBytes, origin.FaultExtraBytesLate} {
 		t.Run(string(fault), func(t *testing.T) {
-			bad := startOrigin(t, bench.OriginOptions{Fault: fault})
+			bad := startOrigin(t, origin.Options{Fault: fault})
 			s := startGateway(t, gatewayYAML(bad.Addr()))
 			for i := 0; i < 20; i++ {
 				r := do(t, "GET", s.url(fmt.Sprintf("/api/orders/%d", i+1)), "")
@@ -256,7 +257,7 @@ func TestExtraBytesFromABackendNeverReachTheNextClient(t *testing.T) {
 				if r.status == 200 && !strings.Contains(r.body, fmt.Sprintf(`%d`, i+1)) {
 					t.Fatalf("request %d got someone else's order: %q", i, r.body)
 				}
-				if fault == bench.FaultExtraBytesLate {
+				if fault == origin.FaultExtraBytesLate {
 					time.Sleep(30 * time.Millisecond) // let the late bytes arrive on the idle connection
 				}
 			}
@@ -265,12 +266,12 @@ func TestExtraBytesFromABackendNeverReachTheNextClient(t *testing.T) {
 }
 
 func TestMalformedRequestsNeverReachTheBackend(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, gatewayYAML(o.Addr()))
-	for _, c := range httpsafeCases() {
+	for _, c := range testnet.MalformedRequests() {
 		t.Run(c.Name, func(t *testing.T) {
 			before := o.Requests()
-			status, raw := rawExchange(t, s.Addr().String(), c.Raw)
+			status, raw := testnet.RawExchange(t, s.Addr().String(), c.Raw)
 			if status != c.Status {
 				t.Errorf("status %d, want %d\nrequest: %q\nresponse: %q", status, c.Status, c.Raw, raw)
 			}
@@ -282,7 +283,7 @@ func TestMalformedRequestsNeverReachTheBackend(t *testing.T) {
 }
 
 func TestLimitsAreAnsweredWithTheirStatus(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "log:",
 		"server: {max_request_body: 1KiB, max_header_bytes: 4KiB, max_uri_length: 1KiB}\nlog:", 1)
 	s := startGateway(t, yaml)
@@ -299,7 +300,7 @@ func TestLimitsAreAnsweredWithTheirStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := o.Requests()
-			if status, raw := rawExchange(t, addr, tt.raw); status != tt.want {
+			if status, raw := testnet.RawExchange(t, addr, tt.raw); status != tt.want {
 				t.Errorf("status %d, want %d; response %.200q", status, tt.want, raw)
 			}
 			if o.Requests() != before {
@@ -311,8 +312,8 @@ func TestLimitsAreAnsweredWithTheirStatus(t *testing.T) {
 
 // A rule on /admin must not be bypassed by any spelling of it.
 func TestPathSpellingsCannotBypassARoute(t *testing.T) {
-	admin := startOrigin(t, bench.OriginOptions{Name: "admin"})
-	public := startOrigin(t, bench.OriginOptions{Name: "public"})
+	admin := startOrigin(t, origin.Options{Name: "admin"})
+	public := startOrigin(t, origin.Options{Name: "public"})
 	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
 admin: {listen: ""}
 log: {level: error}
@@ -327,7 +328,7 @@ routes:
 	for _, p := range []string{"/admin", "/admin/x", "/%61dmin/x", "/./admin/x", "/x/../admin/x", "//admin/x",
 		"/admin/./x", "/public/../admin", "/%2e/admin", "/%2E%2E/admin", "/admin%2fx", "/admin%5cx", "/admin\\x",
 		"/x/..%2fadmin", "/.%2e/admin"} {
-		status, raw := rawExchange(t, s.Addr().String(), "GET "+p+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		status, raw := testnet.RawExchange(t, s.Addr().String(), "GET "+p+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 		// The origin answers 404 for paths it does not serve; what matters is
 		// which pool answered, or that the gateway refused the spelling.
 		if status != 400 && !strings.Contains(raw, "X-Origin: admin") {
@@ -341,10 +342,10 @@ routes:
 
 // startShopGateway runs a gateway with a route for host shop.example to the
 // origin "shop" and a catch-all to the origin "other".
-func startShopGateway(t *testing.T) (s *Server, shop, other *bench.Origin) {
+func startShopGateway(t *testing.T) (s *Server, shop, other *origin.Server) {
 	t.Helper()
-	shop = startOrigin(t, bench.OriginOptions{Name: "shop"})
-	other = startOrigin(t, bench.OriginOptions{Name: "other"})
+	shop = startOrigin(t, origin.Options{Name: "shop"})
+	other = startOrigin(t, origin.Options{Name: "other"})
 	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
 admin: {listen: ""}
 log: {level: error}
@@ -360,7 +361,7 @@ routes:
 
 func TestAbsoluteFormRequestsRouteByTheirAuthority(t *testing.T) {
 	s, shop, _ := startShopGateway(t)
-	status, raw := rawExchange(t, s.Addr().String(), "GET http://shop.example/orders/5 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n")
+	status, raw := testnet.RawExchange(t, s.Addr().String(), "GET http://shop.example/orders/5 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n")
 	if status != 200 || !strings.Contains(raw, "X-Origin: shop") {
 		t.Fatalf("absolute-form request: status %d\n%.300s", status, raw)
 	}
@@ -373,11 +374,44 @@ func TestAbsoluteFormRequestsRouteByTheirAuthority(t *testing.T) {
 	}
 }
 
+func TestHostSpellingsRouteByTheNormalisedHost(t *testing.T) {
+	s, _, _ := startShopGateway(t)
+	tests := []struct {
+		name, raw string
+		status    int
+		origin    string
+	}{
+		{"upper case host", "GET /x HTTP/1.1\r\nHost: SHOP.Example\r\n\r\n", 200, "shop"},
+		{"trailing dot and port", "GET /x HTTP/1.1\r\nHost: shop.example.:8080\r\n\r\n", 200, "shop"},
+		{"two trailing dots", "GET /x HTTP/1.1\r\nHost: shop.example..\r\n\r\n", 400, ""},
+		{"https absolute form on a plain listener", "GET https://shop.example/x HTTP/1.1\r\nHost: other\r\n\r\n", 200, "shop"},
+		{"absolute form with another port", "GET http://shop.example:9/x HTTP/1.1\r\nHost: other\r\n\r\n", 200, "shop"},
+		{"absolute form with userinfo", "GET http://u@shop.example/x HTTP/1.1\r\nHost: other\r\n\r\n", 400, ""},
+		{"percent-encoded host", "GET /x HTTP/1.1\r\nHost: sh%6fp.example\r\n\r\n", 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := strings.Replace(tt.raw, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+			status, resp := testnet.RawExchange(t, s.Addr().String(), raw)
+			// The synthetic origin answers 404 for /x; what matters is who answered.
+			if tt.status == 400 {
+				if status != 400 {
+					t.Errorf("status %d, want 400\n%.300q", status, resp)
+				}
+				return
+			}
+			if !strings.Contains(resp, "X-Origin: "+tt.origin) {
+				t.Errorf("status %d, want an answer from %s\n%.300q", status, tt.origin, resp)
+			}
+		})
+	}
+}
+
 func TestRoutingPicksTheMostSpecificRule(t *testing.T) {
 	names := []string{"exact-host", "wild-host", "tenant", "prefix", "exact-path", "catchall"}
 	addrs := map[string]string{}
 	for _, n := range names {
-		addrs[n] = startOrigin(t, bench.OriginOptions{Name: n}).Addr()
+		addrs[n] = startOrigin(t, origin.Options{Name: n}).Addr()
 	}
 	var b strings.Builder
 	b.WriteString("listen: 127.0.0.1:0\nadmin: {listen: \"\"}\nlog: {level: error}\npools:\n")
@@ -423,7 +457,7 @@ func TestRoutingPicksTheMostSpecificRule(t *testing.T) {
 }
 
 func TestMethodNotAllowedListsAllowedMethods(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "match: {path_prefix: /api/orders}", "match: {path_prefix: /api/orders, methods: [GET, POST]}", 1)
 	s := startGateway(t, yaml)
 	r := do(t, "DELETE", s.url("/api/orders/1"), "")
@@ -433,9 +467,9 @@ func TestMethodNotAllowedListsAllowedMethods(t *testing.T) {
 }
 
 func TestConnectIsRefused(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, gatewayYAML(o.Addr()))
-	status, _ := rawExchange(t, s.Addr().String(), "CONNECT "+o.Addr()+" HTTP/1.1\r\nHost: "+o.Addr()+"\r\n\r\n")
+	status, _ := testnet.RawExchange(t, s.Addr().String(), "CONNECT "+o.Addr()+" HTTP/1.1\r\nHost: "+o.Addr()+"\r\n\r\n")
 	if status < 400 || status > 499 || o.Requests() != 0 {
 		t.Errorf("CONNECT: status %d, backend requests %d; want a 4xx and none", status, o.Requests())
 	}
@@ -444,7 +478,7 @@ func TestConnectIsRefused(t *testing.T) {
 // Upstream, every request is HTTP/1.1 with exactly one framing header,
 // whatever framing the client used.
 func TestUpstreamRequestsCarryExactlyOneFramingHeader(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, gatewayYAML(o.Addr()))
 	tests := []struct {
 		name, raw string
@@ -456,7 +490,7 @@ func TestUpstreamRequestsCarryExactlyOneFramingHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if status, raw := rawExchange(t, s.Addr().String(), tt.raw); status != 200 {
+			if status, raw := testnet.RawExchange(t, s.Addr().String(), tt.raw); status != 200 {
 				t.Fatalf("status %d: %.300q", status, raw)
 			}
 			rec := lastReceived(t, o)
@@ -475,7 +509,7 @@ func TestUpstreamRequestsCarryExactlyOneFramingHeader(t *testing.T) {
 // A client that trickles its request cannot hold a connection past
 // read_timeout, and does not hold up anyone else.
 func TestSlowClientsAreCutOffByTheReadTimeout(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 300ms}\nlog:", 1)
 	s := startGateway(t, yaml)
 	c, err := net.Dial("tcp", s.Addr().String())
@@ -508,7 +542,7 @@ func TestSlowClientsAreCutOffByTheReadTimeout(t *testing.T) {
 // headers: "Connection: close" closes the client connection (not the pooled
 // upstream one), and an HTTP/1.0 client gets an HTTP/1.0 exchange.
 func TestClientConnectionSemanticsAreKept(t *testing.T) {
-	o := startOrigin(t, bench.OriginOptions{})
+	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, gatewayYAML(o.Addr()))
 	for _, raw := range []string{
 		"GET /api/orders/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -540,7 +574,7 @@ func TestClientConnectionSemanticsAreKept(t *testing.T) {
 
 func TestResponsesPassThroughIntact(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
-	addr := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+	addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/echo/big":
 			ctx.SetContentType("application/octet-stream")
@@ -559,12 +593,12 @@ func TestResponsesPassThroughIntact(t *testing.T) {
 	if r := do(t, "GET", s.url("/echo/big"), ""); r.status != 200 || r.body != big {
 		t.Errorf("1 MiB body: status %d, %d bytes, intact %v", r.status, len(r.body), r.body == big)
 	}
-	status, raw := rawExchange(t, s.Addr().String(), "HEAD /echo/hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	status, raw := testnet.RawExchange(t, s.Addr().String(), "HEAD /echo/hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 	if status != 200 || !strings.Contains(raw, "Content-Length: 5") || strings.HasSuffix(raw, "hello") {
 		t.Errorf("HEAD: status %d, response %q; want the GET's Content-Length and no body", status, raw)
 	}
 	for _, p := range []string{"/echo/empty", "/echo/notmodified"} {
-		status, raw := rawExchange(t, s.Addr().String(), "GET "+p+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		status, raw := testnet.RawExchange(t, s.Addr().String(), "GET "+p+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 		if status != 204 && status != 304 || strings.Contains(raw, "Transfer-Encoding") {
 			t.Errorf("%s: status %d, response %q", p, status, raw)
 		}

@@ -4,32 +4,31 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
-
-	"github.com/valyala/fasthttp"
 )
 
-// maxRequestIDLen bounds a client-supplied X-Request-ID; a longer or
+// maxRequestIDLen bounds a client-supplied X-Request-Id; a longer or
 // non-printable one is replaced, so ids stay safe to log and to echo.
 const maxRequestIDLen = 128
 
-// assignRequestID keeps a well-formed X-Request-ID from the client or makes
+// assignRequestID keeps a well-formed X-Request-Id from the client or makes
 // one: the server's random prefix (fixed at start) and fasthttp's request
 // counter, so ids are unique across restarts and instances without a shared
 // counter or an allocation.
-func (s *Server) assignRequestID(ctx *fasthttp.RequestCtx, sc *scratch) {
+func (s *Server) assignRequestID(rq *request) {
+	ctx := rq.ctx
 	if v := ctx.Request.Header.Peek(hdrRequestID); validRequestID(v) {
-		sc.id = append(sc.id[:0], v...)
+		rq.id = append(rq.id[:0], v...)
 		return
 	}
-	sc.id = append(sc.id[:0], s.idPrefix...)
+	rq.id = append(rq.id[:0], s.idPrefix...)
 	n := ctx.ID()
 	if n == 0 {
 		// fasthttp has not numbered requests it could not parse; they get
 		// their own sequence, marked "e" so it cannot collide with ctx.ID.
-		sc.id = append(sc.id, 'e')
+		rq.id = append(rq.id, 'e')
 		n = s.unparsed.Add(1)
 	}
-	sc.id = strconv.AppendUint(sc.id, n, 16)
+	rq.id = strconv.AppendUint(rq.id, n, 16)
 }
 
 func validRequestID(v []byte) bool {

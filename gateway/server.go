@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -31,11 +32,18 @@ type Options struct {
 // the live Table. Create it with New, run it with Serve, change its
 // configuration with Reload, stop it with Shutdown.
 type Server struct {
-	log     *slog.Logger
-	metrics *metrics
-	table   atomic.Pointer[Table]
-	scratch sync.Pool
-	access  *accessLog
+	log      *slog.Logger
+	metrics  *metrics
+	table    atomic.Pointer[Table]
+	requests sync.Pool // *request
+	access   *accessLog
+
+	upstreamFailures *failureLog
+	// refusedHeads holds the verdict on request heads refused before their
+	// body was read (headerReceived), keyed by the head, until refuse
+	// answers them. Only refused requests touch it.
+	refusedHeads   sync.Map
+	maxRequestBody int // server.max_request_body, fixed at New like the listener
 
 	idPrefix string
 	unparsed atomic.Uint64 // ids of requests fasthttp could not parse
@@ -63,7 +71,9 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.scratch.New = newScratch
+	s.requests.New = newRequest
+	s.upstreamFailures = newFailureLog(s.log)
+	s.maxRequestBody = int(cfg.Server.MaxRequestBody)
 	s.metrics = newMetrics(s.table.Load)
 
 	t, err := buildTable(cfg, nil, s.metrics, s.healthChanged)
@@ -86,8 +96,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	}
 
 	s.front = &fasthttp.Server{
-		Handler:      s.handle,
-		ErrorHandler: s.handleParseError,
+		Handler:        s.handle,
+		ErrorHandler:   s.handleParseError,
+		ExpectHandler:  s.expect,
+		HeaderReceived: s.headerReceived,
 
 		ReadTimeout:        cfg.Server.ReadTimeout,
 		WriteTimeout:       cfg.Server.WriteTimeout,
@@ -200,12 +212,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	// of an old checker cannot contradict the new one.
 	old.retire(t)
 	t.start()
-	keep := t.routeNames()
-	for name := range old.routeNames() {
-		if !keep[name] {
-			s.metrics.forget(name)
-		}
-	}
+	s.metrics.routesChanged(old.routeNames(), t.routeNames(), time.Now())
 	s.cfg = cfg
 	s.metrics.reloadOK.Inc()
 	s.metrics.lastReload.SetToCurrentTime()
@@ -253,11 +260,11 @@ func (s *Server) closeAccessLog() {
 	}
 }
 
-func (s *Server) healthChanged(pool, addr string, healthy bool) {
+func (s *Server) healthChanged(pool, addr string, healthy bool, reason string) {
 	if healthy {
-		s.log.Info("backend healthy", "pool", pool, "backend", addr)
+		s.log.Info("backend healthy", "pool", pool, "backend", addr, "probe", reason)
 	} else {
-		s.log.Warn("backend unhealthy", "pool", pool, "backend", addr)
+		s.log.Warn("backend unhealthy", "pool", pool, "backend", addr, "probe", reason)
 	}
 }
 

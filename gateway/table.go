@@ -47,7 +47,7 @@ type tablePool struct {
 // backends over (connections, health and counters carry over for every
 // unchanged address). Nothing is started: the caller starts health checks
 // after the swap.
-func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool, addr string, healthy bool)) (*Table, error) {
+func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool, addr string, healthy bool, reason string)) (*Table, error) {
 	t := &Table{
 		pools: make(map[string]*tablePool, len(cfg.Pools)),
 		safe: httpsafe.Options{
@@ -88,8 +88,8 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 				targets = append(targets, b)
 			}
 			poolName := name
-			tp.checker = balancer.NewChecker(o.HealthCheck, targets, func(addr string, healthy bool) {
-				onHealth(poolName, addr, healthy)
+			tp.checker = balancer.NewChecker(o.HealthCheck, targets, func(addr string, healthy bool, reason string) {
+				onHealth(poolName, addr, healthy, reason)
 			})
 		}
 		t.pools[name] = tp

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 // The end-to-end test builds the real binary and runs origins and the
@@ -43,41 +45,14 @@ func buildBinary(t *testing.T) string {
 	return builtBinary
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type proc struct {
 	cmd *exec.Cmd
-	out *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	out *testnet.Buffer
 }
 
 func start(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), out: &lockedBuffer{}}
+	p := &proc{cmd: exec.Command(bin, args...), out: &testnet.Buffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -92,18 +67,6 @@ func start(t *testing.T, bin string, args ...string) *proc {
 		}
 	})
 	return p
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 var client = &http.Client{Timeout: 10 * time.Second}
@@ -139,12 +102,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("builds the binary; skipped with -short")
 	}
 	bin := buildBinary(t)
-	a, b, slow := freeAddr(t), freeAddr(t), freeAddr(t)
+	a, b, slow := testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t)
 	originA := start(t, bin, "origin", "-listen", a, "-name", "a")
 	start(t, bin, "origin", "-listen", b, "-name", "b")
 	start(t, bin, "origin", "-listen", slow, "-name", "slow", "-latency", "fixed:600ms")
 
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "gateway.yaml")
 	write := func(s string) {
 		t.Helper()
@@ -165,10 +128,10 @@ func TestEndToEnd(t *testing.T) {
 	}
 	gw := start(t, bin, "run", "-c", cfgPath)
 	base, adminURL := "http://"+listen, "http://"+admin
-	waitFor(t, "the gateway to be ready", func() bool { st, _, _ := get(adminURL + "/readyz"); return st == 200 })
-	waitFor(t, "both backends healthy", func() bool {
+	testnet.Eventually(t, "the gateway to be ready", func() bool { st, _, _ := get(adminURL + "/readyz"); return st == 200 })
+	testnet.Eventually(t, "both backends healthy", func() bool {
 		_, _, body := get(adminURL + "/metrics")
-		return strings.Count(grep(body, "sluice_backend_healthy{"), "} 1") == 3
+		return strings.Count(testnet.Lines(body, "sluice_backend_healthy{"), "} 1") == 3
 	})
 
 	// Traffic reaches both backends.
@@ -193,7 +156,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("after killing a, request %d: %d from %q: %q", i, st, h.Get("X-Origin"), body)
 		}
 	}
-	waitFor(t, "the dead backend to be marked unhealthy", func() bool {
+	testnet.Eventually(t, "the dead backend to be marked unhealthy", func() bool {
 		_, _, body := get(adminURL + "/metrics")
 		return strings.Contains(body, fmt.Sprintf(`sluice_backend_healthy{backend="%s",pool="orders"} 0`, a))
 	})
@@ -203,12 +166,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("/v2 before reload: %d", st)
 	}
 	write(configYAML(listen, admin, []string{a, b}, slow, true))
-	waitFor(t, "the watcher to apply the new route", func() bool { st, _, _ := get(base + "/v2/orders/1"); return st == 200 })
+	testnet.Eventually(t, "the watcher to apply the new route", func() bool { st, _, _ := get(base + "/v2/orders/1"); return st == 200 })
 
 	// A broken file changes nothing, by watcher or by SIGHUP.
 	write("listen: [broken\n")
 	_ = gw.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, "the failed reload to be counted", func() bool {
+	testnet.Eventually(t, "the failed reload to be counted", func() bool {
 		_, _, body := get(adminURL + "/metrics")
 		return strings.Contains(body, `sluice_config_reloads_total{result="failure"}`) &&
 			!strings.Contains(body, `sluice_config_reloads_total{result="failure"} 0`)
@@ -284,16 +247,6 @@ routes:
 	}
 }
 
-func grep(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 // The README's first command: `sluice demo` starts an origin for every
 // backend of the file and the gateway in front of them, in one process.
 func TestDemoServesThroughItsOwnOrigins(t *testing.T) {
@@ -304,7 +257,7 @@ func TestDemoServesThroughItsOwnOrigins(t *testing.T) {
 	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "sluice ") {
 		t.Fatalf("version: %v %q", err, out)
 	}
-	listen, admin, a, b := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	listen, admin, a, b := testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
 	yaml := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\npools:\n  orders: {backends: [{addr: %s}, {addr: %s}]}\n"+
 		"routes:\n  - {name: orders, match: {path_prefix: /api/orders}, strip_prefix: /api, pool: orders}\n", listen, admin, a, b)
@@ -312,7 +265,7 @@ func TestDemoServesThroughItsOwnOrigins(t *testing.T) {
 		t.Fatal(err)
 	}
 	demo := start(t, bin, "demo", "-c", cfg)
-	waitFor(t, "the demo to answer", func() bool { st, _, _ := get("http://" + listen + "/api/orders/42"); return st == 200 })
+	testnet.Eventually(t, "the demo to answer", func() bool { st, _, _ := get("http://" + listen + "/api/orders/42"); return st == 200 })
 	seen := map[string]bool{}
 	for i := 0; i < 4; i++ {
 		st, h, body := get("http://" + listen + "/api/orders/42")
@@ -335,15 +288,15 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 		t.Skip("builds the binary; skipped with -short")
 	}
 	bin := buildBinary(t)
-	orig, slow := freeAddr(t), freeAddr(t)
+	orig, slow := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	start(t, bin, "origin", "-listen", orig+","+slow)
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(cfg, []byte(configYAML(listen, admin, []string{orig}, slow, false)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	gw := start(t, bin, "run", "-watch=false", "-c", cfg)
-	waitFor(t, "the gateway to be ready", func() bool { st, _, _ := get("http://" + admin + "/readyz"); return st == 200 })
+	testnet.Eventually(t, "the gateway to be ready", func() bool { st, _, _ := get("http://" + admin + "/readyz"); return st == 200 })
 	if err := os.WriteFile(cfg, []byte(configYAML(listen, admin, []string{orig}, slow, true)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +307,5 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 	if err := gw.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "SIGHUP to apply the new route", func() bool { st, _, _ := get("http://" + listen + "/v2/orders/1"); return st == 200 })
+	testnet.Eventually(t, "SIGHUP to apply the new route", func() bool { st, _, _ := get("http://" + listen + "/v2/orders/1"); return st == 200 })
 }

@@ -1,11 +1,11 @@
 // Command sluice is the Sluice API gateway: run it, validate its
 // configuration, load-test a target, or start a synthetic backend.
 //
-//	sluice run -c gateway.yaml        start the gateway
-//	sluice validate -c gateway.yaml   check a file; exit 1 listing every problem
-//	sluice demo                       three synthetic origins and the gateway, in one process
+//	sluice run gateway.yaml           start the gateway (-c FILE works too)
+//	sluice validate gateway.yaml      check a file as run would; exit 1 listing every problem
+//	sluice demo [-port-offset N]      three synthetic origins and the gateway, in one process
 //	sluice origin -listen ADDR[,ADDR] synthetic order backend
-//	sluice bench -url URL [flags]     load generator
+//	sluice bench [flags] URL          load generator
 //	sluice version
 package main
 
@@ -18,10 +18,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
+	"path/filepath"
 	"syscall"
 
 	"github.com/sluice-gw/sluice/bench"
+	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/gateway"
 )
@@ -42,11 +43,12 @@ func main() {
 const usage = `usage: sluice <command> [flags]
 
 commands:
-  run -c FILE         start the gateway with configuration FILE (default gateway.yaml)
-  validate -c FILE    check FILE; print every problem and exit 1 if there are any
-  demo [-c FILE]      start synthetic origins for every backend in FILE, then the gateway
+  run [-c] FILE       start the gateway with configuration FILE (default gateway.yaml)
+  validate [-c] FILE  check FILE as run would; print every problem and exit 1 if there are any
+  demo [-c FILE] [-port-offset N] [-listen ADDR]
+                      start synthetic origins for every backend in FILE, then the gateway
   origin [flags]      start a synthetic order backend (sluice origin -h)
-  bench [flags]       load-test a URL (sluice bench -h)
+  bench [flags] URL   load-test a URL (sluice bench -h)
   version             print the version
 `
 
@@ -64,9 +66,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "demo":
 		return runGateway(ctx, rest, stderr, true)
 	case "validate":
-		return validate(rest, stdout)
+		return validate(rest, stdout, stderr)
 	case "origin":
-		return bench.RunOrigin(ctx, rest, stdout, stderr)
+		return origin.Run(ctx, rest, stdout, stderr)
 	case "bench":
 		return bench.RunBench(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
@@ -80,31 +82,92 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-func validate(args []string, stdout io.Writer) error {
+// validate is `sluice validate`: the checks `sluice run` makes before it
+// opens anything (config.Load, then gateway.Check's dry run of the routing
+// table), so that one accepts exactly what the other does.
+func validate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	path := fs.String("c", "gateway.yaml", "configuration file")
+	c := fs.String("c", "gateway.yaml", "configuration `file` (or give it as the only argument)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if _, err := config.Load(*path); err != nil {
-		return fmt.Errorf("%s is not valid:\n%w", *path, err)
+	path, err := configFile(fs, *c)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	cfg, err := config.Load(path)
+	var warnings []string
+	if err == nil {
+		warnings, err = gateway.Check(cfg)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
+	}
+	if err != nil {
+		return fmt.Errorf("%s is not valid:\n%w", path, err)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil
+}
+
+// configFile returns the file a command was given: -c FILE, or FILE alone,
+// the habit from other tools. Anything else is refused rather than guessed,
+// since a command that quietly checks ./gateway.yaml instead of the file
+// named reports a success that means nothing.
+func configFile(fs *flag.FlagSet, c string) (string, error) {
+	cSet := false
+	fs.Visit(func(f *flag.Flag) { cSet = cSet || f.Name == "c" })
+	switch args := fs.Args(); {
+	case len(args) == 0:
+		return c, nil
+	case len(args) > 1:
+		return "", fmt.Errorf("too many arguments %q: give one configuration file, after the flags", args)
+	case cSet && !sameFile(c, args[0]):
+		return "", fmt.Errorf("-c %s and %s name two configuration files: give one", c, args[0])
+	default:
+		return args[0], nil
+	}
+}
+
+// sameFile reports whether a and b name one file ("./gateway.yaml" and
+// "/etc/sluice/gateway.yaml" may).
+func sameFile(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(fa, fb)
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
 }
 
 func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	path := fs.String("c", "gateway.yaml", "configuration file")
+	c := fs.String("c", "gateway.yaml", "configuration `file` (or give it as the only argument)")
 	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
+	var ports demoPorts // moves nothing for run
+	if demo {
+		ports.addFlags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path)
+	path, err := configFile(fs, *c)
 	if err != nil {
-		return fmt.Errorf("%s is not valid:\n%w", *path, err)
+		return err
+	}
+	cfg, err := ports.load(path)
+	var warnings []string
+	if err == nil {
+		// What `sluice validate` checks, with the same messages.
+		warnings, err = gateway.Check(cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("%s is not valid:\n%w", path, err)
 	}
 	log := newLogger(cfg.Log, stderr)
+	for _, w := range warnings {
+		log.Warn("configuration warning", "file", path, "warning", w)
+	}
 
 	if demo {
 		stopOrigins, err := startDemoOrigins(cfg, log)
@@ -116,6 +179,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 
 	srv, err := gateway.New(cfg, gateway.Options{Logger: log})
 	if err != nil {
+		if demo {
+			return fmt.Errorf("%w (-port-offset N or -listen ADDR moves the demo)", err)
+		}
 		return err
 	}
 	if demo {
@@ -128,8 +194,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 	defer stopWatch()
 	if *watch {
 		go func() {
-			if err := srv.WatchFile(watchCtx, *path); err != nil {
-				log.Warn("not watching the configuration file; SIGHUP still reloads", "file", *path, "error", err)
+			if err := ports.watchFile(watchCtx, srv, path, log); err != nil {
+				log.Warn("not watching the configuration file; SIGHUP still reloads", "file", path, "error", err)
 			}
 		}()
 	}
@@ -140,8 +206,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 	for {
 		select {
 		case <-hup:
-			log.Info("SIGHUP: reloading", "file", *path)
-			_ = srv.ReloadFile(*path)
+			log.Info("SIGHUP: reloading", "file", path)
+			_ = ports.reloadFile(srv, path, log)
 		case err := <-served:
 			return err
 		case <-ctx.Done():
@@ -164,48 +230,4 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, o))
 	}
 	return slog.New(slog.NewJSONHandler(w, o))
-}
-
-// startDemoOrigins starts one synthetic origin for every backend address in
-// cfg, so the demo needs nothing but this binary.
-func startDemoOrigins(cfg *config.Config, log *slog.Logger) (func(), error) {
-	var origins []*bench.Origin
-	stop := func() {
-		for _, o := range origins {
-			o.Close()
-		}
-	}
-	seen := map[string]bool{}
-	for _, p := range cfg.Pools {
-		for _, b := range p.Backends {
-			if seen[b.Addr] {
-				continue
-			}
-			seen[b.Addr] = true
-			o, err := bench.StartOrigin(bench.OriginOptions{Addr: b.Addr, CacheControl: "max-age=5"})
-			if err != nil {
-				stop()
-				return nil, fmt.Errorf("demo: starting origin %s: %w", b.Addr, err)
-			}
-			log.Info("demo origin started", "addr", o.Addr())
-			origins = append(origins, o)
-		}
-	}
-	return stop, nil
-}
-
-func printDemo(w io.Writer, srv *gateway.Server, cfg *config.Config) {
-	base := "http://" + srv.Addr().String()
-	var b strings.Builder
-	fmt.Fprintf(&b, "\nSluice demo is running. Try:\n\n")
-	fmt.Fprintf(&b, "  curl -i %s/api/orders/42\n", base)
-	fmt.Fprintf(&b, "  curl -i -X POST -d '{\"customer\":\"c-1\",\"items\":[{\"sku\":\"A-1\",\"qty\":2}]}' %s/api/orders\n", base)
-	fmt.Fprintf(&b, "  curl -i %s/nope                       # 404: no route\n", base)
-	fmt.Fprintf(&b, "  curl -i --path-as-is '%s/api/orders/../../admin'   # normalised before routing\n", base)
-	if a := srv.AdminAddr(); a != nil {
-		fmt.Fprintf(&b, "  curl -s http://%s/admin/pools\n", a)
-		fmt.Fprintf(&b, "  curl -s http://%s/metrics | grep sluice_\n", a)
-	}
-	fmt.Fprintf(&b, "\nPress Ctrl-C to stop.\n\n")
-	fmt.Fprint(w, b.String())
 }

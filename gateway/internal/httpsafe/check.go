@@ -51,7 +51,13 @@ const (
 // Any refusal means the connection must be closed after the answer, which
 // Reject does.
 func Check(req *fasthttp.Request, o *Options) (status int, reason string) {
-	h := &req.Header
+	return CheckHeader(&req.Header, o)
+}
+
+// CheckHeader is Check on a request head alone, for use before the body has
+// been read (fasthttp.Server.HeaderReceived): a head Check would refuse
+// need not wait for its body.
+func CheckHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason string) {
 	if h.IsConnect() {
 		return 405, reasonConnect
 	}

@@ -16,7 +16,7 @@
 //	// route on host and path; forward exactly path (plus "?"+query):
 //	//   ctx.Request.SetRequestURIBytes(pathAndQuery)
 //	httpsafe.StripRequestHopByHop(&ctx.Request.Header)
-//	// then set X-Forwarded-*, Via, X-Request-ID, upstream Host
+//	// then set X-Forwarded-*, Via, X-Request-Id, upstream Host
 //	// ... HostClient.Do ...
 //	httpsafe.StripResponseHopByHop(&ctx.Response.Header)
 //
@@ -57,7 +57,7 @@
 // off). Host and Content-Length survive a Connection token naming them; they
 // are routing and framing, and fasthttp re-frames the body on write anyway.
 // Fields the gateway adds itself are set after stripping, so a client's
-// "Connection: X-Request-ID" removes only the client's copy.
+// "Connection: X-Request-Id" removes only the client's copy.
 //
 // # What fasthttp v1.78.0 does before the handler runs
 //

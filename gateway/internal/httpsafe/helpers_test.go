@@ -1,16 +1,12 @@
 package httpsafe
 
 import (
-	"bufio"
-	"errors"
-	"io"
-	"net"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 // newTestServer returns a fasthttp.Server configured as doc.go recommends,
@@ -22,8 +18,8 @@ func newTestServer(handler fasthttp.RequestHandler) *fasthttp.Server {
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultServerHeader:         true,
 		DisablePreParseMultipartForm:  true,
-		ReadBufferSize:                rawCaseReadBuffer,
-		MaxRequestBodySize:            rawCaseMaxBody,
+		ReadBufferSize:                testnet.RawCaseReadBuffer,
+		MaxRequestBodySize:            testnet.RawCaseMaxBody,
 		ReadTimeout:                   10 * time.Second,
 		WriteTimeout:                  10 * time.Second,
 		IdleTimeout:                   10 * time.Second,
@@ -64,24 +60,12 @@ func gate(o *Options) fasthttp.RequestHandler {
 // tune, when not nil, adjusts the server first.
 func startGate(t *testing.T, o *Options, tune func(*fasthttp.Server)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
 	s := newTestServer(gate(o))
 	if tune != nil {
 		tune(s)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = s.Shutdown()
-		<-done
-	})
-	return ln.Addr().String()
+	addr, _ := testnet.Start(t, s)
+	return addr
 }
 
 // rawResult is what came back for one raw request.
@@ -97,46 +81,14 @@ type rawResult struct {
 // connection.
 func sendRaw(t *testing.T, addr, raw string, checkClose bool) rawResult {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatalf("deadline: %v", err)
-	}
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("read response to %q: %v", clip(raw), err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("read body: %v", err)
-	}
+	c := testnet.Dial(t, addr)
+	c.Send(t, raw)
+	resp, body := c.ReadResponse(t, "")
 	r := rawResult{status: resp.StatusCode, handled: resp.Header.Get("X-Handled") == "1", body: string(body)}
-	if !checkClose {
-		return r
+	if checkClose {
+		r.closed = c.Closed(2 * time.Second)
 	}
-	// A closed connection reads EOF (or a reset) at once; an open one would
-	// block, so give it a short deadline and treat a timeout as open.
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	var one [1]byte
-	_, err = br.Read(one[:])
-	var ne net.Error
-	r.closed = err != nil && !(errors.As(err, &ne) && ne.Timeout())
 	return r
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return strings.ReplaceAll(s, "\r\n", "|")
 }
 
 // quietLogger drops fasthttp's per-connection error lines, which every

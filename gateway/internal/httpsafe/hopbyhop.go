@@ -24,7 +24,7 @@ const maxStripRounds = 512
 // Request.Write sets Content-Length from the buffered body.
 //
 // Call it before setting the gateway's own fields (X-Forwarded-*, Via,
-// X-Request-ID): a client's "Connection: X-Request-ID" then removes only the
+// X-Request-Id): a client's "Connection: X-Request-Id" then removes only the
 // client's copy. The server decided whether to keep the client connection
 // alive before the handler ran, so clearing Connection: close here does not
 // change that. It allocates nothing unless the request announced trailers.

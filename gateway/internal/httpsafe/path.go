@@ -15,6 +15,7 @@ const (
 	reasonPathNUL          = "encoded NUL in path"
 	reasonPathEncodedSlash = "encoded slash or backslash in path"
 	reasonPathMatrixParam  = "semicolon in path"
+	reasonPathEscapesRoot  = "dot segments escape the root"
 )
 
 // pathByte classifies each byte of a raw path.
@@ -37,11 +38,14 @@ const upperHex = "0123456789ABCDEF"
 //   - %XX of an unreserved character (ALPHA DIGIT - . _ ~) is decoded; any
 //     other escape is kept with upper-case hex digits.
 //   - "." and ".." segments are removed as in RFC 3986 section 5.2.4 (after
-//     decoding, so %2e%2e counts); ".." above the root stays at the root.
+//     decoding, so %2e%2e counts). A ".." with nothing left to remove, which
+//     RFC 3986 would clamp at the root, is refused instead, as nginx does:
+//     no client has a reason to send one, and a backend that resolves it
+//     differently would see another path than the router did.
 //   - empty segments are merged when o.MergeSlashes; a leading run of
 //     slashes always becomes one.
 //
-// Refused (400): a raw byte outside RFC 3986 pchar (space, quotes, <, >, \,
+// Refused (400): dot segments escaping the root, a raw byte outside RFC 3986 pchar (space, quotes, <, >, \,
 // ^, `, {, |, }, #, controls, non-ASCII), ';' unless o.AllowMatrixParams,
 // a '%' not followed by two hex digits, %00, and %2F or %5C unless
 // o.AllowEncodedSlash. An empty rawPath (absolute-form "http://h?q") is "/".
@@ -113,11 +117,12 @@ func AppendPath(dst, rawPath []byte, o *Options) ([]byte, int, string) {
 		case len(seg) == 1 && seg[0] == '.':
 			out = out[:segStart]
 		case len(seg) == 2 && seg[0] == '.' && seg[1] == '.':
-			out = out[:segStart]
-			if sep := segStart - 1; sep > root {
-				// Drop the previous segment, keeping its leading '/'.
-				out = out[:root+bytes.LastIndexByte(out[root:sep], '/')+1]
+			sep := segStart - 1
+			if sep <= root {
+				return out[:orig], 400, reasonPathEscapesRoot
 			}
+			// Drop the previous segment, keeping its leading '/'.
+			out = out[:root+bytes.LastIndexByte(out[root:sep], '/')+1]
 		case len(seg) == 0 && !atEnd && (!keepEmpty || segStart == root+1):
 			// An empty segment in the middle: merged, or the leading run.
 		case !atEnd:

@@ -2,11 +2,12 @@ package httpsafe
 
 import (
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 // probe records what a plain handler (no checks) sees of one request, to
@@ -38,15 +39,7 @@ func (p *probe) take() string {
 
 func TestFasthttpProbe(t *testing.T) {
 	p := &probe{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	s := newTestServer(p.handler) // header names as sent
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Shutdown(); <-done })
-	addr := ln.Addr().String()
+	addr, _ := testnet.Start(t, newTestServer(p.handler)) // header names as sent
 
 	const post = "POST / HTTP/1.1\r\nHost: a\r\n"
 	tests := []struct {

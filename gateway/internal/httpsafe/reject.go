@@ -14,8 +14,10 @@ const (
 	reasonMalformed      = "malformed request"
 	reasonHeaderTooLarge = "request header section too large"
 	reasonLineTooLong    = "request line too long"
-	reasonBodyTooLarge   = "request body too large"
-	reasonTimeout        = "request timeout"
+	// ReasonBodyTooLarge is also what the gateway answers an
+	// "Expect: 100-continue" request whose Content-Length is over the limit.
+	ReasonBodyTooLarge = "request body too large"
+	reasonTimeout      = "request timeout"
 )
 
 // Reject answers the request with status and a small JSON body
@@ -57,11 +59,13 @@ func Reject(ctx *fasthttp.RequestCtx, status int, reason string) {
 //   - everything else (bad request line, framing, duplicate Host, bare CR,
 //     NUL, broken chunks, invalid Host syntax) to 400.
 func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
-	status, reason := errorStatus(err)
+	status, reason := ErrorStatus(err)
 	Reject(ctx, status, reason)
 }
 
-func errorStatus(err error) (int, string) {
+// ErrorStatus maps an error of fasthttp's request parsing to the status and
+// reason ErrorHandler answers with, for callers that write their own body.
+func ErrorStatus(err error) (int, string) {
 	var small *fasthttp.ErrSmallBuffer
 	if errors.As(err, &small) {
 		if requestLineOverflowed(small.Error()) {
@@ -70,7 +74,7 @@ func errorStatus(err error) (int, string) {
 		return 431, reasonHeaderTooLarge
 	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		return 413, reasonBodyTooLarge
+		return 413, ReasonBodyTooLarge
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -53,8 +53,8 @@ func TestErrorStatus(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if st, _ := errorStatus(tc.err); st != tc.status {
-				t.Fatalf("errorStatus(%v) = %d, want %d", tc.err, st, tc.status)
+			if st, _ := ErrorStatus(tc.err); st != tc.status {
+				t.Fatalf("ErrorStatus(%v) = %d, want %d", tc.err, st, tc.status)
 			}
 		})
 	}

@@ -27,6 +27,18 @@
 // conditions compare the request's first value of the header byte for byte
 // (names case-insensitively); an absent header, or nil [Headers], fails them.
 //
+// # Validation
+//
+// This package is the one place route rules are validated: the gateway
+// compiles them when it starts, when it reloads, and when `sluice validate`
+// checks a file (gateway.Check), so the three cannot disagree. Compile
+// refuses a rule that could never match a request as the gateway hands it
+// over (a path that normalisation would change, a host with a port, a
+// method no client sends, an empty header value) and reports every problem
+// as an [*Error] naming the rule and the key. What is legal but suspect (a
+// method missing from the IANA registry, such as "GETT") is not an error:
+// [Table.Warnings] lists it for the caller to print or log.
+//
 // # The most specific match wins
 //
 // Among the rules matching a request, the winner is decided by these

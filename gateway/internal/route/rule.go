@@ -3,7 +3,10 @@ package route
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/textproto"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -15,7 +18,8 @@ type Rule struct {
 	// "api.example.com" matches that host exactly; "*.example.com" matches
 	// any host with at least one more label ("a.example.com",
 	// "a.b.example.com") but not "example.com" itself. Compared
-	// case-insensitively; no port and no trailing dot.
+	// case-insensitively; no port and no trailing dot. An IPv6 address is
+	// written in brackets, as in a Host header ("[2001:db8::1]").
 	Host string
 	// PathPrefix matches whole path segments: "/api/orders" matches
 	// "/api/orders" and "/api/orders/..." but not "/api/ordersX". A prefix
@@ -26,7 +30,10 @@ type Rule struct {
 	// be set; with neither the rule behaves as PathPrefix "/".
 	Path string
 	// Methods lists the methods the rule accepts, compared exactly and
-	// case-sensitively ("GET", not "get"). Empty accepts any method.
+	// case-sensitively ("GET", not "get"). Empty accepts any method. Compile
+	// refuses what no request could carry (a non-token, CONNECT, lower case)
+	// and warns about a method that is not registered ("GETT"); see
+	// checkMethod.
 	Methods []string
 	// Headers lists {name, value} conditions that must all hold: the
 	// request's first value of the header (name compared case-insensitively)
@@ -61,146 +68,265 @@ type rule struct {
 	headers []headerCond
 }
 
-// compileRule validates r and returns its normalised form. Errors name the
-// configuration key at fault; the caller prefixes the rule index.
-func compileRule(index int, r Rule) (rule, error) {
-	c := rule{index: index}
+// Error is one problem with one rule. Compile returns every Error it finds,
+// joined with errors.Join; [Table.Warnings] returns the doubts that do not
+// stop a rule from compiling, in the same form.
+type Error struct {
+	// Rule is the index of the rule in the slice given to Compile.
+	Rule int
+	// Key names the field at fault in the configuration file's terms:
+	// "host", "path", "path_prefix", "methods[1]", "headers.<name>" (the name
+	// as given), or "" for the rule as a whole.
+	Key string
+	// Err is the reason; it quotes the offending value.
+	Err error
+}
 
-	for i := 0; i < len(r.Host); i++ {
-		// Checked before lower-casing: strings.ToLower maps some non-ASCII
-		// runes (the Kelvin sign) to ASCII letters.
-		if r.Host[i] >= 0x80 {
-			return rule{}, fmt.Errorf("host %q: must be ASCII (use the punycode form)", r.Host)
-		}
+func (e *Error) Error() string {
+	s := "rule " + strconv.Itoa(e.Rule)
+	if e.Key != "" {
+		s += ": " + e.Key
 	}
-	switch host := strings.ToLower(r.Host); {
-	case host == "":
-		c.kind = hostAny
-	case strings.HasPrefix(host, "*."):
-		if strings.HasPrefix(host, "*.[") {
-			return rule{}, fmt.Errorf("host %q: an IP literal cannot take a wildcard", r.Host)
-		}
-		if err := validHostName(host[2:]); err != nil {
-			return rule{}, fmt.Errorf("host %q: %w", r.Host, err)
-		}
-		c.kind, c.host = hostWildcard, host[2:]
-	default:
-		if err := validHostName(host); err != nil {
-			return rule{}, fmt.Errorf("host %q: %w", r.Host, err)
-		}
-		c.kind, c.host = hostExact, host
-	}
+	return s + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ruleProblems collects the errors and warnings of one rule.
+type ruleProblems struct {
+	index            int
+	errors, warnings []*Error
+}
+
+func (p *ruleProblems) fail(key, format string, args ...any) {
+	p.errors = append(p.errors, &Error{Rule: p.index, Key: key, Err: fmt.Errorf(format, args...)})
+}
+
+func (p *ruleProblems) warn(key, format string, args ...any) {
+	p.warnings = append(p.warnings, &Error{Rule: p.index, Key: key, Err: fmt.Errorf(format, args...)})
+}
+
+// compileRule validates r and returns its normalised form, with every
+// problem found (each field is checked even when another is wrong, so that
+// one run of `sluice validate` lists them all).
+func compileRule(index int, r Rule) (rule, ruleProblems) {
+	c := rule{index: index}
+	p := ruleProblems{index: index}
+
+	c.kind, c.host = compileHost(&p, r.Host)
 
 	switch {
 	case r.Path != "" && r.PathPrefix != "":
-		return rule{}, errors.New("path and path_prefix are mutually exclusive")
+		p.fail("", "path and path_prefix are mutually exclusive")
 	case r.Path != "":
-		if err := validPath(r.Path); err != nil {
-			return rule{}, fmt.Errorf("path %q: %w", r.Path, err)
-		}
+		validPath(&p, "path", r.Path)
 		c.path, c.exact = r.Path, true
 	case r.PathPrefix != "":
-		if err := validPath(r.PathPrefix); err != nil {
-			return rule{}, fmt.Errorf("path_prefix %q: %w", r.PathPrefix, err)
-		}
+		validPath(&p, "path_prefix", r.PathPrefix)
 		c.path = r.PathPrefix
 	default:
 		c.path = "/"
 	}
 	c.dir = !c.exact && strings.HasSuffix(c.path, "/")
 
-	for _, m := range r.Methods {
-		if !isToken(m) {
-			return rule{}, fmt.Errorf("methods: %q is not a valid method token", m)
-		}
-		if !containsString(c.methods, m) { // a repeated method changes nothing
+	for i, m := range r.Methods {
+		if checkMethod(&p, fmt.Sprintf("methods[%d]", i), m) && !containsString(c.methods, m) {
+			// A repeated method changes nothing, so it is listed once.
 			c.methods = append(c.methods, m)
 		}
 	}
 
 	for _, hv := range r.Headers {
 		name, value := hv[0], hv[1]
+		key := "headers." + name
 		if !isToken(name) {
-			return rule{}, fmt.Errorf("headers: %q is not a valid header name", name)
+			p.fail(key, "%q is not a valid header name", name)
+			continue
 		}
 		if err := validHeaderValue(value); err != nil {
-			return rule{}, fmt.Errorf("headers: %q: %w", name, err)
+			p.fail(key, "%w", err)
+			continue
 		}
-		name = textproto.CanonicalMIMEHeaderKey(name)
-		for _, prev := range c.headers {
-			if prev.name == name {
-				// Two conditions on one name are either redundant or
-				// unsatisfiable, and would skew specificity: refuse both.
-				return rule{}, fmt.Errorf("headers: %q appears twice", hv[0])
-			}
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		if slices.ContainsFunc(c.headers, func(h headerCond) bool { return h.name == canon }) {
+			// Two conditions on one name are either redundant or
+			// unsatisfiable, and would skew specificity: refuse both.
+			p.fail(key, "%q appears twice (names ignore case)", name)
+			continue
 		}
-		c.headers = append(c.headers, headerCond{name: name, value: value})
+		c.headers = append(c.headers, headerCond{name: canon, value: value})
 	}
-	return c, nil
+	return c, p
 }
 
-// validHostName accepts a lower-case DNS name or IP literal without port or
-// trailing dot: non-empty labels of letters, digits, '-' and '_', or a
-// bracketed IPv6 literal.
-func validHostName(h string) error {
+// compileHost validates a host pattern and returns its kind and its
+// lower-case form (a wildcard without its "*.").
+func compileHost(p *ruleProblems, h string) (hostKind, string) {
 	if h == "" {
-		return errors.New("empty host name")
+		return hostAny, ""
 	}
-	if h[0] == '[' {
-		if h[len(h)-1] != ']' || len(h) < 3 {
-			return errors.New("unterminated IPv6 literal")
+	for i := 0; i < len(h); i++ {
+		// Checked before lower-casing: strings.ToLower maps some non-ASCII
+		// runes (the Kelvin sign) to ASCII letters.
+		if h[i] >= 0x80 {
+			p.fail("host", "%+q must be ASCII (use the punycode form, xn--...)", h)
+			return hostAny, ""
 		}
-		for i := 1; i < len(h)-1; i++ {
-			if c := h[i]; !(c == ':' || c == '.' || isHex(c)) {
-				return fmt.Errorf("invalid byte %q in IPv6 literal", c)
-			}
+	}
+	host := strings.ToLower(h)
+	kind := hostExact
+	if rest, ok := strings.CutPrefix(host, "*."); ok {
+		if strings.HasPrefix(rest, "[") {
+			p.fail("host", "%q: an IP literal cannot take a wildcard", h)
+			return hostAny, ""
+		}
+		kind, host = hostWildcard, rest
+	}
+	if err := validHostName(host); err != nil {
+		p.fail("host", "%q %w", h, err)
+		return hostAny, ""
+	}
+	return kind, host
+}
+
+// validHostName accepts a lower-case DNS name or IP literal as a request's
+// Host carries it once the gateway has taken off the port and a trailing
+// dot: labels of letters, digits, '-' and '_' (seen in the wild, though not
+// in RFC 1123), or a bracketed IPv6 address. The error completes a sentence
+// that starts with the quoted host.
+func validHostName(h string) error {
+	switch {
+	case h == "":
+		return errors.New("has no name after the wildcard")
+	case strings.Contains(h, "@"):
+		return errors.New("must not contain userinfo")
+	case h[0] == '[':
+		end := strings.IndexByte(h, ']')
+		switch {
+		case end < 0:
+			return errors.New("is an unterminated IPv6 literal")
+		case end != len(h)-1 && h[end+1] == ':':
+			return errors.New("must not contain a port")
+		case end != len(h)-1:
+			return errors.New("has bytes after the IPv6 literal")
+		}
+		// No zone: a Host header cannot carry one usefully, and "%" would
+		// have to be escaped.
+		if a, err := netip.ParseAddr(h[1:end]); err != nil || !a.Is6() || a.Zone() != "" {
+			return errors.New("is not a valid IPv6 literal")
 		}
 		return nil
+	case strings.Count(h, ":") > 1:
+		return errors.New(`looks like an IPv6 address: write it in brackets ("[::1]")`)
+	case strings.Contains(h, ":"):
+		return errors.New("must not contain a port")
+	case len(h) > 253:
+		return errors.New("is longer than 253 bytes")
 	}
 	for _, label := range strings.Split(h, ".") {
 		if label == "" {
-			return errors.New("empty label (a trailing dot must be left out)")
+			return errors.New("has an empty label (leave out a trailing dot)")
+		}
+		if len(label) > 63 {
+			return errors.New("has a label longer than 63 bytes")
 		}
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			switch {
 			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
-			case c == ':':
-				return errors.New("must not contain a port")
 			case c == '*':
-				return errors.New(`"*" is only allowed as a whole leading label ("*.example.com")`)
+				return errors.New(`has a "*" that is not a whole leading label ("*.example.com")`)
 			default:
-				return fmt.Errorf("invalid byte %q", c)
+				return fmt.Errorf("has an invalid byte %q", c)
 			}
 		}
 	}
 	return nil
 }
 
-// validPath accepts what a normalised request path can equal: an absolute
-// path without query, fragment, control bytes, empty segments or dot
-// segments. Anything else would silently never match.
-func validPath(p string) error {
-	if !strings.HasPrefix(p, "/") {
-		return errors.New(`must start with "/"`)
+// validPath accepts what the gateway's normalised request path can equal
+// (see httpsafe.AppendPath): an absolute path of RFC 3986 path characters,
+// percent-escapes in upper case and only for bytes that are not decoded,
+// no empty, "." or ".." segments, no query or fragment. Anything else would
+// never match, silently.
+func validPath(p *ruleProblems, key, path string) {
+	if !strings.HasPrefix(path, "/") {
+		p.fail(key, `%q must start with "/"`, path)
+		return
 	}
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; {
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		switch {
+		case c == '/' || pathByte(c):
+			continue
 		case c == '?' || c == '#':
-			return fmt.Errorf("must not contain %q", c)
-		case c <= ' ' || c == 0x7f:
-			return fmt.Errorf("invalid byte %q", c)
+			p.fail(key, "%q must not contain %q (a query or fragment is not part of the path)", path, c)
+		case c == '%':
+			if err := validEscape(path[i:]); err != nil {
+				p.fail(key, "%q: %w", path, err)
+			} else {
+				i += 2
+				continue
+			}
+		case c >= 0x80:
+			p.fail(key, "%q must be ASCII: write %%%02X, as a request path carries it", path, c)
+		default:
+			p.fail(key, "%q must not contain %q: write %%%02X, as a request path carries it", path, c, c)
 		}
+		return
 	}
-	if strings.Contains(p, "//") {
-		return errors.New(`must not contain "//" (request paths are normalised)`)
+	if strings.Contains(path, "//") {
+		p.fail(key, `%q must not contain "//" (request paths are normalised)`, path)
+		return
 	}
-	for _, seg := range strings.Split(p, "/") {
+	for _, seg := range strings.Split(path, "/") {
 		if seg == "." || seg == ".." {
-			return errors.New(`must not contain "." or ".." segments (request paths are normalised)`)
+			p.fail(key, `%q must not contain "." or ".." segments (request paths are normalised)`, path)
+			return
 		}
+	}
+}
+
+// pathByte reports whether c may appear as itself in a normalised path:
+// RFC 3986 unreserved, sub-delims, ':' and '@'.
+func pathByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("-._~!$&'()*+,;=:@", c) >= 0
+}
+
+// validEscape checks the "%XX" at the start of s against the form request
+// paths are normalised to: hex digits in upper case, unreserved characters
+// decoded, no NUL.
+func validEscape(s string) error {
+	if len(s) < 3 || !isHex(lower(s[1])) || !isHex(lower(s[2])) {
+		return errors.New(`"%" must start an escape of two hex digits`)
+	}
+	esc := s[:3]
+	if up := strings.ToUpper(esc); up != esc {
+		return fmt.Errorf("write %s as %s: request paths carry escapes in upper case", esc, up)
+	}
+	v := unhex(s[1])<<4 | unhex(s[2])
+	switch {
+	case v == 0:
+		return errors.New("must not contain %00")
+	case v < 0x80 && (v >= 'a' && v <= 'z' || v >= 'A' && v <= 'Z' || v >= '0' && v <= '9' || strings.IndexByte("-._~", v) >= 0):
+		return fmt.Errorf("write %s as %q: request paths carry it decoded", esc, v)
 	}
 	return nil
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func unhex(c byte) byte {
+	if c >= '0' && c <= '9' {
+		return c - '0'
+	}
+	return lower(c) - 'a' + 10
 }
 
 // validHeaderValue refuses values a parsed request can never carry: empty
@@ -211,11 +337,11 @@ func validHeaderValue(v string) error {
 		return errors.New("value must not be empty")
 	}
 	if v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t' {
-		return errors.New("value must not start or end with whitespace")
+		return fmt.Errorf("value %q must not start or end with whitespace", v)
 	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return fmt.Errorf("value holds control byte %q", c)
+			return fmt.Errorf("value %q holds control byte %q", v, c)
 		}
 	}
 	return nil
@@ -238,6 +364,7 @@ func isToken(s string) bool {
 	return true
 }
 
+// isHex reports whether c is a lower-case hex digit.
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f'
 }

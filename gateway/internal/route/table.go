@@ -2,7 +2,6 @@ package route
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 )
 
@@ -23,21 +22,25 @@ type Table struct {
 	wildcard map[string][]rule // by wildcard suffix ("example.com"): its rules + shorter matching wildcards + any-host rules
 	anyHost  []rule            // hosts matched by neither map
 	n        int
+	warnings []*Error
 }
 
-// Compile validates rules and builds a Table. Errors name the index of the
-// rule at fault (`rule 2: path_prefix "api": must start with "/"`); when
-// several rules are wrong, all are reported, joined with errors.Join. The
-// Table keeps no reference to rules or their slices.
+// Compile validates rules and builds a Table. Each problem is an *Error
+// naming the rule's index and key (`rule 2: path_prefix: "api" must start
+// with "/"`); all problems of all rules are reported, joined with
+// errors.Join. Doubts that do not stop a rule from working (an unregistered
+// method) do not fail Compile: [Table.Warnings] returns them. The Table
+// keeps no reference to rules or their slices.
 func Compile(rules []Rule) (*Table, error) {
 	compiled := make([]rule, 0, len(rules))
 	var errs []error
+	var warnings []*Error
 	for i, r := range rules {
-		c, err := compileRule(i, r)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("rule %d: %w", i, err))
-			continue
+		c, p := compileRule(i, r)
+		for _, e := range p.errors {
+			errs = append(errs, e)
 		}
+		warnings = append(warnings, p.warnings...)
 		compiled = append(compiled, c)
 	}
 	if len(errs) > 0 {
@@ -48,6 +51,7 @@ func Compile(rules []Rule) (*Table, error) {
 		exact:    make(map[string][]rule),
 		wildcard: make(map[string][]rule),
 		n:        len(rules),
+		warnings: warnings,
 	}
 	// The bucket of an exact host is every rule matching that host. The
 	// bucket of a wildcard suffix S serves the hosts whose longest matching
@@ -86,6 +90,11 @@ func Compile(rules []Rule) (*Table, error) {
 
 // Len returns the number of rules the Table was compiled from.
 func (t *Table) Len() int { return t.n }
+
+// Warnings returns what Compile accepted but doubts, in rule order: each an
+// *Error like those Compile fails with. The slice is shared: do not modify
+// it.
+func (t *Table) Warnings() []*Error { return t.warnings }
 
 // candidates returns the bucket for host. map[string(b)] lookups do not
 // allocate.

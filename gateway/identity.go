@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
+)
+
+// identify records who sent the request: the connection's peer and, from
+// it, the client the request is for. Only a trusted proxy may speak for
+// someone else; then the client is the right-most address of its
+// X-Forwarded-For chain that is not itself a trusted proxy (every address
+// left of that one was written by someone we do not trust, so it proves
+// nothing). A chain made only of trusted proxies gives its left-most
+// address; a chain with garbage in it stops at the garbage and gives the
+// last address read before it (or the peer).
+func (rq *request) identify() {
+	rq.peer = peerAddr(rq.ctx.RemoteAddr())
+	rq.client = rq.peer
+	rq.trusted = rq.table.trustedPeer(rq.peer)
+	if !rq.trusted {
+		return
+	}
+	// Every copy of the field, in order: the right-most is the last line's
+	// last element. Collected into fwd, which rewriteRequest rebuilds later.
+	rq.fwd = appendJoined(rq.fwd[:0], &rq.ctx.Request.Header, "x-forwarded-for")
+	list := rq.fwd
+	for len(list) > 0 {
+		i := bytes.LastIndexByte(list, ',')
+		elem := bytes.TrimSpace(list[i+1:])
+		list = list[:max(i, 0)]
+		a, ok := parseIP(elem)
+		if !ok {
+			return
+		}
+		rq.client = a
+		if !rq.table.trustedPeer(a) {
+			return
+		}
+	}
+}
+
+// parseIP parses a bare IPv4 or IPv6 address (no port, no zone) without
+// allocating.
+func parseIP(b []byte) (netip.Addr, bool) {
+	if len(b) == 0 || len(b) > len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255") || bytes.IndexByte(b, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	// netip.ParseAddr does not keep its argument (only a zone, refused
+	// above, would be kept, and it is copied), so a string view of b is
+	// safe and saves the copy a conversion would allocate.
+	a, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// peerAddr returns the IP of the connection's peer without allocating.
+func peerAddr(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// appendJoined appends the values of every copy of the field lower (a
+// lower-case name), joined by ", " as RFC 9110 §5.3 allows for list fields.
+func appendJoined(dst []byte, h *fasthttp.RequestHeader, lower string) []byte {
+	for k, v := range h.All() {
+		if len(v) == 0 || !httpsafe.EqualFold(k, lower) {
+			continue
+		}
+		if len(dst) > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, v...)
+	}
+	return dst
+}

@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/bench/origin"
+	"github.com/sluice-gw/sluice/internal/testnet"
+)
+
+// Requests refused before routing, seen from a client: the answer, what
+// happens to the connection, and that nothing reaches a backend.
+
+func TestPipelinedRequestsAreAnsweredInOrderAndARefusalEndsTheConnection(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+
+	t.Run("a valid request, a refused one and one after it", func(t *testing.T) {
+		before := o.Requests()
+		rc := testnet.Dial(t, s.Addr().String())
+		rc.Send(t, "GET /echo/first HTTP/1.1\r\nHost: a\r\n\r\n"+
+			"GET /echo/%2Fsecond HTTP/1.1\r\nHost: a\r\n\r\n"+
+			"GET /echo/third HTTP/1.1\r\nHost: a\r\n\r\n")
+		r1, _ := rc.ReadResponse(t, "GET")
+		r2, _ := rc.ReadResponse(t, "GET")
+		if r1.StatusCode != 200 {
+			t.Fatalf("first response %v, want 200", r1)
+		}
+		if r2.StatusCode != 400 {
+			t.Fatalf("second response %v, want 400", r2)
+		}
+		if !rc.Closed(3 * time.Second) {
+			t.Error("connection not closed after the refusal")
+		}
+		if n := o.Requests() - before; n != 1 {
+			t.Errorf("backend got %d requests, want 1", n)
+		}
+		if got := lastReceived(t, o).RequestURI; got != "/echo/first" {
+			t.Errorf("backend got %q", got)
+		}
+	})
+
+	t.Run("a smuggling attempt after a valid request", func(t *testing.T) {
+		before := o.Requests()
+		rc := testnet.Dial(t, s.Addr().String())
+		rc.Send(t, "GET /echo/a HTTP/1.1\r\nHost: a\r\n\r\n"+
+			"POST /echo/b HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+
+			"GET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+		r1, _ := rc.ReadResponse(t, "GET")
+		r2, _ := rc.ReadResponse(t, "POST")
+		if r1.StatusCode != 200 || r2.StatusCode != 400 {
+			t.Fatalf("responses %v %v, want 200 then 400", r1, r2)
+		}
+		if !rc.Closed(3 * time.Second) {
+			t.Error("connection not closed after the refusal")
+		}
+		if n := o.Requests() - before; n != 1 {
+			t.Errorf("backend got %d requests, want 1", n)
+		}
+	})
+
+	t.Run("many valid requests in one write keep their order", func(t *testing.T) {
+		rc := testnet.Dial(t, s.Addr().String())
+		var b strings.Builder
+		for i := 1; i <= 10; i++ {
+			fmt.Fprintf(&b, "GET /api/orders/%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+		}
+		rc.Send(t, b.String())
+		for i := 1; i <= 10; i++ {
+			r, body := rc.ReadResponse(t, "GET")
+			if r.StatusCode != 200 || !strings.Contains(string(body), fmt.Sprintf(`"%d"`, i)) &&
+				!strings.Contains(string(body), fmt.Sprintf(`:%d,`, i)) && !strings.Contains(string(body), fmt.Sprintf(`-%d"`, i)) {
+				t.Fatalf("response %d: %v %q", i, r, body)
+			}
+		}
+	})
+}
+
+// A space or a control byte in the query must not be copied onto the
+// upstream request line, where a backend may split it differently (a space
+// makes "/x?a HTTP/1.0" a target and a version). Refused with 400 today.
+// (Non-ASCII bytes and '"<>\^`{|}' in the query ARE forwarded raw, unlike in
+// the path.)
+func TestInvalidBytesInTheQueryAreRefused(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	for _, q := range []string{"a=b c", "a=b HTTP/1.0", "a=\x01", "a=\x7f", "a=\tb"} {
+		t.Run(fmt.Sprintf("query %q", q), func(t *testing.T) {
+			before := o.Requests()
+			status, raw := testnet.RawExchange(t, s.Addr().String(), "GET /echo/x?"+q+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+			if n := o.Requests() - before; n != 0 {
+				t.Errorf("status %d; backend received target %q, want the request refused", status, lastReceived(t, o).RequestURI)
+				return
+			}
+			if status != 400 {
+				t.Errorf("status %d, want 400\n%.200q", status, raw)
+			}
+		})
+	}
+}
+
+// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+// framing; it must be refused and the connection closed.
+func TestTransferEncodingInHTTP10IsRefused(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	before := o.Requests()
+	status, raw := testnet.RawExchange(t, s.Addr().String(),
+		"POST /echo/x HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	if status != 400 || o.Requests() != before {
+		t.Errorf("status %d, backend got %d requests; want 400 and none\n%.200q", status, o.Requests()-before, raw)
+	}
+}
+
+// Guards against: a request fasthttp cannot parse is answered by handleParseError,
+// whose ctx has no request number yet (ctx.ID() is 0), so every such answer
+// of one server carries the same generated id "<prefix>-0"; ids stop being
+// unique exactly for the requests that most need explaining in the logs.
+func TestGeneratedRequestIDsAreUniqueForUnparsableRequests(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		status, raw := testnet.RawExchange(t, s.Addr().String(), "GET /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n")
+		if status != 400 {
+			t.Fatalf("status %d\n%.200q", status, raw)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := resp.Header.Get("X-Request-ID")
+		if id == "" || seen[id] {
+			t.Errorf("request %d got X-Request-ID %q, already used or empty", i+1, id)
+		}
+		seen[id] = true
+	}
+}

@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/balancer"
+)
+
+// request is one request on its way through the pipeline: the configuration
+// it is served under, what each step learned, and the buffers the steps build
+// into. Server.handle takes one from a pool and gives it to every step; no
+// field may be used after the request has been answered, and nothing may keep
+// a reference to it (or to ctx) beyond that.
+type request struct {
+	ctx   *fasthttp.RequestCtx
+	table *Table // the configuration this request sees from start to end
+	route *Route // nil until routed
+	query []byte // raw query of the request target, without '?'; aliases ctx
+
+	// Who sent it. peer is the connection's peer; client is who the request
+	// is for: the peer, or, when the peer is a trusted proxy, the right-most
+	// address of X-Forwarded-For that is not itself a trusted proxy. Rate
+	// limits and client-keyed balancing key on client.
+	peer    netip.Addr
+	client  netip.Addr
+	trusted bool // peer is one of server.trusted_proxies
+
+	backend *balancer.Backend // the backend that answered (or failed) last
+	errKind string            // why the upstream exchange failed, for logs
+
+	// Buffers, reused from request to request.
+	host   []byte // routing host: lower case, no port
+	path   []byte // normalised path the router matched
+	uri    []byte // request-target sent upstream
+	id     []byte // request id
+	fwd    []byte // X-Forwarded-For / Via being built
+	allow  []byte // Allow header for 405
+	errBuf []byte // JSON error body
+}
+
+func newRequest() any {
+	return &request{
+		host: make([]byte, 0, 64), path: make([]byte, 0, 256), uri: make([]byte, 0, 512),
+		id: make([]byte, 0, 64), fwd: make([]byte, 0, 128), allow: make([]byte, 0, 64), errBuf: make([]byte, 0, 256),
+	}
+}
+
+// acquire takes a request state for ctx, bound to the live table.
+func (s *Server) acquire(ctx *fasthttp.RequestCtx) *request {
+	rq := s.requests.Get().(*request)
+	rq.ctx = ctx
+	rq.table = s.table.Load()
+	return rq
+}
+
+// release forgets everything that pointed into the finished request and
+// returns rq to the pool; the buffers keep their capacity.
+func (s *Server) release(rq *request) {
+	rq.ctx, rq.table, rq.route, rq.query = nil, nil, nil, nil
+	rq.peer, rq.client, rq.trusted = netip.Addr{}, netip.Addr{}, false
+	rq.backend, rq.errKind = nil, ""
+	s.requests.Put(rq)
+}

@@ -1,0 +1,239 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/bench/origin"
+	"github.com/sluice-gw/sluice/internal/testnet"
+)
+
+// What the gateway makes of the backend leg: responses framed in every way
+// a backend may frame them (and some it must not), connections it must not
+// reuse, retries and busy pools.
+
+// answering adapts answer, which returns the whole answer to one request, to
+// testnet.StartRawBackend. After an answer with "Connection: close" the
+// backend closes the connection.
+func answering(answer func(r testnet.RawRequest) string) func(net.Conn, testnet.RawRequest) {
+	return func(c net.Conn, r testnet.RawRequest) {
+		out := answer(r)
+		if _, err := io.WriteString(c, out); err != nil || strings.Contains(out, "Connection: close") {
+			_ = c.Close()
+		}
+	}
+}
+
+// A backend's Connection: close concerns the backend connection: it must not
+// be reused, and the client connection stays open.
+func TestBackendConnectionCloseKeepsTheClientConnection(t *testing.T) {
+	rb := testnet.StartRawBackend(t, answering(func(r testnet.RawRequest) string {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n%02d", r.Seq)
+	}))
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	rc := testnet.Dial(t, s.Addr().String())
+	for i := 1; i <= 3; i++ {
+		rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+		r, body := rc.ReadResponse(t, "GET")
+		if r.StatusCode != 200 || string(body) != fmt.Sprintf("%02d", i) {
+			t.Fatalf("request %d: %v %q", i, r, body)
+		}
+		if r.Close {
+			t.Fatalf("request %d: the client connection was closed because the backend's was", i)
+		}
+	}
+	if c := rb.Conns(); c != 3 {
+		t.Errorf("backend saw %d connections for 3 requests, want 3 (a closed one was reused)", c)
+	}
+}
+
+// A backend response that cannot be framed unambiguously is a 502, never
+// passed through (RFC 9112 §6.3).
+func TestAmbiguouslyFramedBackendResponsesAre502(t *testing.T) {
+	tests := []struct{ name, resp string }{
+		{"two different Content-Length fields", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+		{"a Content-Length list", "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello!"},
+		{"a negative Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nhello"},
+		{"an unknown transfer coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string { return tt.resp }))
+			s := startGateway(t, gatewayYAML(rb.Addr))
+			status, raw := testnet.RawExchange(t, s.Addr().String(), "GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+			if status != 502 {
+				t.Errorf("status %d, want 502\n%.300q", status, raw)
+			}
+		})
+	}
+}
+
+// RFC 9112 §6.3 lets an intermediary forward a response with both
+// Content-Length and Transfer-Encoding if it drops the length and re-frames
+// by the chunked coding; the gateway does (fasthttp re-frames the buffered
+// body). Pinned so that a change to 502 or to passing the bad length is seen.
+func TestContentLengthWithChunkedFromABackendIsReframed(t *testing.T) {
+	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+	}))
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	status, raw := testnet.RawExchange(t, s.Addr().String(), "GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if status == 502 {
+		return
+	}
+	if status != 200 || !strings.Contains(raw, "Content-Length: 5\r\n") || !strings.HasSuffix(raw, "\r\n\r\nhello") {
+		t.Errorf("status %d, want 502 or a re-framed 200\n%.300q", status, raw)
+	}
+}
+
+func TestInterimAndChunkedBackendResponsesAreDeliveredWhole(t *testing.T) {
+	tests := []struct{ name, resp, want string }{
+		{"103 Early Hints before the final response",
+			"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal", "final"},
+		{"100 Continue before the final response",
+			"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal", "final"},
+		{"chunked with trailers",
+			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n", "abcde"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string { return tt.resp }))
+			s := startGateway(t, gatewayYAML(rb.Addr))
+			rc := testnet.Dial(t, s.Addr().String())
+			for i := 0; i < 2; i++ { // twice: the backend connection must be clean after it
+				rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+				r, body := rc.ReadResponse(t, "GET")
+				if r.StatusCode != 200 || string(body) != tt.want {
+					t.Fatalf("request %d: %v %q, want 200 %q", i+1, r, body, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// HEAD must return the headers a GET would, including Content-Length, and
+// a backend that (wrongly) sends a body for HEAD must not poison the pool.
+func TestHeadResponsesKeepTheirLengthAndLeaveNoStrayBytes(t *testing.T) {
+	rb := testnet.StartRawBackend(t, answering(func(r testnet.RawRequest) string {
+		if strings.HasPrefix(r.Head, "HEAD") {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nget-abc"
+	}))
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	rc := testnet.Dial(t, s.Addr().String())
+	rc.Send(t, "HEAD /echo/x HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/y HTTP/1.1\r\nHost: a\r\n\r\n")
+	r1, _ := rc.ReadResponse(t, "HEAD")
+	if r1.StatusCode != 200 || r1.Header.Get("Content-Length") != "7" {
+		t.Fatalf("HEAD: %v, want 200 with Content-Length 7", r1)
+	}
+	r2, body := rc.ReadResponse(t, "GET")
+	if string(body) != "get-abc" {
+		t.Fatalf("GET after HEAD: %v %q", r2, body)
+	}
+}
+
+// Guards against: the gateway strips Upgrade/Connection from requests, so a backend
+// 101 Switching Protocols is never something the client asked for through
+// the gateway. Passing it on tells the client (or a front proxy, which then
+// tunnels the connection and stops inspecting it) that the connection has
+// switched while the gateway keeps parsing it as HTTP. It should be a 502.
+func TestUnsolicitedSwitchingProtocolsIsABadGateway(t *testing.T) {
+	rb := testnet.StartRawBackend(t, answering(func(r testnet.RawRequest) string {
+		if r.Seq == 1 {
+			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	}))
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	status, raw := testnet.RawExchange(t, s.Addr().String(),
+		"GET /echo/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	if status != 502 {
+		t.Errorf("status %d, want 502\n%.300q", status, raw)
+	}
+	// After a 101 the backend connection speaks another protocol; it must
+	// not go back to the pool for the next client's HTTP request.
+	status, raw = testnet.RawExchange(t, s.Addr().String(), "GET /echo/y HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if status != 200 {
+		t.Fatalf("second request: status %d\n%.300q", status, raw)
+	}
+	if c := rb.Conns(); c != 2 {
+		t.Errorf("the second request went over the upgraded backend connection (%d connections, want 2)", c)
+	}
+}
+
+// Guards against: fasthttp's ResponseHeader.SetBytesV replaces only the first field,
+// so a backend that sends two X-Request-ID fields has its second one reach
+// the client beside the gateway's id (proxy.go exchange, last line).
+func TestResponseCarriesExactlyOneRequestID(t *testing.T) {
+	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+		return "HTTP/1.1 200 OK\r\nX-Request-ID: b-1\r\nX-Request-ID: b-2\r\nContent-Length: 2\r\n\r\nok"
+	}))
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	rc := testnet.Dial(t, s.Addr().String())
+	rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\nX-Request-ID: client-1\r\n\r\n")
+	r, _ := rc.ReadResponse(t, "GET")
+	if got := r.Header.Values("X-Request-ID"); len(got) != 1 || got[0] != "client-1" {
+		t.Errorf("client got X-Request-ID %q, want exactly [client-1]", got)
+	}
+}
+
+func TestRetriesNeverResendANonIdempotentRequest(t *testing.T) {
+	// Each backend reads the request and closes the connection without
+	// answering.
+	drop := func(c net.Conn, _ testnet.RawRequest) { _ = c.Close() }
+	a := testnet.StartRawBackend(t, drop)
+	b := testnet.StartRawBackend(t, drop)
+	s := startGateway(t, gatewayYAML(a.Addr, b.Addr))
+
+	t.Run("a POST that reached a backend is answered 502 and sent once", func(t *testing.T) {
+		na, nb := a.Requests(), b.Requests()
+		r := do(t, "POST", s.url("/api/orders"), `{"customer":"c"}`)
+		if r.status != 502 {
+			t.Errorf("status %d, want 502", r.status)
+		}
+		if got := a.Requests() - na + b.Requests() - nb; got != 1 {
+			t.Errorf("backends received the POST %d times, want 1", got)
+		}
+	})
+	t.Run("a GET is retried once on the other backend", func(t *testing.T) {
+		na, nb := a.Requests(), b.Requests()
+		r := do(t, "GET", s.url("/api/orders/1"), "")
+		if r.status != 502 {
+			t.Errorf("status %d, want 502", r.status)
+		}
+		if a.Requests()-na != 1 || b.Requests()-nb != 1 {
+			t.Errorf("backends received the GET %d and %d times, want once each", a.Requests()-na, b.Requests()-nb)
+		}
+	})
+}
+
+func TestAllConnectionsBusyIsA504WithinTheTimeout(t *testing.T) {
+	o := startOrigin(t, origin.Options{Fault: origin.FaultHang})
+	yaml := strings.Replace(gatewayYAML(o.Addr()), "    timeout: 2s\n", "    timeout: 500ms\n    max_conns_per_backend: 1\n", 1)
+	s := startGateway(t, yaml)
+	var wg sync.WaitGroup
+	statuses := make([]int, 4)
+	start := time.Now()
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = do(t, "GET", s.url("/api/orders/1"), "").status
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("4 requests with a 500ms pool timeout took %v", took)
+	}
+	for i, st := range statuses {
+		if st != 504 {
+			t.Errorf("request %d: status %d, want 504", i, st)
+		}
+	}
+}
