@@ -1,0 +1,94 @@
+package cache
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// BreakerState is the state of the Redis breaker.
+type BreakerState int32
+
+// Breaker states.
+const (
+	// BreakerClosed: Redis is asked.
+	BreakerClosed BreakerState = iota
+	// BreakerOpen: Redis failed BreakerFailures times in a row and is not
+	// asked until BreakerCooldown has passed.
+	BreakerOpen
+	// BreakerHalfOpen: one probe call is on its way; its outcome closes or
+	// reopens the breaker, and other calls skip Redis meanwhile.
+	BreakerHalfOpen
+)
+
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half_open"
+	}
+	return "unknown"
+}
+
+// breaker stops asking Redis after failures consecutive failures, for
+// cooldown, then lets one probe through. It is lock-free: allow is on every
+// L2 call.
+type breaker struct {
+	failures int32
+	cooldown time.Duration
+	now      func() time.Time // real time; a field so tests can drive it
+
+	state       atomic.Int32 // BreakerState
+	consecutive atomic.Int32 // failures in a row while closed
+	openedAt    atomic.Int64 // Unix nanoseconds
+	opens       atomic.Uint64
+}
+
+func newBreaker(failures int, cooldown time.Duration) *breaker {
+	return &breaker{failures: int32(failures), cooldown: cooldown, now: time.Now}
+}
+
+// allow reports whether a call may go to Redis. When it lets the probe of
+// an open breaker through, the breaker is half open until the probe reports.
+func (b *breaker) allow() bool {
+	switch BreakerState(b.state.Load()) {
+	case BreakerClosed:
+		return true
+	case BreakerOpen:
+		if b.now().UnixNano()-b.openedAt.Load() < int64(b.cooldown) {
+			return false
+		}
+		return b.state.CompareAndSwap(int32(BreakerOpen), int32(BreakerHalfOpen))
+	}
+	return false
+}
+
+// success records a call Redis answered.
+func (b *breaker) success() {
+	b.consecutive.Store(0)
+	b.state.Store(int32(BreakerClosed))
+}
+
+// failure records a call that failed or timed out.
+func (b *breaker) failure() {
+	switch BreakerState(b.state.Load()) {
+	case BreakerHalfOpen:
+		b.open()
+	case BreakerClosed:
+		if b.consecutive.Add(1) >= b.failures {
+			b.open()
+		}
+	}
+}
+
+func (b *breaker) open() {
+	b.openedAt.Store(b.now().UnixNano())
+	if BreakerState(b.state.Swap(int32(BreakerOpen))) != BreakerOpen {
+		b.opens.Add(1)
+	}
+	b.consecutive.Store(0)
+}
+
+func (b *breaker) State() BreakerState { return BreakerState(b.state.Load()) }

@@ -1,0 +1,131 @@
+package cache
+
+import "time"
+
+// Field is one header field line. Name compares without regard to case.
+type Field struct {
+	Name, Value []byte
+}
+
+// Meta is what the caching rules read from a response, parsed once from its
+// header fields by ParseMeta. Byte slices alias the parsed fields.
+type Meta struct {
+	Status       int
+	CacheControl CacheControl
+
+	// Date is the Date field; zero when absent or invalid.
+	Date time.Time
+	// Expires is the Expires field; HasExpires reports its presence. An
+	// invalid value (such as "0") is zero time with HasExpires set: already
+	// expired (RFC 9111 §5.3).
+	Expires    time.Time
+	HasExpires bool
+	// Age is the Age field (RFC 9111 §5.1). An invalid value counts as 2^31:
+	// the response is treated as stale rather than trusted.
+	Age Delta
+	// LastModified is the Last-Modified field; zero when absent or invalid.
+	LastModified time.Time
+	// ETag is the ETag field value as sent, with quotes and any W/ prefix.
+	ETag []byte
+	// Vary reports a non-empty Vary field; VaryStar a member "*".
+	Vary, VaryStar bool
+	// SetCookie reports a Set-Cookie field.
+	SetCookie bool
+
+	// RequestTime and ResponseTime are when the request that produced the
+	// response was sent and when the response arrived (RFC 9111 §4.2.3).
+	RequestTime, ResponseTime time.Time
+}
+
+// ParseMeta reads the fields the caching rules need from a response's
+// header. Several Cache-Control lines are combined; for the single-valued
+// fields the first line counts, except Expires, where the earliest of
+// several wins. now resolves two-digit years (see ParseHTTPDate). It does
+// not allocate.
+func ParseMeta(status int, header []Field, requestTime, responseTime, now time.Time) Meta {
+	m := Meta{Status: status, RequestTime: requestTime, ResponseTime: responseTime}
+	var seenDate, seenAge, seenLM bool
+	for i := range header {
+		f := &header[i]
+		n := f.Name
+		switch {
+		case equalFold(n, "cache-control"):
+			m.CacheControl.Add(f.Value)
+		case equalFold(n, "date"):
+			if !seenDate {
+				seenDate = true
+				if t, ok := ParseHTTPDate(f.Value, now); ok {
+					m.Date = t
+				}
+			}
+		case equalFold(n, "expires"):
+			t, ok := ParseHTTPDate(f.Value, now)
+			switch {
+			case !ok:
+				m.Expires = time.Time{}
+			case !m.HasExpires || (!m.Expires.IsZero() && t.Before(m.Expires)):
+				m.Expires = t
+			}
+			m.HasExpires = true
+		case equalFold(n, "age"):
+			if !seenAge {
+				seenAge = true
+				v := trimOWS(f.Value)
+				m.Age = Delta{Seconds: parseDelta(v, true), Set: true}
+				if m.Age.Seconds == 0 && !(len(v) > 0 && allDigits(v)) {
+					m.Age.Seconds = maxDelta
+				}
+			}
+		case equalFold(n, "last-modified"):
+			if !seenLM {
+				seenLM = true
+				if t, ok := ParseHTTPDate(f.Value, now); ok {
+					m.LastModified = t
+				}
+			}
+		case equalFold(n, "etag"):
+			if m.ETag == nil {
+				m.ETag = trimOWS(f.Value)
+			}
+		case equalFold(n, "vary"):
+			forEachMember(f.Value, func(member []byte) {
+				m.Vary = true
+				if len(member) == 1 && member[0] == '*' {
+					m.VaryStar = true
+				}
+			})
+		case equalFold(n, "set-cookie"):
+			m.SetCookie = true
+		}
+	}
+	return m
+}
+
+func allDigits(b []byte) bool {
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// forEachMember calls fn with each non-empty member of a comma-separated
+// list (RFC 9110 §5.6.1), trimmed of whitespace; commas inside
+// quoted-strings do not separate.
+func forEachMember(b []byte, fn func(member []byte)) {
+	start := 0
+	for i := 0; i <= len(b); i++ {
+		if i < len(b) && b[i] == '"' {
+			end, _ := quotedEnd(b, i)
+			i = end - 1
+			continue
+		}
+		if i == len(b) || b[i] == ',' {
+			if m := trimOWS(b[start:i]); len(m) > 0 {
+				fn(m)
+			}
+			start = i + 1
+		}
+	}
+}

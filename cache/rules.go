@@ -1,0 +1,242 @@
+package cache
+
+import "time"
+
+// NotStored says why a response is not stored; StoreOK means it may be.
+type NotStored uint8
+
+// Reasons for not storing a response.
+const (
+	StoreOK                 NotStored = iota
+	NotStoredMethod                   // the request method is not GET
+	NotStoredStatus                   // 1xx, 206, 304, or a status not cacheable by default without explicit freshness
+	NotStoredNoStore                  // no-store in the request or the response
+	NotStoredPrivate                  // private (a shared cache must not store it)
+	NotStoredAuthorization            // the request had Authorization and the response did not allow sharing (§3.5)
+	NotStoredSetCookie                // Set-Cookie: never stored, by policy
+	NotStoredVaryStar                 // Vary: *
+	NotStoredMustUnderstand           // must-understand with a status code this cache does not implement
+	NotStoredNoFreshness              // stale at once, with no validator and no stale-* window: useless
+	NotStoredTooLarge                 // the body is over max_entry, or was not buffered
+	NotStoredFailed                   // the origin failed (no response)
+)
+
+var notStoredNames = [...]string{
+	StoreOK:                 "",
+	NotStoredMethod:         "method",
+	NotStoredStatus:         "status",
+	NotStoredNoStore:        "no-store",
+	NotStoredPrivate:        "private",
+	NotStoredAuthorization:  "authorization",
+	NotStoredSetCookie:      "set-cookie",
+	NotStoredVaryStar:       "vary-star",
+	NotStoredMustUnderstand: "must-understand",
+	NotStoredNoFreshness:    "no-freshness",
+	NotStoredTooLarge:       "too-large",
+	NotStoredFailed:         "failed",
+}
+
+// String is a short lower-case name fit for a metric label or a
+// Cache-Status detail; "" for StoreOK.
+func (n NotStored) String() string {
+	if int(n) < len(notStoredNames) {
+		return notStoredNames[n]
+	}
+	return "unknown"
+}
+
+// CacheableByDefault reports whether a status code is heuristically
+// cacheable (RFC 9110 §15.1): 200 203 204 206 300 301 308 404 405 410 414
+// 501. Other codes are stored only with explicit freshness.
+func CacheableByDefault(status int) bool {
+	switch status {
+	case 200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501:
+		return true
+	}
+	return false
+}
+
+// understood reports whether this cache implements the caching rules of a
+// status code, for must-understand (RFC 9111 §5.2.2.3). Partial content is
+// excluded because ranges are not implemented.
+func understood(status int) bool {
+	return status != 206 && CacheableByDefault(status)
+}
+
+// Storable reports whether a shared cache may store a response (RFC 9111 §3),
+// and if not, why. method is the request's; req its Cache-Control;
+// authorization whether it carried Authorization. heuristic is the route's
+// default_ttl (0: none).
+//
+// Beyond the RFC, by policy: only GET responses are stored (a HEAD fill has
+// no body to serve a GET), 206 is not (no range support), a response with
+// Set-Cookie is not (one user's cookie must never reach another), and a
+// response that would be stale at once with no validator to revalidate it
+// and no stale-* window is not (it could never be served).
+func Storable(method []byte, req *CacheControl, authorization bool, m *Meta, heuristic time.Duration) NotStored {
+	cc := &m.CacheControl
+	switch {
+	case string(method) != "GET":
+		return NotStoredMethod
+	case m.Status < 200 || m.Status > 999 || m.Status == 206 || m.Status == 304:
+		return NotStoredStatus
+	case cc.MustUnderstand && !understood(m.Status):
+		return NotStoredMustUnderstand
+	case cc.NoStore && !cc.MustUnderstand, req.NoStore:
+		// must-understand with an understood status overrides no-store (§5.2.2.3).
+		return NotStoredNoStore
+	case cc.Private:
+		return NotStoredPrivate
+	case authorization && !cc.Public && !cc.SMaxAge.Set && !cc.MustRevalidate:
+		return NotStoredAuthorization
+	case m.SetCookie:
+		return NotStoredSetCookie
+	case m.VaryStar:
+		return NotStoredVaryStar
+	}
+	explicit := cc.Public || cc.MaxAge.Set || cc.SMaxAge.Set || m.HasExpires
+	if !explicit && !CacheableByDefault(m.Status) {
+		return NotStoredStatus
+	}
+	if Lifetime(m, heuristic) == 0 && len(m.ETag) == 0 && m.LastModified.IsZero() &&
+		cc.StaleIfError.Seconds == 0 && cc.StaleWhileRevalidate.Seconds == 0 {
+		return NotStoredNoFreshness
+	}
+	return StoreOK
+}
+
+// Lifetime is the freshness lifetime of a response in a shared cache (RFC
+// 9111 §4.2.1): s-maxage, else max-age, else Expires minus Date (the
+// response time when Date is missing). With none of them, heuristic (a
+// route's default_ttl) applies to status codes cacheable by default (§4.2.2);
+// there is no other heuristic freshness.
+func Lifetime(m *Meta, heuristic time.Duration) time.Duration {
+	cc := &m.CacheControl
+	switch {
+	case cc.SMaxAge.Set:
+		return cc.SMaxAge.Duration()
+	case cc.MaxAge.Set:
+		return cc.MaxAge.Duration()
+	case m.HasExpires:
+		if m.Expires.IsZero() {
+			return 0
+		}
+		date := m.Date
+		if date.IsZero() {
+			date = m.ResponseTime
+		}
+		return max(0, m.Expires.Sub(date))
+	case heuristic > 0 && CacheableByDefault(m.Status):
+		return heuristic
+	}
+	return 0
+}
+
+// InitialAge is the corrected initial age of a response (RFC 9111 §4.2.3):
+// the larger of its apparent age (response time minus Date) and its Age
+// field plus the time the exchange took.
+func InitialAge(m *Meta) time.Duration {
+	var apparent time.Duration
+	if !m.Date.IsZero() {
+		apparent = max(0, m.ResponseTime.Sub(m.Date))
+	}
+	delay := max(0, m.ResponseTime.Sub(m.RequestTime))
+	return max(apparent, m.Age.Duration()+delay)
+}
+
+// CurrentAge is a stored response's age at now (RFC 9111 §4.2.3): its
+// corrected initial age plus the time it has been resident.
+func CurrentAge(initialAge time.Duration, responseTime, now time.Time) time.Duration {
+	return initialAge + max(0, now.Sub(responseTime))
+}
+
+// Decision is how a stored response may be used for a request.
+type Decision uint8
+
+// Decisions of Usable.
+const (
+	// Fresh: serve it.
+	Fresh Decision = iota
+	// StaleWhileRevalidate: serve it stale and refresh it in the background
+	// (RFC 5861 §3).
+	StaleWhileRevalidate
+	// StaleAccepted: serve it stale; the request's max-stale accepts it
+	// (RFC 9111 §5.2.1.2).
+	StaleAccepted
+	// Revalidate: the response is stale, or marked no-cache; ask the origin
+	// (conditionally, when it has validators) before using it.
+	Revalidate
+	// RevalidateRequested: the response is fresh but the request's no-cache,
+	// max-age or min-fresh asks for a newer or validated one.
+	RevalidateRequested
+)
+
+// Usable decides how a stored response with the given freshness lifetime,
+// current age and directives may answer a request with directives req (RFC
+// 9111 §4.2, §5.2; RFC 5861).
+//
+// Stale responses are served only with the request's max-stale or the
+// response's stale-while-revalidate, and never when the response says
+// must-revalidate or proxy-revalidate (§5.2.2.2, §5.2.2.8). s-maxage implies
+// proxy-revalidate in a shared cache (§5.2.2.10), which rules out max-stale;
+// an explicit stale-while-revalidate or stale-if-error from the origin still
+// applies, since the origin asked for it. Windows are exclusive: with
+// stale-while-revalidate=30 a response is served for less than 30 s past its
+// lifetime.
+func Usable(lifetime, age time.Duration, resp, req *CacheControl) Decision {
+	if resp.NoCache {
+		return Revalidate
+	}
+	if req.NoCache {
+		return RevalidateRequested
+	}
+	tooOld := req.MaxAge.Set && age > req.MaxAge.Duration()
+	if age < lifetime {
+		if tooOld || (req.MinFresh.Set && lifetime-age < req.MinFresh.Duration()) {
+			return RevalidateRequested
+		}
+		return Fresh
+	}
+	if tooOld {
+		return Revalidate
+	}
+	staleness := age - lifetime
+	strict := resp.MustRevalidate || resp.ProxyRevalidate
+	if !strict && !resp.SMaxAge.Set {
+		if req.MaxStale.Set && staleness <= req.MaxStale.Duration() ||
+			!req.MaxStale.Set && req.MaxStaleAny {
+			return StaleAccepted
+		}
+	}
+	if !strict && staleness < resp.StaleWhileRevalidate.Duration() && !req.MinFresh.Set {
+		return StaleWhileRevalidate
+	}
+	return Revalidate
+}
+
+// StaleIfError reports whether a stored response may be served, stale,
+// because the origin failed (no response, or 500, 502, 503, 504) while it
+// was being revalidated (RFC 5861 §4). The window is the larger of the
+// response's and the request's stale-if-error; must-revalidate,
+// proxy-revalidate and a response no-cache forbid it, and so does a request
+// no-cache unless the request itself carries stale-if-error.
+func StaleIfError(lifetime, age time.Duration, resp, req *CacheControl) bool {
+	if resp.MustRevalidate || resp.ProxyRevalidate || resp.NoCache {
+		return false
+	}
+	if req.NoCache && !req.StaleIfError.Set {
+		return false
+	}
+	window := max(resp.StaleIfError.Duration(), req.StaleIfError.Duration())
+	return max(0, age-lifetime) < window
+}
+
+// OriginFailed reports whether a fill counts as an error for stale-if-error:
+// no response at all, or 500, 502, 503 or 504 (RFC 5861 §4).
+func OriginFailed(status int) bool {
+	switch status {
+	case 0, 500, 502, 503, 504:
+		return true
+	}
+	return false
+}
