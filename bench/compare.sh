@@ -4,6 +4,11 @@
 #
 #   bash bench/compare.sh                 # 3 rounds of 10s per target, ~3 min
 #   ROUNDS=5 DURATION=20s bash bench/compare.sh
+#   # the issues' reference measurement (wrk -t1 -c64, >= 5 rounds):
+#   GENERATOR=wrk ROUNDS=5 bash bench/compare.sh
+#   # the cache comparison (issue 7): cache hits, against nginx proxy_cache
+#   # and a fasthttp server writing fixed bytes from memory:
+#   GENERATOR=wrk ROUNDS=5 TARGETS="nginx_cache sluice_cache static" bash bench/compare.sh
 #
 # What it does:
 #   1. installs nginx and HAProxy from Debian if they are missing (as root),
@@ -14,25 +19,36 @@
 #   3. on a machine with 2 or more cores, pins the system under test (SUT) to
 #      core 1 and the generator and origin to core 0 (the rest, if any), and
 #      gives Sluice GOMAXPROCS=1, so every proxy gets the same single core;
-#   4. runs `sluice bench` (closed loop) against every target, interleaved,
-#      ROUNDS times, rotating the order each round so no target always runs
-#      first or last; before each measured run a separate warm-up run;
+#   4. runs `sluice bench` (closed loop) or `wrk -t1` (GENERATOR=wrk) against
+#      every target, interleaved, ROUNDS times, rotating the order each round
+#      so no target always runs first or last; before each measured run a
+#      separate warm-up run (and, for the cache targets, a check that the
+#      response is a cache hit: the script fails if it is not);
 #   5. reads the SUT's CPU time (utime+stime of every process of the SUT, from
 #      /proc/PID/stat) before and after each measured run: CPU per request is
 #      steadier than throughput on a noisy shared machine, because it does not
 #      depend on how much of its core the SUT was given;
-#   6. prints machine info, the per-round raw lines and a markdown table of
-#      medians with ratios to nginx.
+#   6. prints machine info, the per-round raw lines, a markdown table of
+#      medians with ratios to nginx, the medians of same-round ratios to nginx
+#      and to HAProxy (each round's targets ran minutes apart at most, so a
+#      ratio within a round cancels most of the machine's drift), the issues'
+#      goals against those, and, with cache targets, the cache comparison.
 # Only loopback is touched. Every process it starts is stopped on exit.
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]  DURATION [10s]  CONNECTIONS [64]  WARMUP [2s]
-#   TARGETS ["direct nginx haproxy sluice"]  which targets to run
+#   TARGETS ["direct nginx haproxy sluice"]  which targets to run, among
+#                           direct nginx haproxy sluice (the proxies) and
+#                           nginx_cache sluice_cache static (cache hits)
+#   GENERATOR [sluice]      sluice: `sluice bench` (closed or open loop)
+#                           wrk: `wrk -t1 -cCONNECTIONS --latency` (closed
+#                           loop only; durations rounded up to whole seconds)
 #   URL_PATH [/orders/42]   request path (300-byte JSON from the origin)
 #   RATE [0]                0: closed loop (each target as fast as it goes).
 #                           N: open loop at N req/s for every target, so CPU
 #                           per request is compared at the same load (pick N
-#                           below the slowest target's closed-loop rate)
+#                           below the slowest target's closed-loop rate;
+#                           GENERATOR=sluice only)
 #   SLUICE_BIN              use this binary instead of building one
 #   PROFILE [0]             1: after the rounds, one more Sluice run under
 #                           `perf record -g` and its top entries (needs perf)
@@ -58,6 +74,19 @@
 #   - Access logs are off everywhere (Sluice's default).
 # The "direct" row is the generator against the origin with no proxy: the
 # ceiling of this set-up. Its CPU column is the origin's own CPU per request.
+#
+# Cache targets (not in the default set). They sit in front of a second
+# origin started with -cache-control "public, max-age=3600", so its response
+# is cacheable as it is; its CPU per request (the origin column) stays ~0
+# when every measured request is a hit.
+#   - nginx_cache: nginx with proxy_cache (bench/peers/nginx-cache.conf.tmpl);
+#     the hit is checked on X-Cache-Status: HIT.
+#   - sluice_cache: Sluice with `cache: {memory: 256MiB}` (L1 only, no Redis)
+#     and the route's `cache: {enabled: true, default_ttl: 60s}`; the hit is
+#     checked on RFC 9211 Cache-Status containing `hit`.
+#   - static: the ceiling on this stack: bench/peers/static, a fasthttp server
+#     writing the same body and similar headers from memory, built with
+#     `go build`, GOMAXPROCS=1, pinned like a proxy.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -69,6 +98,7 @@ URL_PATH=${URL_PATH:-/orders/42}
 RATE=${RATE:-0}
 PROFILE=${PROFILE:-0}
 KEEP_TMP=${KEEP_TMP:-0}
+GENERATOR=${GENERATOR:-sluice}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -76,6 +106,20 @@ peers=$here/peers
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "compare.sh: $*"; exit 1; }
+
+all_targets="direct nginx haproxy sluice nginx_cache sluice_cache static"
+for t in $TARGETS; do
+	[[ " $all_targets " == *" $t "* ]] || die "unknown target $t (want some of: $all_targets)"
+done
+[[ -n ${TARGETS// /} ]] || die "TARGETS is empty"
+case $GENERATOR in
+sluice) ;;
+wrk) [[ $RATE == 0 ]] || die "RATE=$RATE: wrk has no open loop; use GENERATOR=sluice for a fixed rate" ;;
+*) die "unknown GENERATOR $GENERATOR (want sluice or wrk)" ;;
+esac
+has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
+cache_run=0
+for t in nginx_cache sluice_cache static; do has_target "$t" && cache_run=1; done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-compare.XXXXXX")
 started=() # pids of every process this script started, stopped on exit
@@ -140,6 +184,7 @@ command -v jq >/dev/null || need+=(jq)
 command -v ss >/dev/null || need+=(iproute2)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
+[[ $GENERATOR == wrk ]] && ! command -v wrk >/dev/null && need+=(wrk)
 if ((${#need[@]})); then
 	log "installing ${need[*]} ..."
 	apt_install "${need[@]}"
@@ -157,6 +202,14 @@ for flag in -url -connections -duration -warmup -o; do
 	grep -q -- "^ *$flag " <<<"$bench_help" || die "sluice bench has no $flag flag:
 $bench_help"
 done
+if ((cache_run)); then
+	grep -q -- '^ *-cache-control ' <<<"$("$sluice" origin -h 2>&1 || true)" ||
+		die "sluice origin has no -cache-control flag: the cache targets need a cacheable origin"
+fi
+if has_target static; then
+	log "building bench/peers/static ..."
+	(cd "$root" && go build -o "$tmp/static" ./bench/peers/static) || die "go build ./bench/peers/static failed"
+fi
 
 # ----------------------------------------------------------- cores, ports ----
 
@@ -193,6 +246,11 @@ take_port port_sluice
 take_port port_admin
 take_port port_nginx
 take_port port_haproxy
+take_port port_origin_cache
+take_port port_sluice_cache
+take_port port_admin_cache
+take_port port_nginx_cache
+take_port port_static
 
 # --------------------------------------------------------------- start ----
 
@@ -218,6 +276,7 @@ wait_ok() {
 		sleep 0.1
 	done
 	cat "$tmp/$name.log" >&2 || true
+	tail -n 5 "$tmp/${name//_/-}-error.log" >&2 2>/dev/null || true # nginx's
 	die "$name did not answer 200 on $url"
 }
 
@@ -240,8 +299,8 @@ routes:
     pool: origin
 EOF
 
-render() { # render TEMPLATE OUT LISTEN_PORT
-	sed -e "s#@TMP@#$tmp#g" -e "s#@ORIGIN@#127.0.0.1:$port_origin#g" \
+render() { # render TEMPLATE OUT LISTEN_PORT [ORIGIN_PORT]
+	sed -e "s#@TMP@#$tmp#g" -e "s#@ORIGIN@#127.0.0.1:${4:-$port_origin}#g" \
 		-e "s#@LISTEN@#127.0.0.1:$3#g" "$1" >"$2"
 }
 render "$peers/nginx.conf.tmpl" "$tmp/nginx.conf" "$port_nginx"
@@ -249,12 +308,90 @@ render "$peers/haproxy.cfg.tmpl" "$tmp/haproxy.cfg" "$port_haproxy"
 nginx -t -q -c "$tmp/nginx.conf" || die "nginx rejects $tmp/nginx.conf"
 haproxy -c -q -f "$tmp/haproxy.cfg" || die "haproxy rejects $tmp/haproxy.cfg"
 
-declare -A url sut_pids
+# The cache targets' origin: the same origin, its order responses made
+# cacheable for an hour, so every proxy may store them without being told to
+# ignore anything.
+cache_control="public, max-age=3600"
+if ((cache_run)); then
+	start origin_cache "${load_pin[@]}" "$sluice" origin -listen "127.0.0.1:$port_origin_cache" \
+		-cache-control "$cache_control"
+	wait_ok "http://127.0.0.1:$port_origin_cache/healthz" origin_cache
+	# The body static writes: the origin's own bytes for this path.
+	curl -sf --max-time 2 -o "$tmp/static-body" "http://127.0.0.1:$port_origin_cache$URL_PATH" ||
+		die "the cache origin does not answer GET $URL_PATH"
+fi
+
+# Sluice with the cache on (issue 7): L1 only (no redis key), 256 MiB, the
+# route cached with default_ttl 60s (the origin's max-age=3600 applies).
+# Otherwise the same defaults as gateway.yaml.
+has_target sluice_cache && cat >"$tmp/gateway-cache.yaml" <<EOF
+listen: 127.0.0.1:$port_sluice_cache
+admin: {listen: 127.0.0.1:$port_admin_cache}
+cache: {memory: 256MiB}
+pools:
+  origin:
+    backends:
+      - {addr: 127.0.0.1:$port_origin_cache}
+    health_check: {path: /healthz}
+routes:
+  - name: all
+    match: {path_prefix: /}
+    pool: origin
+    cache: {enabled: true, default_ttl: 60s}
+EOF
+if has_target nginx_cache; then
+	# nginx's workers run as an unprivileged user when it is started as root
+	# and must reach the cache directory inside the scratch directory (0700).
+	# 0711: they may traverse it, not list it.
+	[[ $(id -u) == 0 ]] && chmod 711 "$tmp"
+	render "$peers/nginx-cache.conf.tmpl" "$tmp/nginx-cache.conf" "$port_nginx_cache" "$port_origin_cache"
+	nginx -t -q -c "$tmp/nginx-cache.conf" || die "nginx rejects $tmp/nginx-cache.conf"
+fi
+
+declare -A url sut_pids origin_pids
 url[direct]=http://127.0.0.1:$port_origin$URL_PATH
 url[sluice]=http://127.0.0.1:$port_sluice$URL_PATH
 url[nginx]=http://127.0.0.1:$port_nginx$URL_PATH
 url[haproxy]=http://127.0.0.1:$port_haproxy$URL_PATH
+url[nginx_cache]=http://127.0.0.1:$port_nginx_cache$URL_PATH
+url[sluice_cache]=http://127.0.0.1:$port_sluice_cache$URL_PATH
+url[static]=http://127.0.0.1:$port_static$URL_PATH
 sut_pids[direct]=$pid_origin
+for t in direct nginx haproxy sluice; do origin_pids[$t]=$pid_origin; done
+for t in nginx_cache sluice_cache static; do origin_pids[$t]=${pid_origin_cache:-$pid_origin}; done
+
+# response_headers URL prints the response headers of one GET, CRs removed.
+response_headers() {
+	curl -s -o /dev/null -D - --max-time 2 "$1" | tr -d '\r' || true
+}
+
+# check_hit TARGET WHEN: for a cache target, dies unless a GET now is answered
+# from the cache; nothing for the others. WHEN says which check failed.
+check_hit() {
+	local t=$1 when=$2 h v
+	case $t in
+	nginx_cache)
+		h=$(response_headers "${url[$t]}")
+		v=$(grep -i '^x-cache-status:' <<<"$h" | head -n 1 | cut -d: -f2- | sed 's/^ *//') || true
+		[[ $v == HIT ]] || die "nginx_cache: not a cache hit $when: want X-Cache-Status: HIT, got ${v:-no X-Cache-Status header}.
+Response headers:
+$h"
+		;;
+	sluice_cache)
+		h=$(response_headers "${url[$t]}")
+		v=$(grep -i '^cache-status:' <<<"$h" | head -n 1 | cut -d: -f2- | sed 's/^ *//') || true
+		# RFC 9211: a list of "cache; params", the cache nearest the client
+		# last (here Sluice, the only cache); a hit is the bare "hit" param.
+		local got="no Cache-Status header"
+		[[ -n $v ]] && got="'Cache-Status: $v'"
+		grep -Eiq '(^|;)[[:space:]]*hit[[:space:]]*(;|$)' <<<"${v##*,}" || die "sluice_cache: not a cache hit $when: \
+want a Cache-Status header containing 'hit' (RFC 9211, e.g. 'Cache-Status: sluice; hit'), got $got.
+Is the cache (issue 7) in this build, and does it store the origin's response (Cache-Control: $cache_control)?
+Response headers:
+$h"
+		;;
+	esac
+}
 
 for t in $TARGETS; do
 	case $t in
@@ -276,7 +413,33 @@ for t in $TARGETS; do
 		wait_ok "${url[haproxy]}" haproxy
 		sut_pids[haproxy]=$pid_haproxy
 		;;
-	*) die "unknown target $t (want direct, nginx, haproxy, sluice)" ;;
+	nginx_cache)
+		start nginx_cache "${sut_pin[@]}" nginx -c "$tmp/nginx-cache.conf"
+		wait_ok "${url[nginx_cache]}" nginx_cache # a miss: stores the response
+		sut_pids[nginx_cache]="$pid_nginx_cache $(pgrep -P "$pid_nginx_cache" | tr '\n' ' ')"
+		check_hit nginx_cache "on the request after the first"
+		;;
+	sluice_cache)
+		if ! out=$("$sluice" validate -c "$tmp/gateway-cache.yaml" 2>&1); then
+			die "sluice_cache: this sluice rejects the cache configuration, so the cache (issue 7) is
+not in this build yet (or its keys changed). sluice validate says:
+$out
+The configuration:
+$(cat "$tmp/gateway-cache.yaml")"
+		fi
+		start sluice_cache env GOMAXPROCS=1 "${sut_pin[@]}" "$sluice" run -c "$tmp/gateway-cache.yaml" -watch=false
+		wait_ok "${url[sluice_cache]}" sluice_cache # a miss: stores the response
+		sut_pids[sluice_cache]=$pid_sluice_cache
+		sleep 0.2 # in case the fill completes after the response is sent
+		check_hit sluice_cache "on the request after the first"
+		;;
+	static)
+		start static env GOMAXPROCS=1 "${sut_pin[@]}" "$tmp/static" -listen "127.0.0.1:$port_static" \
+			-body-file "$tmp/static-body" -cache-control "$cache_control"
+		wait_ok "${url[static]}" static
+		sut_pids[static]=$pid_static
+		;;
+	*) die "unknown target $t (want some of: $all_targets)" ;;
 	esac
 done
 
@@ -308,27 +471,83 @@ cpu_ticks() {
 
 printf 'round\ttarget\trps\tp50_ms\tp99_ms\tcpu_us_per_req\torigin_cpu_us_per_req\trequests\terrors\tvalid\n' >"$tmp/raw.tsv"
 
-# run_one ROUND TARGET: warm-up run, then the measured run between two CPU
-# readings; appends one line to raw.tsv.
+# wrk_secs prints a Go duration as whole seconds for wrk's -d (which takes
+# no fractions and no "ms"), rounded up, at least 1.
+wrk_secs() {
+	python3 -c 'import math, sys; print(max(1, math.ceil(float(sys.argv[1]) - 1e-9)))' "$(secs "$1")"
+}
+
+# gen_cmd URL DURATION sets the array gen to the pinned generator command:
+# one closed-loop (or, RATE>0, open-loop) run of DURATION against URL.
+gen_cmd() {
+	if [[ $GENERATOR == wrk ]]; then
+		gen=("${load_pin[@]}" wrk -t1 "-c$CONNECTIONS" "-d$(wrk_secs "$2")s" --latency "$1")
+	else
+		gen=("${load_pin[@]}" "$sluice" bench -url "$1" -connections "$CONNECTIONS"
+			-rate "$RATE" -duration "$2" -warmup 0 -o json)
+	fi
+}
+
+# parse_wrk FILE prints, tab-separated, what the table needs from wrk's text
+# output: req/s, p50 ms, p99 ms, requests, errors (socket errors + non-2xx/3xx)
+# and valid (true: some requests and at most 1% errors, sluice bench's default
+# -max-error-rate).
+parse_wrk() {
+	python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+unit = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+def lat(p):
+    m = re.search(r"^\s*" + p + r"%\s+([0-9.]+)(us|ms|s|m|h)\s*$", text, re.M)
+    if not m:
+        sys.exit(f"no {p}% latency in wrk's output")
+    return float(m.group(1)) * unit[m.group(2)]
+rps = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+req = re.search(r"^\s*([0-9]+) requests in ", text, re.M)
+if not rps or not req:
+    sys.exit("no Requests/sec or request count in wrk's output")
+errors = 0
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+if sock:
+    errors += sum(int(x) for x in sock.groups())
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if non2xx:
+    errors += int(non2xx.group(1))
+n = int(req.group(1))
+valid = n > 0 and errors <= 0.01 * n
+print("\t".join(map(str, [float(rps.group(1)), lat("50"), lat("99"), n, errors, str(valid).lower()])))
+PY
+}
+
+# run_one ROUND TARGET: warm-up run, (cache targets) the hit check, then the
+# measured run between two CPU readings; appends one line to raw.tsv.
 run_one() {
-	local round=$1 t=$2 u=${url[$2]} out=$tmp/r$1-$2.json
+	local round=$1 t=$2 u=${url[$2]} out=$tmp/r$1-$2.out err=$tmp/r$1-$2.err
 	# shellcheck disable=SC2086 # sut_pids holds a space-separated pid list
-	local pids=(${sut_pids[$t]})
-	"${load_pin[@]}" "$sluice" bench -url "$u" -connections "$CONNECTIONS" \
-		-rate "$RATE" -duration "$WARMUP" -warmup 0 -o json >/dev/null 2>&1 || true
-	local c0 o0 c1 o1
+	local pids=(${sut_pids[$t]}) opid=${origin_pids[$t]}
+	if awk -v d="$(secs "$WARMUP")" 'BEGIN { exit !(d > 0) }'; then
+		gen_cmd "$u" "$WARMUP"
+		"${gen[@]}" >/dev/null 2>&1 || true
+	fi
+	check_hit "$t" "after the warm-up of round $round"
+	local c0 o0 c1 o1 fields
+	gen_cmd "$u" "$DURATION"
 	c0=$(cpu_ticks "${pids[@]}")
-	o0=$(cpu_ticks "$pid_origin")
-	"${load_pin[@]}" "$sluice" bench -url "$u" -connections "$CONNECTIONS" \
-		-rate "$RATE" -duration "$DURATION" -warmup 0 -o json >"$out" 2>"$tmp/r$round-$t.err" || true
+	o0=$(cpu_ticks "$opid")
+	"${gen[@]}" >"$out" 2>"$err" || true
 	c1=$(cpu_ticks "${pids[@]}")
-	o1=$(cpu_ticks "$pid_origin")
-	jq -r --arg r "$round" --arg t "$t" \
-		--argjson cpu "$((c1 - c0))" --argjson ocpu "$((o1 - o0))" --argjson hz "$clk_tck" '
-		def per(x): if .requests > 0 then (x / $hz * 1e6 / .requests) else 0 end;
-		[$r, $t, .achieved_rate, .latency.p50_ms, .latency.p99_ms,
-		 per($cpu), per($ocpu), .requests, .errors_total, .valid] | @tsv' \
-		"$out" >>"$tmp/raw.tsv" || die "no JSON from sluice bench for $t: $(cat "$tmp/r$round-$t.err")"
+	o1=$(cpu_ticks "$opid")
+	if [[ $GENERATOR == wrk ]]; then
+		fields=$(parse_wrk "$out" 2>>"$err") || die "cannot read wrk's output for $t: $(cat "$out" "$err")"
+	else
+		fields=$(jq -r '[.achieved_rate, .latency.p50_ms, .latency.p99_ms, .requests, .errors_total, .valid] | @tsv' \
+			"$out" 2>>"$err") || die "no JSON from sluice bench for $t: $(cat "$err")"
+	fi
+	# CPU per request: ticks / CLK_TCK * 1e6 / requests, 0 when no request.
+	awk -F '\t' -v r="$round" -v t="$t" -v cpu="$((c1 - c0))" -v ocpu="$((o1 - o0))" -v hz="$clk_tck" '
+		function per(x) { return $4 > 0 ? x / hz * 1e6 / $4 : 0 }
+		{ printf "%s\t%s\t%s\t%s\t%s\t%.17g\t%.17g\t%s\t%s\t%s\n", r, t, $1, $2, $3, per(cpu), per(ocpu), $4, $5, $6 }' \
+		<<<"$fields" >>"$tmp/raw.tsv"
 }
 
 # ---------------------------------------------------------- machine info ----
@@ -346,7 +565,13 @@ echo "nginx:     $(nginx -v 2>&1 | sed 's/^nginx version: //')"
 echo "haproxy:   $(haproxy -v 2>&1 | head -n 1)"
 echo "pinning:   system under test on cpu $sut_cpus; generator and origin on cpu $load_cpus; Sluice GOMAXPROCS=1"
 if [[ $RATE == 0 ]]; then mode="closed loop"; else mode="open loop at $RATE req/s"; fi
-echo "load:      sluice bench $mode, $CONNECTIONS connections, GET $URL_PATH, $ROUNDS rounds x $DURATION (+ $WARMUP warm-up each)"
+if [[ $GENERATOR == wrk ]]; then
+	echo "wrk:       $(wrk -v 2>&1 | head -n 1)"
+	echo "load:      wrk -t1 -c$CONNECTIONS --latency (closed loop), GET $URL_PATH, $ROUNDS rounds x $(wrk_secs "$DURATION")s (+ $(awk -v d="$(secs "$WARMUP")" 'BEGIN { exit !(d > 0) }' && wrk_secs "$WARMUP" || echo 0)s warm-up each)"
+else
+	echo "load:      sluice bench $mode, $CONNECTIONS connections, GET $URL_PATH, $ROUNDS rounds x $DURATION (+ $WARMUP warm-up each)"
+fi
+((cache_run)) && echo "cache:     cache targets' origin sends Cache-Control: $cache_control; every measured run follows a checked hit"
 echo '```'
 echo
 
@@ -364,21 +589,24 @@ done
 
 # --------------------------------------------------------------- summary ----
 
-python3 - "$tmp/raw.tsv" "$TARGETS" "$ROUNDS" <<'PY'
+python3 - "$tmp/raw.tsv" "$TARGETS" "$ROUNDS" "$GENERATOR" <<'PY'
 import csv, statistics, sys
 
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 targets = sys.argv[2].split()
+nrounds = int(sys.argv[3])
+generator = "wrk -t1" if sys.argv[4] == "wrk" else "sluice bench"
+w = max([8] + [len(t) for t in targets])
 print("## Raw rounds (CPU: µs of CPU time per request; origin: the origin's)")
 print()
 print("```")
-print(f"{'round':>5}  {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'SUT CPU':>8} {'origin':>8} {'requests':>9} {'errors':>6}  valid")
+print(f"{'round':>5}  {'target':<{w}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'SUT CPU':>8} {'origin':>8} {'requests':>9} {'errors':>6}  valid")
 for r in rows:
-    print(f"{r['round']:>5}  {r['target']:<8} {float(r['rps']):9.0f} {float(r['p50_ms']):8.3f} {float(r['p99_ms']):8.3f} "
+    print(f"{r['round']:>5}  {r['target']:<{w}} {float(r['rps']):9.0f} {float(r['p50_ms']):8.3f} {float(r['p99_ms']):8.3f} "
           f"{float(r['cpu_us_per_req']):8.1f} {float(r['origin_cpu_us_per_req']):8.1f} {r['requests']:>9} {r['errors']:>6}  {r['valid']}")
 print("```")
 print()
-print(f"## Medians over {sys.argv[3]} rounds")
+print(f"## Medians over {sys.argv[3]} rounds ({generator})")
 print()
 med = {}
 for t in targets:
@@ -387,6 +615,7 @@ for t in targets:
         continue
     m = lambda k: statistics.median(float(r[k]) for r in rs)
     med[t] = dict(rps=m("rps"), p50=m("p50_ms"), p99=m("p99_ms"), cpu=m("cpu_us_per_req"),
+                  ocpu=m("origin_cpu_us_per_req"),
                   invalid=sum(r["valid"] != "true" for r in rs), errors=sum(int(r["errors"]) for r in rs))
 ref = med.get("nginx")
 def ratio(a, b):
@@ -398,6 +627,95 @@ for t, v in med.items():
     r1 = ratio(v["rps"], ref["rps"]) if ref else "n/a"
     r2 = ratio(v["cpu"], ref["cpu"]) if ref else "n/a"
     print(f"| {name} | {v['rps']:.0f} | {v['p50']:.3f} | {v['p99']:.3f} | {v['cpu']:.1f} | {r1} | {r2} |")
+
+# Same-round ratios: a / b within each round both ran in, then the median
+# over the rounds (with the smallest and largest in brackets). Targets of one
+# round run minutes apart at most, so this cancels most of the drift of a
+# shared machine that a ratio of medians keeps.
+by = {(r["target"], r["round"]): r for r in rows}
+KEYS = {"rps": "rps", "cpu": "cpu_us_per_req", "p99": "p99_ms", "p50": "p50_ms"}
+def same_round(a, b, k):
+    rs = []
+    for rnd in sorted({r["round"] for r in rows}, key=int):
+        x, y = by.get((a, rnd)), by.get((b, rnd))
+        if x and y and float(y[KEYS[k]]) > 0:
+            rs.append(float(x[KEYS[k]]) / float(y[KEYS[k]]))
+    return (statistics.median(rs), min(rs), max(rs), len(rs)) if rs else None
+def fmt(sr, spread=True):
+    if sr is None:
+        return "n/a"
+    m, lo, hi, _ = sr
+    return f"{m:.2f}x ({lo:.2f}-{hi:.2f})" if spread else f"{m:.2f}x"
+
+refs = [t for t in ("nginx", "haproxy") if t in med]
+if refs:
+    print()
+    print(f"## Median of same-round ratios over {nrounds} rounds (smallest-largest round in brackets)")
+    print()
+    head = "| target |"
+    for b in refs:
+        head += f" req/s vs {b} | CPU/req vs {b} | p99 vs {b} |"
+    print(head)
+    print("|---|" + "---:|" * (3 * len(refs)))
+    for t in med:
+        if t == "direct" or refs == [t]:
+            continue
+        line = f"| {t} |"
+        for b in refs:
+            for k in ("rps", "cpu", "p99"):
+                line += " - |" if t == b else f" {fmt(same_round(t, b, k))} |"
+        print(line)
+
+goals = []  # (what, ratio, target, ok(ratio))
+def goal(what, a, b, k, target, higher):
+    sr = same_round(a, b, k)
+    if sr is None:
+        return
+    ok = sr[0] >= target if higher else sr[0] <= target
+    goals.append(f"- {what}: {fmt(sr)} (goal {'≥' if higher else '≤'} {target:.1f}x): {'met' if ok else 'NOT met'}")
+if "sluice" in med:
+    goal("sluice req/s / nginx (issue 11)", "sluice", "nginx", "rps", 1.0, True)
+    goal("sluice CPU per request / nginx (issue 11)", "sluice", "nginx", "cpu", 1.0, False)
+    goal("sluice p99 / nginx (issue 11)", "sluice", "nginx", "p99", 1.1, False)
+
+cache = [t for t in ("nginx_cache", "sluice_cache", "static") if t in med]
+if cache:
+    print()
+    print(f"## Cache comparison (every measured run follows a checked hit; {generator})")
+    print()
+    print("| target | req/s | p50 ms | p99 ms | SUT CPU µs/req | origin CPU µs/req |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for t in cache:
+        v = med[t]
+        print(f"| {t} | {v['rps']:.0f} | {v['p50']:.3f} | {v['p99']:.3f} | {v['cpu']:.1f} | {v['ocpu']:.2f} |")
+    print()
+    print("Median of same-round ratios (smallest-largest round in brackets):")
+    print()
+    print("| ratio | req/s | CPU µs/req | p99 |")
+    print("|---|---:|---:|---:|")
+    for a, b in (("sluice_cache", "nginx_cache"), ("sluice_cache", "static"), ("static", "nginx_cache")):
+        if a in med and b in med:
+            print(f"| {a} / {b} | {fmt(same_round(a, b, 'rps'))} | {fmt(same_round(a, b, 'cpu'))} | {fmt(same_round(a, b, 'p99'))} |")
+    if "sluice_cache" in med:
+        goal("sluice_cache req/s / nginx_cache (issue 7)", "sluice_cache", "nginx_cache", "rps", 1.8, True)
+        goal("sluice_cache req/s / static (issue 7)", "sluice_cache", "static", "rps", 0.9, True)
+    cpu = ", ".join(f"{t} {med[t]['cpu']:.1f}" for t in cache)
+    goals.append(f"- CPU µs per request (medians): {cpu}")
+
+if goals:
+    print()
+    print(f"## Goals (median of same-round ratios, {generator}, {nrounds} rounds)")
+    print()
+    for g in goals:
+        print(g)
+    notes = []
+    if nrounds < 5:
+        notes.append("fewer than 5 rounds")
+    if sys.argv[4] != "wrk":
+        notes.append("the issues' reference generator is wrk (GENERATOR=wrk)")
+    if notes:
+        print(f"\n(indicative only: {'; '.join(notes)})")
+
 bad = {t: v for t, v in med.items() if v["invalid"] or v["errors"]}
 for t, v in bad.items():
     print(f"\nWARNING: {t}: {v['invalid']} invalid run(s), {v['errors']} errors in total: see the raw lines")
@@ -414,8 +732,10 @@ if [[ $PROFILE == 1 && " $TARGETS " == *" sluice "* ]]; then
 	if ! command -v perf >/dev/null; then
 		echo "perf is not installed (apt-get install linux-perf); no profile"
 	else
-		"${load_pin[@]}" "$sluice" bench -url "${url[sluice]}" -connections "$CONNECTIONS" \
-			-rate "$RATE" -duration "$DURATION" -warmup "$WARMUP" -o json >"$tmp/perf-bench.json" 2>&1 &
+		# One run of warm-up + measured duration; perf samples the second part.
+		gen_cmd "${url[sluice]}" "$(python3 -c 'import sys; print(f"{sum(map(float, sys.argv[1:]))}s")' \
+			"$(secs "$WARMUP")" "$(secs "$DURATION")")"
+		"${gen[@]}" >"$tmp/perf-bench.out" 2>&1 &
 		bench_pid=$!
 		started+=("$bench_pid")
 		sleep "$(secs "$WARMUP")"
