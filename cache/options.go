@@ -158,10 +158,12 @@ func (o Options) WithDefaults() Options {
 func (o *Options) Validate() error {
 	d := o.WithDefaults()
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	add := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{Path: path, Err: fmt.Errorf(format, args...)})
+	}
 	positive := func(name string, v int64) {
 		if v < 0 {
-			add("%s: %d must not be negative", name, v)
+			add(name, "%d must not be negative", v)
 		}
 	}
 	positive("memory", d.Memory)
@@ -171,7 +173,7 @@ func (o *Options) Validate() error {
 	positive("writers", int64(d.Writers))
 	positive("breaker_failures", int64(d.BreakerFailures))
 	if d.Memory > 0 && d.MaxEntry > d.Memory {
-		add("max_entry: %d is larger than memory (%d)", d.MaxEntry, d.Memory)
+		add("max_entry", "%d is larger than memory (%d)", d.MaxEntry, d.Memory)
 	}
 	for _, t := range []struct {
 		name string
@@ -182,11 +184,11 @@ func (o *Options) Validate() error {
 		{"breaker_cooldown", d.BreakerCooldown},
 	} {
 		if t.v < 0 {
-			add("%s: %s must not be negative", t.name, t.v)
+			add(t.name, "%s must not be negative", t.v)
 		}
 	}
 	if d.LeasePoll > 0 && d.LockTimeout > 0 && d.LeasePoll >= d.LockTimeout/2 {
-		add("lease_poll: %s must be less than half of lock_timeout (%s)", d.LeasePoll, d.LockTimeout)
+		add("lease_poll", "%s must be less than half of lock_timeout (%s)", d.LeasePoll, d.LockTimeout)
 	}
 	return errors.Join(errs...)
 }
@@ -214,20 +216,20 @@ type RouteOptions struct {
 func (o *RouteOptions) Validate() error {
 	var errs []error
 	if o.DefaultTTL < 0 {
-		errs = append(errs, fmt.Errorf("default_ttl: %s must not be negative", o.DefaultTTL))
+		errs = append(errs, &FieldError{Path: "default_ttl", Err: fmt.Errorf("%s must not be negative", o.DefaultTTL)})
 	}
 	if o.MaxEntry < 0 {
-		errs = append(errs, fmt.Errorf("max_entry: %d must not be negative", o.MaxEntry))
+		errs = append(errs, &FieldError{Path: "max_entry", Err: fmt.Errorf("%d must not be negative", o.MaxEntry)})
 	}
 	seen := make(map[string]int, len(o.Key))
 	for i, k := range o.Key {
 		p, err := ParseKeyPart(k)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("key[%d]: %w", i, err))
+			errs = append(errs, &FieldError{Path: fmt.Sprintf("key[%d]", i), Err: err})
 			continue
 		}
 		if first, dup := seen[p.String()]; dup {
-			errs = append(errs, fmt.Errorf("key[%d]: %q repeats key[%d]", i, k, first))
+			errs = append(errs, &FieldError{Path: fmt.Sprintf("key[%d]", i), Err: fmt.Errorf("%q repeats key[%d]", k, first)})
 		}
 		seen[p.String()] = i
 	}
@@ -246,7 +248,7 @@ func NewPolicy(o RouteOptions, defaults Options) (*Policy, error) {
 		p.MaxEntry = d.MaxEntry
 	}
 	if p.MaxEntry > d.Memory {
-		return nil, fmt.Errorf("max_entry: %d is larger than cache memory (%d)", p.MaxEntry, d.Memory)
+		return nil, &FieldError{Path: "max_entry", Err: fmt.Errorf("%d is larger than cache memory (%d)", p.MaxEntry, d.Memory)}
 	}
 	for _, k := range o.Key {
 		part, _ := ParseKeyPart(k)
@@ -254,3 +256,15 @@ func NewPolicy(o RouteOptions, defaults Options) (*Policy, error) {
 	}
 	return p, nil
 }
+
+// FieldError is one problem with one option. Path is the option's YAML name
+// ("max_entry", "key[1]"), so that the config package can prefix the path of
+// the section without reading the message.
+type FieldError struct {
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/balancer"
+	"github.com/sluice-gw/sluice/cache"
+	"github.com/sluice-gw/sluice/ratelimit"
 )
 
 // Config is the whole gateway configuration: one YAML file, overridden by
@@ -39,6 +41,22 @@ type Config struct {
 	// applies them).
 	Pools map[string]balancer.Options `mapstructure:"pools"`
 
+	// Redis is the server (one address) or Redis Cluster (several) that
+	// every gateway instance shares: the cache's second tier, cluster-wide
+	// rate limits, purges. Default: none; the gateway then runs on its
+	// embedded defaults (L1 cache only, limits local to each instance) and
+	// says so at start-up.
+	Redis Redis `mapstructure:"redis"`
+
+	// Cache bounds the in-process cache (L1) and tunes the shared one. Only
+	// routes with cache.enabled use it. Zero fields take cache's defaults
+	// (memory 256MiB, max_entry 1MiB).
+	Cache cache.Options `mapstructure:"cache"`
+
+	// RateLimits maps a limit name to its definition; routes refer to
+	// limits by name. Default none.
+	RateLimits map[string]RateLimit `mapstructure:"rate_limits"`
+
 	// Routes are matched by specificity, not by order: among the routes
 	// whose Match accepts a request, the most specific wins (exact host >
 	// wildcard host, the longer suffix first > any host; then exact path >
@@ -71,6 +89,48 @@ type Admin struct {
 	// "127.0.0.1:9901" (loopback only, since the admin API can change state);
 	// "" disables it. Must differ from Config.Listen.
 	Listen string `mapstructure:"listen"`
+	// TokenFile holds the bearer token that admin writes (purge, …) must
+	// carry in "Authorization: Bearer <token>". Default "": every admin
+	// write is refused with 403. Reads stay open on the admin listener.
+	// The file is read at start-up and on each reload; surrounding
+	// whitespace is ignored.
+	TokenFile string `mapstructure:"token_file"`
+}
+
+// Redis names the shared Redis and how long a request may wait for it.
+type Redis struct {
+	// Addrs: one host:port is a single server, several are the seed nodes
+	// of a Redis Cluster. Default empty (no Redis).
+	Addrs []string `mapstructure:"addrs"`
+	// Timeout bounds every Redis call made on behalf of a request (an L2
+	// cache read) and the dial. Default 20ms: a cache that waits longer
+	// than a backend would answer is no cache.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Username and Password authenticate (Redis ACL). Default none.
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+	// DB selects the database of a single server. Default 0; must be 0
+	// with a Cluster.
+	DB int `mapstructure:"db"`
+}
+
+// RateLimit is one named limit: how fast (ratelimit.Options: rate, burst,
+// scope, …) and whom it counts (Key).
+type RateLimit struct {
+	ratelimit.Options `mapstructure:",squash"`
+	// Key says what identifies a client: "ip" (default: the peer, or the
+	// client a trusted proxy speaks for; never a raw header),
+	// "header:NAME", "query:NAME", "cookie:NAME", or several joined with
+	// "+" ("ip+header:X-API-Key"), which count each combination apart.
+	Key string `mapstructure:"key"`
+	// IP6Prefix limits IPv6 clients per network of this many bits, since
+	// one host usually holds a whole /64. Default 64; 128 counts each
+	// address apart. IPv4 clients are always counted per address.
+	IP6Prefix int `mapstructure:"ip6_prefix"`
+	// Missing decides for a request without the key (no such header,
+	// say): "deny" (default, 429) or "shared" (all such requests share
+	// one bucket). Never unlimited.
+	Missing string `mapstructure:"missing"`
 }
 
 // Server holds the limits and timeouts of the public listener. Durations
@@ -154,6 +214,16 @@ type Route struct {
 	StripPrefix string `mapstructure:"strip_prefix"`
 	// Pool names the pool that serves the route. Required.
 	Pool string `mapstructure:"pool"`
+	// Cache turns the cache on for the route's GET and HEAD requests.
+	// Default off.
+	Cache cache.RouteOptions `mapstructure:"cache"`
+	// RateLimits names the limits of rate_limits a request must all pass,
+	// checked after routing and before the cache (a cache hit counts).
+	// Default none.
+	RateLimits []string `mapstructure:"rate_limits"`
+	// RateLimitHeaders adds the RateLimit-Policy and RateLimit headers to
+	// allowed responses too (denied ones always carry them). Default false.
+	RateLimitHeaders bool `mapstructure:"rate_limit_headers"`
 }
 
 // Match is the request predicate of a route. Every set field must match.
@@ -201,6 +271,7 @@ func Default() Config {
 			MergeSlashes:   true,
 			DrainTimeout:   30 * time.Second,
 		},
+		Redis:     Redis{Timeout: 20 * time.Millisecond},
 		Log:       Log{Level: "info", Format: "json"},
 		AccessLog: AccessLog{Path: "stdout", Buffer: 64 * KiB},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/sluice-gw/sluice/balancer"
+	"github.com/sluice-gw/sluice/cache"
 )
 
 // decode fills target, a pointer to a schema struct (a *Config), from
@@ -306,7 +307,15 @@ func unknownKeys(p *problems, path string, m map[string]any, t reflect.Type) {
 // size held in a plain int64. Option types of other packages cannot use Size
 // (they do not import config), so their sizes are listed here.
 func foreignSize(t reflect.Type, key string) bool {
-	return t == reflect.TypeFor[balancer.Options]() && key == "max_response_body"
+	switch t {
+	case reflect.TypeFor[balancer.Options]():
+		return key == "max_response_body"
+	case reflect.TypeFor[cache.Options]():
+		return key == "memory" || key == "max_entry"
+	case reflect.TypeFor[cache.RouteOptions]():
+		return key == "max_entry"
+	}
+	return false
 }
 
 // parseForeignSizes replaces each foreign size in m ("64MiB") by its number
@@ -348,7 +357,15 @@ func joinPath(path, key string) string {
 func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if opts == "squash" && f.Type.Kind() == reflect.Struct {
+			// An embedded option type whose keys sit at this level
+			// (rate_limits.<name>.rate comes from ratelimit.Options).
+			if sf, ok := fieldByKey(f.Type, key); ok {
+				return sf, true
+			}
+			continue
+		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}

@@ -211,6 +211,7 @@ func editDistance(a, b string) int {
 // complete fills what defaults depend on the file's content: each pool's
 // zero options, and a route's path_prefix when it gives no path at all.
 func (c *Config) complete() {
+	c.completeShared()
 	for name, p := range c.Pools {
 		c.Pools[name] = p.WithDefaults()
 	}

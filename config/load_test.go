@@ -63,6 +63,7 @@ func TestLoadExampleGivesExactlyItsValues(t *testing.T) {
 		},
 		Log:       Log{Level: "info", Format: "json"},
 		AccessLog: AccessLog{Path: "stdout", Buffer: 64 * KiB},
+		Redis:     Redis{Timeout: 20 * time.Millisecond},
 		Pools: map[string]balancer.Options{
 			"orders": balancer.Options{
 				Policy:   "round_robin",

@@ -34,7 +34,11 @@ func (c *Config) Validate() error {
 			p.add("admin.listen", "must differ from listen %q", c.Listen)
 		}
 	}
+	c.validateAdminToken(&p)
 	c.Server.validate(&p)
+	c.Redis.validate(&p)
+	c.validateCache(&p)
+	c.validateRateLimits(&p)
 	c.Log.validate(&p)
 	c.AccessLog.validate(&p)
 	c.validatePools(&p)

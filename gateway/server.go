@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluice-gw/sluice/config"
@@ -39,6 +41,9 @@ type Server struct {
 	access   *accessLog
 
 	upstreamFailures *failureLog
+	// rdb is the Redis client shared by the cache and the rate limits, nil
+	// without redis.addrs. Fixed at New: redis changes need a restart.
+	rdb redis.UniversalClient
 	// refusedHeads holds the verdict on request heads refused before their
 	// body was read (headerReceived), keyed by the head, until refuse
 	// answers them. Only refused requests touch it.
@@ -76,10 +81,20 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	s.maxRequestBody = int(cfg.Server.MaxRequestBody)
 	s.metrics = newMetrics(s.table.Load)
 
+	s.rdb = newRedisClient(cfg.Redis, s.log)
 	t, err := buildTable(cfg, nil, s.metrics, s.healthChanged)
 	if err != nil {
+		s.closeRedis()
 		return nil, err
 	}
+	started := false
+	defer func() {
+		if !started { // release what was built before the failure
+			t.retire(nil)
+			s.closeAccessLog()
+			s.closeRedis()
+		}
+	}()
 	cert, err := readCert(cfg)
 	if err != nil {
 		return nil, err
@@ -121,7 +136,6 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		s.closeAccessLog()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	ln = yieldListener{ln}
@@ -139,11 +153,11 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if cfg.Admin.Listen != "" {
 		if s.admin, err = newAdminServer(s, cfg.Admin.Listen); err != nil {
 			ln.Close()
-			s.closeAccessLog()
 			return nil, err
 		}
 	}
 
+	started = true
 	s.table.Store(t)
 	t.start()
 	s.metrics.reloadOK.Add(0)
@@ -245,10 +259,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		t.retire(nil)
 	}
 	s.closeAccessLog()
+	s.closeRedis()
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// closeRedis closes the shared Redis client, after everything that uses it
+// has stopped.
+func (s *Server) closeRedis() {
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+	}
 }
 
 // closeAccessLog writes out the queued lines and stops the writer. s.access
@@ -310,6 +333,9 @@ func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {
 		old.Server.IdleTimeout != cfg.Server.IdleTimeout || old.Server.MaxRequestBody != cfg.Server.MaxRequestBody ||
 		old.Server.MaxHeaderBytes != cfg.Server.MaxHeaderBytes {
 		log.Warn("server timeouts or limits changed; take effect after a restart")
+	}
+	if !reflect.DeepEqual(old.Redis, cfg.Redis) {
+		log.Warn("redis changed; takes effect after a restart")
 	}
 	if old.AccessLog != cfg.AccessLog {
 		log.Warn("access_log changed; takes effect after a restart")
