@@ -39,12 +39,14 @@ func newAdminServer(s *Server, addr string) (*adminServer, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.HandleFunc("GET /admin/ratelimits/{limit}", s.limitState)
 	mux.HandleFunc("GET /admin/pools", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(poolsView(s.table.Load()))
 	})
+	mux.HandleFunc("POST /admin/cache/purge", s.requireToken(s.purge))
 	return &adminServer{ln: ln, srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -27,7 +27,7 @@ import (
 // unregistered method such as "GETT").
 func Check(cfg *config.Config) (warnings []string, err error) {
 	// No health callback: the checkers the table holds are never started.
-	t, err := buildTable(cfg, nil, newMetrics(func() *Table { return nil }), nil)
+	t, err := buildTable(cfg, nil, newMetrics(func() *Table { return nil }), nil, limitDeps{})
 	if err != nil {
 		return nil, withKeyPaths(err)
 	}

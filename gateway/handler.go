@@ -18,7 +18,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.release(rq)
 	defer s.finish(rq)
 
-	if !s.check(rq) || !s.route(rq) {
+	if !s.check(rq) || !s.route(rq) || !s.limit(rq) {
+		return
+	}
+	if s.fromCache(rq) {
 		return
 	}
 	s.rewriteRequest(rq)
@@ -26,7 +29,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.answerUpstreamError(rq, err)
 		return
 	}
+	s.invalidateCached(rq)
 	s.respond(rq)
+	s.writeLimitHeaders(rq)
 }
 
 // check refuses what is unsafe before anything else (framing, Host, method,

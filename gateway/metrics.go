@@ -18,9 +18,10 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	inFlight *prometheus.GaugeVec
+	requests      *prometheus.CounterVec
+	cacheRequests *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	inFlight      *prometheus.GaugeVec
 
 	reloads         *prometheus.CounterVec
 	reloadOK        prometheus.Counter
@@ -45,6 +46,10 @@ const routeRetention = 15 * time.Minute
 
 func newMetrics(tables func() *Table) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
+	m.cacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_cache_requests_total",
+		Help: "Answers of cache-enabled routes by route, result (hit, stale, miss, revalidate) and the tier that answered (l1, l2, origin).",
+	}, []string{"route", "result", "tier"})
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_requests_total",
 		Help: "Requests answered, by route and status class. Route \"\" counts requests refused before routing (400, 404, ...).",
@@ -73,7 +78,7 @@ func newMetrics(tables func() *Table) *metrics {
 		Help: "Access log lines dropped because the writer could not keep up.",
 	})
 	m.backendsScraper = newBackendCollector(tables)
-	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.reloads, m.lastReload, m.accessDropped,
+	m.reg.MustRegister(m.requests, m.cacheRequests, m.duration, m.inFlight, m.reloads, m.lastReload, m.accessDropped,
 		m.backendsScraper,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -129,6 +134,7 @@ func (m *metrics) forget(name string) {
 	}
 	m.duration.DeleteLabelValues(name)
 	m.inFlight.DeleteLabelValues(name)
+	m.cacheRequests.DeletePartialMatch(prometheus.Labels{"route": name})
 }
 
 func (rm *routeMetrics) count(status int) {

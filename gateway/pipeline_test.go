@@ -152,3 +152,23 @@ func TestEveryExchangeIsReportedToItsBackend(t *testing.T) {
 		t.Fatalf("backend saw fail streak %d and latency %v, want 3 and ≥ 1ms", b.FailStreak(), b.LatencyEWMA())
 	}
 }
+
+func TestServeReturnsWhenShutdownCameFirst(t *testing.T) {
+	s, err := New(loadConfig(t, gatewayYAML(testnet.FreeAddr(t))), Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve kept running after an early Shutdown (a SIGTERM during start-up would hang)")
+	}
+}

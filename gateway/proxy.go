@@ -102,6 +102,11 @@ func (s *Server) respond(rq *request) {
 	// normalised upstream, so fasthttp's Del would miss "x-request-id".
 	httpsafe.DelResponseField(h, "x-request-id")
 	h.SetBytesV(hdrRequestID, rq.id)
+	if rq.route.cache != nil {
+		// A cache-enabled route says so on every answer (RFC 9211): this
+		// one went around the cache (method, Range or a precondition).
+		h.Set(hdrCacheStatus, cacheName+"; fwd=bypass")
+	}
 }
 
 func retryable(err error, req *fasthttp.Request) bool {
@@ -135,6 +140,7 @@ const (
 // Host from the routing authority, hop-by-hop headers removed, and the
 // X-Forwarded-* / Via headers set by this hop.
 func (s *Server) rewriteRequest(rq *request) {
+	rq.rewritten = true
 	ctx, t, r := rq.ctx, rq.table, rq.route
 	req := &ctx.Request
 	h := &req.Header

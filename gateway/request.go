@@ -6,6 +6,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluice-gw/sluice/balancer"
+	"github.com/sluice-gw/sluice/cache"
+	"github.com/sluice-gw/sluice/ratelimit"
 )
 
 // request is one request on its way through the pipeline: the configuration
@@ -14,6 +16,7 @@ import (
 // field may be used after the request has been answered, and nothing may keep
 // a reference to it (or to ctx) beyond that.
 type request struct {
+	srv   *Server
 	ctx   *fasthttp.RequestCtx
 	table *Table // the configuration this request sees from start to end
 	route *Route // nil until routed
@@ -27,8 +30,15 @@ type request struct {
 	client  netip.Addr
 	trusted bool // peer is one of server.trusted_proxies
 
-	backend *balancer.Backend // the backend that answered (or failed) last
-	errKind string            // why the upstream exchange failed, for logs
+	backend   *balancer.Backend // the backend that answered (or failed) last
+	errKind   string            // why the upstream exchange failed, for logs
+	rewritten bool              // rewriteRequest ran: the request is the upstream one now
+
+	// The cache step (cache.go): the request as the cache sees it, what a
+	// fill gave it, and why a fill failed.
+	creq    cache.Request
+	cresp   cache.Response
+	fillErr error
 
 	// Buffers, reused from request to request.
 	host   []byte // routing host: lower case, no port
@@ -38,19 +48,30 @@ type request struct {
 	fwd    []byte // X-Forwarded-For / Via being built
 	allow  []byte // Allow header for 405
 	errBuf []byte // JSON error body
+
+	limitBuf  []byte               // a rate limit's client key, then its header values
+	decisions []ratelimit.Decision // the route's limits passed, for writeLimitHeaders
+
+	key       []byte        // cache key
+	fields    []cache.Field // upstream response fields handed to the cache
+	status    []byte        // Cache-Status being built
+	age       []byte        // Age value
+	schemeBuf []byte        // "http" or "https", for the cache key
 }
 
 func newRequest() any {
 	return &request{
 		host: make([]byte, 0, 64), path: make([]byte, 0, 256), uri: make([]byte, 0, 512),
 		id: make([]byte, 0, 64), fwd: make([]byte, 0, 128), allow: make([]byte, 0, 64), errBuf: make([]byte, 0, 256),
+		key: make([]byte, 0, 256), fields: make([]cache.Field, 0, 16), status: make([]byte, 0, 96),
+		age: make([]byte, 0, 12), schemeBuf: make([]byte, 0, 5),
 	}
 }
 
 // acquire takes a request state for ctx, bound to the live table.
 func (s *Server) acquire(ctx *fasthttp.RequestCtx) *request {
 	rq := s.requests.Get().(*request)
-	rq.ctx = ctx
+	rq.srv, rq.ctx = s, ctx
 	rq.table = s.table.Load()
 	return rq
 }
@@ -60,6 +81,9 @@ func (s *Server) acquire(ctx *fasthttp.RequestCtx) *request {
 func (s *Server) release(rq *request) {
 	rq.ctx, rq.table, rq.route, rq.query = nil, nil, nil, nil
 	rq.peer, rq.client, rq.trusted = netip.Addr{}, netip.Addr{}, false
-	rq.backend, rq.errKind = nil, ""
+	rq.backend, rq.errKind, rq.rewritten = nil, "", false
+	rq.creq, rq.cresp, rq.fillErr = cache.Request{}, cache.Response{}, nil
+	clear(rq.fields) // views of the finished response
+	rq.decisions = rq.decisions[:0]
 	s.requests.Put(rq)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluice-gw/sluice/cache"
 	"github.com/sluice-gw/sluice/config"
 )
 
@@ -44,6 +45,11 @@ type Server struct {
 	// rdb is the Redis client shared by the cache and the rate limits, nil
 	// without redis.addrs. Fixed at New: redis changes need a restart.
 	rdb redis.UniversalClient
+	// cache serves cache-enabled routes; built at New (cache.* settings
+	// need a restart).
+	cache *cacheStore
+	// adminToken is the bearer token admin writes need; "" refuses them.
+	adminToken atomic.Pointer[string]
 	// refusedHeads holds the verdict on request heads refused before their
 	// body was read (headerReceived), keyed by the head, until refuse
 	// answers them. Only refused requests touch it.
@@ -80,9 +86,16 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	s.upstreamFailures = newFailureLog(s.log)
 	s.maxRequestBody = int(cfg.Server.MaxRequestBody)
 	s.metrics = newMetrics(s.table.Load)
+	s.metrics.reg.MustRegister(newLimitCollector(s.table.Load))
 
 	s.rdb = newRedisClient(cfg.Redis, s.log)
-	t, err := buildTable(cfg, nil, s.metrics, s.healthChanged)
+	var err error
+	if s.cache, err = newCacheStore(cfg, s.rdb); err != nil {
+		s.closeRedis()
+		return nil, err
+	}
+	s.metrics.reg.MustRegister(newCacheCollector(func() (cache.Stats, bool) { return s.cache.Stats(), true }))
+	t, err := buildTable(cfg, nil, s.metrics, s.healthChanged, limitDeps{s.rdb, s.log})
 	if err != nil {
 		s.closeRedis()
 		return nil, err
@@ -99,6 +112,11 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	tok, err := readAdminToken(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.adminToken.Store(&tok)
 	s.cert.Store(cert)
 	if cfg.AccessLog.Enabled {
 		w := o.AccessLogOutput
@@ -211,8 +229,13 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.metrics.reloadFailed.Inc()
 		return fmt.Errorf("reload: %w", err)
 	}
+	tok, err := readAdminToken(cfg)
+	if err != nil {
+		s.metrics.reloadFailed.Inc()
+		return fmt.Errorf("reload: %w", err)
+	}
 	old := s.table.Load()
-	t, err := buildTable(cfg, old, s.metrics, s.healthChanged)
+	t, err := buildTable(cfg, old, s.metrics, s.healthChanged, limitDeps{s.rdb, s.log})
 	if err != nil {
 		s.metrics.reloadFailed.Inc()
 		return fmt.Errorf("reload: %w", err)
@@ -220,6 +243,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if cert != nil {
 		s.cert.Store(cert)
 	}
+	s.adminToken.Store(&tok)
 	warnRestartOnly(s.log, s.cfg, cfg)
 	s.table.Store(t)
 	// The old checkers stop before the new ones start, so a late verdict
@@ -252,6 +276,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("draining: no new connections, finishing in-flight requests")
 	err := s.front.ShutdownWithContext(ctx)
+	// fasthttp closes only the listeners Serve has registered: a SIGTERM
+	// that arrives before Serve got that far would leave it accepting
+	// (and Serve never returning). Closing ours makes Serve return either way.
+	_ = s.frontLn.Close()
 	if s.admin != nil {
 		s.admin.close()
 	}
@@ -269,6 +297,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // closeRedis closes the shared Redis client, after everything that uses it
 // has stopped.
 func (s *Server) closeRedis() {
+	if s.cache != nil {
+		s.cache.close()
+	}
 	if s.rdb != nil {
 		_ = s.rdb.Close()
 	}
@@ -336,6 +367,9 @@ func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {
 	}
 	if !reflect.DeepEqual(old.Redis, cfg.Redis) {
 		log.Warn("redis changed; takes effect after a restart")
+	}
+	if old.Cache.Memory != cfg.Cache.Memory || old.Cache.MaxEntry != cfg.Cache.MaxEntry {
+		log.Warn("cache settings changed; take effect after a restart (route cache settings apply now)")
 	}
 	if old.AccessLog != cfg.AccessLog {
 		log.Warn("access_log changed; takes effect after a restart")

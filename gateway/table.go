@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/balancer"
+	"github.com/sluice-gw/sluice/cache"
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 	"github.com/sluice-gw/sluice/gateway/internal/route"
@@ -23,9 +24,13 @@ type Table struct {
 	pools    map[string]*tablePool
 	poolList []*tablePool // sorted by name, for stable admin output and scrapes
 
+	limits    map[string]*tableLimit // rate_limits by name (limit.go)
+	limitList []*tableLimit          // sorted by name, for scrapes
+
 	safe             httpsafe.Options
 	trusted          []netip.Prefix
 	allowUnderscores bool // server.allow_underscores_in_headers
+	anyCache         bool // some route caches: unsafe requests invalidate
 	loaded           time.Time
 }
 
@@ -35,7 +40,10 @@ type Route struct {
 	stripPrefix []byte
 	pool        *balancer.Pool
 	timeout     time.Duration
+	limits      routeLimits // rate_limits, checked after routing (limit.go)
 	m           routeMetrics
+	cache       *cache.Policy // nil: the route does not cache
+	cm          *cacheMetrics // nil when cache is
 }
 
 type tablePool struct {
@@ -45,9 +53,10 @@ type tablePool struct {
 
 // buildTable compiles cfg. Pools of prev whose name is unchanged hand their
 // backends over (connections, health and counters carry over for every
-// unchanged address). Nothing is started: the caller starts health checks
-// after the swap.
-func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool, addr string, healthy bool, reason string)) (*Table, error) {
+// unchanged address), and so do limits whose name and key are unchanged
+// (their clients' state; buildLimits). Nothing is started: the caller starts
+// health checks after the swap.
+func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool, addr string, healthy bool, reason string), deps limitDeps) (*Table, error) {
 	t := &Table{
 		pools: make(map[string]*tablePool, len(cfg.Pools)),
 		safe: httpsafe.Options{
@@ -120,12 +129,23 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 			timeout:     tp.pool.Options().Timeout,
 			m:           m.forRoute(rc.Name),
 		}
+		if rc.Cache.Enabled {
+			p, err := cache.NewPolicy(rc.Cache, cfg.Cache)
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d].cache: %w", i, err)
+			}
+			t.routes[i].cache, t.routes[i].cm = p, m.cacheForRoute(rc.Name)
+			t.anyCache = true
+		}
 	}
 	matcher, err := route.Compile(rules)
 	if err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
 	t.matcher = matcher
+	if err := t.buildLimits(cfg, prev, deps); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -139,8 +159,10 @@ func (t *Table) start() {
 }
 
 // retire stops t's health checks and closes the idle connections of backends
-// that next no longer uses. In-flight requests on t finish normally.
+// that next no longer uses, and stops its limiters' background work (see
+// closeLimits). In-flight requests on t finish normally.
 func (t *Table) retire(next *Table) {
+	t.closeLimits()
 	for name, tp := range t.pools {
 		if tp.checker != nil {
 			tp.checker.Stop()

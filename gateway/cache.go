@@ -1,0 +1,366 @@
+package gateway
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/cache"
+	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
+)
+
+// fromCache answers a GET or HEAD of a cache-enabled route through the
+// cache (DESIGN.md step 5): a stored response when one may be used, else the
+// backend's, fetched once for every concurrent request of the same key and
+// stored when RFC 9111 allows it. It returns false when the request is not
+// the cache's to answer (another method, another route, or a request whose
+// conditionals the cache does not evaluate), and the pipeline forwards it.
+func (s *Server) fromCache(rq *request) bool {
+	p := rq.route.cache
+	if p == nil {
+		return false
+	}
+	ctx := rq.ctx
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return false
+	}
+	if !rq.readCacheFields() {
+		return false
+	}
+	rq.creq = cache.Request{
+		Method: ctx.Method(), Scheme: rq.scheme(), Host: rq.host, Path: rq.path, Query: rq.query,
+		Fields: rq, Policy: p,
+		CacheControl: rq.creq.CacheControl, Authorization: rq.creq.Authorization,
+		IfNoneMatch: rq.creq.IfNoneMatch, IfModifiedSince: rq.creq.IfModifiedSince,
+	}
+	rq.key = cache.AppendKey(rq.key[:0], &rq.creq)
+	res := s.cache.Get(&rq.creq, rq.key, rq)
+	rq.route.cm.count(&res)
+
+	switch {
+	case res.OnlyIfCached:
+		s.writeError(rq, fasthttp.StatusGatewayTimeout, "not cached (only-if-cached)")
+	case res.Entry == nil && rq.fillErr != nil:
+		s.answerUpstreamError(rq, rq.fillErr)
+	case res.Entry == nil:
+		// The backend's own answer, not stored: already cleaned by Fill.
+		ctx.Response.Header.SetBytesV(hdrRequestID, rq.id)
+	default:
+		s.writeEntry(rq, &res)
+	}
+	rq.status = appendCacheStatus(rq.status[:0], &res)
+	ctx.Response.Header.SetBytesV(hdrCacheStatus, rq.status)
+	if res.Refresh {
+		s.refreshInBackground(rq)
+	}
+	return true
+}
+
+const (
+	hdrCacheStatus = "Cache-Status"
+	hdrAge         = "Age"
+	cacheName      = "sluice"
+)
+
+// readCacheFields reads, in one pass over the request's header fields, what
+// the cache needs: its Cache-Control (every line; Pragma: no-cache counts
+// when there is none, RFC 9111 §5.4), Authorization, and the client's own
+// conditionals. It returns false for a request the cache must not answer:
+// one with Range, If-Match, If-Unmodified-Since or If-Range, which the cache
+// does not evaluate and which go to the backend as they are.
+func (rq *request) readCacheFields() bool {
+	c := &rq.creq
+	c.CacheControl, c.Authorization, c.IfNoneMatch, c.IfModifiedSince = cache.CacheControl{}, false, nil, nil
+	hasCC, pragmaNoCache := false, false
+	for k, v := range rq.ctx.Request.Header.All() {
+		if len(k) < 5 {
+			continue
+		}
+		switch {
+		case httpsafe.EqualFold(k, "cache-control"):
+			c.CacheControl.Add(v)
+			hasCC = true
+		case httpsafe.EqualFold(k, "pragma"):
+			pragmaNoCache = pragmaNoCache || containsToken(v, "no-cache")
+		case httpsafe.EqualFold(k, "authorization"):
+			c.Authorization = true
+		case httpsafe.EqualFold(k, "if-none-match"):
+			c.IfNoneMatch = v
+		case httpsafe.EqualFold(k, "if-modified-since"):
+			c.IfModifiedSince = v
+		case httpsafe.EqualFold(k, "range"), httpsafe.EqualFold(k, "if-match"),
+			httpsafe.EqualFold(k, "if-unmodified-since"), httpsafe.EqualFold(k, "if-range"):
+			return false
+		}
+	}
+	if !hasCC && pragmaNoCache {
+		c.CacheControl.NoCache = true
+	}
+	return true
+}
+
+// Fill fetches the response for the cache (cache.Filler): the client's
+// conditionals are replaced by the stored entry's validators when one is
+// being revalidated, the request is rewritten and exchanged as any other,
+// and the answer, with its hop-by-hop fields removed, is handed to the cache
+// as views of ctx.Response (the cache copies what it keeps). On failure the
+// error is kept for fromCache to answer with; the cache sees no response.
+func (rq *request) Fill(stale *cache.Entry) *cache.Response {
+	s, ctx := rq.srv, rq.ctx
+	h := &ctx.Request.Header
+	h.Del("If-None-Match")
+	h.Del("If-Modified-Since")
+	if stale != nil {
+		inm, ims := stale.Validators()
+		if inm != nil {
+			h.SetBytesV("If-None-Match", inm)
+		}
+		if ims != nil {
+			h.SetBytesV("If-Modified-Since", ims)
+		}
+	}
+	if !rq.rewritten {
+		s.rewriteRequest(rq)
+	}
+	rq.fillErr = s.exchange(rq)
+	if rq.fillErr != nil {
+		rq.cresp = cache.Response{}
+		return &rq.cresp
+	}
+	rh := &ctx.Response.Header
+	httpsafe.StripResponseHopByHop(rh)
+	httpsafe.DelResponseField(rh, "x-request-id")
+	rq.fields = rq.fields[:0]
+	for k, v := range rh.All() {
+		if skipStoredField(k) {
+			continue
+		}
+		rq.fields = append(rq.fields, cache.Field{Name: k, Value: v})
+	}
+	body := ctx.Response.Body()
+	rq.cresp = cache.Response{
+		Status: ctx.Response.StatusCode(), Header: rq.fields, Body: body,
+		Streamed: int64(len(body)) > rq.route.cache.MaxEntry,
+	}
+	return &rq.cresp
+}
+
+// skipStoredField reports fields the cache must not keep or replay: framing
+// (the gateway frames what it sends), hop-by-hop leftovers, and Age, which
+// is computed on every answer.
+func skipStoredField(name []byte) bool {
+	return httpsafe.EqualFold(name, "content-length") || httpsafe.EqualFold(name, "transfer-encoding") ||
+		httpsafe.EqualFold(name, "connection") || httpsafe.EqualFold(name, "age")
+}
+
+// writeEntry answers with a stored response: its status and fields, its
+// body without a copy (the entry is immutable and outlives the write), and
+// an Age. A client conditional that matched gets a 304 with the fields
+// RFC 9110 §15.4.5 keeps.
+func (s *Server) writeEntry(rq *request, res *cache.Result) {
+	e, resp := res.Entry, &rq.ctx.Response
+	resp.Reset()
+	notModified := res.NotModified
+	if notModified {
+		resp.SetStatusCode(fasthttp.StatusNotModified)
+	} else {
+		resp.SetStatusCode(e.Status)
+	}
+	for i := range e.Header {
+		f := &e.Header[i]
+		if skipStoredField(f.Name) || notModified && !cache.NotModifiedField(f.Name) {
+			continue
+		}
+		resp.Header.AddBytesKV(f.Name, f.Value)
+	}
+	if !notModified {
+		resp.SetBodyRaw(e.Body)
+	}
+	rq.age = strconv.AppendInt(rq.age[:0], int64(res.Age/time.Second), 10)
+	resp.Header.SetBytesV(hdrAge, rq.age)
+	resp.Header.SetBytesV(hdrRequestID, rq.id)
+}
+
+// appendCacheStatus writes the RFC 9211 Cache-Status member of this cache:
+// "sluice; hit; ttl=42; detail=l1", "sluice; fwd=miss; fwd-status=200;
+// stored; detail=origin", "sluice; fwd=stale; fwd-status=304; stored".
+func appendCacheStatus(dst []byte, res *cache.Result) []byte {
+	dst = append(dst, cacheName...)
+	if res.Fwd == cache.FwdNone && res.Entry != nil {
+		dst = append(dst, "; hit"...)
+	} else if res.Fwd != cache.FwdNone {
+		dst = append(dst, "; fwd="...)
+		dst = append(dst, res.Fwd.String()...)
+		if res.FwdStatus > 0 {
+			dst = append(dst, "; fwd-status="...)
+			dst = strconv.AppendInt(dst, int64(res.FwdStatus), 10)
+		}
+	}
+	if res.Entry != nil {
+		dst = append(dst, "; ttl="...)
+		dst = strconv.AppendInt(dst, int64(res.TTL.Round(time.Second)/time.Second), 10)
+	}
+	if res.Stored {
+		dst = append(dst, "; stored"...)
+	}
+	if res.Collapsed {
+		dst = append(dst, "; collapsed"...)
+	}
+	dst = append(dst, "; detail="...)
+	if res.NotStored != cache.StoreOK && !res.Stored && res.Fwd != cache.FwdNone {
+		dst = append(dst, '"')
+		dst = append(dst, res.Tier.String()...)
+		dst = append(dst, ", not stored: "...)
+		dst = append(dst, res.NotStored.String()...)
+		return append(dst, '"')
+	}
+	return append(dst, res.Tier.String()...)
+}
+
+// refreshInBackground revalidates a stale entry that was just served under
+// stale-while-revalidate, in a goroutine of its own and with a copy of the
+// request: the client's connection and pooled state are not touched once
+// the client has its answer. It allocates, but only once per refresh of a
+// key (the cache hands Refresh to one request at a time).
+func (s *Server) refreshInBackground(rq *request) {
+	bg := newRequest().(*request)
+	bg.srv, bg.table, bg.route = s, rq.table, rq.route
+	bg.ctx = &fasthttp.RequestCtx{}
+	bg.ctx.Init(&rq.ctx.Request, rq.ctx.RemoteAddr(), nil)
+	bg.host = append(bg.host, rq.host...)
+	bg.path = append(bg.path, rq.path...)
+	if rq.query != nil {
+		bg.query = append([]byte{}, rq.query...)
+	}
+	bg.id = append(bg.id, rq.id...)
+	bg.peer, bg.client, bg.trusted = rq.peer, rq.client, rq.trusted
+	bg.creq = rq.creq
+	bg.creq.Method = append([]byte(nil), rq.creq.Method...)
+	bg.creq.Scheme, bg.creq.Host, bg.creq.Path, bg.creq.Query = rq.creq.Scheme, bg.host, bg.path, bg.query
+	bg.creq.Fields = bg
+	bg.creq.IfNoneMatch, bg.creq.IfModifiedSince = nil, nil
+	key := append([]byte(nil), rq.key...)
+	go s.cache.Refresh(&bg.creq, key, bg)
+}
+
+// invalidateCached removes what a successful unsafe request made stale
+// (RFC 9111 §4.4): its own URL and the same-host Location and
+// Content-Location, in this instance's memory at once and in Redis and on
+// every other instance through the cache's write queue.
+func (s *Server) invalidateCached(rq *request) {
+	if !rq.table.anyCache {
+		return
+	}
+	ctx := rq.ctx
+	method := ctx.Method()
+	if cache.Safe(method) {
+		return
+	}
+	target := append(rq.uri[:0], rq.path...) // uri was sent; it is free now
+	if len(rq.query) > 0 {
+		target = append(append(target, '?'), rq.query...)
+	}
+	rq.uri = target
+	targets := cache.Invalidated(method, ctx.Response.StatusCode(), rq.host, target,
+		ctx.Response.Header.Peek("Location"), ctx.Response.Header.Peek("Content-Location"))
+	for i, t := range targets {
+		if t == nil {
+			continue
+		}
+		if i > 0 { // a reference: normalised as a request path is
+			path, query := httpsafe.SplitRequestURI(t)
+			norm, status, _ := httpsafe.AppendPath(nil, path, &rq.table.safe)
+			if status != 0 {
+				continue
+			}
+			if query != nil {
+				norm = append(append(norm, '?'), query...)
+			}
+			t = norm
+		}
+		s.cache.Invalidate(rq.host, t)
+	}
+}
+
+// scheme is the request's scheme, part of its cache key.
+func (rq *request) scheme() []byte {
+	if rq.ctx.IsTLS() {
+		rq.schemeBuf = append(rq.schemeBuf[:0], schemeHTTPS...)
+	} else {
+		rq.schemeBuf = append(rq.schemeBuf[:0], schemeHTTP...)
+	}
+	return rq.schemeBuf
+}
+
+// AppendHeader implements cache.Fields: the values of every line of the
+// field name (lower case), joined by ", ".
+func (rq *request) AppendHeader(dst, name []byte) ([]byte, bool) {
+	found := false
+	for k, v := range rq.ctx.Request.Header.All() {
+		if !equalFoldBytes(k, name) {
+			continue
+		}
+		if found {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, v...)
+		found = true
+	}
+	return dst, found
+}
+
+// AppendCookie implements cache.Fields.
+func (rq *request) AppendCookie(dst, name []byte) ([]byte, bool) {
+	v := rq.ctx.Request.Header.CookieBytes(name)
+	return append(dst, v...), v != nil
+}
+
+// AppendQueryArg implements cache.Fields.
+func (rq *request) AppendQueryArg(dst, name []byte) ([]byte, bool) {
+	v := rq.ctx.QueryArgs().PeekBytes(name)
+	return append(dst, v...), v != nil
+}
+
+// equalFoldBytes reports whether b equals lower (ASCII lower case) without
+// regard to case.
+func equalFoldBytes(b, lower []byte) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// containsToken reports whether the comma-separated list v has token (lower
+// case) as a member, without regard to case.
+func containsToken(v []byte, token string) bool {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		m := v[:i]
+		for len(m) > 0 && (m[0] == ' ' || m[0] == '\t') {
+			m = m[1:]
+		}
+		for len(m) > 0 && (m[len(m)-1] == ' ' || m[len(m)-1] == '\t') {
+			m = m[:len(m)-1]
+		}
+		if httpsafe.EqualFold(m, token) {
+			return true
+		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return false
+}

@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
+)
+
+// cacheOrigin is a backend whose answers the test shapes by path: the query
+// names the response's Cache-Control and other fields, and it counts what
+// reached it per path.
+type cacheOrigin struct {
+	addr string
+	hits sync.Map // path → *atomic.Int64
+	// delay holds each answer back, so that concurrent misses overlap.
+	delay atomic.Int64
+}
+
+func startCacheOrigin(t *testing.T) *cacheOrigin {
+	o := &cacheOrigin{}
+	o.addr = testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		path := string(ctx.Path())
+		v, _ := o.hits.LoadOrStore(path, new(atomic.Int64))
+		n := v.(*atomic.Int64).Add(1)
+		if d := o.delay.Load(); d > 0 {
+			time.Sleep(time.Duration(d))
+		}
+		args := ctx.QueryArgs()
+		if cc := args.Peek("cc"); len(cc) > 0 {
+			ctx.Response.Header.SetBytesV("Cache-Control", cc)
+		}
+		if etag := args.Peek("etag"); len(etag) > 0 {
+			ctx.Response.Header.SetBytesV("ETag", etag)
+			if string(ctx.Request.Header.Peek("If-None-Match")) == string(etag) {
+				ctx.SetStatusCode(304)
+				return
+			}
+		}
+		if vary := args.Peek("vary"); len(vary) > 0 {
+			ctx.Response.Header.SetBytesV("Vary", vary)
+		}
+		if args.Has("cookie") {
+			ctx.Response.Header.Set("Set-Cookie", "s=1")
+		}
+		if tag := args.Peek("tag"); len(tag) > 0 {
+			ctx.Response.Header.SetBytesV("Surrogate-Key", tag)
+		}
+		ctx.Response.Header.Set("Content-Type", "text/plain")
+		fmt.Fprintf(ctx, "%s #%d lang=%s", path, n, ctx.Request.Header.Peek("Accept-Language"))
+	})
+	return o
+}
+
+func (o *cacheOrigin) count(path string) int64 {
+	v, ok := o.hits.Load(path)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
+}
+
+// cacheYAML is a gateway with a cache-enabled route /c on the origin and an
+// uncached route /api/orders, plus extra top-level settings.
+func cacheYAML(origin, extra string) string {
+	return fmt.Sprintf(`listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0}
+log: {level: error}
+%s
+pools:
+  orders:
+    timeout: 2s
+    backends: [{addr: %s}]
+routes:
+  - name: cached
+    match: {path_prefix: /c}
+    pool: orders
+    cache: {enabled: true, key: ["header:X-Tenant"]}
+  - name: orders
+    match: {path_prefix: /api/orders}
+    pool: orders
+`, extra, origin)
+}
+
+func TestCacheServesRepeatedReadsFromMemory(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	url := s.url("/c/fresh?cc=max-age%3D60")
+
+	first := do(t, "GET", url, "")
+	// ttl is 59 or 60: Date has whole seconds, so the apparent age is up to 1s.
+	if cs := first.header.Get("Cache-Status"); first.status != 200 || !strings.HasPrefix(cs, "sluice; fwd=miss; fwd-status=200; ttl=") ||
+		!strings.HasSuffix(cs, "; stored; detail=origin") {
+		t.Fatalf("first: %d %q", first.status, first.header.Get("Cache-Status"))
+	}
+	second := do(t, "GET", url, "")
+	if second.body != first.body || !strings.HasPrefix(second.header.Get("Cache-Status"), "sluice; hit; ttl=") ||
+		!strings.HasSuffix(second.header.Get("Cache-Status"), "; detail=l1") {
+		t.Fatalf("second: %q %q", second.body, second.header.Get("Cache-Status"))
+	}
+	if second.header.Get("Age") == "" || second.header.Get("X-Request-Id") == first.header.Get("X-Request-Id") {
+		t.Errorf("a hit needs an Age and its own request id: %v", second.header)
+	}
+	head := do(t, "HEAD", url, "")
+	if head.status != 200 || !strings.Contains(head.header.Get("Cache-Status"), "hit") || head.header.Get("Content-Length") != fmt.Sprint(len(first.body)) {
+		t.Errorf("HEAD from the stored GET: %d %v", head.status, head.header)
+	}
+	if n := o.count("/c/fresh"); n != 1 {
+		t.Fatalf("the backend saw %d requests, want 1", n)
+	}
+}
+
+func TestCacheStoresOnlyWhatASharedCacheMay(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	tests := []struct {
+		name, path string
+		header     []string
+		stored     bool
+	}{
+		{"no-store is never stored (RFC 9111 §3)", "/c/nostore?cc=no-store", nil, false},
+		{"private is never stored by a shared cache (§3)", "/c/private?cc=private,max-age%3D60", nil, false},
+		{"Set-Cookie is never stored (policy)", "/c/cookie?cc=max-age%3D60&cookie", nil, false},
+		{"Vary: * is never stored (§4.1)", "/c/varystar?cc=max-age%3D60&vary=*", nil, false},
+		{"no freshness and no default_ttl is not stored", "/c/plain", nil, false},
+		{"Authorization without explicit permission is not stored (§3.5)", "/c/auth?cc=max-age%3D60", []string{"Authorization", "Bearer x"}, false},
+		{"Authorization with public is stored (§3.5)", "/c/authpublic?cc=public,max-age%3D60", []string{"Authorization", "Bearer x"}, true},
+		{"Authorization with s-maxage is stored (§3.5)", "/c/authsmax?cc=s-maxage%3D60", []string{"Authorization", "Bearer x"}, true},
+		{"a request with no-store is not stored (§5.2.1.5)", "/c/reqnostore?cc=max-age%3D60", []string{"Cache-Control", "no-store"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			do(t, "GET", s.url(tt.path), "", tt.header...)
+			r := do(t, "GET", s.url(tt.path), "", tt.header...)
+			path, _, _ := strings.Cut(tt.path, "?")
+			hit := strings.Contains(r.header.Get("Cache-Status"), "; hit")
+			if hit != tt.stored || (o.count(path) == 1) != tt.stored {
+				t.Fatalf("stored = %v (Cache-Status %q, backend saw %d), want %v", hit, r.header.Get("Cache-Status"), o.count(path), tt.stored)
+			}
+		})
+	}
+}
+
+func TestCacheKeysOnVaryAndConfiguredParts(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	url := s.url("/c/vary?cc=max-age%3D60&vary=Accept-Language")
+	en := do(t, "GET", url, "", "Accept-Language", "en")
+	fr := do(t, "GET", url, "", "Accept-Language", "fr")
+	en2 := do(t, "GET", url, "", "Accept-Language", "en")
+	if !strings.Contains(en.body, "lang=en") || !strings.Contains(fr.body, "lang=fr") || en2.body != en.body {
+		t.Fatalf("Vary not honoured: en %q, fr %q, en again %q", en.body, fr.body, en2.body)
+	}
+	a := do(t, "GET", s.url("/c/tenant?cc=max-age%3D60"), "", "X-Tenant", "a")
+	b := do(t, "GET", s.url("/c/tenant?cc=max-age%3D60"), "", "X-Tenant", "b")
+	if a.body == b.body {
+		t.Fatalf("two tenants share an entry: %q", a.body)
+	}
+}
+
+func TestCacheAnswersConditionalsAndRevalidates(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+
+	// A client's own If-None-Match is answered from a fresh entry (§4.3.2).
+	url := s.url(`/c/etag?cc=max-age%3D60&etag="v1"`)
+	do(t, "GET", url, "")
+	r := do(t, "GET", url, "", "If-None-Match", `"v1"`)
+	if r.status != 304 || r.body != "" || r.header.Get("ETag") != `"v1"` || o.count("/c/etag") != 1 {
+		t.Fatalf("conditional: %d %q %v (backend saw %d)", r.status, r.body, r.header, o.count("/c/etag"))
+	}
+
+	// A stale entry with a validator is revalidated, and the 304 refreshes it.
+	url = s.url(`/c/reval?cc=max-age%3D0,must-revalidate&etag="v2"`)
+	first := do(t, "GET", url, "")
+	second := do(t, "GET", url, "")
+	if second.status != 200 || second.body != first.body || !strings.Contains(second.header.Get("Cache-Status"), "fwd=stale; fwd-status=304") {
+		t.Fatalf("revalidation: %d %q %q", second.status, second.body, second.header.Get("Cache-Status"))
+	}
+	if o.count("/c/reval") != 2 {
+		t.Fatalf("backend saw %d requests, want 2 (fill, revalidation)", o.count("/c/reval"))
+	}
+}
+
+func TestCacheBypassesRangesAndUnsafeMethodsInvalidate(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	url := s.url("/c/item?cc=max-age%3D60")
+	do(t, "GET", url, "")
+	r := do(t, "GET", url, "", "Range", "bytes=0-1")
+	if r.header.Get("Cache-Status") != "sluice; fwd=bypass" || o.count("/c/item") != 2 {
+		t.Fatalf("Range: %q, backend saw %d", r.header.Get("Cache-Status"), o.count("/c/item"))
+	}
+	if p := do(t, "POST", url, "x"); p.status != 200 || p.header.Get("Cache-Status") != "sluice; fwd=bypass" {
+		t.Fatalf("POST: %d %q", p.status, p.header.Get("Cache-Status"))
+	}
+	after := do(t, "GET", url, "")
+	if !strings.Contains(after.header.Get("Cache-Status"), "fwd=miss") {
+		t.Fatalf("a successful POST did not invalidate the URL (§4.4): %q", after.header.Get("Cache-Status"))
+	}
+}
+
+func TestCacheCoalescesConcurrentMisses(t *testing.T) {
+	o := startCacheOrigin(t)
+	o.delay.Store(int64(200 * time.Millisecond))
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	url := s.url("/c/hot?cc=max-age%3D60")
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(url)
+			if err != nil || resp.StatusCode != 200 {
+				failed.Add(1)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 || o.count("/c/hot") != 1 {
+		t.Fatalf("%d failed; the backend saw %d requests, want 1", failed.Load(), o.count("/c/hot"))
+	}
+}

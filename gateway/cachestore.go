@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-gw/sluice/cache"
+	"github.com/sluice-gw/sluice/config"
+)
+
+// cacheStore is the process's cache: L1 in memory, L2 on the shared Redis
+// when there is one, and the tiered lookup over both. It is built once, at
+// New, whether or not a route caches yet, so that a reload can turn caching
+// on; cache.memory and the other cache settings take a restart.
+type cacheStore struct {
+	*cache.Tiered
+	l1 *cache.Local
+	l2 *cache.Redis // nil without Redis
+}
+
+func newCacheStore(c *config.Config, rdb redis.UniversalClient) (*cacheStore, error) {
+	o := c.Cache
+	if o.RedisTimeout == 0 {
+		o.RedisTimeout = c.Redis.Timeout
+	}
+	st := &cacheStore{}
+	var err error
+	if st.l1, err = cache.NewLocal(o); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	if rdb != nil {
+		if st.l2, err = cache.NewRedis(rdb, o); err != nil {
+			st.l1.Close()
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+	}
+	if st.Tiered, err = cache.NewTiered(st.l1, st.l2, o); err != nil {
+		if st.l2 != nil {
+			st.l2.Close()
+		}
+		st.l1.Close()
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return st, nil
+}
+
+// close stops the cache's goroutines in the order it was built.
+func (st *cacheStore) close() {
+	st.Tiered.Close()
+	if st.l2 != nil {
+		st.l2.Close()
+	}
+	st.l1.Close()
+}
