@@ -111,9 +111,12 @@ func Selects304(storedETag []byte, storedLastModified time.Time, m *Meta) bool {
 // UpdateHeader appends to dst the stored header fields updated by those of
 // a 304 response (RFC 9111 §3.2, §4.3.4): every field the 304 carries
 // replaces all stored lines of that name, except the fields a cache keeps
-// from the stored response: Content-Length (its body is the stored one),
-// hop-by-hop and framing fields, Age (recomputed) and Set-Cookie (never
-// stored). The result aliases stored and update.
+// from the stored response: those describing the stored content itself,
+// whose bytes a 304 does not replace (Content-Length, Content-Encoding,
+// Content-Range, Content-MD5, Content-Digest: updating them would break the
+// integrity of the stored response, §3.2), hop-by-hop and framing fields,
+// Age (recomputed) and Set-Cookie (never stored). The result aliases stored
+// and update.
 func UpdateHeader(dst, stored, update []Field) []Field {
 	for _, f := range stored {
 		replaced := false
@@ -138,7 +141,21 @@ func UpdateHeader(dst, stored, update []Field) []Field {
 }
 
 func updatable(name []byte) bool {
-	return !equalFold(name, "content-length") && !hopByHop(name)
+	return !describesContent(name) && !hopByHop(name)
+}
+
+// describesContent reports the fields that describe the stored content's
+// bytes (its length, coding, range and digest) rather than the
+// representation's metadata: a 304 carries no content, so it cannot change
+// them (RFC 9111 §3.2).
+func describesContent(name []byte) bool {
+	switch {
+	case equalFold(name, "content-length"), equalFold(name, "content-encoding"),
+		equalFold(name, "content-range"), equalFold(name, "content-md5"),
+		equalFold(name, "content-digest"):
+		return true
+	}
+	return false
 }
 
 // hopByHop reports the connection-specific fields (RFC 9110 §7.6.1) and

@@ -129,3 +129,36 @@ func TestNotModifiedField(t *testing.T) {
 		}
 	}
 }
+
+// TestRFC9111Section3_2UpdateKeepsContentFields: a 304 carries no content,
+// so the fields describing the stored content's bytes stay as stored, while
+// the representation's metadata is updated.
+func TestRFC9111Section3_2UpdateKeepsContentFields(t *testing.T) {
+	tests := []struct {
+		name  string
+		field string
+		keep  bool
+	}{
+		{"Content-Encoding describes the stored bytes", "Content-Encoding", true},
+		{"Content-Range describes the stored bytes", "Content-Range", true},
+		{"Content-MD5 is a digest of the stored bytes", "Content-MD5", true},
+		{"Content-Digest is a digest of the stored bytes", "content-digest", true},
+		{"Content-Length is the stored body's", "Content-Length", true},
+		{"Content-Type is representation metadata", "Content-Type", false},
+		{"Content-Location is representation metadata", "Content-Location", false},
+		{"Content-Security-Policy is not about the content's bytes", "Content-Security-Policy", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stored := fields("X", "1", tt.field, "old")
+			got := UpdateHeader(nil, stored, fields(tt.field, "new", "X", "2"))
+			want := fields(tt.field, "old", "X", "2")
+			if !tt.keep {
+				want = fields(tt.field, "new", "X", "2")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("UpdateHeader\n got %s\nwant %s", showFields(got), showFields(want))
+			}
+		})
+	}
+}

@@ -144,7 +144,8 @@
 //     for status codes cacheable by default.
 //   - Repeated directives resolve to the most restrictive value; invalid
 //     delta-seconds count as 0 (stale), overflow as 2^31; an invalid Expires
-//     has expired; an invalid Age makes the response stale.
+//     has expired; an Age list counts by its first member and an invalid
+//     Age is ignored (RFC 9111 §5.1).
 //   - Qualified no-cache and private act as their unqualified forms.
 //   - s-maxage implies proxy-revalidate (no max-stale), but an explicit
 //     stale-while-revalidate or stale-if-error from the origin still

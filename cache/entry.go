@@ -208,6 +208,9 @@ func (e *Entry) revalidated(resp *Response, m304 *Meta, heuristic time.Duration,
 	}
 	merged := UpdateHeader(nil, e.Header, resp.Header)
 	m := ParseMeta(e.Status, merged, m304.RequestTime, m304.ResponseTime, now)
+	// Age is never stored: the 304's own Age, if any, is the updated
+	// response's (RFC 9111 §4.2.3, §4.3.4).
+	m.Age = m304.Age
 	tags := e.tags
 	if t := surrogateKeys(resp.Header); t != nil {
 		tags = t

@@ -20,8 +20,9 @@ type Meta struct {
 	// expired (RFC 9111 §5.3).
 	Expires    time.Time
 	HasExpires bool
-	// Age is the Age field (RFC 9111 §5.1). An invalid value counts as 2^31:
-	// the response is treated as stale rather than trusted.
+	// Age is the Age field (RFC 9111 §5.1): the first member of its first
+	// line; unset when that is not a non-negative integer (the field is
+	// ignored); 2^31 when it is larger.
 	Age Delta
 	// LastModified is the Last-Modified field; zero when absent or invalid.
 	LastModified time.Time
@@ -70,11 +71,7 @@ func ParseMeta(status int, header []Field, requestTime, responseTime, now time.T
 		case equalFold(n, "age"):
 			if !seenAge {
 				seenAge = true
-				v := trimOWS(f.Value)
-				m.Age = Delta{Seconds: parseDelta(v, true), Set: true}
-				if m.Age.Seconds == 0 && !(len(v) > 0 && allDigits(v)) {
-					m.Age.Seconds = maxDelta
-				}
+				m.Age = parseAge(f.Value)
 			}
 		case equalFold(n, "last-modified"):
 			if !seenLM {
@@ -99,6 +96,25 @@ func ParseMeta(status int, header []Field, requestTime, responseTime, now time.T
 		}
 	}
 	return m
+}
+
+// parseAge reads an Age field value as RFC 9111 §5.1 asks: a list (or
+// several lines, of which the caller passes the first) counts by its first
+// member, and a value that is not a non-negative integer ("abc", "-1",
+// "7.0", "7;x=1") is ignored rather than trusted or taken as stale. A value
+// too large to represent is 2^31 (§1.2.2).
+func parseAge(v []byte) Delta {
+	for i, ch := range v {
+		if ch == ',' {
+			v = v[:i]
+			break
+		}
+	}
+	v = trimOWS(v)
+	if len(v) == 0 || !allDigits(v) {
+		return Delta{}
+	}
+	return Delta{Seconds: parseDelta(v, true), Set: true}
 }
 
 func allDigits(b []byte) bool {

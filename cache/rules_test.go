@@ -35,14 +35,6 @@ func TestParseMeta(t *testing.T) {
 			t.Errorf("Expires = %v, want %v", m.Expires, t0.Add(time.Minute))
 		}
 	})
-	t.Run("RFC 9111 §5.1 invalid Age counts as 2^31", func(t *testing.T) {
-		if m := meta(200, "Age", "abc"); m.Age.Seconds != maxDelta {
-			t.Errorf("Age = %d, want 2^31", m.Age.Seconds)
-		}
-		if m := meta(200, "Age", " 17 "); m.Age.Seconds != 17 {
-			t.Errorf("Age = %d, want 17", m.Age.Seconds)
-		}
-	})
 	t.Run("RFC 9110 §5.3 Cache-Control lines combine", func(t *testing.T) {
 		m := meta(200, "cache-control", "public", "Cache-Control", "max-age=5")
 		if !m.CacheControl.Public || m.CacheControl.MaxAge.Seconds != 5 {
@@ -251,5 +243,50 @@ func TestOriginFailed(t *testing.T) {
 		if got := OriginFailed(status); got != want {
 			t.Errorf("RFC 5861 §4: OriginFailed(%d) = %v, want %v", status, got, want)
 		}
+	}
+}
+
+// TestRFC9111Section5_1AgeParsing: a list-based Age counts by its first
+// member (of its first line), an invalid one is ignored, and one too large
+// to represent is 2^31 (§1.2.2).
+func TestRFC9111Section5_1AgeParsing(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  Delta
+	}{
+		{"a plain value", []string{"17"}, Delta{Seconds: 17, Set: true}},
+		{"whitespace around it is not part of it", []string{" 17 "}, Delta{Seconds: 17, Set: true}},
+		{"zero", []string{"0"}, Delta{Seconds: 0, Set: true}},
+		{"a list counts by its first member", []string{"0, 7200"}, Delta{Seconds: 0, Set: true}},
+		{"a list counts by its first member, old first", []string{"7200,0"}, Delta{Seconds: 7200, Set: true}},
+		{"of several lines the first counts", []string{"0", "7200"}, Delta{Seconds: 0, Set: true}},
+		{"of several lines the first counts, old first", []string{"7200", "0"}, Delta{Seconds: 7200, Set: true}},
+		{"non-numeric is ignored", []string{"abc"}, Delta{}},
+		{"negative is ignored", []string{"-7200"}, Delta{}},
+		{"a float is ignored", []string{"7200.0"}, Delta{}},
+		{"a parameter makes it invalid: ignored", []string{"7200;foo=bar"}, Delta{}},
+		{"empty is ignored", []string{""}, Delta{}},
+		{"an invalid first member is ignored whatever follows", []string{"x, 5"}, Delta{}},
+		{"2^31-1 is kept", []string{"2147483647"}, Delta{Seconds: 2147483647, Set: true}},
+		{"larger than 2^31 is 2^31", []string{"99999999999"}, Delta{Seconds: maxDelta, Set: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var kv []string
+			for _, l := range tt.lines {
+				kv = append(kv, "Age", l)
+			}
+			kv = append(kv, "Date", httpDate(t0), "Cache-Control", "max-age=3600")
+			m := meta(200, kv...)
+			if m.Age != tt.want {
+				t.Fatalf("Age = %+v, want %+v", m.Age, tt.want)
+			}
+			// Fresh exactly when the age counted is within the lifetime.
+			fresh := Usable(Lifetime(&m, 0), CurrentAge(InitialAge(&m), t0, t0), &m.CacheControl, &CacheControl{}) == Fresh
+			if want := tt.want.Seconds < 3600; fresh != want {
+				t.Errorf("fresh = %v, want %v", fresh, want)
+			}
+		})
 	}
 }

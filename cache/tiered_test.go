@@ -425,3 +425,60 @@ func headerValue(e *Entry, name string) string {
 	}
 	return ""
 }
+
+// TestRFC9111Section4_2_3AgeOfARevalidatedResponse: Age is never stored, so
+// the Age of the 304 that updates a stored response is its new age, and the
+// Age of the response that was stored counts until then.
+func TestRFC9111Section4_2_3AgeOfARevalidatedResponse(t *testing.T) {
+	tests := []struct {
+		name      string
+		storedAge string // Age of the 200 ("": none)
+		age304    string // Age of the 304 ("": none)
+		wantFirst time.Duration
+		wantAfter time.Duration // Age of the revalidated answer
+		wantFresh bool          // the revalidated entry is fresh for a next request
+	}{
+		{"the Age of the stored response is its initial age", "30", "", 30 * time.Second, 0, true},
+		{"a 304 without Age makes the updated response new", "", "", 0, 0, true},
+		{"a 304 with Age gives the updated response that age", "", "40", 0, 40 * time.Second, true},
+		{"a 304 older than the lifetime leaves the response stale", "", "150", 0, 150 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			tc := newTestTiered(t, c, nil)
+			o := &origin{respond: func(stale *Entry, n int32) *Response {
+				date := httpDate(c.Now())
+				if n == 1 {
+					kv := []string{"Cache-Control", "max-age=100", "ETag", `"v1"`, "Date", date}
+					if tt.storedAge != "" {
+						kv = append(kv, "Age", tt.storedAge)
+					}
+					return &Response{Status: 200, Header: fields(kv...), Body: []byte("body")}
+				}
+				kv := []string{"ETag", `"v1"`, "Date", date}
+				if tt.age304 != "" {
+					kv = append(kv, "Age", tt.age304)
+				}
+				return &Response{Status: 304, Header: fields(kv...)}
+			}}
+			r := req("GET", "/a")
+			first := get(tc, r, o)
+			if first.Age != tt.wantFirst {
+				t.Fatalf("first answer Age %v, want %v", first.Age, tt.wantFirst)
+			}
+			c.Advance(200 * time.Second)
+			res := get(tc, r, o)
+			if res.FwdStatus != 304 || res.Entry == nil {
+				t.Fatalf("want a revalidation, got %+v", res)
+			}
+			if res.Age != tt.wantAfter {
+				t.Errorf("revalidated answer Age %v, want %v", res.Age, tt.wantAfter)
+			}
+			next := get(tc, r, o)
+			if fresh := next.Fwd == FwdNone; fresh != tt.wantFresh {
+				t.Errorf("next request answered fresh = %v, want %v (%+v)", fresh, tt.wantFresh, next)
+			}
+		})
+	}
+}

@@ -49,6 +49,9 @@ func (s *Server) fromCache(rq *request) bool {
 	default:
 		s.writeEntry(rq, &res)
 	}
+	if res.Entry != nil || rq.fillErr == nil && !res.OnlyIfCached {
+		s.writeLimitHeaders(rq) // this client's counts, never a stored copy's
+	}
 	rq.status = appendCacheStatus(rq.status[:0], &res)
 	ctx.Response.Header.SetBytesV(hdrCacheStatus, rq.status)
 	if res.Refresh {
@@ -147,11 +150,12 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 }
 
 // skipStoredField reports fields the cache must not keep or replay: framing
-// (the gateway frames what it sends), hop-by-hop leftovers, and Age, which
-// is computed on every answer.
+// (the gateway frames what it sends) and hop-by-hop leftovers. Age is handed
+// to the cache, which needs it for the response's initial age (RFC 9111
+// §4.2.3) and never stores it: an answer from storage gets its own Age.
 func skipStoredField(name []byte) bool {
 	return httpsafe.EqualFold(name, "content-length") || httpsafe.EqualFold(name, "transfer-encoding") ||
-		httpsafe.EqualFold(name, "connection") || httpsafe.EqualFold(name, "age")
+		httpsafe.EqualFold(name, "connection")
 }
 
 // writeEntry answers with a stored response: its status and fields, its
@@ -161,6 +165,11 @@ func skipStoredField(name []byte) bool {
 func (s *Server) writeEntry(rq *request, res *cache.Result) {
 	e, resp := res.Entry, &rq.ctx.Response
 	resp.Reset()
+	// Stored names go out as the backend spelled them, as on a proxied
+	// answer; normalising them again on every hit costs a tenth of a hit.
+	resp.Header.DisableNormalizing()
+	// The stored Date, not the time of sending (see cachedate.go).
+	s.cache.keepStoredDate(&resp.Header, storedDate(e))
 	notModified := res.NotModified
 	if notModified {
 		resp.SetStatusCode(fasthttp.StatusNotModified)
@@ -169,7 +178,8 @@ func (s *Server) writeEntry(rq *request, res *cache.Result) {
 	}
 	for i := range e.Header {
 		f := &e.Header[i]
-		if skipStoredField(f.Name) || notModified && !cache.NotModifiedField(f.Name) {
+		if skipStoredField(f.Name) || httpsafe.EqualFold(f.Name, "date") ||
+			notModified && !cache.NotModifiedField(f.Name) {
 			continue
 		}
 		resp.Header.AddBytesKV(f.Name, f.Value)
@@ -180,6 +190,16 @@ func (s *Server) writeEntry(rq *request, res *cache.Result) {
 	rq.age = strconv.AppendInt(rq.age[:0], int64(res.Age/time.Second), 10)
 	resp.Header.SetBytesV(hdrAge, rq.age)
 	resp.Header.SetBytesV(hdrRequestID, rq.id)
+}
+
+// storedDate is the entry's first Date field value, nil when it has none.
+func storedDate(e *cache.Entry) []byte {
+	for i := range e.Header {
+		if httpsafe.EqualFold(e.Header[i].Name, "date") {
+			return e.Header[i].Value
+		}
+	}
+	return nil
 }
 
 // appendCacheStatus writes the RFC 9211 Cache-Status member of this cache:

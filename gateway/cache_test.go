@@ -232,3 +232,62 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 		t.Fatalf("%d failed; the backend saw %d requests, want 1", failed.Load(), o.count("/c/hot"))
 	}
 }
+
+func TestCacheServesStaleWhileRevalidatingInTheBackground(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	// max-age=2: Date has whole seconds, so a refreshed entry stays fresh
+	// for at least a second, long enough to count the refreshes.
+	url := s.url("/c/swr?cc=max-age%3D2,stale-while-revalidate%3D30")
+	first := do(t, "GET", url, "")
+	time.Sleep(3100 * time.Millisecond)
+	var wg sync.WaitGroup
+	var staleHits atomic.Int64
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := do(t, "GET", url, "")
+			cs := r.header.Get("Cache-Status")
+			switch {
+			case r.body == first.body && strings.Contains(cs, "; hit; ttl=-"):
+				staleHits.Add(1) // served stale at once
+			case strings.Contains(r.body, "#2") && strings.Contains(cs, "; hit"):
+				// arrived after the refresh had landed
+			default:
+				t.Errorf("neither the stale entry nor the refreshed one: %q %q", r.body, cs)
+			}
+		}()
+	}
+	wg.Wait()
+	if staleHits.Load() == 0 {
+		t.Fatal("no request was answered with the stale entry")
+	}
+	testnet.Eventually(t, "the background refresh", func() bool {
+		return strings.Contains(do(t, "GET", url, "").body, "#2")
+	})
+	if n := o.count("/c/swr"); n != 2 {
+		t.Fatalf("the backend saw %d requests, want 2 (the fill, then one refresh for ten stale hits)", n)
+	}
+}
+
+func TestCacheHitsCountAgainstRateLimitsAndCarryTheClientsOwnCounts(t *testing.T) {
+	o := startCacheOrigin(t)
+	yaml := strings.Replace(cacheYAML(o.addr, "rate_limits: {per_client: {rate: 1/m, burst: 3}}\n"),
+		"    cache: {enabled: true, key: [\"header:X-Tenant\"]}\n",
+		"    cache: {enabled: true, key: [\"header:X-Tenant\"]}\n    rate_limits: [per_client]\n    rate_limit_headers: true\n", 1)
+	s := startGateway(t, yaml)
+	url := s.url("/c/limited?cc=max-age%3D60")
+	for i, want := range []string{"r=2", "r=1", "r=0"} {
+		r := do(t, "GET", url, "")
+		if r.status != 200 || !strings.Contains(r.header.Get("RateLimit"), want) {
+			t.Fatalf("request %d: %d RateLimit %q, want %s", i+1, r.status, r.header.Get("RateLimit"), want)
+		}
+	}
+	if r := do(t, "GET", url, ""); r.status != 429 {
+		t.Fatalf("a cache hit over the limit got %d, want 429", r.status)
+	}
+	if o.count("/c/limited") != 1 {
+		t.Fatalf("backend saw %d", o.count("/c/limited"))
+	}
+}

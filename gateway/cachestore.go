@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,6 +18,8 @@ type cacheStore struct {
 	*cache.Tiered
 	l1 *cache.Local
 	l2 *cache.Redis // nil without Redis
+
+	dates sync.Pool // *dateParser, for keepStoredDate
 }
 
 func newCacheStore(c *config.Config, rdb redis.UniversalClient) (*cacheStore, error) {

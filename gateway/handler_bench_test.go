@@ -42,3 +42,30 @@ func BenchmarkHandleProxiedGET(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHandleCacheHit measures the whole request path of a GET answered
+// from memory (L1): the ceiling of a cached route.
+func BenchmarkHandleCacheHit(b *testing.B) {
+	o, err := origin.Start(origin.Options{Addr: "127.0.0.1:0", CacheControl: "public, max-age=3600"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	yaml := strings.Replace(gatewayYAML(o.Addr()), "    strip_prefix: /api\n    pool: orders\n",
+		"    strip_prefix: /api\n    pool: orders\n    cache: {enabled: true}\n", 1)
+	s, err := New(loadConfig(b, yaml), Options{Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go s.Serve() //nolint:errcheck
+	defer s.Shutdown(b.Context())
+	serve := serveRaw(b, s, "GET /api/orders/17 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: b\r\n\r\n")
+	serve()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if serve() != 200 {
+			b.Fatal("not 200")
+		}
+	}
+}

@@ -429,15 +429,12 @@ func (t *Table) buildLimits(cfg *config.Config, prev *Table, deps limitDeps) err
 }
 
 // newTableLimit checks the definition of limit name and prepares it, without
-// building its limiter.
+// building its limiter. def is as config.Load completed it (key, ip6_prefix
+// and missing defaulted) and config.Validate reports every problem by key
+// path; the checks here only make sure that no limiter is built from a
+// definition that cannot work, since a takeover cannot be undone.
 func newTableLimit(name string, def config.RateLimit) (*tableLimit, error) {
 	def.Name = name
-	if def.Key == "" {
-		def.Key = "ip"
-	}
-	if def.IP6Prefix == 0 {
-		def.IP6Prefix = 64
-	}
 	if err := def.Options.Validate(); err != nil {
 		return nil, err
 	}
@@ -449,7 +446,7 @@ func newTableLimit(name string, def config.RateLimit) (*tableLimit, error) {
 		return nil, fmt.Errorf("ip6_prefix: %d is not a prefix length (1-128)", def.IP6Prefix)
 	}
 	switch def.Missing {
-	case "", config.MissingDeny, config.MissingShared:
+	case config.MissingDeny, config.MissingShared:
 	default:
 		return nil, fmt.Errorf("missing: unknown policy %q: want deny or shared", def.Missing)
 	}

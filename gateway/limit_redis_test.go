@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -187,4 +189,53 @@ func TestAGlobalLimitFallsBackToItsShareWhenRedisStops(t *testing.T) {
 	// the whole limit, not its share.
 	got = offerLoad(t, gws[:1], "after", 300, time.Second)
 	within(t, "one instance after Redis came back", got.admitted, 50+100*got.elapsed.Seconds(), 0.15)
+}
+
+// syncLoops counts the running sync loops of global limits.
+func syncLoops() int {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "ratelimit.(*Global).run(")
+}
+
+func TestReloadAndShutdownStopTheSyncLoopsOfGlobalLimits(t *testing.T) {
+	r := testnet.StartRedis(t)
+	before := syncLoops()
+	// A loop is a goroutine: it shows up when scheduled and goes away a
+	// moment after Close has seen it stop, so the count is polled.
+	loops := func(want int, after string) {
+		t.Helper()
+		testnet.Eventually(t, fmt.Sprintf("%d sync loops %s", want, after), func() bool { return syncLoops()-before == want })
+	}
+	backend := limitBackend(t)
+	yaml := func(limits string) string {
+		return strings.Replace(limitYAML(backend, limits, "[api]", false), "log:", "redis: {addrs: ["+r.Addr()+"]}\nlog:", 1)
+	}
+	api := `  api: {key: "header:X-API-Key", rate: 100/s, scope: global}`
+	other := "\n  other: {key: ip, rate: 1/s, scope: global}"
+	path := writeConfig(t, yaml(api))
+	s, err := New(loadConfig(t, yaml(api)), Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve() //nolint:errcheck
+	reload := func(limits string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(yaml(limits)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReloadFile(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loops(1, "for one global limit")
+	reload(api + other)
+	reload(strings.Replace(api, "100/s", "50/s", 1) + other)
+	loops(2, "after reloads that kept two global limits (one of them changed)")
+	reload(api)
+	loops(1, "after a reload removed a limit")
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	loops(0, "after shutdown")
 }

@@ -1,0 +1,133 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
+)
+
+// rawCacheOrigin answers every GET with 200, the header lines the test set
+// for the request's path, and a body naming the request's sequence number,
+// so that a test sees whether an answer is a new fetch. It writes Date and
+// Age itself, which a fasthttp origin cannot.
+type rawCacheOrigin struct {
+	addr  string
+	mu    sync.Mutex
+	heads map[string]string // path → header lines, each ending in \r\n
+}
+
+func startRawCacheOrigin(t *testing.T) *rawCacheOrigin {
+	o := &rawCacheOrigin{heads: map[string]string{}}
+	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
+		path, _, _ := strings.Cut(r.Path, "?")
+		o.mu.Lock()
+		extra := o.heads[path]
+		o.mu.Unlock()
+		body := fmt.Sprintf("%s #%d", path, r.Seq)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s", len(body), extra, body)
+	})
+	o.addr = rb.Addr
+	return o
+}
+
+func (o *rawCacheOrigin) answer(path string, lines ...string) {
+	o.mu.Lock()
+	o.heads[path] = strings.Join(lines, "\r\n") + "\r\n"
+	o.mu.Unlock()
+}
+
+// TestRFC9111Section4_2_3TheOriginsAgeCounts: the Age the origin sends is
+// part of the response's initial age (RFC 9111 §4.2.3), so a response older
+// than its lifetime is not served from storage, and the Age sent with a
+// stored response counts from it; an invalid Age is ignored (§5.1).
+func TestRFC9111Section4_2_3TheOriginsAgeCounts(t *testing.T) {
+	o := startRawCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	date := "Date: " + time.Now().UTC().Format(http.TimeFormat)
+	tests := []struct {
+		name    string
+		path    string
+		age     string
+		hit     bool
+		wantAge int // least Age of the second answer
+	}{
+		{"an Age over max-age makes the response stale", "/c/age-old", "Age: 7200", false, 0},
+		{"an Age under max-age is counted in the Age sent", "/c/age-young", "Age: 1800", true, 1800},
+		{"an invalid Age is ignored", "/c/age-invalid", "Age: abc", true, 0},
+		{"an Age list counts by its first member", "/c/age-list", "Age: 0, 7200", true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o.answer(tt.path, "Cache-Control: max-age=3600", date, tt.age)
+			first := do(t, "GET", s.url(tt.path), "")
+			second := do(t, "GET", s.url(tt.path), "")
+			if hit := second.body == first.body; hit != tt.hit {
+				t.Fatalf("second answer from storage = %v, want %v (%q, %q)", hit, tt.hit,
+					second.body, second.header.Get("Cache-Status"))
+			}
+			if !tt.hit {
+				return
+			}
+			var age int
+			if _, err := fmt.Sscan(second.header.Get("Age"), &age); err != nil || age < tt.wantAge || age > tt.wantAge+5 {
+				t.Errorf("Age %q, want %d (or a few seconds more)", second.header.Get("Age"), tt.wantAge)
+			}
+		})
+	}
+}
+
+// TestCacheHitKeepsTheStoredDate: a response from storage carries the Date
+// the origin generated it with, once (RFC 9110 §6.6.1; a downstream cache
+// computes its age from Date and Age), on a hit, a HEAD hit and a 304 to a
+// client's conditional; a stored response without Date gets the gateway's.
+func TestCacheHitKeepsTheStoredDate(t *testing.T) {
+	if !noDefaultDate.ok {
+		t.Fatal("fasthttp.ResponseHeader has no bool noDefaultDate field: stored responses go out with the time of sending as Date")
+	}
+	o := startRawCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	o.answer("/c/dated", "Cache-Control: max-age=86400", "ETag: \"v1\"", "Date: "+past)
+	o.answer("/c/undated", "Cache-Control: max-age=86400")
+	tests := []struct {
+		name     string
+		method   string
+		path     string
+		header   []string
+		status   int
+		wantDate string // "" for the gateway's own
+	}{
+		{"the miss that stores it", "GET", "/c/dated", nil, 200, past},
+		{"a hit", "GET", "/c/dated", nil, 200, past},
+		{"a HEAD hit", "HEAD", "/c/dated", nil, 200, past},
+		{"a 304 to a conditional", "GET", "/c/dated", []string{"If-None-Match", `"v1"`}, 304, past},
+		{"a stored response without Date", "GET", "/c/undated", nil, 200, ""},
+		{"its hit", "GET", "/c/undated", nil, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, tt.method, s.url(tt.path), "", tt.header...)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d", r.status, tt.status)
+			}
+			dates := r.header.Values("Date")
+			if len(dates) != 1 {
+				t.Fatalf("Date lines %q, want one", dates)
+			}
+			if tt.wantDate != "" && dates[0] != tt.wantDate {
+				t.Errorf("Date %q, want the stored %q", dates[0], tt.wantDate)
+			}
+			if tt.wantDate == "" {
+				if d, err := http.ParseTime(dates[0]); err != nil || time.Since(d) > time.Minute {
+					t.Errorf("Date %q, want about now", dates[0])
+				}
+			}
+		})
+	}
+}
