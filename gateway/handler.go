@@ -106,7 +106,10 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 // Requests without a body have nothing to wait for and are left alone, so a
 // GET pays nothing here.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	if h.ContentLength() == 0 {
+	// 0: an empty body; -2: no Content-Length and no Transfer-Encoding,
+	// which in a request means no body either. -1 (chunked) and a positive
+	// length have a body to wait for.
+	if cl := h.ContentLength(); cl == 0 || cl == -2 {
 		return fasthttp.RequestConfig{}
 	}
 	if st, why := httpsafe.CheckHeader(h, &s.table.Load().safe); st != 0 {
