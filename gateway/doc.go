@@ -2,12 +2,20 @@
 // compiled routing Table that a reload swaps atomically, the proxy step, the
 // admin listener, Prometheus metrics and the access log.
 //
-// A request goes through one readable pipeline (Server.handle): refuse what
-// is unsafe (framing, Host, path: package httpsafe), route (package route:
-// most specific rule wins), rewrite the request once in place (hop-by-hop
-// headers out, X-Forwarded-* and Via in, strip_prefix), pick a backend and
-// exchange, then strip the response's hop-by-hop headers. The backend's
-// response is read straight into the client's response: there is no copy.
+// A request goes through one readable pipeline (Server.handle), each step
+// one function given the pooled per-request state (request.go): check
+// (refuse what is unsafe — framing, Host, path: package httpsafe — and
+// identify the client), route (package route: most specific rule wins),
+// limit (the route's rate limits, package ratelimit, keyed on the client),
+// fromCache (GET/HEAD of a cache-enabled route through package cache: L1,
+// L2, then one coalesced fill whose upstream exchange is the same as
+// below), then rewrite the request once in place (hop-by-hop headers out,
+// X-Forwarded-* and Via in, strip_prefix), exchange with a backend (one
+// retry where safe; every outcome reported to the backend), invalidate what
+// a successful unsafe request made stale, and respond (the response's
+// hop-by-hop headers out, the request id in). The backend's response is
+// read straight into the client's response: there is no copy; a cache hit
+// hands the stored body to fasthttp without one either.
 //
 // The Table is immutable. A reload compiles a new one, handing over the
 // balancer.Backend of every unchanged address (its pooled connections, health
@@ -21,5 +29,7 @@
 // counters are atomics on the Backend read by a Prometheus collector at
 // scrape time; the access log hands encoded lines to a writer goroutine and
 // drops (and counts) lines rather than wait. A proxied GET allocates nothing
-// in this package (TestProxiedRequestDoesNotAllocate).
+// in this package (TestProxiedRequestDoesNotAllocate), nor does a cache hit
+// (TestCacheHitDoesNotAllocate) or a rate-limited request
+// (limit_alloc_test.go).
 package gateway
