@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
@@ -127,6 +129,49 @@ func TestCacheHitKeepsTheStoredDate(t *testing.T) {
 				if d, err := http.ParseTime(dates[0]); err != nil || time.Since(d) > time.Minute {
 					t.Errorf("Date %q, want about now", dates[0])
 				}
+			}
+		})
+	}
+}
+
+// TestKeepStoredDate: the stored Date is written once and the header is
+// otherwise as after a reset; a value that is empty or holds control bytes
+// is refused, leaving fasthttp's own Date, so a damaged entry cannot add a
+// header line.
+func TestKeepStoredDate(t *testing.T) {
+	const stored = "Sun, 06 Nov 1994 08:49:37 GMT"
+	tests := []struct {
+		name string
+		date string
+		kept bool
+	}{
+		{"a date", stored, true},
+		{"empty", "", false},
+		{"a line break", stored + "\r\nSet-Cookie: a=b", false},
+		{"a bare LF", stored + "\nX: 1", false},
+		{"a NUL", stored + "\x00", false},
+	}
+	st := &cacheStore{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var resp fasthttp.Response
+			if got := st.keepStoredDate(&resp.Header, []byte(tt.date)); got != tt.kept {
+				t.Fatalf("keepStoredDate = %v, want %v", got, tt.kept)
+			}
+			resp.SetStatusCode(404)
+			resp.Header.Set("X-Test", "1")
+			head := resp.Header.String()
+			if !strings.HasPrefix(head, "HTTP/1.1 404 Not Found\r\n") {
+				t.Errorf("status line of %q", head)
+			}
+			if n := strings.Count(head, "Date: "); n != 1 {
+				t.Errorf("%d Date lines in %q", n, head)
+			}
+			if tt.kept != strings.Contains(head, "Date: "+stored+"\r\n") {
+				t.Errorf("stored Date kept = %v in %q", !tt.kept, head)
+			}
+			if strings.Contains(head, "Set-Cookie") || strings.Contains(head, "X: 1") {
+				t.Errorf("a line was injected: %q", head)
 			}
 		})
 	}

@@ -48,10 +48,11 @@ type dateParser struct {
 }
 
 // keepStoredDate makes h, freshly reset, carry date as its Date instead of
-// the time of sending. It reports false, leaving h reset, when it cannot.
-// Call it before anything else is set on h: parsing replaces the header.
+// the time of sending. It reports false, leaving h empty (and fasthttp's
+// Date on), when it cannot. Call it before anything else is set on h:
+// parsing replaces the header, though not its DisableNormalizing setting.
 func (st *cacheStore) keepStoredDate(h *fasthttp.ResponseHeader, date []byte) bool {
-	if !noDefaultDate.ok || len(date) == 0 {
+	if !noDefaultDate.ok || !plainFieldValue(date) {
 		return false
 	}
 	p, _ := st.dates.Get().(*dateParser)
@@ -66,12 +67,23 @@ func (st *cacheStore) keepStoredDate(h *fasthttp.ResponseHeader, date []byte) bo
 	err := h.Read(p.br)
 	st.dates.Put(p)
 	if err != nil {
-		h.Reset()
-		return false
+		return false // Read left h empty again, its flags as they were
 	}
 	// Back to a reset header's status line: the caller sets the status.
 	h.SetProtocol(nil)
 	h.SetStatusMessage(nil)
 	*(*bool)(unsafe.Add(unsafe.Pointer(h), noDefaultDate.offset)) = true
 	return true
+}
+
+// plainFieldValue reports a non-empty field value without control bytes: the
+// only kind keepStoredDate writes into the block it parses, so that a
+// damaged stored value (an entry read back from Redis) can never add a line.
+func plainFieldValue(v []byte) bool {
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return len(v) > 0
 }
