@@ -46,12 +46,17 @@ type Meta struct {
 func ParseMeta(status int, header []Field, requestTime, responseTime, now time.Time) Meta {
 	m := Meta{Status: status, RequestTime: requestTime, ResponseTime: responseTime}
 	var seenDate, seenAge, seenLM bool
+	var surrogate CacheControl
+	hasSurrogate := false
 	for i := range header {
 		f := &header[i]
 		n := f.Name
 		switch {
 		case equalFold(n, "cache-control"):
 			m.CacheControl.Add(f.Value)
+		case equalFold(n, "surrogate-control"):
+			surrogate.Add(f.Value)
+			hasSurrogate = true
 		case equalFold(n, "date"):
 			if !seenDate {
 				seenDate = true
@@ -95,8 +100,19 @@ func ParseMeta(status int, header []Field, requestTime, responseTime, now time.T
 			m.SetCookie = true
 		}
 	}
+	if hasSurrogate {
+		// Surrogate-Control (W3C Edge Architecture) is addressed to
+		// gateway caches like this one: when present it replaces
+		// Cache-Control for storing and freshness here, and the gateway
+		// removes it before the response goes on (SurrogateField).
+		m.CacheControl = surrogate
+	}
 	return m
 }
+
+// SurrogateField reports a field this cache consumes and never forwards:
+// Surrogate-Control is for the surrogate alone.
+func SurrogateField(name []byte) bool { return equalFold(name, "surrogate-control") }
 
 // parseAge reads an Age field value as RFC 9111 §5.1 asks: a list (or
 // several lines, of which the caller passes the first) counts by its first

@@ -44,7 +44,9 @@ func (s *Server) fromCache(rq *request) bool {
 	case res.Entry == nil && rq.fillErr != nil:
 		s.answerUpstreamError(rq, rq.fillErr)
 	case res.Entry == nil:
-		// The backend's own answer, not stored: already cleaned by Fill.
+		// The backend's own answer, not stored: already cleaned by Fill
+		// but for what only this cache was to read.
+		httpsafe.DelResponseField(&ctx.Response.Header, "surrogate-control")
 		ctx.Response.Header.SetBytesV(hdrRequestID, rq.id)
 	default:
 		s.writeEntry(rq, &res)
@@ -178,7 +180,7 @@ func (s *Server) writeEntry(rq *request, res *cache.Result) {
 	}
 	for i := range e.Header {
 		f := &e.Header[i]
-		if skipStoredField(f.Name) || httpsafe.EqualFold(f.Name, "date") ||
+		if skipStoredField(f.Name) || httpsafe.EqualFold(f.Name, "date") || cache.SurrogateField(f.Name) ||
 			notModified && !cache.NotModifiedField(f.Name) {
 			continue
 		}

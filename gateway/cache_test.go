@@ -291,3 +291,31 @@ func TestCacheHitsCountAgainstRateLimitsAndCarryTheClientsOwnCounts(t *testing.T
 		t.Fatalf("backend saw %d", o.count("/c/limited"))
 	}
 }
+
+func TestSurrogateControlOverridesCacheControlAndStopsHere(t *testing.T) {
+	sc := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/c/sc-fresh":
+			ctx.Response.Header.Set("Cache-Control", "no-store")
+			ctx.Response.Header.Set("Surrogate-Control", "max-age=60")
+		case "/c/sc-nostore":
+			ctx.Response.Header.Set("Cache-Control", "max-age=60")
+			ctx.Response.Header.Set("Surrogate-Control", "no-store")
+		}
+		ctx.SetBodyString("x")
+	})
+	s := startGateway(t, cacheYAML(sc, ""))
+	for _, tt := range []struct {
+		path   string
+		stored bool
+	}{{"/c/sc-fresh", true}, {"/c/sc-nostore", false}} {
+		do(t, "GET", s.url(tt.path), "")
+		r := do(t, "GET", s.url(tt.path), "")
+		if hit := strings.Contains(r.header.Get("Cache-Status"), "; hit"); hit != tt.stored {
+			t.Errorf("%s: stored = %v (%q), want %v", tt.path, hit, r.header.Get("Cache-Status"), tt.stored)
+		}
+		if r.header.Get("Surrogate-Control") != "" {
+			t.Errorf("%s: Surrogate-Control reached the client", tt.path)
+		}
+	}
+}
