@@ -22,7 +22,7 @@ func sharedCacheGateways(t *testing.T, n int) (*cacheOrigin, *testnet.Redis, []*
 	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	extra := "redis: {addrs: [" + r.Addr() + "], timeout: 200ms}\nadmin: {listen: 127.0.0.1:0, token_file: " + token + "}\n"
+	extra := "redis: {addrs: [" + r.Addr() + "], timeout: 500ms}\nadmin: {listen: 127.0.0.1:0, token_file: " + token + "}\n"
 	yaml := strings.Replace(cacheYAML(o.addr, extra), "admin: {listen: 127.0.0.1:0}\n", "", 1)
 	var gws []*Server
 	for range n {
@@ -137,8 +137,9 @@ func TestRequestsSucceedWhileRedisIsPausedOrKilled(t *testing.T) {
 				} else {
 					resp.Body.Close()
 				}
-				// The Redis timeout is 200ms; a backend answer takes ~1ms.
-				if time.Since(start) > time.Second {
+				// The Redis timeout is 500ms (generous for -race on a busy machine); a
+				// backend answer takes ~1ms.
+				if time.Since(start) > 2*time.Second {
 					slow.Add(1)
 				}
 				total.Add(1)
@@ -157,7 +158,7 @@ func TestRequestsSucceedWhileRedisIsPausedOrKilled(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 || slow.Load() != 0 || total.Load() < 100 {
-		t.Fatalf("%d of %d requests failed, %d took over 1s", failed.Load(), total.Load(), slow.Load())
+		t.Fatalf("%d of %d requests failed, %d took over 2s", failed.Load(), total.Load(), slow.Load())
 	}
 	_ = o
 }
