@@ -115,8 +115,13 @@ func (c *Config) validateRateLimits(p *problems) {
 	}
 	for i, r := range c.Routes {
 		for j, name := range r.RateLimits {
+			at := fmt.Sprintf("routes[%d].rate_limits[%d]", i, j)
 			if _, ok := c.RateLimits[name]; !ok {
-				p.add(fmt.Sprintf("routes[%d].rate_limits[%d]", i, j), "unknown limit %q", name)
+				p.add(at, "unknown limit %q", name)
+			}
+			// Listed twice, a limit would charge each request twice.
+			if k := slices.Index(r.RateLimits, name); k < j {
+				p.add(at, "limit %q is already listed at rate_limits[%d]", name, k)
 			}
 		}
 	}

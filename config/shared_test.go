@@ -61,6 +61,7 @@ func TestSharedSectionsAreRefusedWithTheKeyPath(t *testing.T) {
 		{"an unknown missing policy", "rate_limits: {a: {rate: 1/s, missing: allow}}\n", "", "rate_limits.a.missing: unknown policy \"allow\""},
 		{"an unknown key in a limit", "rate_limits: {a: {rate: 1/s, brust: 3}}\n", "", "rate_limits.a.brust: unknown key"},
 		{"a route naming an unknown limit", "", "    rate_limits: [nope]\n", "routes[0].rate_limits[0]: unknown limit \"nope\""},
+		{"a limit listed twice on a route", "rate_limits: {a: {rate: 1/s}}\n", "    rate_limits: [a, a]\n", "routes[0].rate_limits[1]: limit \"a\" is already listed at rate_limits[0]"},
 		{"a missing token file", "admin: {token_file: /nonexistent/token}\n", "", "admin.token_file:"},
 	}
 	for _, tt := range tests {
