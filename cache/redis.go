@@ -276,6 +276,7 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 	defer cancel()
 	pipe := r.c.Pipeline()
 	var purges []writeJob
+	sets := 0
 	for _, j := range batch {
 		for _, s := range j.set {
 			if s.e == nil {
@@ -284,7 +285,7 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 			h := r.hash(s.e.Key)
 			buf = appendEntry(buf[:0], s.e)
 			pipe.Set(ctx, entryName(h), string(buf), s.ttl)
-			r.writes.Add(1)
+			sets++
 			if !s.e.marker {
 				r.index(ctx, pipe, s.e, h, s.ttl)
 			}
@@ -304,6 +305,10 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 		_, err = pipe.Exec(ctx)
 		if errors.Is(err, redis.Nil) {
 			err = nil
+		}
+		if err == nil {
+			// Counted once Redis has them: readers wait on this counter.
+			r.writes.Add(uint64(sets))
 		}
 	}
 	for _, j := range purges {

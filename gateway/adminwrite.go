@@ -44,8 +44,9 @@ func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
 				"error": "admin writes are disabled: no admin.token_file is configured"})
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		// The scheme is case-insensitive (RFC 9110 §11.1).
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice-admin"`)
 			writeAdminJSON(w, http.StatusUnauthorized, map[string]any{
 				"error": "admin writes need Authorization: Bearer <the token in admin.token_file>"})
@@ -63,14 +64,24 @@ func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
 func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var kind, target string
-	for _, k := range []string{"url", "prefix", "tag"} {
-		if v := q.Get(k); v != "" {
-			if kind != "" {
-				writeAdminJSON(w, http.StatusBadRequest, map[string]any{"error": "give exactly one of url, prefix and tag"})
-				return
-			}
-			kind, target = k, v
+	for k, vs := range q {
+		switch {
+		case k != "url" && k != "prefix" && k != "tag":
+			// Most often the rest of a url whose "&" was not encoded:
+			// purging the part before it would answer 200 for the wrong URL.
+			writeAdminJSON(w, http.StatusBadRequest, map[string]any{
+				"error": fmt.Sprintf("unknown parameter %q: give one of url, prefix and tag, with & in its value encoded as %%26", k)})
+			return
+		case kind != "" || len(vs) != 1 || vs[0] == "":
+			writeAdminJSON(w, http.StatusBadRequest, map[string]any{"error": "give exactly one of url, prefix and tag, once, not empty"})
+			return
 		}
+		kind, target = k, vs[0]
+	}
+	if kind != "tag" {
+		// "http://host/path" names the same entries as "host/path": both
+		// schemes are purged.
+		target = strings.TrimPrefix(strings.TrimPrefix(target, "https://"), "http://")
 	}
 	if kind == "" {
 		writeAdminJSON(w, http.StatusBadRequest, map[string]any{

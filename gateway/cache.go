@@ -142,6 +142,13 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 			continue
 		}
 		rq.fields = append(rq.fields, cache.Field{Name: k, Value: v})
+		if ctx.Response.StatusCode() != fasthttp.StatusNotModified && httpsafe.EqualFold(k, "vary") &&
+			variesOnGatewayField(v) {
+			// Keyed on a fill by the value this gateway wrote, on a lookup
+			// by the one the client sent: a client could name another's.
+			// For the cache only (never sent): not stored.
+			rq.fields = append(rq.fields, cache.Field{Name: []byte("Vary"), Value: []byte("*")})
+		}
 	}
 	body := ctx.Response.Body()
 	rq.cresp = cache.Response{
@@ -149,6 +156,18 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 		Streamed: int64(len(body)) > rq.route.cache.MaxEntry,
 	}
 	return &rq.cresp
+}
+
+// variesOnGatewayField reports whether the Vary value v names a request
+// field that rewriteRequest or Fill sets whatever the client sent.
+func variesOnGatewayField(v []byte) bool {
+	for _, name := range [...]string{"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+		"forwarded", "via", "x-request-id", "if-none-match", "if-modified-since"} {
+		if containsToken(v, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // skipStoredField reports fields the cache must not keep or replay: framing
@@ -256,10 +275,10 @@ func (s *Server) refreshInBackground(rq *request) {
 		bg.query = append([]byte{}, rq.query...)
 	}
 	bg.id = append(bg.id, rq.id...)
-	bg.peer, bg.client, bg.trusted = rq.peer, rq.client, rq.trusted
+	bg.peer, bg.client, bg.trusted, bg.tls = rq.peer, rq.client, rq.trusted, rq.tls
 	bg.creq = rq.creq
 	bg.creq.Method = append([]byte(nil), rq.creq.Method...)
-	bg.creq.Scheme, bg.creq.Host, bg.creq.Path, bg.creq.Query = rq.creq.Scheme, bg.host, bg.path, bg.query
+	bg.creq.Scheme, bg.creq.Host, bg.creq.Path, bg.creq.Query = bg.scheme(), bg.host, bg.path, bg.query
 	bg.creq.Fields = bg
 	bg.creq.IfNoneMatch, bg.creq.IfModifiedSince = nil, nil
 	key := append([]byte(nil), rq.key...)
@@ -305,12 +324,25 @@ func (s *Server) invalidateCached(rq *request) {
 	}
 }
 
-// scheme is the request's scheme, part of its cache key.
+// scheme is the request's scheme, part of its cache key. The backend is
+// sent the authority as the client wrote it (port, case, trailing dot), the
+// key's host is the routing host; when the two differ the authority sent is
+// keyed here too ("http://shop.example:6666"), so that an answer built for
+// one authority never reaches another. Purges and invalidation go by the
+// entry's URL, which keeps the routing host, and so reach every authority.
 func (rq *request) scheme() []byte {
-	if rq.ctx.IsTLS() {
+	if rq.tls {
 		rq.schemeBuf = append(rq.schemeBuf[:0], schemeHTTPS...)
 	} else {
 		rq.schemeBuf = append(rq.schemeBuf[:0], schemeHTTP...)
+	}
+	h := &rq.ctx.Request.Header
+	auth := absoluteAuthority(h.RequestURI())
+	if auth == nil {
+		auth = h.Host()
+	}
+	if string(auth) != string(rq.host) {
+		rq.schemeBuf = append(append(rq.schemeBuf, "://"...), auth...)
 	}
 	return rq.schemeBuf
 }
@@ -332,10 +364,23 @@ func (rq *request) AppendHeader(dst, name []byte) ([]byte, bool) {
 	return dst, found
 }
 
-// AppendCookie implements cache.Fields.
+// AppendCookie implements cache.Fields: the values of every copy of the
+// cookie, joined by ";" (which no cookie value holds). Backends disagree on
+// which copy counts, so a key made of one copy would let a request with a
+// decoy copy store its answer under another client's key.
 func (rq *request) AppendCookie(dst, name []byte) ([]byte, bool) {
-	v := rq.ctx.Request.Header.CookieBytes(name)
-	return append(dst, v...), v != nil
+	found := false
+	for k, v := range rq.ctx.Request.Header.Cookies() {
+		if string(k) != string(name) {
+			continue
+		}
+		if found {
+			dst = append(dst, ';')
+		}
+		dst = append(dst, v...)
+		found = true
+	}
+	return dst, found
 }
 
 // AppendQueryArg implements cache.Fields.

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -317,5 +320,119 @@ func TestSurrogateControlOverridesCacheControlAndStopsHere(t *testing.T) {
 		if r.header.Get("Surrogate-Control") != "" {
 			t.Errorf("%s: Surrogate-Control reached the client", tt.path)
 		}
+	}
+}
+
+// A stale-while-revalidate refresh must ask the backend as the client's
+// request did: an https entry refreshed with X-Forwarded-Proto: http would
+// store a response made for the http URL (an http-to-https redirect, say)
+// under the https key, for every https client.
+func TestCacheRefreshInTheBackgroundKeepsTheClientsScheme(t *testing.T) {
+	var n atomic.Int64
+	o := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "max-age=1, stale-while-revalidate=30")
+		fmt.Fprintf(ctx, "#%d proto=%s", n.Add(1), ctx.Request.Header.Peek("X-Forwarded-Proto"))
+	})
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile, "cache")
+	s := startGateway(t, strings.Replace(cacheYAML(o, ""), "log:",
+		fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\nlog:", certFile, keyFile), 1))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test cert
+	get := func() string {
+		resp, err := client.Get("https://" + s.Addr().String() + "/c/swr-tls")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if b := get(); b != "#1 proto=https" {
+		t.Fatalf("first answer %q", b)
+	}
+	time.Sleep(2100 * time.Millisecond) // stale, within stale-while-revalidate
+	get()
+	var b string
+	testnet.Eventually(t, "the background refresh", func() bool {
+		b = get()
+		return strings.HasPrefix(b, "#2")
+	})
+	if b != "#2 proto=https" {
+		t.Fatalf("the refreshed https entry is %q, want #2 proto=https", b)
+	}
+}
+
+// A route keyed on a cookie must not let one request store a response under
+// another client's key by sending the cookie twice: backends disagree on
+// which copy counts (the first, the last), so a key made of the first copy
+// alone lets a request carrying "currency=USD; currency=EUR" store the EUR
+// answer of a last-copy backend for every client whose currency is USD.
+func TestCacheKeyCoversEveryCopyOfAKeyedCookie(t *testing.T) {
+	o := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		last := ""
+		for k, v := range ctx.Request.Header.Cookies() {
+			if string(k) == "currency" {
+				last = string(v)
+			}
+		}
+		ctx.Response.Header.Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(ctx, "currency=%s", last)
+	})
+	s := startGateway(t, strings.Replace(cacheYAML(o, ""), `key: ["header:X-Tenant"]`, `key: ["cookie:currency"]`, 1))
+	url := s.url("/c/price")
+	if r := do(t, "GET", url, "", "Cookie", "currency=USD; currency=EUR"); r.body != "currency=EUR" {
+		t.Fatalf("backend answer %q", r.body)
+	}
+	if r := do(t, "GET", url, "", "Cookie", "currency=USD"); r.body != "currency=USD" {
+		t.Fatalf("a client with currency=USD got %q (Cache-Status %q)", r.body, r.header.Get("Cache-Status"))
+	}
+}
+
+// The backend is sent the Host as the client wrote it, port included, while
+// the key's host is the routing host (no port, lower case): a request for
+// "shop.example:6666" must not store the answer the backend built for that
+// authority (its links, its redirects) under the key of "shop.example".
+func TestCacheKeyCoversTheAuthorityTheBackendIsSent(t *testing.T) {
+	o := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(ctx, "host=%s", ctx.Request.Header.Host())
+	})
+	s := startGateway(t, cacheYAML(o, ""))
+	url := s.url("/c/authority")
+	if r := do(t, "GET", url, "", "Host", "shop.example:6666"); r.body != "host=shop.example:6666" {
+		t.Fatalf("backend answer %q", r.body)
+	}
+	if r := do(t, "GET", url, "", "Host", "shop.example"); r.body != "host=shop.example" {
+		t.Fatalf("a request for shop.example got %q (Cache-Status %q)", r.body, r.header.Get("Cache-Status"))
+	}
+	if r := do(t, "GET", url, "", "Host", "shop.example"); !strings.Contains(r.header.Get("Cache-Status"), "; hit") {
+		t.Fatalf("the plain authority is no longer cached: %q", r.header.Get("Cache-Status"))
+	}
+}
+
+// A response that varies on a field the gateway itself sets before asking
+// the backend (X-Forwarded-For, Via, …) is keyed, on a fill, by the value
+// the gateway wrote, while a lookup reads the value the client sent: any
+// client could then name another's address in X-Forwarded-For and be
+// answered with the response made for that client. Such a response is not
+// stored.
+func TestCacheDoesNotStoreWhatVariesOnFieldsTheGatewaySets(t *testing.T) {
+	o := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "max-age=60")
+		ctx.Response.Header.Set("Vary", "Accept-Encoding, X-Forwarded-For")
+		fmt.Fprintf(ctx, "for=%s", ctx.Request.Header.Peek("X-Forwarded-For"))
+	})
+	s := startGateway(t, cacheYAML(o, ""))
+	url := s.url("/c/personal")
+	if r := do(t, "GET", url, ""); r.body != "for=127.0.0.1" {
+		t.Fatalf("backend answer %q", r.body)
+	}
+	// The peer is 127.0.0.1 again here, but it stands for anyone naming
+	// the first client's address.
+	r := do(t, "GET", url, "", "X-Forwarded-For", "127.0.0.1")
+	if strings.Contains(r.header.Get("Cache-Status"), "; hit") {
+		t.Fatalf("a client that named another's address was answered from storage: %q", r.header.Get("Cache-Status"))
 	}
 }

@@ -196,7 +196,7 @@ func (s *Server) rewriteRequest(rq *request) {
 	// The upstream leg is plain HTTP whatever the client leg was; fasthttp
 	// refuses to send a request parsed on a TLS listener to a plain backend
 	// unless its scheme says so.
-	if ctx.IsTLS() {
+	if rq.tls {
 		req.URI().SetScheme(schemeHTTP)
 	}
 
@@ -214,7 +214,7 @@ func (s *Server) rewriteRequest(rq *request) {
 
 	if !rq.trusted || len(h.Peek(hdrXFProto)) == 0 {
 		h.Del(hdrXFProto)
-		if ctx.IsTLS() {
+		if rq.tls {
 			h.Set(hdrXFProto, schemeHTTPS)
 		} else {
 			h.Set(hdrXFProto, schemeHTTP)

@@ -21,6 +21,7 @@ type request struct {
 	table *Table // the configuration this request sees from start to end
 	route *Route // nil until routed
 	query []byte // raw query of the request target, without '?'; aliases ctx
+	tls   bool   // the client's leg is TLS (ctx.IsTLS, kept for a background refresh's copy)
 
 	// Who sent it. peer is the connection's peer; client is who the request
 	// is for: the peer, or, when the peer is a trusted proxy, the right-most
@@ -56,7 +57,7 @@ type request struct {
 	fields    []cache.Field // upstream response fields handed to the cache
 	status    []byte        // Cache-Status being built
 	age       []byte        // Age value
-	schemeBuf []byte        // "http" or "https", for the cache key
+	schemeBuf []byte        // "http" or "https" (and the authority sent, see scheme), for the cache key
 }
 
 func newRequest() any {
@@ -73,13 +74,14 @@ func (s *Server) acquire(ctx *fasthttp.RequestCtx) *request {
 	rq := s.requests.Get().(*request)
 	rq.srv, rq.ctx = s, ctx
 	rq.table = s.table.Load()
+	rq.tls = ctx.IsTLS()
 	return rq
 }
 
 // release forgets everything that pointed into the finished request and
 // returns rq to the pool; the buffers keep their capacity.
 func (s *Server) release(rq *request) {
-	rq.ctx, rq.table, rq.route, rq.query = nil, nil, nil, nil
+	rq.ctx, rq.table, rq.route, rq.query, rq.tls = nil, nil, nil, nil, false
 	rq.peer, rq.client, rq.trusted = netip.Addr{}, netip.Addr{}, false
 	rq.backend, rq.errKind, rq.rewritten = nil, "", false
 	rq.creq, rq.cresp, rq.fillErr = cache.Request{}, cache.Response{}, nil
