@@ -282,7 +282,17 @@ func (s *Server) refreshInBackground(rq *request) {
 	bg.creq.Fields = bg
 	bg.creq.IfNoneMatch, bg.creq.IfModifiedSince = nil, nil
 	key := append([]byte(nil), rq.key...)
-	go s.cache.Refresh(&bg.creq, key, bg)
+	s.refreshMu.Lock()
+	if s.draining.Load() {
+		s.refreshMu.Unlock()
+		return // shutting down: another instance refreshes it
+	}
+	s.refreshes.Add(1)
+	s.refreshMu.Unlock()
+	go func() {
+		defer s.refreshes.Done()
+		s.cache.Refresh(&bg.creq, key, bg)
+	}()
 }
 
 // invalidateCached removes what a successful unsafe request made stale

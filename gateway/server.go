@@ -48,6 +48,11 @@ type Server struct {
 	// cache serves cache-enabled routes; built at New (cache.* settings
 	// need a restart).
 	cache *cacheStore
+	// refreshes counts background cache refreshes, which Shutdown lets
+	// finish (within its deadline) before it retires backends and closes
+	// the cache and Redis under them.
+	refreshes sync.WaitGroup
+	refreshMu sync.Mutex // orders refreshes.Add against Shutdown's Wait
 	// adminToken is the bearer token admin writes need; "" refuses them.
 	adminToken atomic.Pointer[string]
 	// refusedHeads holds the verdict on request heads refused before their
@@ -283,6 +288,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.admin != nil {
 		s.admin.close()
 	}
+	s.waitRefreshes(ctx)
 	if t := s.table.Load(); t != nil {
 		t.retire(nil)
 	}
@@ -381,4 +387,21 @@ type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
+}
+
+// waitRefreshes waits for background cache refreshes until ctx is done. A
+// refresh is bounded by its route's timeout, so this is short.
+func (s *Server) waitRefreshes(ctx context.Context) {
+	// draining is set: once the lock has been through, no refresh is added.
+	s.refreshMu.Lock()
+	s.refreshMu.Unlock() // an empty critical section on purpose
+	done := make(chan struct{})
+	go func() {
+		s.refreshes.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
