@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,28 +92,11 @@ func TestAdminWritesAreRefusedWithoutAToken(t *testing.T) {
 func TestOneFillAcrossInstancesForConcurrentMisses(t *testing.T) {
 	o, _, gws, _ := sharedCacheGateways(t, 2)
 	o.delay.Store(int64(300 * time.Millisecond))
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// One authority for both, as behind the L4 balancer: the
-			// authority the backend is sent is part of the key.
-			req, _ := http.NewRequest("GET", gws[i%2].url("/c/hot?cc=max-age%3D60"), nil)
-			req.Host = "shop.example"
-			resp, err := client.Do(req)
-			if err != nil || resp.StatusCode != 200 {
-				failed.Add(1)
-				return
-			}
-			resp.Body.Close()
-		}()
-	}
-	wg.Wait()
-	if failed.Load() != 0 || o.count("/c/hot") != 1 {
-		t.Fatalf("%d failed; the backend saw %d requests, want 1 for both instances", failed.Load(), o.count("/c/hot"))
+	// One authority for both, as behind the L4 balancer: the authority the
+	// backend is sent is part of the key.
+	failed := getConcurrently(200, func(i int) string { return gws[i%2].url("/c/hot?cc=max-age%3D60") }, "shop.example")
+	if failed != 0 || o.count("/c/hot") != 1 {
+		t.Fatalf("%d failed; the backend saw %d requests, want 1 for both instances", failed, o.count("/c/hot"))
 	}
 }
 

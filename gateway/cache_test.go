@@ -215,24 +215,9 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 	o.delay.Store(int64(200 * time.Millisecond))
 	s := startGateway(t, cacheYAML(o.addr, ""))
 	url := s.url("/c/hot?cc=max-age%3D60")
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := client.Get(url)
-			if err != nil || resp.StatusCode != 200 {
-				failed.Add(1)
-				return
-			}
-			resp.Body.Close()
-		}()
-	}
-	wg.Wait()
-	if failed.Load() != 0 || o.count("/c/hot") != 1 {
-		t.Fatalf("%d failed; the backend saw %d requests, want 1", failed.Load(), o.count("/c/hot"))
+	failed := getConcurrently(200, func(int) string { return url }, "")
+	if failed != 0 || o.count("/c/hot") != 1 {
+		t.Fatalf("%d failed; the backend saw %d requests, want 1", failed, o.count("/c/hot"))
 	}
 }
 
@@ -435,4 +420,34 @@ func TestCacheDoesNotStoreWhatVariesOnFieldsTheGatewaySets(t *testing.T) {
 	if strings.Contains(r.header.Get("Cache-Status"), "; hit") {
 		t.Fatalf("a client that named another's address was answered from storage: %q", r.header.Get("Cache-Status"))
 	}
+}
+
+// getConcurrently sends n GETs at once, the i-th to url(i) with host as its
+// Host when one is given, and returns how many failed or were not 200.
+func getConcurrently(n int, url func(i int) string, host string) int64 {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := http.NewRequest("GET", url(i), nil)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			if host != "" {
+				req.Host = host
+			}
+			resp, err := client.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				failed.Add(1)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	return failed.Load()
 }
