@@ -103,8 +103,13 @@ type Request struct {
 	Method []byte // GET and HEAD share keys; only GET responses are stored
 	Scheme []byte // "http" or "https"
 	Host   []byte // the routed host, as the key and purge URLs see it
-	Path   []byte // normalised path
-	Query  []byte // query string without "?", as received
+	// Authority is the Host the backend is sent when it differs from Host
+	// (a port, a trailing dot): part of the key, so an answer built for one
+	// authority never reaches another, but not of the URL purges go by, so
+	// a purge reaches every authority. Nil when it is Host.
+	Authority []byte
+	Path      []byte // normalised path
+	Query     []byte // query string without "?", as received
 
 	// Fields reads key part and Vary values; nil reads every one as absent.
 	Fields Fields
@@ -126,7 +131,7 @@ type Request struct {
 }
 
 // keyVersion changes whenever the key layout does, so old entries miss.
-const keyVersion = 1
+const keyVersion = 2
 
 // AppendKey appends r's primary cache key to dst and returns it: the method
 // class (GET and HEAD are one class), scheme and host (lower case), path,
@@ -144,6 +149,7 @@ func AppendKey(dst []byte, r *Request) []byte {
 	}
 	dst = appendLowerField(dst, r.Scheme)
 	dst = appendLowerField(dst, r.Host)
+	dst = appendField(dst, r.Authority)
 	dst = appendField(dst, r.Path)
 	dst = appendField(dst, r.Query)
 	var parts []KeyPart

@@ -29,7 +29,7 @@ func (s *Server) fromCache(rq *request) bool {
 		return false
 	}
 	rq.creq = cache.Request{
-		Method: ctx.Method(), Scheme: rq.scheme(), Host: rq.host, Path: rq.path, Query: rq.query,
+		Method: ctx.Method(), Scheme: rq.scheme(), Host: rq.host, Authority: rq.authority(), Path: rq.path, Query: rq.query,
 		Fields: rq, Policy: p,
 		CacheControl: rq.creq.CacheControl, Authorization: rq.creq.Authorization,
 		IfNoneMatch: rq.creq.IfNoneMatch, IfModifiedSince: rq.creq.IfModifiedSince,
@@ -275,10 +275,12 @@ func (s *Server) refreshInBackground(rq *request) {
 		bg.query = append([]byte{}, rq.query...)
 	}
 	bg.id = append(bg.id, rq.id...)
+	bg.chain = append(bg.chain, rq.chain...)
 	bg.peer, bg.client, bg.trusted, bg.tls = rq.peer, rq.client, rq.trusted, rq.tls
 	bg.creq = rq.creq
 	bg.creq.Method = append([]byte(nil), rq.creq.Method...)
 	bg.creq.Scheme, bg.creq.Host, bg.creq.Path, bg.creq.Query = bg.scheme(), bg.host, bg.path, bg.query
+	bg.creq.Authority = bg.authority() // a view of bg's own copy of the request
 	bg.creq.Fields = bg
 	bg.creq.IfNoneMatch, bg.creq.IfModifiedSince = nil, nil
 	key := append([]byte(nil), rq.key...)
@@ -334,44 +336,36 @@ func (s *Server) invalidateCached(rq *request) {
 	}
 }
 
-// scheme is the request's scheme, part of its cache key. The backend is
-// sent the authority as the client wrote it (port, case, trailing dot), the
-// key's host is the routing host; when the two differ the authority sent is
-// keyed here too ("http://shop.example:6666"), so that an answer built for
-// one authority never reaches another. Purges and invalidation go by the
-// entry's URL, which keeps the routing host, and so reach every authority.
+// scheme is the request's scheme, part of its cache key.
 func (rq *request) scheme() []byte {
 	if rq.tls {
 		rq.schemeBuf = append(rq.schemeBuf[:0], schemeHTTPS...)
 	} else {
 		rq.schemeBuf = append(rq.schemeBuf[:0], schemeHTTP...)
 	}
+	return rq.schemeBuf
+}
+
+// authority is the Host the backend will be sent (for absolute-form
+// requests, the target's authority), or nil when it is the routing host.
+// The backend sees it as the client wrote it (port, case, trailing dot), so
+// it is part of the cache key (cache.Request.Authority).
+func (rq *request) authority() []byte {
 	h := &rq.ctx.Request.Header
 	auth := absoluteAuthority(h.RequestURI())
 	if auth == nil {
 		auth = h.Host()
 	}
-	if string(auth) != string(rq.host) {
-		rq.schemeBuf = append(append(rq.schemeBuf, "://"...), auth...)
+	if string(auth) == string(rq.host) {
+		return nil
 	}
-	return rq.schemeBuf
+	return auth
 }
 
 // AppendHeader implements cache.Fields: the values of every line of the
 // field name (lower case), joined by ", ".
 func (rq *request) AppendHeader(dst, name []byte) ([]byte, bool) {
-	found := false
-	for k, v := range rq.ctx.Request.Header.All() {
-		if !equalFoldBytes(k, name) {
-			continue
-		}
-		if found {
-			dst = append(dst, ", "...)
-		}
-		dst = append(dst, v...)
-		found = true
-	}
-	return dst, found
+	return appendFieldValues(dst, &rq.ctx.Request.Header, name)
 }
 
 // AppendCookie implements cache.Fields: the values of every copy of the
@@ -397,23 +391,6 @@ func (rq *request) AppendCookie(dst, name []byte) ([]byte, bool) {
 func (rq *request) AppendQueryArg(dst, name []byte) ([]byte, bool) {
 	v := rq.ctx.QueryArgs().PeekBytes(name)
 	return append(dst, v...), v != nil
-}
-
-// equalFoldBytes reports whether b equals lower (ASCII lower case) without
-// regard to case.
-func equalFoldBytes(b, lower []byte) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // containsToken reports whether the comma-separated list v has token (lower

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/config"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 // startOrigin starts a synthetic order backend on a free loopback port.
@@ -49,11 +50,7 @@ func gatewayYAML(addrs ...string) string {
 
 func writeConfig(t testing.TB, yaml string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testnet.WriteFile(t, filepath.Join(t.TempDir(), "gateway.yaml"), yaml)
 }
 
 func loadConfig(t testing.TB, yaml string) *config.Config {

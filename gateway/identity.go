@@ -5,10 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"unsafe"
-
-	"github.com/valyala/fasthttp"
-
-	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
 
 // identify records who sent the request: the connection's peer and, from
@@ -27,9 +23,9 @@ func (rq *request) identify() {
 		return
 	}
 	// Every copy of the field, in order: the right-most is the last line's
-	// last element. Collected into fwd, which rewriteRequest rebuilds later.
-	rq.fwd = appendJoined(rq.fwd[:0], &rq.ctx.Request.Header, "x-forwarded-for")
-	list := rq.fwd
+	// last element. rewriteRequest extends this same chain.
+	rq.chain, _ = appendFieldValues(rq.chain[:0], &rq.ctx.Request.Header, []byte("x-forwarded-for"))
+	list := rq.chain
 	for len(list) > 0 {
 		i := bytes.LastIndexByte(list, ',')
 		elem := bytes.TrimSpace(list[i+1:])
@@ -68,19 +64,4 @@ func peerAddr(a net.Addr) netip.Addr {
 		return ip.Unmap()
 	}
 	return netip.Addr{}
-}
-
-// appendJoined appends the values of every copy of the field lower (a
-// lower-case name), joined by ", " as RFC 9110 §5.3 allows for list fields.
-func appendJoined(dst []byte, h *fasthttp.RequestHeader, lower string) []byte {
-	for k, v := range h.All() {
-		if len(v) == 0 || !httpsafe.EqualFold(k, lower) {
-			continue
-		}
-		if len(dst) > 0 {
-			dst = append(dst, ", "...)
-		}
-		dst = append(dst, v...)
-	}
-	return dst
 }

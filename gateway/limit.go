@@ -365,14 +365,6 @@ func (t *Table) buildLimits(cfg *config.Config, prev *Table, deps limitDeps) err
 		t.limits[name] = l
 		t.limitList = append(t.limitList, l)
 	}
-	for i, rc := range cfg.Routes {
-		for j, name := range rc.RateLimits {
-			if t.limits[name] == nil {
-				return fmt.Errorf("routes[%d].rate_limits[%d]: unknown limit %q", i, j, name)
-			}
-		}
-	}
-
 	for _, l := range t.limitList {
 		var old *tableLimit
 		if prev != nil {
@@ -428,11 +420,12 @@ func (t *Table) buildLimits(cfg *config.Config, prev *Table, deps limitDeps) err
 	return nil
 }
 
-// newTableLimit checks the definition of limit name and prepares it, without
-// building its limiter. def is as config.Load completed it (key, ip6_prefix
-// and missing defaulted) and config.Validate reports every problem by key
-// path; the checks here only make sure that no limiter is built from a
-// definition that cannot work, since a takeover cannot be undone.
+// newTableLimit prepares limit name, without building its limiter. def is
+// as config.Load completed and validated it (key, ip6_prefix and missing
+// checked there, by key path); the options are checked again here, by the
+// rule ratelimit owns, only because every limiter must be known to build
+// before the first takes over its predecessor's state, which cannot be
+// undone.
 func newTableLimit(name string, def config.RateLimit) (*tableLimit, error) {
 	def.Name = name
 	if err := def.Options.Validate(); err != nil {
@@ -441,14 +434,6 @@ func newTableLimit(name string, def config.RateLimit) (*tableLimit, error) {
 	parts, err := ratelimit.ParseKey(def.Key)
 	if err != nil {
 		return nil, fmt.Errorf("key: %w", err)
-	}
-	if def.IP6Prefix < 1 || def.IP6Prefix > 128 {
-		return nil, fmt.Errorf("ip6_prefix: %d is not a prefix length (1-128)", def.IP6Prefix)
-	}
-	switch def.Missing {
-	case config.MissingDeny, config.MissingShared:
-	default:
-		return nil, fmt.Errorf("missing: unknown policy %q: want deny or shared", def.Missing)
 	}
 	l := &tableLimit{
 		name:         name,

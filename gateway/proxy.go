@@ -203,11 +203,8 @@ func (s *Server) rewriteRequest(rq *request) {
 	// X-Forwarded-For: extend a trusted chain (every copy, in order), else
 	// start anew.
 	rq.fwd = rq.fwd[:0]
-	if rq.trusted {
-		rq.fwd = appendJoined(rq.fwd, h, "x-forwarded-for")
-		if len(rq.fwd) > 0 {
-			rq.fwd = append(rq.fwd, ", "...)
-		}
+	if rq.trusted && len(rq.chain) > 0 { // the chain identify read
+		rq.fwd = append(append(rq.fwd, rq.chain...), ", "...)
 	}
 	rq.fwd = rq.peer.AppendTo(rq.fwd)
 	replaceHeader(h, hdrXFF, rq.fwd)
@@ -222,7 +219,7 @@ func (s *Server) rewriteRequest(rq *request) {
 	}
 	rq.fwd = rq.fwd[:0]
 	if rq.trusted {
-		rq.fwd = appendJoined(rq.fwd, h, "via")
+		rq.fwd, _ = appendFieldValues(rq.fwd, h, []byte("via"))
 		if len(rq.fwd) > 0 {
 			rq.fwd = append(rq.fwd, ", "...)
 		}

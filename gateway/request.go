@@ -46,6 +46,7 @@ type request struct {
 	path   []byte // normalised path the router matched
 	uri    []byte // request-target sent upstream
 	id     []byte // request id
+	chain  []byte // a trusted peer's X-Forwarded-For, every copy joined
 	fwd    []byte // X-Forwarded-For / Via being built
 	allow  []byte // Allow header for 405
 	errBuf []byte // JSON error body
@@ -63,7 +64,7 @@ type request struct {
 func newRequest() any {
 	return &request{
 		host: make([]byte, 0, 64), path: make([]byte, 0, 256), uri: make([]byte, 0, 512),
-		id: make([]byte, 0, 64), fwd: make([]byte, 0, 128), allow: make([]byte, 0, 64), errBuf: make([]byte, 0, 256),
+		id: make([]byte, 0, 64), chain: make([]byte, 0, 128), fwd: make([]byte, 0, 128), allow: make([]byte, 0, 64), errBuf: make([]byte, 0, 256),
 		key: make([]byte, 0, 256), fields: make([]cache.Field, 0, 16), status: make([]byte, 0, 96),
 		age: make([]byte, 0, 12), schemeBuf: make([]byte, 0, 5),
 	}
