@@ -63,20 +63,20 @@ func decodeEntry(b []byte) (*Entry, error) {
 	}
 	flags := b[3]
 	d := decoder{b: b, i: codecHeader}
-	e := &Entry{marker: flags&flagMarker != 0, alloc: cap(b)}
-	e.Status = int(d.u16())
-	e.RequestTime = time.Unix(0, int64(d.u64()))
-	e.ResponseTime = time.Unix(0, int64(d.u64()))
-	e.initialAge = time.Duration(d.u64())
-	e.lifetime = time.Duration(d.u64())
+	e := &Entry{marker: flags&flagMarker != 0}
+	e.Status = int(d.number(2))
+	e.RequestTime = time.Unix(0, int64(d.number(8)))
+	e.ResponseTime = time.Unix(0, int64(d.number(8)))
+	e.initialAge = time.Duration(d.number(8))
+	e.lifetime = time.Duration(d.number(8))
 	e.Key = d.bytes()
 	e.url = d.bytes()
 	e.vary = d.bytes()
 	e.tags = d.bytes()
-	n := d.u32()
+	n := d.number(4)
 	// Each field takes at least 8 bytes: refuse counts the value cannot hold
 	// before allocating for them.
-	if d.bad || uint64(n)*8 > uint64(len(b)-d.i) {
+	if d.bad || n*8 > uint64(len(b)-d.i) {
 		return nil, errCorrupt
 	}
 	if n > 0 {
@@ -92,7 +92,7 @@ func decodeEntry(b []byte) (*Entry, error) {
 	if len(e.Body) == 0 {
 		e.Body = nil
 	}
-	e.derive()
+	e.derive(cap(b))
 	return e, nil
 }
 
@@ -104,47 +104,24 @@ type decoder struct {
 	bad bool
 }
 
-func (d *decoder) need(n int) bool {
+// next returns the next n bytes, or nil once the value is too short.
+func (d *decoder) next(n int) []byte {
 	if d.bad || n < 0 || len(d.b)-d.i < n {
 		d.bad = true
-		return false
-	}
-	return true
-}
-
-func (d *decoder) u16() uint16 {
-	if !d.need(2) {
-		return 0
-	}
-	v := binary.BigEndian.Uint16(d.b[d.i:])
-	d.i += 2
-	return v
-}
-
-func (d *decoder) u32() uint32 {
-	if !d.need(4) {
-		return 0
-	}
-	v := binary.BigEndian.Uint32(d.b[d.i:])
-	d.i += 4
-	return v
-}
-
-func (d *decoder) u64() uint64 {
-	if !d.need(8) {
-		return 0
-	}
-	v := binary.BigEndian.Uint64(d.b[d.i:])
-	d.i += 8
-	return v
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.u32()
-	if !d.need(int(n)) {
 		return nil
 	}
-	v := d.b[d.i : d.i+int(n) : d.i+int(n)]
-	d.i += int(n)
+	v := d.b[d.i : d.i+n : d.i+n]
+	d.i += n
 	return v
 }
+
+// number reads an n-byte big-endian integer; zero once the value is too short.
+func (d *decoder) number(n int) uint64 {
+	var v uint64
+	for _, c := range d.next(n) {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+func (d *decoder) bytes() []byte { return d.next(int(d.number(4))) }

@@ -55,7 +55,6 @@ type Entry struct {
 	etag         []byte
 	lastModified time.Time
 	date         time.Time
-	alloc        int // bytes of the buffer the entry's slices point into
 	size         int
 }
 
@@ -112,8 +111,7 @@ func newEntry(key, url []byte, status int, header []Field, body, vary, tags []by
 		}
 	}
 	e.Body = take(body)
-	e.alloc = cap(buf)
-	e.derive()
+	e.derive(cap(buf))
 	return e
 }
 
@@ -126,14 +124,15 @@ func newMarker(key, url, vary []byte, now time.Time) *Entry {
 	return e
 }
 
-// derive reads from Header what serving needs, so that hits never parse.
-func (e *Entry) derive() {
+// derive reads from Header what serving needs, so that hits never parse,
+// and sets Size from alloc, the bytes of the buffer e's slices point into.
+func (e *Entry) derive(alloc int) {
 	m := ParseMeta(e.Status, e.Header, e.RequestTime, e.ResponseTime, e.ResponseTime)
 	e.cc = m.CacheControl
 	e.etag = m.ETag
 	e.lastModified = m.LastModified
 	e.date = m.Date
-	e.size = e.alloc + cap(e.Header)*fieldCost + entryOverhead
+	e.size = alloc + cap(e.Header)*fieldCost + entryOverhead
 }
 
 // Size is the entry's cost in bytes as the L1 bound counts it: its contents

@@ -57,24 +57,17 @@ func sameHostTarget(host, target, ref []byte) []byte {
 		return authorityTarget(host, ref[2:])
 	case ref[0] == '/':
 		return ref
-	case ref[0] == '?':
-		path := target
-		if i := bytes.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
-		}
-		return append(append([]byte(nil), path...), ref...)
-	default:
-		// A relative path: merge with the directory of the target's path.
-		path := target
-		if i := bytes.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
-		}
-		dir := path[:bytes.LastIndexByte(path, '/')+1]
-		if len(dir) == 0 {
-			dir = []byte("/")
-		}
-		return append(append([]byte(nil), dir...), ref...)
 	}
+	path, _, _ := bytes.Cut(target, []byte("?"))
+	if ref[0] == '?' {
+		return append(append([]byte(nil), path...), ref...)
+	}
+	// A relative path: merge with the directory of the target's path.
+	dir := path[:bytes.LastIndexByte(path, '/')+1]
+	if len(dir) == 0 {
+		dir = []byte("/")
+	}
+	return append(append([]byte(nil), dir...), ref...)
 }
 
 // authorityTarget splits "host[:port]/path?q" and returns "/path?q" when the

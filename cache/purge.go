@@ -70,7 +70,7 @@ func (t *Tiered) PurgePrefix(ctx context.Context, prefix string) (Purged, error)
 func (t *Tiered) PurgeTag(ctx context.Context, tag string) (Purged, error) {
 	g := []byte(tag)
 	return t.purge(ctx, purgeTag, g,
-		func() int { return t.l1.purgeMatching(func(e *Entry) bool { return e.hasTag(g) }) },
+		func() int { return t.l1.purgeMatching(tagMatcher(g)) },
 		func(ctx context.Context) (int, error) { return t.l2.purgeTag(ctx, g) })
 }
 
@@ -101,6 +101,11 @@ func prefixMatcher(prefix []byte) func(*Entry) bool {
 		h, p := splitURL(e.url)
 		return bytes.Equal(h, host) && bytes.HasPrefix(p, path)
 	}
+}
+
+// tagMatcher matches the entries tagged tag.
+func tagMatcher(tag []byte) func(*Entry) bool {
+	return func(e *Entry) bool { return e.hasTag(tag) }
 }
 
 // normalisePurgeURL lower-cases the host part of "host/path?query".
@@ -134,7 +139,7 @@ func (t *Tiered) applyRemote(payload string) {
 	case purgePrefix:
 		t.l1.purgeMatching(prefixMatcher(arg))
 	case purgeTag:
-		t.l1.purgeMatching(func(e *Entry) bool { return e.hasTag(arg) })
+		t.l1.purgeMatching(tagMatcher(arg))
 	}
 }
 

@@ -433,6 +433,13 @@ func (r *Redis) purgeURL(ctx context.Context, url []byte) (int, error) {
 	}
 	host, pathq := splitURL(url)
 	pipe := r.c.Pipeline()
+	pipe.ZRem(ctx, hostIndex(Hash(host)), string(pathq))
+	return deleteIndexed(ctx, pipe, idx, members)
+}
+
+// deleteIndexed deletes the entries members of index idx name and removes
+// them from it, with what pipe already holds, and returns how many existed.
+func deleteIndexed(ctx context.Context, pipe redis.Pipeliner, idx string, members []string) (int, error) {
 	dels := make([]*redis.IntCmd, len(members))
 	for i, m := range members {
 		dels[i] = pipe.Del(ctx, "sluice:c:{"+m+"}")
@@ -440,7 +447,6 @@ func (r *Redis) purgeURL(ctx context.Context, url []byte) (int, error) {
 	if len(members) > 0 {
 		pipe.ZRem(ctx, idx, toAny(members)...)
 	}
-	pipe.ZRem(ctx, hostIndex(Hash(host)), string(pathq))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, err
 	}
@@ -487,20 +493,7 @@ func (r *Redis) purgeTag(ctx context.Context, tag []byte) (int, error) {
 	if err != nil || len(members) == 0 {
 		return 0, err
 	}
-	pipe := r.c.Pipeline()
-	dels := make([]*redis.IntCmd, len(members))
-	for i, m := range members {
-		dels[i] = pipe.Del(ctx, "sluice:c:{"+m+"}")
-	}
-	pipe.ZRem(ctx, idx, toAny(members)...)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, d := range dels {
-		n += int(d.Val())
-	}
-	return n, nil
+	return deleteIndexed(ctx, r.c.Pipeline(), idx, members)
 }
 
 func toAny(s []string) []any {

@@ -243,14 +243,13 @@ type miss struct {
 // staleResult serves m.stale, stale, after the origin failed.
 func (t *Tiered) staleResult(m miss, r *Request, status int, now time.Time) Result {
 	t.c.staleServed.Add(1)
-	age := m.stale.Age(now)
-	return Result{
-		Entry: m.stale, Tier: m.tier, Stale: true, Fwd: m.fwd, FwdStatus: status,
-		Age: age, TTL: m.stale.lifetime - age, NotModified: m.stale.notModified(r, now),
-	}
+	res := filled(m.stale, m.tier, r, m.fwd, status, now)
+	res.Stale = true
+	return res
 }
 
-// filled is the result of an entry that came from the origin.
+// filled is the result of answering r with e from tier; Stored when e came
+// from the origin.
 func filled(e *Entry, tier Tier, r *Request, fwd Fwd, status int, now time.Time) Result {
 	age := e.Age(now)
 	return Result{
@@ -265,11 +264,7 @@ func (t *Tiered) serve(e *Entry, tier Tier, r *Request, key []byte, now time.Tim
 	if d != Fresh && d != StaleAccepted && d != StaleWhileRevalidate {
 		return Result{}, false
 	}
-	age := e.Age(now)
-	res := Result{
-		Entry: e, Tier: tier, Age: age, TTL: e.lifetime - age,
-		NotModified: e.notModified(r, now),
-	}
+	res := filled(e, tier, r, FwdNone, 0, now)
 	if d != Fresh {
 		res.Stale = true
 		t.c.staleServed.Add(1)
@@ -301,13 +296,18 @@ func (t *Tiered) lookupL2(r *Request, key []byte) (e *Entry, vary bool) {
 	if e == nil || !e.marker {
 		return e, false
 	}
-	sec := appendVaryKey(nil, key, e.vary, r.Fields)
-	marker := e
-	if v := t.l2.Get(sec); v != nil {
+	v := t.variantL2(r, key, e)
+	return v, v == nil
+}
+
+// variantL2 reads from Redis the variant of r that the Vary index entry
+// marker points to and, when there is one, keeps marker in L1 for as long.
+func (t *Tiered) variantL2(r *Request, key []byte, marker *Entry) *Entry {
+	v := t.l2.Get(appendVaryKey(nil, key, marker.vary, r.Fields))
+	if v != nil {
 		t.l1.Set(marker, max(time.Second, v.keepFor(t.o.Now(), t.o.KeepStale)))
-		return v, false
 	}
-	return nil, true
+	return v
 }
 
 // keepL1 copies an entry read from L2 into L1.
@@ -417,12 +417,9 @@ func (t *Tiered) awaitRemote(r *Request, key []byte, h uint64) *Entry {
 		}
 		if e != nil {
 			if e.marker {
-				v := t.l2.Get(appendVaryKey(nil, key, e.vary, r.Fields))
-				if v == nil {
+				if e = t.variantL2(r, key, e); e == nil {
 					return nil
 				}
-				t.l1.Set(e, max(time.Second, v.keepFor(t.o.Now(), t.o.KeepStale)))
-				e = v
 			}
 			if d := e.usable(r, t.o.Now()); d != Fresh {
 				return nil

@@ -111,11 +111,7 @@ func (g *Global) Allow(key []byte) Decision {
 	} else {
 		d = g.allowLocked(s, i, key, now)
 	}
-	if d.Allowed {
-		s.allowed++
-	} else {
-		s.denied++
-	}
+	s.count(d.Allowed)
 	s.mu.Unlock()
 	return d
 }
@@ -169,19 +165,29 @@ func (g *Global) allowLocked(s *globalShard, i uint8, key []byte, now time.Time)
 // holds that nobody leased: the level at the last sync, refilled since,
 // divided among the live instances, less what this instance took from it.
 func (g *Global) unleased(b *bucket, t int64) float64 {
-	level := math.Min(b.tokens+g.perSecond*float64(t-b.syncedAt)/1e9, float64(g.burst))
-	return level/float64(g.st.instances.Load()) - float64(b.forced)
+	return g.clusterLevel(b, t)/float64(g.st.instances.Load()) - float64(b.forced)
+}
+
+// clusterLevel is what the cluster bucket held at b's last sync, refilled
+// until mono time t.
+func (g *Global) clusterLevel(b *bucket, t int64) float64 {
+	return math.Min(b.tokens+g.perSecond*float64(t-b.syncedAt)/1e9, float64(g.burst))
 }
 
 // fallback decides in degraded mode: this instance's share of the limit, or
 // nothing with FailClosed.
 func (g *Global) fallback(key []byte, now time.Time) Decision {
 	if g.failClosed {
-		return Decision{Limit: g.burst, ResetAfter: g.interval, RetryAfter: g.interval}
+		return g.closed()
 	}
 	d := g.st.share.allow(key, now)
 	d.Limit = g.burst
 	return d
+}
+
+// closed is the refusal of every request in degraded mode with FailClosed.
+func (g *Global) closed() Decision {
+	return Decision{Limit: g.burst, ResetAfter: g.interval, RetryAfter: g.interval}
 }
 
 // requestSync asks the sync loop to reconcile b now, unless it is queued
@@ -200,8 +206,7 @@ func (g *Global) requestSync(b *bucket, t int64) {
 // leaseDecision describes b after a request: its local lease plus what the
 // cluster bucket held at the last sync, refilled since.
 func (g *Global) leaseDecision(b *bucket, t int64, allowed bool) Decision {
-	burst := float64(g.burst)
-	cluster := math.Min(b.tokens+g.perSecond*float64(t-b.syncedAt)/1e9, burst)
+	cluster := g.clusterLevel(b, t)
 	d := bucketDecision(allowed, float64(b.leased)+math.Max(cluster, 0), g.perSecond, g.burst)
 	if !allowed {
 		if cluster >= 1 {
@@ -222,24 +227,19 @@ func (g *Global) State(key []byte) Decision {
 	s := &st.shards[st.shardIndex(key)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st.degraded.Load() {
-		if g.failClosed {
-			return Decision{Limit: g.burst, ResetAfter: g.interval, RetryAfter: g.interval}
-		}
-		d := st.share.state(key, now)
-		d.Limit = g.burst
-		return d
+	degraded := st.degraded.Load()
+	if degraded && g.failClosed {
+		return g.closed()
 	}
 	b := s.m[string(key)]
-	if b == nil || b.epoch != st.epoch.Load() {
+	if degraded || b == nil || b.epoch != st.epoch.Load() {
 		d := st.share.state(key, now)
 		d.Limit = g.burst
 		return d
 	}
 	t := st.mono(now)
 	allowed := b.leased > 0 || g.unleased(b, t) >= 1
-	d := g.leaseDecision(b, t, allowed)
-	return d
+	return g.leaseDecision(b, t, allowed)
 }
 
 // Policy implements Limiter.
@@ -252,10 +252,7 @@ func (g *Global) Stats() Stats {
 	for i := range st.shards {
 		s := &st.shards[i]
 		s.mu.Lock()
-		out.Allowed += s.allowed
-		out.Denied += s.denied
-		out.Evictions += s.evictions
-		out.Keys += len(s.m)
+		s.addTo(&out, len(s.m))
 		s.mu.Unlock()
 	}
 	out.Degraded = st.degraded.Load()
@@ -344,14 +341,12 @@ type globalState struct {
 // globalShard is one part of a limit's clients. mu guards every field and
 // every field of the buckets in m.
 type globalShard struct {
-	mu        sync.Mutex
-	m         map[string]*bucket
-	dirty     []*bucket // buckets used since the last round, or holding a lease
-	maxKeys   int
-	allowed   uint64
-	denied    uint64
-	evictions uint64
-	_         [64]byte
+	mu      sync.Mutex
+	m       map[string]*bucket
+	dirty   []*bucket // buckets used since the last round, or holding a lease
+	maxKeys int
+	tally
+	_ [64]byte
 }
 
 // bucket is one client's state on this instance: its lease of tokens from

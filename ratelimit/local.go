@@ -85,10 +85,30 @@ type localShard struct {
 	burst     int
 	idleAfter int64 // ns a bucket needs to refill completely: Burst / rate
 	maxKeys   int
-	allowed   uint64
-	denied    uint64
-	evictions uint64
-	_         [64]byte // keep neighbouring shards' locks off one cache line
+	tally
+	_ [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+// tally is a shard's counters, guarded by the shard's lock.
+type tally struct {
+	allowed, denied, evictions uint64
+}
+
+// count counts one decision.
+func (c *tally) count(allowed bool) {
+	if allowed {
+		c.allowed++
+	} else {
+		c.denied++
+	}
+}
+
+// addTo adds the counters, and keys the shard's clients, to out.
+func (c *tally) addTo(out *Stats, keys int) {
+	out.Allowed += c.allowed
+	out.Denied += c.denied
+	out.Evictions += c.evictions
+	out.Keys += keys
 }
 
 func newLocalState(now time.Time) *localState {
@@ -138,11 +158,7 @@ func (st *localState) allow(key []byte, now time.Time) Decision {
 	}
 	e.seen = t
 	ok := e.lim.AllowN(now, 1)
-	if ok {
-		s.allowed++
-	} else {
-		s.denied++
-	}
+	s.count(ok)
 	d := bucketDecision(ok, e.lim.TokensAt(now), s.perSecond, s.burst)
 	s.mu.Unlock()
 	return d
@@ -164,10 +180,7 @@ func (st *localState) stats() Stats {
 	for i := range st.shards {
 		s := &st.shards[i]
 		s.mu.Lock()
-		out.Allowed += s.allowed
-		out.Denied += s.denied
-		out.Evictions += s.evictions
-		out.Keys += len(s.m)
+		s.addTo(&out, len(s.m))
 		s.mu.Unlock()
 	}
 	return out
