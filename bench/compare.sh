@@ -300,41 +300,35 @@ wait_ok() {
 start origin "${load_pin[@]}" "$sluice" origin -listen "127.0.0.1:$port_origin"
 wait_ok "http://127.0.0.1:$port_origin/healthz" origin
 
-# Sluice with its defaults: one pool (health check on /healthz, defaults for
-# interval/timeout/rise/fall), one route for every path, admin (metrics) on.
-cat >"$tmp/gateway.yaml" <<EOF
-listen: 127.0.0.1:$port_sluice
-admin: {listen: 127.0.0.1:$port_admin}
+# sluice_config LISTEN_PORT ADMIN_PORT ORIGIN_PORT [TOP] [ROUTE] prints a
+# Sluice configuration with its defaults: one pool (health check on /healthz,
+# defaults for interval/timeout/rise/fall), one route for every path, admin
+# (metrics) on. TOP is added at the top level, ROUTE to the route.
+sluice_config() {
+	printf 'listen: 127.0.0.1:%s\nadmin: {listen: 127.0.0.1:%s}\n' "$1" "$2"
+	[[ -z ${4-} ]] || printf '%s\n' "$4"
+	cat <<EOF
 pools:
   origin:
     backends:
-      - {addr: 127.0.0.1:$port_origin}
+      - {addr: 127.0.0.1:$3}
     health_check: {path: /healthz}
 routes:
   - name: all
     match: {path_prefix: /}
     pool: origin
 EOF
+	[[ -z ${5-} ]] || printf '    %s\n' "$5"
+}
+
+sluice_config "$port_sluice" "$port_admin" "$port_origin" >"$tmp/gateway.yaml"
 
 # The same Sluice plus a per-client limit on the route (issue 8) so high that
 # every request passes: key ip (the generator is one client, 127.0.0.1), a
 # local token bucket of 100,000,000 refilled at 100,000,000/s.
-has_target sluice_limited && cat >"$tmp/gateway-limited.yaml" <<EOF
-listen: 127.0.0.1:$port_sluice_limited
-admin: {listen: 127.0.0.1:$port_admin_limited}
-rate_limits:
-  per_client: {key: ip, rate: 100000000/s, burst: 100000000}
-pools:
-  origin:
-    backends:
-      - {addr: 127.0.0.1:$port_origin}
-    health_check: {path: /healthz}
-routes:
-  - name: all
-    match: {path_prefix: /}
-    pool: origin
-    rate_limits: [per_client]
-EOF
+has_target sluice_limited && sluice_config "$port_sluice_limited" "$port_admin_limited" "$port_origin" \
+	$'rate_limits:\n  per_client: {key: ip, rate: 100000000/s, burst: 100000000}' \
+	'rate_limits: [per_client]' >"$tmp/gateway-limited.yaml"
 
 render() { # render TEMPLATE OUT LISTEN_PORT [ORIGIN_PORT]
 	sed -e "s#@TMP@#$tmp#g" -e "s#@ORIGIN@#127.0.0.1:${4:-$port_origin}#g" \
@@ -361,21 +355,8 @@ fi
 # Sluice with the cache on (issue 7): L1 only (no redis key), 256 MiB, the
 # route cached with default_ttl 60s (the origin's max-age=3600 applies).
 # Otherwise the same defaults as gateway.yaml.
-has_target sluice_cache && cat >"$tmp/gateway-cache.yaml" <<EOF
-listen: 127.0.0.1:$port_sluice_cache
-admin: {listen: 127.0.0.1:$port_admin_cache}
-cache: {memory: 256MiB}
-pools:
-  origin:
-    backends:
-      - {addr: 127.0.0.1:$port_origin_cache}
-    health_check: {path: /healthz}
-routes:
-  - name: all
-    match: {path_prefix: /}
-    pool: origin
-    cache: {enabled: true, default_ttl: 60s}
-EOF
+has_target sluice_cache && sluice_config "$port_sluice_cache" "$port_admin_cache" "$port_origin_cache" \
+	'cache: {memory: 256MiB}' 'cache: {enabled: true, default_ttl: 60s}' >"$tmp/gateway-cache.yaml"
 if has_target nginx_cache; then
 	# nginx's workers run as an unprivileged user when it is started as root
 	# and must reach the cache directory inside the scratch directory (0700).
@@ -456,25 +437,30 @@ Metrics:
 $(curl -s --max-time 2 "http://127.0.0.1:$port_admin_limited/metrics" | grep '^sluice_ratelimit' || true)"
 }
 
+# start_sluice NAME FILE [REFUSED] starts target NAME, Sluice on FILE, and
+# waits for it to answer. With REFUSED it first checks FILE with sluice
+# validate and, if refused, dies saying "this sluice rejects REFUSED".
+start_sluice() {
+	local name=$1 file=$2 pid_var=pid_$1 out
+	if [[ -n ${3-} ]] && ! out=$("$sluice" validate -c "$file" 2>&1); then
+		die "$name: this sluice rejects $3. sluice validate says:
+$out
+The configuration:
+$(cat "$file")"
+	fi
+	start "$name" env GOMAXPROCS=1 "${sut_pin[@]}" "$sluice" run -c "$file" -watch=false
+	wait_ok "${url[$name]}" "$name"
+	sut_pids[$name]=${!pid_var}
+}
+
 for t in $TARGETS; do
 	case $t in
 	direct) ;;
-	sluice)
-		start sluice env GOMAXPROCS=1 "${sut_pin[@]}" "$sluice" run -c "$tmp/gateway.yaml" -watch=false
-		wait_ok "${url[sluice]}" sluice
-		sut_pids[sluice]=$pid_sluice
-		;;
+	sluice) start_sluice sluice "$tmp/gateway.yaml" ;;
 	sluice_limited)
-		if ! out=$("$sluice" validate -c "$tmp/gateway-limited.yaml" 2>&1); then
-			die "sluice_limited: this sluice rejects the rate-limit configuration, so rate limits
-(issue 8) are not in this build yet (or their keys changed). sluice validate says:
-$out
-The configuration:
-$(cat "$tmp/gateway-limited.yaml")"
-		fi
-		start sluice_limited env GOMAXPROCS=1 "${sut_pin[@]}" "$sluice" run -c "$tmp/gateway-limited.yaml" -watch=false
-		wait_ok "${url[sluice_limited]}" sluice_limited
-		sut_pids[sluice_limited]=$pid_sluice_limited
+		start_sluice sluice_limited "$tmp/gateway-limited.yaml" \
+			"the rate-limit configuration, so rate limits
+(issue 8) are not in this build yet (or their keys changed)"
 		check_limit sluice_limited "on the first request"
 		;;
 	nginx)
@@ -496,16 +482,9 @@ $(cat "$tmp/gateway-limited.yaml")"
 		check_hit nginx_cache "on the request after the first"
 		;;
 	sluice_cache)
-		if ! out=$("$sluice" validate -c "$tmp/gateway-cache.yaml" 2>&1); then
-			die "sluice_cache: this sluice rejects the cache configuration, so the cache (issue 7) is
-not in this build yet (or its keys changed). sluice validate says:
-$out
-The configuration:
-$(cat "$tmp/gateway-cache.yaml")"
-		fi
-		start sluice_cache env GOMAXPROCS=1 "${sut_pin[@]}" "$sluice" run -c "$tmp/gateway-cache.yaml" -watch=false
-		wait_ok "${url[sluice_cache]}" sluice_cache # a miss: stores the response
-		sut_pids[sluice_cache]=$pid_sluice_cache
+		start_sluice sluice_cache "$tmp/gateway-cache.yaml" \
+			"the cache configuration, so the cache (issue 7) is
+not in this build yet (or its keys changed)" # its first request, a miss, stores the response
 		sleep 0.2 # in case the fill completes after the response is sent
 		check_hit sluice_cache "on the request after the first"
 		;;

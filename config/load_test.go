@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/balancer"
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 // minimal is the smallest file that loads: one pool, one route.
@@ -26,11 +27,7 @@ routes:
 // writeConfig writes content to a fresh file and returns its path.
 func writeConfig(t *testing.T, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "sluice.yaml")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testnet.WriteFile(t, filepath.Join(t.TempDir(), "sluice.yaml"), content)
 }
 
 // messages returns the message of every problem in err, in order.

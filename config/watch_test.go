@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 // startWatch runs Watch on path until the test ends and returns the channel
@@ -56,17 +58,10 @@ func changeUntilSeen(t *testing.T, changes <-chan struct{}, change func(content 
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestWatchFiresWhenTheFileIsWritten(t *testing.T) {
 	path := writeConfig(t, "listen: 127.0.0.1:8080\n")
 	changes, _ := startWatch(t, t.Context(), path)
-	changeUntilSeen(t, changes, func(c string) { writeFile(t, path, c) })
+	changeUntilSeen(t, changes, func(c string) { testnet.WriteFile(t, path, c) })
 }
 
 func TestWatchFiresWhenTheFileIsReplacedByRename(t *testing.T) {
@@ -74,7 +69,7 @@ func TestWatchFiresWhenTheFileIsReplacedByRename(t *testing.T) {
 	changes, _ := startWatch(t, t.Context(), path)
 	changeUntilSeen(t, changes, func(c string) {
 		tmp := path + ".tmp"
-		writeFile(t, tmp, c)
+		testnet.WriteFile(t, tmp, c)
 		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +78,7 @@ func TestWatchFiresWhenTheFileIsReplacedByRename(t *testing.T) {
 	// on the inode that the first rename retired.
 	changeUntilSeen(t, changes, func(c string) {
 		tmp := path + ".tmp"
-		writeFile(t, tmp, c+"# again\n")
+		testnet.WriteFile(t, tmp, c+"# again\n")
 		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +94,7 @@ func TestWatchFiresWhenASymlinkIsSwapped(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, name, "sluice.yaml"), content)
+		testnet.WriteFile(t, filepath.Join(dir, name, "sluice.yaml"), content)
 		return name
 	}
 	if err := os.Symlink(version(0, "listen: 127.0.0.1:8080\n"), filepath.Join(dir, "..data")); err != nil {
@@ -159,22 +154,22 @@ func TestWatchFiresWhileANeighbourFileIsWrittenContinuously(t *testing.T) {
 	})
 
 	changes, _ := startWatch(t, t.Context(), path)
-	changeUntilSeen(t, changes, func(c string) { writeFile(t, path, c) })
+	changeUntilSeen(t, changes, func(c string) { testnet.WriteFile(t, path, c) })
 }
 
 func TestWatchIgnoresChangesThatLeaveTheContentAlone(t *testing.T) {
 	path := writeConfig(t, "listen: 127.0.0.1:8080\n")
 	changes, _ := startWatch(t, t.Context(), path)
 	last := ""
-	changeUntilSeen(t, changes, func(c string) { last = c; writeFile(t, path, c) })
+	changeUntilSeen(t, changes, func(c string) { last = c; testnet.WriteFile(t, path, c) })
 	drain(changes)
 
 	// An unrelated file in the same directory, and a rewrite with the same
 	// bytes, must not call onChange; a real change afterwards must, once.
-	writeFile(t, filepath.Join(filepath.Dir(path), "other.yaml"), "x: 1\n")
-	writeFile(t, path, last)
+	testnet.WriteFile(t, filepath.Join(filepath.Dir(path), "other.yaml"), "x: 1\n")
+	testnet.WriteFile(t, path, last)
 	time.Sleep(500 * time.Millisecond)
-	writeFile(t, path, last+"# changed\n")
+	testnet.WriteFile(t, path, last+"# changed\n")
 	select {
 	case <-changes:
 	case <-time.After(15 * time.Second):
@@ -202,7 +197,7 @@ func TestWatchStopsWhenTheContextIsDone(t *testing.T) {
 	path := writeConfig(t, "listen: 127.0.0.1:8080\n")
 	ctx, cancel := context.WithCancel(t.Context())
 	changes, done := startWatch(t, ctx, path)
-	changeUntilSeen(t, changes, func(c string) { writeFile(t, path, c) })
+	changeUntilSeen(t, changes, func(c string) { testnet.WriteFile(t, path, c) })
 	cancel()
 	select {
 	case err := <-done:

@@ -18,7 +18,6 @@ import (
 
 	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/config"
-
 	"github.com/sluice-gw/sluice/internal/testnet"
 )
 

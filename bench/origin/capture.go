@@ -39,7 +39,7 @@ type Header struct {
 // regard to case) and whether there was one.
 func (r Request) Get(name string) (string, bool) {
 	for _, h := range r.Headers {
-		if len(h.Name) == len(name) && bytes.EqualFold([]byte(h.Name), []byte(name)) {
+		if strings.EqualFold(h.Name, name) {
 			return h.Value, true
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -27,9 +26,7 @@ func writeDemoConfig(t *testing.T, path, listen, admin string, backends []string
 	if v2 {
 		b.WriteString("  - {name: v2, match: {path_prefix: /v2/orders}, strip_prefix: /v2, pool: orders}\n")
 	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testnet.WriteFile(t, path, b.String())
 }
 
 // below is addr with its port lowered by offset.

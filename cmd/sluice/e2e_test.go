@@ -113,9 +113,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Helper()
 		// Write then rename, as editors and config management do.
 		tmp := cfgPath + ".tmp"
-		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		testnet.WriteFile(t, tmp, s)
 		if err := os.Rename(tmp, cfgPath); err != nil {
 			t.Fatal(err)
 		}
@@ -233,9 +231,7 @@ routes:
   - {name: b, match: {path_prefix: /b}, pool: ordrs}
   - {name: c, match: {path_prefix: /c}, pool: orders}
 `
-	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testnet.WriteFile(t, path, bad)
 	out, err := exec.Command(bin, "validate", "-c", path).CombinedOutput()
 	if err == nil {
 		t.Fatalf("validate accepted a bad file:\n%s", out)
@@ -261,9 +257,7 @@ func TestDemoServesThroughItsOwnOrigins(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
 	yaml := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\npools:\n  orders: {backends: [{addr: %s}, {addr: %s}]}\n"+
 		"routes:\n  - {name: orders, match: {path_prefix: /api/orders}, strip_prefix: /api, pool: orders}\n", listen, admin, a, b)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testnet.WriteFile(t, cfg, yaml)
 	demo := start(t, bin, "demo", "-c", cfg)
 	testnet.Eventually(t, "the demo to answer", func() bool { st, _, _ := get("http://" + listen + "/api/orders/42"); return st == 200 })
 	seen := map[string]bool{}
@@ -292,14 +286,10 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 	start(t, bin, "origin", "-listen", orig+","+slow)
 	listen, admin := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(cfg, []byte(configYAML(listen, admin, []string{orig}, slow, false)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testnet.WriteFile(t, cfg, configYAML(listen, admin, []string{orig}, slow, false))
 	gw := start(t, bin, "run", "-watch=false", "-c", cfg)
 	testnet.Eventually(t, "the gateway to be ready", func() bool { st, _, _ := get("http://" + admin + "/readyz"); return st == 200 })
-	if err := os.WriteFile(cfg, []byte(configYAML(listen, admin, []string{orig}, slow, true)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testnet.WriteFile(t, cfg, configYAML(listen, admin, []string{orig}, slow, true))
 	time.Sleep(300 * time.Millisecond) // a watcher, were one running, would have acted by now
 	if st, _, _ := get("http://" + listen + "/v2/orders/1"); st != 404 {
 		t.Fatalf("the change was applied without SIGHUP (status %d); the watcher should be off", st)

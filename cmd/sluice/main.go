@@ -82,9 +82,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-// validate is `sluice validate`: the checks `sluice run` makes before it
-// opens anything (config.Load, then gateway.Check's dry run of the routing
-// table), so that one accepts exactly what the other does.
+// validate is `sluice validate`: checkFile, the checks `sluice run` makes
+// before it opens anything, so that one accepts exactly what the other does.
 func validate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	c := fs.String("c", "gateway.yaml", "configuration `file` (or give it as the only argument)")
@@ -95,19 +94,30 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(path)
-	var warnings []string
-	if err == nil {
-		warnings, err = gateway.Check(cfg)
-	}
+	var ports demoPorts // moves nothing
+	_, warnings, err := checkFile(path, &ports)
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
 	}
 	if err != nil {
-		return fmt.Errorf("%s is not valid:\n%w", path, err)
+		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil
+}
+
+// checkFile loads path, its ports moved by ports, and checks it as `sluice
+// run` does before it opens anything: config.Load, then gateway.Check's dry
+// run of the routing table. The warnings come with an error too.
+func checkFile(path string, ports *demoPorts) (cfg *config.Config, warnings []string, err error) {
+	cfg, err = ports.load(path)
+	if err == nil {
+		warnings, err = gateway.Check(cfg)
+	}
+	if err != nil {
+		return nil, warnings, fmt.Errorf("%s is not valid:\n%w", path, err)
+	}
+	return cfg, warnings, nil
 }
 
 // configFile returns the file a command was given: -c FILE, or FILE alone,
@@ -155,14 +165,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 	if err != nil {
 		return err
 	}
-	cfg, err := ports.load(path)
-	var warnings []string
-	if err == nil {
-		// What `sluice validate` checks, with the same messages.
-		warnings, err = gateway.Check(cfg)
-	}
+	cfg, warnings, err := checkFile(path, &ports)
 	if err != nil {
-		return fmt.Errorf("%s is not valid:\n%w", path, err)
+		return err
 	}
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range warnings {

@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
 const validYAML = `
@@ -29,25 +30,24 @@ routes:
   - {name: orders, pool: ordrs}
 `
 
-// writeConfigFile writes content to dir/name and returns its path.
-func writeConfigFile(t *testing.T, dir, name, content string) string {
+// chdirToConfigs makes a fresh directory the working directory and writes
+// three files there: gateway.yaml (the default) and good.yaml, both valid,
+// and bad.yaml, refused. It returns the paths of bad.yaml and good.yaml.
+func chdirToConfigs(t *testing.T) (bad, good string) {
 	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	dir := t.TempDir()
+	t.Chdir(dir)
+	testnet.WriteFile(t, filepath.Join(dir, "gateway.yaml"), validYAML)
+	bad = testnet.WriteFile(t, filepath.Join(dir, "bad.yaml"), badYAML)
+	good = testnet.WriteFile(t, filepath.Join(dir, "good.yaml"), validYAML)
+	return bad, good
 }
 
 func TestValidateChecksTheFileItIsGiven(t *testing.T) {
 	// The working directory holds a valid gateway.yaml, the default: a
 	// command that ignored the file it was given would check that one and
 	// report success.
-	dir := t.TempDir()
-	t.Chdir(dir)
-	writeConfigFile(t, dir, "gateway.yaml", validYAML)
-	bad := writeConfigFile(t, dir, "bad.yaml", badYAML)
-	good := writeConfigFile(t, dir, "good.yaml", validYAML)
+	bad, good := chdirToConfigs(t)
 
 	tests := []struct {
 		name    string
@@ -88,11 +88,7 @@ func TestValidateChecksTheFileItIsGiven(t *testing.T) {
 func TestRunUsesTheFileItIsGiven(t *testing.T) {
 	// Each file here is refused before anything listens, so run returns at
 	// once; what matters is which file it refused.
-	dir := t.TempDir()
-	t.Chdir(dir)
-	writeConfigFile(t, dir, "gateway.yaml", validYAML)
-	bad := writeConfigFile(t, dir, "bad.yaml", badYAML)
-	good := writeConfigFile(t, dir, "good.yaml", validYAML)
+	bad, good := chdirToConfigs(t)
 
 	tests := []struct {
 		name    string
@@ -118,7 +114,7 @@ func TestRunUsesTheFileItIsGiven(t *testing.T) {
 
 func TestValidatePrintsWarnings(t *testing.T) {
 	dir := t.TempDir()
-	path := writeConfigFile(t, dir, "gateway.yaml", `
+	path := testnet.WriteFile(t, filepath.Join(dir, "gateway.yaml"), `
 pools:
   orders: {backends: [{addr: 127.0.0.1:9001}]}
 routes:
@@ -142,24 +138,6 @@ routes:
 	}
 }
 
-// lockedWriter collects what several goroutines write.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // listeningAddr finds the front address in the "sluice listening" log line.
 var listeningAddr = regexp.MustCompile(`"msg":"sluice listening","addr":"([^"]+)"|msg="sluice listening" addr=(\S+)`)
 
@@ -170,7 +148,7 @@ func runOnce(t *testing.T, args ...string) (log string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lockedWriter{}
+	out := &testnet.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- runGateway(ctx, append([]string{"-watch=false"}, args...), out, false) }()
 
@@ -211,7 +189,7 @@ func runOnce(t *testing.T, args ...string) (log string, err error) {
 }
 
 func TestRunLogsWarnings(t *testing.T) {
-	path := writeConfigFile(t, t.TempDir(), "gateway.yaml", `
+	path := testnet.WriteFile(t, filepath.Join(t.TempDir(), "gateway.yaml"), `
 listen: 127.0.0.1:0
 admin: {listen: ""}
 log: {format: text}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -40,9 +39,7 @@ rate_limits:
 routes:
   - {name: orders, match: {path_prefix: /api/orders}, strip_prefix: /api, pool: orders, rate_limits: [per_client]}
 `, listen, admin, orig)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testnet.WriteFile(t, cfg, yaml)
 	start(t, bin, "run", "-c", cfg)
 	testnet.Eventually(t, "the gateway to be ready", func() bool { st, _, _ := get("http://" + admin + "/readyz"); return st == 200 })
 	url := "http://" + listen + "/api/orders/7"
