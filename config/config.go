@@ -174,6 +174,12 @@ type Server struct {
 	// kept; from anyone else those headers are replaced. Default empty
 	// (trust nobody).
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// MaxConcurrency is the most requests the gateway handles at once.
+	// Past a share of it, routes are shed with 503 and Retry-After by
+	// priority: "low" routes at 75% of it, "normal" at 90%, "high" at 100%.
+	// Shedding early keeps the latency of admitted requests bounded instead
+	// of letting every request queue. Default 0: no limit.
+	MaxConcurrency int `mapstructure:"max_concurrency"`
 	// DrainTimeout is how long SIGTERM lets in-flight requests finish before
 	// the process exits anyway. Default 30s; keep it below the orchestrator's
 	// kill grace period (Kubernetes: 30s by default, so raise that too). 0
@@ -224,7 +230,102 @@ type Route struct {
 	// RateLimitHeaders adds the RateLimit-Policy and RateLimit headers to
 	// allowed responses too (denied ones always carry them). Default false.
 	RateLimitHeaders bool `mapstructure:"rate_limit_headers"`
+	// Shards sends each request to one of several pools by a key taken
+	// from the request, instead of to Pool (set exactly one of the two).
+	Shards Shards `mapstructure:"shards"`
+	// Timeout bounds the whole upstream exchange, every attempt included.
+	// Default: the timeout of the route's pool.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Retries says when a failed exchange is tried again on another
+	// backend.
+	Retries Retries `mapstructure:"retries"`
+	// Priority decides which routes the gateway sheds first when it is over
+	// server.max_concurrency: "low" first, then "normal" (default), "high"
+	// last.
+	Priority string `mapstructure:"priority"`
 }
+
+// Shards maps each request to one pool of a list by a key of the request.
+// Keys are spread with jump consistent hashing, the same on every gateway
+// instance: appending a pool to Pools moves about 1/(n+1) of the keys, all
+// of them to the new pool, and no key moves between the old pools. Removing
+// or reordering pools moves most keys, so grow a shard map only by
+// appending.
+type Shards struct {
+	// Key is where the shard key is read: "header:NAME", "cookie:NAME",
+	// "query:NAME", "path:N" (the N-th path segment, from 1) or "client"
+	// (the client identity). Required with Pools.
+	Key string `mapstructure:"key"`
+	// Pools are the shards, in order. The order is part of the mapping.
+	Pools []string `mapstructure:"pools"`
+}
+
+// Retry conditions accepted in Retries.On.
+const (
+	RetryOnConnect = "connect" // the connection could not be opened: nothing was sent
+	RetryOnTimeout = "timeout" // the attempt ran out of its per-try time
+	RetryOnReset   = "reset"   // the backend closed or broke the exchange, or its answer was malformed
+	RetryOn502     = "502"
+	RetryOn503     = "503"
+	RetryOn504     = "504"
+)
+
+// Retries configures retries of one route. A retry always goes to another
+// backend than the attempt before, within the route's one Timeout. Requests
+// that may already have reached a backend (everything but a failed connect)
+// are retried only when their method is idempotent (GET, HEAD, OPTIONS,
+// TRACE, PUT, DELETE) or they carry an Idempotency-Key header.
+type Retries struct {
+	// Attempts is the most tries of one request, the first included.
+	// Default 2 (one retry); 1 turns retries off.
+	Attempts int `mapstructure:"attempts"`
+	// On lists what is retried: connect, timeout, reset, 502, 503, 504.
+	// Default [connect, reset].
+	On []string `mapstructure:"on"`
+	// Budget caps retries at this share of the route's requests over the
+	// last 10 seconds (plus MinPerSecond), so that retries cannot multiply
+	// an outage. Default 20%.
+	Budget Ratio `mapstructure:"budget"`
+	// MinPerSecond retries are always allowed, whatever the budget, so that
+	// a quiet route still retries. Default 3.
+	MinPerSecond int `mapstructure:"min_per_second"`
+	// PerTryTimeout bounds each attempt; a try that runs out may be retried
+	// (with "timeout" in On) if the route's Timeout has time left. Default:
+	// none (each attempt may use what is left of Timeout), or Timeout /
+	// Attempts when On has "timeout", which would otherwise never fire.
+	PerTryTimeout time.Duration `mapstructure:"per_try_timeout"`
+}
+
+// Defaults of Retries.
+const (
+	DefaultRetryAttempts     = 2
+	DefaultRetryBudget       = Ratio(0.2)
+	DefaultRetryMinPerSecond = 3
+)
+
+// WithDefaults returns r with every zero field set to its default.
+func (r Retries) WithDefaults() Retries {
+	if r.Attempts == 0 {
+		r.Attempts = DefaultRetryAttempts
+	}
+	if r.On == nil {
+		r.On = []string{RetryOnConnect, RetryOnReset}
+	}
+	if r.Budget == 0 {
+		r.Budget = DefaultRetryBudget
+	}
+	if r.MinPerSecond == 0 {
+		r.MinPerSecond = DefaultRetryMinPerSecond
+	}
+	return r
+}
+
+// Route priorities (Route.Priority).
+const (
+	PriorityLow    = "low"
+	PriorityNormal = "normal"
+	PriorityHigh   = "high"
+)
 
 // Match is the request predicate of a route. Every set field must match.
 // gateway/internal/route defines and checks what each field accepts; this

@@ -67,6 +67,8 @@ func decodeHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
 		// Only Size takes units: a count, a rate or a burst held in an int
 		// must refuse "4MiB" rather than read it as four million.
 		return toSize(data)
+	case reflect.TypeFor[Ratio]():
+		return toRatio(data)
 	}
 	switch to.Kind() {
 	case reflect.Bool:

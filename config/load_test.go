@@ -92,13 +92,13 @@ func TestLoadFullExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got := len(cfg.Routes); got != 3 {
-		t.Errorf("routes: got %d, want 3", got)
+	if got := len(cfg.Routes); got != 4 {
+		t.Errorf("routes: got %d, want 4", got)
 	}
 	if got := cfg.Pools["orders"].MaxResponseBody; got != int64(64*MiB) {
 		t.Errorf("pools.orders.max_response_body: got %d, want %d", got, 64*MiB)
 	}
-	if got := cfg.Routes[2].Match.PathPrefix; got != "/" {
+	if got := cfg.Routes[3].Match.PathPrefix; got != "/" {
 		t.Errorf("route without a path: path_prefix %q, want \"/\"", got)
 	}
 }

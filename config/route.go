@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sluice-gw/sluice/balancer"
 )
 
 // validateRoutes checks what a route is in the configuration: a unique
@@ -28,12 +30,79 @@ func (c *Config) validateRoutes(p *problems) {
 			firstByName[r.Name] = i
 		}
 		r.validateStripPrefix(p, at+".strip_prefix")
-		switch _, ok := c.Pools[r.Pool]; {
-		case r.Pool == "":
-			p.add(at+".pool", "required")
-		case !ok:
-			p.add(at+".pool", "unknown pool %q", r.Pool)
+		c.validateRoutePools(p, r, at)
+		r.validateRetries(p, at)
+		switch r.Priority {
+		case "", PriorityLow, PriorityNormal, PriorityHigh:
+		default:
+			p.add(at+".priority", "unknown priority %q (want %s, %s or %s)", r.Priority, PriorityLow, PriorityNormal, PriorityHigh)
 		}
+	}
+}
+
+// validateRoutePools requires exactly one of pool and shards, and every pool
+// named to exist.
+func (c *Config) validateRoutePools(p *problems, r *Route, at string) {
+	sh := r.Shards
+	sharded := len(sh.Pools) > 0 || sh.Key != ""
+	switch _, ok := c.Pools[r.Pool]; {
+	case r.Pool != "" && sharded:
+		p.add(at+".pool", "set either pool or shards, not both")
+	case r.Pool == "" && !sharded:
+		p.add(at+".pool", "required (or shards)")
+	case r.Pool != "" && !ok:
+		p.add(at+".pool", "unknown pool %q", r.Pool)
+	}
+	if !sharded {
+		return
+	}
+	if sh.Key == "" {
+		p.add(at+".shards.key", "required (header:NAME, cookie:NAME, query:NAME, path:N or client)")
+	} else if _, err := balancer.ParseKeySource(sh.Key); err != nil {
+		p.add(at+".shards.key", "%v", err)
+	}
+	if len(sh.Pools) == 0 {
+		p.add(at+".shards.pools", "at least one pool is required")
+	}
+	seen := make(map[string]int, len(sh.Pools))
+	for j, name := range sh.Pools {
+		key := fmt.Sprintf("%s.shards.pools[%d]", at, j)
+		if first, dup := seen[name]; dup {
+			p.add(key, "%q is already shard %d", name, first)
+			continue
+		}
+		seen[name] = j
+		if _, ok := c.Pools[name]; !ok {
+			p.add(key, "unknown pool %q", name)
+		}
+	}
+}
+
+// maxRetryAttempts bounds Retries.Attempts: past a few tries a request only
+// adds load to a pool that is failing anyway.
+const maxRetryAttempts = 10
+
+func (r *Route) validateRetries(p *problems, at string) {
+	notNegative(p, at+".timeout", r.Timeout)
+	rt := r.Retries
+	at += ".retries"
+	if rt.Attempts < 0 || rt.Attempts > maxRetryAttempts {
+		p.add(at+".attempts", "%d must be between 1 and %d", rt.Attempts, maxRetryAttempts)
+	}
+	for j, on := range rt.On {
+		switch on {
+		case RetryOnConnect, RetryOnTimeout, RetryOnReset, RetryOn502, RetryOn503, RetryOn504:
+		default:
+			p.add(fmt.Sprintf("%s.on[%d]", at, j), "unknown condition %q (want %s, %s, %s, %s, %s or %s)", on,
+				RetryOnConnect, RetryOnTimeout, RetryOnReset, RetryOn502, RetryOn503, RetryOn504)
+		}
+	}
+	if rt.MinPerSecond < 0 {
+		p.add(at+".min_per_second", "%d must not be negative", rt.MinPerSecond)
+	}
+	notNegative(p, at+".per_try_timeout", rt.PerTryTimeout)
+	if r.Timeout > 0 && rt.PerTryTimeout > r.Timeout {
+		p.add(at+".per_try_timeout", "%v must not exceed the route's timeout %v", rt.PerTryTimeout, r.Timeout)
 	}
 }
 

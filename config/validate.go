@@ -114,6 +114,9 @@ func (s *Server) validate(p *problems) {
 			p.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "invalid CIDR or IP %q", tp)
 		}
 	}
+	if s.MaxConcurrency < 0 {
+		p.add("server.max_concurrency", "%d must not be negative (0: no limit)", s.MaxConcurrency)
+	}
 	notNegative(p, "server.drain_timeout", s.DrainTimeout)
 }
 

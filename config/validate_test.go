@@ -166,7 +166,7 @@ func TestValidateRules(t *testing.T) {
 
 		// Routes.
 		{"a route needs a name and a pool", func(c *Config) { c.Routes[0].Name, c.Routes[0].Pool = "", "" },
-			[]string{"routes[0].name: required", "routes[0].pool: required"}},
+			[]string{"routes[0].name: required", "routes[0].pool: required (or shards)"}},
 		{"a duplicate route name is refused", func(c *Config) { c.Routes = append(c.Routes, c.Routes[0]) },
 			[]string{`routes[1].name: duplicate route name "orders" (first at routes[0])`}},
 		{"an unknown pool is refused", func(c *Config) { c.Routes[0].Pool = "ordrs" },
@@ -188,6 +188,34 @@ func TestValidateRules(t *testing.T) {
 			r.Name, r.StripPrefix = "two", "/api/"
 			c.Routes = append(c.Routes, r)
 		}, nil},
+		{"a route takes a pool or shards, not both", func(c *Config) {
+			c.Routes[0].Shards = Shards{Key: "header:X-Customer-ID", Pools: []string{"orders"}}
+		}, []string{"routes[0].pool: set either pool or shards, not both"}},
+		{"shards need a valid key and known, distinct pools", func(c *Config) {
+			c.Routes[0].Pool = ""
+			c.Routes[0].Shards = Shards{Key: "body:id", Pools: []string{"orders", "nope", "orders"}}
+		}, []string{
+			`routes[0].shards.key: ` + keyErr("body:id"),
+			`routes[0].shards.pools[1]: unknown pool "nope"`,
+			`routes[0].shards.pools[2]: "orders" is already shard 0`,
+		}},
+		{"a shard map needs its key", func(c *Config) {
+			c.Routes[0].Pool = ""
+			c.Routes[0].Shards = Shards{Pools: []string{"orders"}}
+		}, []string{"routes[0].shards.key: required (header:NAME, cookie:NAME, query:NAME, path:N or client)"}},
+		{"retries are checked", func(c *Config) {
+			c.Routes[0].Timeout = time.Second
+			c.Routes[0].Retries = Retries{Attempts: 11, On: []string{"connect", "500"}, MinPerSecond: -1, PerTryTimeout: 2 * time.Second}
+		}, []string{
+			"routes[0].retries.attempts: 11 must be between 1 and 10",
+			`routes[0].retries.on[1]: unknown condition "500" (want connect, timeout, reset, 502, 503 or 504)`,
+			"routes[0].retries.min_per_second: -1 must not be negative",
+			"routes[0].retries.per_try_timeout: 2s must not exceed the route's timeout 1s",
+		}},
+		{"an unknown priority is refused", func(c *Config) { c.Routes[0].Priority = "urgent" },
+			[]string{`routes[0].priority: unknown priority "urgent" (want low, normal or high)`}},
+		{"a negative max_concurrency is refused", func(c *Config) { c.Server.MaxConcurrency = -1 },
+			[]string{"server.max_concurrency: -1 must not be negative (0: no limit)"}},
 		{"strip_prefix applies to an exact path too", func(c *Config) {
 			c.Routes[0].Match = Match{Path: "/v1/ping"}
 			c.Routes[0].StripPrefix = "/v2"
@@ -248,4 +276,10 @@ func TestTrustedPrefixes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
+}
+
+// keyErr is the balancer's verdict on a key source, which config passes on.
+func keyErr(s string) string {
+	_, err := balancer.ParseKeySource(s)
+	return err.Error()
 }

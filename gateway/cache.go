@@ -277,6 +277,7 @@ func (s *Server) refreshInBackground(rq *request) {
 	bg.id = append(bg.id, rq.id...)
 	bg.chain = append(bg.chain, rq.chain...)
 	bg.peer, bg.client, bg.trusted, bg.tls = rq.peer, rq.client, rq.trusted, rq.tls
+	bg.pool, bg.hashKey = rq.pool, append(bg.hashKey, rq.hashKey...)
 	bg.creq = rq.creq
 	bg.creq.Method = append([]byte(nil), rq.creq.Method...)
 	bg.creq.Scheme, bg.creq.Host, bg.creq.Path, bg.creq.Query = bg.scheme(), bg.host, bg.path, bg.query

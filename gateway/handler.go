@@ -78,7 +78,7 @@ func (s *Server) route(rq *request) bool {
 	}
 	rq.route = t.routes[idx]
 	rq.route.m.inFlight.Inc()
-	return true
+	return s.admit(rq) && s.choosePool(rq)
 }
 
 // handleParseError answers a request that fasthttp could not parse (bad
@@ -161,6 +161,9 @@ func (s *Server) finish(rq *request) {
 		ctx.Response.Reset()
 		s.writeError(rq, fasthttp.StatusInternalServerError, "internal error")
 		ctx.SetConnectionClose()
+	}
+	if rq.admitted {
+		s.active.Add(-1)
 	}
 	rm := &s.metrics.unmatched
 	if rq.route != nil {

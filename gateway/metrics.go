@@ -22,6 +22,10 @@ type metrics struct {
 	cacheRequests *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	inFlight      *prometheus.GaugeVec
+	retries       *prometheus.CounterVec
+	shed          *prometheus.CounterVec
+
+	upstreamDuration *prometheus.HistogramVec
 
 	reloads         *prometheus.CounterVec
 	reloadOK        prometheus.Counter
@@ -63,6 +67,19 @@ func newMetrics(tables func() *Table) *metrics {
 		Name: "sluice_requests_in_flight",
 		Help: "Requests being handled, by route.",
 	}, []string{"route"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_retries_total",
+		Help: "Upstream retries by route and result: sent, or denied because the route's retry budget for the pool was spent.",
+	}, []string{"route", "result"})
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_shed_total",
+		Help: "Requests answered 503 because the gateway was past its route's share of server.max_concurrency.",
+	}, []string{"route"})
+	m.upstreamDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sluice_upstream_duration_seconds",
+		Help:    "Time of successful upstream exchanges (one attempt: send the request, read the whole response), by pool.",
+		Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"pool"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_config_reloads_total",
 		Help: "Configuration reloads by result (success, failure). A failed reload changes nothing.",
@@ -78,7 +95,7 @@ func newMetrics(tables func() *Table) *metrics {
 		Help: "Access log lines dropped because the writer could not keep up.",
 	})
 	m.backendsScraper = newBackendCollector(tables)
-	m.reg.MustRegister(m.requests, m.cacheRequests, m.duration, m.inFlight, m.reloads, m.lastReload, m.accessDropped,
+	m.reg.MustRegister(m.requests, m.cacheRequests, m.duration, m.inFlight, m.retries, m.shed, m.upstreamDuration, m.reloads, m.lastReload, m.accessDropped,
 		m.backendsScraper,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,6 +108,8 @@ type routeMetrics struct {
 	byClass  [6]prometheus.Counter // index status/100, 0 for anything outside 1xx..5xx
 	duration prometheus.Observer
 	inFlight prometheus.Gauge
+
+	retries, retriesDenied, shed prometheus.Counter
 }
 
 var statusClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -102,6 +121,9 @@ func (m *metrics) forRoute(name string) routeMetrics {
 	}
 	rm.duration = m.duration.WithLabelValues(name)
 	rm.inFlight = m.inFlight.WithLabelValues(name)
+	rm.retries = m.retries.WithLabelValues(name, "sent")
+	rm.retriesDenied = m.retries.WithLabelValues(name, "budget_exhausted")
+	rm.shed = m.shed.WithLabelValues(name)
 	return rm
 }
 
@@ -134,6 +156,8 @@ func (m *metrics) forget(name string) {
 	}
 	m.duration.DeleteLabelValues(name)
 	m.inFlight.DeleteLabelValues(name)
+	m.retries.DeletePartialMatch(prometheus.Labels{"route": name})
+	m.shed.DeleteLabelValues(name)
 	m.cacheRequests.DeletePartialMatch(prometheus.Labels{"route": name})
 }
 

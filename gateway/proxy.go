@@ -11,31 +11,48 @@ import (
 	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
 
-// exchange sends the rewritten request to a backend of the route's pool and
-// leaves the backend's answer in ctx.Response, untouched: what the response
-// is worth (to a cache, say) can be judged before respond makes it the
-// client's. The request is modified in place and the response is read
+// exchange sends the rewritten request to a backend of the request's pool
+// and leaves the backend's answer in ctx.Response, untouched: what the
+// response is worth (to a cache, say) can be judged before respond makes it
+// the client's. The request is modified in place and the response is read
 // straight into ctx.Response: nothing is copied.
 //
-// Retries: a request whose connection could not even be opened was never
-// sent, so it is retried once on another backend whatever its method. Other
-// failures are retried once only for idempotent methods, and never after a
-// timeout (the deadline is spent; a retry would double the wait). Every
-// attempt's outcome is reported to its backend.
+// Retries follow the route's retries (retry.go): a retry goes to another
+// backend than the attempt before, within the route's one deadline, only
+// for the conditions the route lists, only when repeating the request is
+// harmless, and only while the route's retry budget for the pool allows, so
+// that retries cannot multiply an outage. When a retry is not possible the
+// last attempt's answer (or error) stands. Every attempt's outcome is
+// reported to its pool (passive health, latency average).
 func (s *Server) exchange(rq *request) error {
-	ctx, r := rq.ctx, rq.route
-	deadline := time.Now().Add(r.timeout)
-	b := r.pool.Pick(nil)
-	if b == nil {
-		rq.errKind = "no_backend"
-		s.upstreamFailures.record(r.pool.Name(), "", rq.errKind, errNoBackend)
-		return errNoBackend
-	}
-	err := s.attempt(rq, b, deadline)
-	if err != nil && retryable(err, &ctx.Request) {
-		if next := r.pool.PickExcept(nil, b); next != nil {
-			err = s.attempt(rq, next, deadline)
+	ctx, r, rp := rq.ctx, rq.route, rq.pool
+	routeDeadline := time.Now().Add(r.timeout)
+	rp.budget.Request()
+	var (
+		last *balancer.Backend
+		err  error
+	)
+	for try := 1; ; try++ {
+		b, aerr := rp.pool.Acquire(rq.hashKey, last, routeDeadline)
+		if aerr != nil {
+			if last != nil {
+				break // no other backend to retry on: the last answer stands
+			}
+			s.noBackend(rq, aerr)
+			return aerr
 		}
+		now := time.Now()
+		err = s.attempt(rq, b, now, r.retry.deadline(now, routeDeadline))
+		cond := condition(err, ctx.Response.StatusCode())
+		if try >= r.retry.attempts || !r.retry.mayRetry(cond, &ctx.Request) || !time.Now().Before(routeDeadline) {
+			break
+		}
+		if !rp.budget.TryRetry() {
+			r.m.retriesDenied.Inc()
+			break
+		}
+		r.m.retries.Inc()
+		last = b
 	}
 	if err == nil && ctx.Response.StatusCode() < 200 {
 		// 101 to a request whose Upgrade the gateway removed: the backend
@@ -45,30 +62,45 @@ func (s *Server) exchange(rq *request) error {
 	return err
 }
 
-// attempt is one try on backend b.
-func (s *Server) attempt(rq *request, b *balancer.Backend, deadline time.Time) error {
+// noBackend records why no attempt could even start.
+func (s *Server) noBackend(rq *request, err error) {
+	rq.errKind = "no_backend"
+	if errors.Is(err, balancer.ErrOverloaded) {
+		rq.errKind = "overloaded"
+	}
+	s.upstreamFailures.record(rq.pool.pool.Name(), "", rq.errKind, err)
+}
+
+// attempt is one try on backend b, which Acquire reserved; it ends the
+// reservation with the outcome.
+func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.Time) error {
 	rq.backend = b
-	start := time.Now()
 	err := b.Do(&rq.ctx.Request, &rq.ctx.Response, deadline)
-	b.Observe(balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: time.Since(start)})
+	latency := time.Since(start)
+	rq.pool.pool.Release(b, balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency})
 	if err != nil {
-		s.upstreamFailures.record(rq.route.pool.Name(), b.Addr(), errorKind(err), err)
+		s.upstreamFailures.record(rq.pool.pool.Name(), b.Addr(), errorKind(err), err)
+	} else {
+		rq.pool.latency.Observe(latency.Seconds())
 	}
 	return err
 }
 
-var (
-	errNoBackend     = errors.New("no healthy backend")
-	errUnexpected1xx = errors.New("backend answered with 1xx to a request without Upgrade")
-)
+var errUnexpected1xx = errors.New("backend answered with 1xx to a request without Upgrade")
 
 // answerUpstreamError replaces whatever the backend left in the response
 // with the gateway's 502, 503 or 504.
 func (s *Server) answerUpstreamError(rq *request, err error) {
 	rq.ctx.Response.Reset()
 	switch {
-	case errors.Is(err, errNoBackend):
+	case errors.Is(err, balancer.ErrNoBackend):
 		s.writeError(rq, fasthttp.StatusServiceUnavailable, "no healthy backend")
+		return
+	case errors.Is(err, balancer.ErrOverloaded):
+		// The pool's breakers are full and its queue too: tell the client
+		// at once when to come back instead of holding it.
+		rq.ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+		s.writeError(rq, fasthttp.StatusServiceUnavailable, "upstream overloaded")
 		return
 	case errors.Is(err, balancer.ErrTimeout):
 		rq.errKind = "timeout"
@@ -107,16 +139,6 @@ func (s *Server) respond(rq *request) {
 		// one went around the cache (method, Range or a precondition).
 		h.Set(hdrCacheStatus, cacheName+"; fwd=bypass")
 	}
-}
-
-func retryable(err error, req *fasthttp.Request) bool {
-	if errors.Is(err, balancer.ErrConnect) {
-		return true
-	}
-	if errors.Is(err, balancer.ErrTimeout) {
-		return false
-	}
-	return balancer.Idempotent(req)
 }
 
 const (

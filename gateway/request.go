@@ -31,6 +31,9 @@ type request struct {
 	client  netip.Addr
 	trusted bool // peer is one of server.trusted_proxies
 
+	pool      *routePool        // the pool (or shard) serving the request; set by choosePool
+	hashKey   []byte            // the shard's or consistent_hash pool's key, copied out of the request
+	admitted  bool              // counted in Server.active (shed.go); finish gives it back
 	backend   *balancer.Backend // the backend that answered (or failed) last
 	errKind   string            // why the upstream exchange failed, for logs
 	rewritten bool              // rewriteRequest ran: the request is the upstream one now
@@ -66,7 +69,7 @@ func newRequest() any {
 		host: make([]byte, 0, 64), path: make([]byte, 0, 256), uri: make([]byte, 0, 512),
 		id: make([]byte, 0, 64), chain: make([]byte, 0, 128), fwd: make([]byte, 0, 128), allow: make([]byte, 0, 64), errBuf: make([]byte, 0, 256),
 		key: make([]byte, 0, 256), fields: make([]cache.Field, 0, 16), status: make([]byte, 0, 96),
-		age: make([]byte, 0, 12), schemeBuf: make([]byte, 0, 5),
+		age: make([]byte, 0, 12), schemeBuf: make([]byte, 0, 5), hashKey: make([]byte, 0, 64),
 	}
 }
 
@@ -85,6 +88,7 @@ func (s *Server) release(rq *request) {
 	rq.ctx, rq.table, rq.route, rq.query, rq.tls = nil, nil, nil, nil, false
 	rq.peer, rq.client, rq.trusted = netip.Addr{}, netip.Addr{}, false
 	rq.backend, rq.errKind, rq.rewritten = nil, "", false
+	rq.pool, rq.hashKey, rq.admitted = nil, rq.hashKey[:0], false
 	rq.creq, rq.cresp, rq.fillErr = cache.Request{}, cache.Response{}, nil
 	clear(rq.fields) // views of the finished response
 	rq.decisions = rq.decisions[:0]

@@ -60,6 +60,9 @@ type Server struct {
 	// answers them. Only refused requests touch it.
 	refusedHeads   sync.Map
 	maxRequestBody int // server.max_request_body, fixed at New like the listener
+	// active counts requests in the gateway while server.max_concurrency
+	// is set, for shedding (shed.go).
+	active atomic.Int64
 
 	idPrefix string
 	unparsed atomic.Uint64 // ids of requests fasthttp could not parse

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluice-gw/sluice/balancer"
 	"github.com/sluice-gw/sluice/cache"
 	"github.com/sluice-gw/sluice/config"
@@ -38,17 +40,35 @@ type Table struct {
 type Route struct {
 	name        string
 	stripPrefix []byte
-	pool        *balancer.Pool
-	timeout     time.Duration
-	limits      routeLimits // rate_limits, checked after routing (limit.go)
-	m           routeMetrics
-	cache       *cache.Policy // nil: the route does not cache
-	cm          *cacheMetrics // nil when cache is
+	// pools is the route's pool, or its shards in order (then sharded is
+	// set and shardKey says where the key is read).
+	pools    []*routePool
+	sharded  bool
+	shardKey balancer.KeySource
+	timeout  time.Duration // all attempts together
+	retry    retryPolicy
+	shedAt   int64       // shed when more requests than this are in the gateway; 0: never
+	limits   routeLimits // rate_limits, checked after routing (limit.go)
+	m        routeMetrics
+	cache    *cache.Policy // nil: the route does not cache
+	cm       *cacheMetrics // nil when cache is
 }
 
 type tablePool struct {
 	pool    *balancer.Pool
 	checker *balancer.Checker
+	// hashKey is where a consistent_hash pool reads its key; hashed is
+	// false for the other policies, which take none.
+	hashKey balancer.KeySource
+	hashed  bool
+	latency prometheus.Observer // sluice_upstream_duration_seconds{pool}
+}
+
+// routePool is one pool as a route sends to it: the pool and the route's
+// retry budget there, so that one route's retries cannot spend another's.
+type routePool struct {
+	*tablePool
+	budget *balancer.RetryBudget
 }
 
 // buildTable compiles cfg. Pools of prev whose name is unchanged hand their
@@ -90,7 +110,10 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 		if err != nil {
 			return nil, fmt.Errorf("pools.%s: %w", name, err)
 		}
-		tp := &tablePool{pool: p}
+		tp := &tablePool{pool: p, latency: m.upstreamDuration.WithLabelValues(name)}
+		if tp.hashKey, tp.hashed, err = poolHashKey(o); err != nil {
+			return nil, fmt.Errorf("pools.%s.hash_key: %w", name, err)
+		}
 		if o.HealthCheck.Path != "" {
 			targets := make([]balancer.Target, 0, len(p.Backends()))
 			for _, b := range p.Backends() {
@@ -118,17 +141,21 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 			rules[i].Headers = append(rules[i].Headers, [2]string{k, v})
 		}
 		sort.Slice(rules[i].Headers, func(a, b int) bool { return rules[i].Headers[a][0] < rules[i].Headers[b][0] })
-		tp := t.pools[rc.Pool]
-		if tp == nil {
-			return nil, fmt.Errorf("routes[%d].pool: unknown pool %q", i, rc.Pool)
-		}
-		t.routes[i] = &Route{
+		r := &Route{
 			name:        rc.Name,
 			stripPrefix: []byte(strings.TrimSuffix(rc.StripPrefix, "/")),
-			pool:        tp.pool,
-			timeout:     tp.pool.Options().Timeout,
+			timeout:     rc.Timeout,
+			shedAt:      shedThreshold(cfg.Server.MaxConcurrency, rc.Priority),
 			m:           m.forRoute(rc.Name),
 		}
+		t.routes[i] = r
+		if err := t.routePools(r, &rc, i); err != nil {
+			return nil, err
+		}
+		if r.timeout == 0 {
+			r.timeout = r.pools[0].pool.Options().Timeout
+		}
+		r.retry = newRetryPolicy(rc.Retries, r.timeout)
 		if rc.Cache.Enabled {
 			p, err := cache.NewPolicy(rc.Cache, cfg.Cache)
 			if err != nil {
@@ -147,6 +174,29 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 		return nil, err
 	}
 	return t, nil
+}
+
+// routePools resolves the pool, or the shards, of route r (routes[i]).
+func (t *Table) routePools(r *Route, rc *config.Route, i int) error {
+	names := []string{rc.Pool}
+	if len(rc.Shards.Pools) > 0 {
+		names = rc.Shards.Pools
+		key, err := balancer.ParseKeySource(rc.Shards.Key)
+		if err != nil {
+			return fmt.Errorf("routes[%d].shards.key: %w", i, err)
+		}
+		r.sharded, r.shardKey = true, key
+	}
+	rt := rc.Retries.WithDefaults()
+	for _, name := range names {
+		tp := t.pools[name]
+		if tp == nil {
+			return fmt.Errorf("routes[%d]: unknown pool %q", i, name)
+		}
+		budget := balancer.NewRetryBudget(float64(rt.Budget), rt.MinPerSecond)
+		r.pools = append(r.pools, &routePool{tablePool: tp, budget: budget})
+	}
+	return nil
 }
 
 // start begins the health checks of t's pools.

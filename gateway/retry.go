@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"errors"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/balancer"
+	"github.com/sluice-gw/sluice/config"
+)
+
+// retryOn is a set of the conditions of config.Retries.On, one bit each, so
+// that the request path tests membership without a slice walk.
+type retryOn uint8
+
+const (
+	retryConnect retryOn = 1 << iota
+	retryTimeout
+	retryReset
+	retry502
+	retry503
+	retry504
+)
+
+var retryOnNames = map[string]retryOn{
+	config.RetryOnConnect: retryConnect,
+	config.RetryOnTimeout: retryTimeout,
+	config.RetryOnReset:   retryReset,
+	config.RetryOn502:     retry502,
+	config.RetryOn503:     retry503,
+	config.RetryOn504:     retry504,
+}
+
+// retryPolicy is a route's config.Retries, compiled.
+type retryPolicy struct {
+	attempts int
+	on       retryOn
+	perTry   time.Duration // 0: each attempt may use what is left of the route's timeout
+}
+
+// newRetryPolicy compiles rt (validated by config) for a route whose
+// exchanges have timeout in all.
+func newRetryPolicy(rt config.Retries, timeout time.Duration) retryPolicy {
+	rt = rt.WithDefaults()
+	p := retryPolicy{attempts: rt.Attempts, perTry: rt.PerTryTimeout}
+	for _, name := range rt.On {
+		p.on |= retryOnNames[name]
+	}
+	if p.on&retryTimeout != 0 && p.perTry == 0 && p.attempts > 1 {
+		// With no per-try bound the first attempt would spend the whole
+		// deadline, and "timeout" would never be retried.
+		p.perTry = timeout / time.Duration(p.attempts)
+	}
+	return p
+}
+
+// deadline is when the attempt starting now must end: the per-try bound, or
+// the route's deadline when that comes first.
+func (p *retryPolicy) deadline(now, routeDeadline time.Time) time.Time {
+	if p.perTry > 0 {
+		if d := now.Add(p.perTry); d.Before(routeDeadline) {
+			return d
+		}
+	}
+	return routeDeadline
+}
+
+// condition names what became of an attempt as config.Retries.On does: 0
+// when the attempt succeeded with an answer that is not a retryable 5xx.
+func condition(err error, status int) retryOn {
+	switch {
+	case err == nil:
+		switch status {
+		case fasthttp.StatusBadGateway:
+			return retry502
+		case fasthttp.StatusServiceUnavailable:
+			return retry503
+		case fasthttp.StatusGatewayTimeout:
+			return retry504
+		}
+		return 0
+	case errors.Is(err, balancer.ErrConnect):
+		return retryConnect
+	case errors.Is(err, balancer.ErrTimeout):
+		return retryTimeout
+	}
+	return retryReset
+}
+
+// hdrIdempotencyKey marks a request the client says may be applied twice
+// with one effect (draft-ietf-httpapi-idempotency-key-header).
+const hdrIdempotencyKey = "Idempotency-Key"
+
+// mayRetry reports whether the route retries an attempt that ended in cond.
+// A failed connect sent nothing, so any request may go again; anything else
+// may have reached the backend, and is sent again only when repeating it is
+// harmless: an idempotent method or an Idempotency-Key.
+func (p *retryPolicy) mayRetry(cond retryOn, req *fasthttp.Request) bool {
+	if cond == 0 || p.on&cond == 0 {
+		return false
+	}
+	if cond == retryConnect {
+		return true
+	}
+	return balancer.Idempotent(req) || len(req.Header.Peek(hdrIdempotencyKey)) > 0
+}
