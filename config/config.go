@@ -260,14 +260,13 @@ type Shards struct {
 	Pools []string `mapstructure:"pools"`
 }
 
-// Retry conditions accepted in Retries.On.
+// Retry conditions accepted in Retries.On, besides a status code from 500
+// to 599.
 const (
 	RetryOnConnect = "connect" // the connection could not be opened: nothing was sent
 	RetryOnTimeout = "timeout" // the attempt ran out of its per-try time
 	RetryOnReset   = "reset"   // the backend closed or broke the exchange, or its answer was malformed
-	RetryOn502     = "502"
-	RetryOn503     = "503"
-	RetryOn504     = "504"
+	RetryOn5xx     = "5xx"     // any status from 500 to 599
 )
 
 // Retries configures retries of one route. A retry always goes to another
@@ -279,8 +278,8 @@ type Retries struct {
 	// Attempts is the most tries of one request, the first included.
 	// Default 2 (one retry); 1 turns retries off.
 	Attempts int `mapstructure:"attempts"`
-	// On lists what is retried: connect, timeout, reset, 502, 503, 504.
-	// Default [connect, reset].
+	// On lists what is retried: connect, timeout, reset, 5xx, or a status
+	// code from 500 to 599 (502, 503, ...). Default [connect, reset].
 	On []string `mapstructure:"on"`
 	// Budget caps retries at this share of the route's requests over the
 	// last 10 seconds (plus MinPerSecond), so that retries cannot multiply

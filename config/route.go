@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-gw/sluice/balancer"
@@ -90,11 +91,12 @@ func (r *Route) validateRetries(p *problems, at string) {
 		p.add(at+".attempts", "%d must be between 1 and %d", rt.Attempts, maxRetryAttempts)
 	}
 	for j, on := range rt.On {
-		switch on {
-		case RetryOnConnect, RetryOnTimeout, RetryOnReset, RetryOn502, RetryOn503, RetryOn504:
+		switch code, err := strconv.Atoi(on); {
+		case on == RetryOnConnect, on == RetryOnTimeout, on == RetryOnReset, on == RetryOn5xx:
+		case err == nil && code >= 500 && code <= 599 && len(on) == 3:
 		default:
-			p.add(fmt.Sprintf("%s.on[%d]", at, j), "unknown condition %q (want %s, %s, %s, %s, %s or %s)", on,
-				RetryOnConnect, RetryOnTimeout, RetryOnReset, RetryOn502, RetryOn503, RetryOn504)
+			p.add(fmt.Sprintf("%s.on[%d]", at, j), "unknown condition %q (want %s, %s, %s, %s or a status from 500 to 599)", on,
+				RetryOnConnect, RetryOnTimeout, RetryOnReset, RetryOn5xx)
 		}
 	}
 	if rt.MinPerSecond < 0 {

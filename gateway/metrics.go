@@ -175,6 +175,7 @@ type backendCollector struct {
 	tables func() *Table
 
 	upstreamRequests, upstreamErrors, backendHealthy, backendInFlight *prometheus.Desc
+	backendLatency, backendEjected, poolBackends                      *prometheus.Desc
 }
 
 func newBackendCollector(tables func() *Table) *backendCollector {
@@ -188,6 +189,12 @@ func newBackendCollector(tables func() *Table) *backendCollector {
 			"1 when the backend is taking traffic, 0 when health checks took it out.", []string{"pool", "backend"}, nil),
 		backendInFlight: prometheus.NewDesc("sluice_backend_in_flight",
 			"Requests in flight to a backend.", []string{"pool", "backend"}, nil),
+		backendLatency: prometheus.NewDesc("sluice_backend_latency_ewma_seconds",
+			"Decaying average latency of a backend's successful exchanges, as p2c_ewma weighs it.", []string{"pool", "backend"}, nil),
+		backendEjected: prometheus.NewDesc("sluice_backend_ejected",
+			"1 while passive outlier detection holds the backend out.", []string{"pool", "backend"}, nil),
+		poolBackends: prometheus.NewDesc("sluice_pool_backends",
+			"Backends of a pool, by state: healthy (taking traffic) or total.", []string{"pool", "state"}, nil),
 	}
 }
 
@@ -196,6 +203,9 @@ func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.upstreamErrors
 	ch <- c.backendHealthy
 	ch <- c.backendInFlight
+	ch <- c.backendLatency
+	ch <- c.backendEjected
+	ch <- c.poolBackends
 }
 
 func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
@@ -204,19 +214,30 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, p := range t.poolList {
+		healthyCount := 0
 		for _, b := range p.pool.Backends() {
 			st := b.Stats()
 			name, addr := p.pool.Name(), st.Addr
+			if st.Healthy {
+				healthyCount++
+			}
+			ch <- prometheus.MustNewConstMetric(c.backendLatency, prometheus.GaugeValue, st.LatencyEWMA.Seconds(), name, addr)
+			ch <- prometheus.MustNewConstMetric(c.backendEjected, prometheus.GaugeValue, boolGauge(st.Ejected), name, addr)
 			ch <- prometheus.MustNewConstMetric(c.upstreamRequests, prometheus.CounterValue, float64(st.Requests), name, addr)
 			ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(st.ConnectErrors), name, addr, "connect")
 			ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(st.TimeoutErrors), name, addr, "timeout")
 			ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(st.OtherErrors), name, addr, "other")
-			healthy := 0.0
-			if st.Healthy {
-				healthy = 1
-			}
-			ch <- prometheus.MustNewConstMetric(c.backendHealthy, prometheus.GaugeValue, healthy, name, addr)
+			ch <- prometheus.MustNewConstMetric(c.backendHealthy, prometheus.GaugeValue, boolGauge(st.Healthy), name, addr)
 			ch <- prometheus.MustNewConstMetric(c.backendInFlight, prometheus.GaugeValue, float64(st.InFlight), name, addr)
 		}
+		ch <- prometheus.MustNewConstMetric(c.poolBackends, prometheus.GaugeValue, float64(healthyCount), p.pool.Name(), "healthy")
+		ch <- prometheus.MustNewConstMetric(c.poolBackends, prometheus.GaugeValue, float64(len(p.pool.Backends())), p.pool.Name(), "total")
 	}
+}
+
+func boolGauge(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
 }

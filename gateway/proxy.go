@@ -43,7 +43,7 @@ func (s *Server) exchange(rq *request) error {
 		}
 		now := time.Now()
 		err = s.attempt(rq, b, now, r.retry.deadline(now, routeDeadline))
-		cond := condition(err, ctx.Response.StatusCode())
+		cond := r.retry.condition(err, ctx.Response.StatusCode())
 		if try >= r.retry.attempts || !r.retry.mayRetry(cond, &ctx.Request) || !time.Now().Before(routeDeadline) {
 			break
 		}

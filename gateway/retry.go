@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -10,32 +11,43 @@ import (
 	"github.com/sluice-gw/sluice/config"
 )
 
-// retryOn is a set of the conditions of config.Retries.On, one bit each, so
-// that the request path tests membership without a slice walk.
+// retryOn is a set of the failure kinds of config.Retries.On, one bit each,
+// so that the request path tests membership without a slice walk. Statuses
+// are kept apart, in statusSet.
 type retryOn uint8
 
 const (
 	retryConnect retryOn = 1 << iota
 	retryTimeout
 	retryReset
-	retry502
-	retry503
-	retry504
+	retryStatus // the backend answered with a status of the route's set
 )
 
 var retryOnNames = map[string]retryOn{
 	config.RetryOnConnect: retryConnect,
 	config.RetryOnTimeout: retryTimeout,
 	config.RetryOnReset:   retryReset,
-	config.RetryOn502:     retry502,
-	config.RetryOn503:     retry503,
-	config.RetryOn504:     retry504,
+}
+
+// statusSet is a set of 5xx status codes, one bit per code.
+type statusSet [2]uint64
+
+func (s *statusSet) add(code int) {
+	if i := code - 500; i >= 0 && i < 100 {
+		s[i/64] |= 1 << (i % 64)
+	}
+}
+
+func (s *statusSet) has(code int) bool {
+	i := code - 500
+	return i >= 0 && i < 100 && s[i/64]&(1<<(i%64)) != 0
 }
 
 // retryPolicy is a route's config.Retries, compiled.
 type retryPolicy struct {
 	attempts int
 	on       retryOn
+	statuses statusSet
 	perTry   time.Duration // 0: each attempt may use what is left of the route's timeout
 }
 
@@ -45,7 +57,19 @@ func newRetryPolicy(rt config.Retries, timeout time.Duration) retryPolicy {
 	rt = rt.WithDefaults()
 	p := retryPolicy{attempts: rt.Attempts, perTry: rt.PerTryTimeout}
 	for _, name := range rt.On {
-		p.on |= retryOnNames[name]
+		if bit, ok := retryOnNames[name]; ok {
+			p.on |= bit
+			continue
+		}
+		p.on |= retryStatus
+		if name == config.RetryOn5xx {
+			for code := 500; code < 600; code++ {
+				p.statuses.add(code)
+			}
+			continue
+		}
+		code, _ := strconv.Atoi(name) // config accepts only 500-599 here
+		p.statuses.add(code)
 	}
 	if p.on&retryTimeout != 0 && p.perTry == 0 && p.attempts > 1 {
 		// With no per-try bound the first attempt would spend the whole
@@ -67,17 +91,12 @@ func (p *retryPolicy) deadline(now, routeDeadline time.Time) time.Time {
 }
 
 // condition names what became of an attempt as config.Retries.On does: 0
-// when the attempt succeeded with an answer that is not a retryable 5xx.
-func condition(err error, status int) retryOn {
+// when the attempt succeeded with an answer the route does not retry.
+func (p *retryPolicy) condition(err error, status int) retryOn {
 	switch {
 	case err == nil:
-		switch status {
-		case fasthttp.StatusBadGateway:
-			return retry502
-		case fasthttp.StatusServiceUnavailable:
-			return retry503
-		case fasthttp.StatusGatewayTimeout:
-			return retry504
+		if p.statuses.has(status) {
+			return retryStatus
 		}
 		return 0
 	case errors.Is(err, balancer.ErrConnect):
