@@ -23,7 +23,7 @@ func HashKey(b []byte) uint64 { return xxhash.Sum64(b) }
 // hashing its address (not its position, so order in the file does not
 // matter), and a key goes to the owner of the first point at or after its
 // hash. Adding one backend to n moves about 1/(n+1) of the keys, all to it
-// (TestConsistentHashMovesFewKeys).
+// (TestConsistentHash: 0.091 of 100,000 keys from 10 to 11).
 //
 // Loads are bounded (Mirrokni, Thorup, Zadimoghaddam, "Consistent hashing
 // with bounded loads"): a backend takes a key only while its requests in
@@ -47,10 +47,10 @@ type ConsistentHash struct {
 	fallback   P2CEWMA
 }
 
-// ringPointsPerWeight is the number of points per unit of weight: with 128
-// the busiest of 10 equal backends owns about 1.2 times its share of the
-// ring (the spread shrinks as 1/sqrt(points)), against several times with a
-// single point each. maxRingPoints bounds the ring (1 MiB) for large
+// ringPointsPerWeight is the number of points per unit of weight: with 128,
+// 10 equal backends get between 0.87 and 1.11 times their share of 100,000
+// keys (TestConsistentHash; the spread shrinks as 1/sqrt(points)), against
+// several times with a single point each. maxRingPoints bounds the ring (1 MiB) for large
 // weights, which are then scaled down.
 const (
 	ringPointsPerWeight = 128

@@ -75,7 +75,8 @@ func (p *P2CEWMA) cheaper(x, y *Backend) bool {
 	case ly == 0:
 		ly = lx
 	}
-	cx := float64(x.InFlight()+1) * float64(lx) / (float64(x.Weight()) * p.slow.factor(x))
-	cy := float64(y.InFlight()+1) * float64(ly) / (float64(y.Weight()) * p.slow.factor(y))
+	// cost(x) < cost(y), multiplied out of the divisions.
+	cx := float64(x.InFlight()+1) * float64(lx) * float64(y.Weight()) * p.slow.factor(y)
+	cy := float64(y.InFlight()+1) * float64(ly) * float64(x.Weight()) * p.slow.factor(x)
 	return cx < cy
 }

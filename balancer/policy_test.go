@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // backends returns unconnected backends named a, b, c... with the given
@@ -170,4 +171,52 @@ func TestLeastConn(t *testing.T) {
 			t.Errorf("picks = %q, want abddab", got)
 		}
 	})
+}
+
+// simulate runs picks against backends whose requests take latency[i] ticks
+// each (1 tick = 1ms of EWMA): every tick the requests due complete (and are
+// observed), then arrivals new ones are picked and counted in flight. It
+// returns each backend's share of the picks, and leaves nothing in flight.
+func simulate(p Policy, bs []*Backend, latency []int, arrivals, ticks int) []float64 {
+	index := make(map[*Backend]int, len(bs))
+	for i, b := range bs {
+		index[b] = i
+	}
+	due := make(map[int][]*Backend)
+	got := make([]float64, len(bs))
+	var key [8]byte
+	for tick := range ticks {
+		for _, b := range due[tick] {
+			b.inFlight.Add(-1)
+			b.Observe(Outcome{Status: 200, Latency: time.Duration(latency[index[b]]) * time.Millisecond})
+		}
+		delete(due, tick)
+		for a := range arrivals {
+			key[0], key[1] = byte(a), byte(tick)
+			b := p.Pick(bs, key[:])
+			if b == nil {
+				continue
+			}
+			got[index[b]] += 1 / float64(arrivals*ticks)
+			b.inFlight.Add(1)
+			end := tick + latency[index[b]]
+			due[end] = append(due[end], b)
+		}
+	}
+	for _, left := range due {
+		for _, b := range left {
+			b.inFlight.Add(-1)
+		}
+	}
+	return got
+}
+
+// within reports whether every share is within tolerance of want.
+func within(got []float64, want, tolerance float64) bool {
+	for _, g := range got {
+		if g < want-tolerance || g > want+tolerance {
+			return false
+		}
+	}
+	return true
 }

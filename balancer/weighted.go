@@ -18,7 +18,8 @@ import (
 // After len(backends) such draws in a row a pick walks the schedule on from
 // there instead, which keeps a pool with one live backend among heavy dead
 // ones cheap at the price of exactness. During a slow start a recovering
-// backend hands on a random part of its turns the same way.
+// backend hands on a random part (1 - its ramp factor) of its turns the same
+// way, which amounts to weighting it by weight × factor.
 //
 // The schedule is rebuilt (racing rebuilds are harmless, the last one wins)
 // when a pick meets a backend whose weight changed since, or a different
