@@ -22,8 +22,8 @@
 // computes nginx's smooth interleaving for one cycle ahead and walks it with
 // one counter, so its cost does not grow with the pool. p2c_ewma compares two
 // random backends by (in flight + 1) × latency EWMA: it sends less to a
-// backend that slows down (a tenth as slow gets about 0.1% of the traffic
-// in TestP2CEWMA, round_robin gives it 25%), and drawing two rather than
+// backend that slows down (one ten times slower gets about 0.1% of the traffic
+// in TestP2CEWMA, least_conn about 4%, round_robin 25%), and drawing two rather than
 // taking the best avoids every gateway instance piling onto the same one.
 // consistent_hash places a key (hash_key) on a ring of xxhash points, with
 // Mirrokni's bounded loads so a hot key spills to the next backend instead

@@ -16,6 +16,12 @@ package balancer
 // default would give it while its first requests run) or nothing (as a
 // large one would). The state is one atomic random source: no lock, no
 // allocation.
+//
+// The cost of this choice: the latency average moves only with samples, and
+// has no decay with time. A backend whose average a few slow requests
+// pushed up gets a trickle under load (enough to bring it back), but at low
+// load, where every in-flight count is 0, it loses every comparison and so
+// gets no request to correct its average until load rises.
 type P2CEWMA struct {
 	rnd  random
 	slow slowStart
