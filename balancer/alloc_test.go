@@ -12,14 +12,23 @@ import (
 )
 
 func TestPickDoesNotAllocate(t *testing.T) {
-	for _, policy := range []string{PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn} {
+	for _, policy := range allPolicies {
 		t.Run(policy, func(t *testing.T) {
-			o := testOptions("a:1", "b:2", "c:3")
+			o := testOptions("a:1", "b:2", "c:3", "d:4")
 			o.Policy = policy
+			o.SlowStart = time.Minute
 			p := newTestPool(t, o, nil)
-			p.Backends()[1].SetHealthy(false)
-			key := []byte("client")
+			bs := p.Backends()
+			bs[1].SetHealthy(false)
+			bs[2].SetHealthy(false)
+			bs[2].SetHealthy(true)  // ramping: slow start draws and reads the clock
+			bs[3].inFlight.Store(5) // over consistent_hash's bound: its keys walk on
+			bs[3].ewmaMicros.Store(900)
+			keys := [][]byte{[]byte("client"), []byte("other"), []byte("third"), nil}
+			i := 0
 			if n := testing.AllocsPerRun(1000, func() {
+				key := keys[i%len(keys)]
+				i++
 				b := p.Pick(key)
 				_ = p.PickExcept(key, b)
 			}); n != 0 {

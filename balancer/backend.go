@@ -36,6 +36,10 @@ type Backend struct {
 	weight         atomic.Int64
 	down           atomic.Uint32 // downCheck | downEjected; 0 means it may be picked
 	connectTimeout atomic.Int64  // time.Duration, read at each dial
+	// recoveredAt is when the down bits last went back to 0, in Unix
+	// nanoseconds; 0 if they never did (a backend starts up, it does not
+	// recover) or once a slow start has run its course (see rampFactor).
+	recoveredAt atomic.Int64
 
 	_ [64]byte
 
@@ -155,6 +159,9 @@ func (b *Backend) setDown(bit uint32, down bool) (changed bool) {
 			return false
 		}
 		if b.down.CompareAndSwap(old, next) {
+			if next == 0 {
+				b.recoveredAt.Store(time.Now().UnixNano())
+			}
 			return true
 		}
 	}

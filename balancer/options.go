@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ const (
 	PolicyRoundRobin         = "round_robin"
 	PolicyWeightedRoundRobin = "weighted_round_robin"
 	PolicyLeastConn          = "least_conn"
+	PolicyP2CEWMA            = "p2c_ewma"
+	PolicyConsistentHash     = "consistent_hash"
 )
 
 // Defaults applied by WithDefaults to zero fields.
@@ -25,6 +28,8 @@ const (
 	DefaultMaxIdleConnDuration = 30 * time.Second
 	DefaultMaxResponseBody     = 64 << 20
 	DefaultWeight              = 1
+	DefaultHashKey             = "client"
+	DefaultHashLoadFactor      = 1.25
 
 	DefaultHealthCheckInterval = time.Second
 	DefaultHealthCheckTimeout  = 500 * time.Millisecond
@@ -37,9 +42,35 @@ const (
 // check the result.
 type Options struct {
 	// Policy chooses a backend for each request: "round_robin" (default),
-	// "weighted_round_robin" (smooth weighted, as nginx does) or "least_conn"
-	// (fewest requests in flight, ties taken in turn so load spreads).
+	// "weighted_round_robin" (smooth weighted, as nginx does), "least_conn"
+	// (fewest requests in flight, ties taken in turn so load spreads),
+	// "p2c_ewma" (the cheaper of two random backends by in-flight × latency
+	// average: sends less to a backend that turns slow) or
+	// "consistent_hash" (the same hash_key to the same backend, with
+	// bounded loads).
 	Policy string `mapstructure:"policy"`
+
+	// HashKey is what consistent_hash hashes: "client" (default, the
+	// client's identity), "header:NAME", "cookie:NAME", "query:NAME" or
+	// "path:N" (the N-th path segment, from 1). Requests without it are
+	// placed as p2c_ewma would. Other policies ignore it.
+	HashKey string `mapstructure:"hash_key"`
+
+	// HashLoadFactor is consistent_hash's bound on load: a backend takes a
+	// key only while its requests in flight are below this many times its
+	// share of the pool's, else the key goes to the next backend on the
+	// ring. Default 1.25, at least 1. Lower spreads load more evenly and
+	// moves more keys off their backend under load; 2 moves keys only from
+	// a backend at twice the mean.
+	HashLoadFactor float64 `mapstructure:"hash_load_factor"`
+
+	// SlowStart, when above 0, ramps up the share of a backend that comes
+	// back after being out (health checks or outlier ejection), from 10%
+	// linearly to 100% over this long, so its cold caches and connection
+	// pools are not hit with a full share at once. Default 0 (off);
+	// 30s-60s suits backends that warm up (JIT, caches). Backends that are
+	// up when the gateway starts get their full share at once.
+	SlowStart time.Duration `mapstructure:"slow_start"`
 
 	// Backends are the servers of the pool, in order. At least one is
 	// required.
@@ -76,8 +107,10 @@ type Options struct {
 type BackendOptions struct {
 	// Addr is host:port of the backend, e.g. "127.0.0.1:9001". Required.
 	Addr string `mapstructure:"addr"`
-	// Weight is used by weighted_round_robin; the other policies ignore it.
-	// Default 1; 0 is "default", negative is an error.
+	// Weight is the backend's relative share for weighted_round_robin,
+	// p2c_ewma (its cost is divided by it) and consistent_hash (its share
+	// of the ring and of the load bound); round_robin and least_conn ignore
+	// it. Default 1; 0 is "default", negative is an error.
 	Weight int `mapstructure:"weight"`
 }
 
@@ -106,6 +139,12 @@ type HealthCheckOptions struct {
 func (o Options) WithDefaults() Options {
 	if o.Policy == "" {
 		o.Policy = DefaultPolicy
+	}
+	if o.HashKey == "" {
+		o.HashKey = DefaultHashKey
+	}
+	if o.HashLoadFactor == 0 {
+		o.HashLoadFactor = DefaultHashLoadFactor
 	}
 	if o.Backends != nil {
 		backends := make([]BackendOptions, len(o.Backends))
@@ -189,11 +228,18 @@ func (o *Options) Validate() error {
 	}
 
 	switch d.Policy {
-	case PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn:
+	case PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn, PolicyP2CEWMA, PolicyConsistentHash:
 	default:
-		add("policy", "unknown policy %q (want %s, %s or %s)", d.Policy,
-			PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn)
+		add("policy", "unknown policy %q (want %s, %s, %s, %s or %s)", d.Policy,
+			PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn, PolicyP2CEWMA, PolicyConsistentHash)
 	}
+	if _, err := ParseKeySource(d.HashKey); err != nil {
+		errs = append(errs, &FieldError{Path: "hash_key", Err: err})
+	}
+	if !(d.HashLoadFactor >= 1) || math.IsInf(d.HashLoadFactor, 1) { // !(>=) also catches NaN
+		add("hash_load_factor", "%v must be a number of at least 1", d.HashLoadFactor)
+	}
+	notNegative(&errs, "slow_start", d.SlowStart)
 
 	if len(d.Backends) == 0 {
 		add("backends", "at least one backend is required")

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +24,13 @@ func TestWithDefaults(t *testing.T) {
 			MaxConnsPerBackend:  512,
 			MaxIdleConnDuration: 30 * time.Second,
 			MaxResponseBody:     64 << 20,
+			HashKey:             "client",
+			HashLoadFactor:      1.25,
 		}
 		if o.Policy != want.Policy || o.HealthCheck != want.HealthCheck || o.Timeout != want.Timeout ||
 			o.ConnectTimeout != want.ConnectTimeout || o.MaxConnsPerBackend != want.MaxConnsPerBackend ||
-			o.MaxIdleConnDuration != want.MaxIdleConnDuration || o.MaxResponseBody != want.MaxResponseBody {
+			o.MaxIdleConnDuration != want.MaxIdleConnDuration || o.MaxResponseBody != want.MaxResponseBody ||
+			o.HashKey != want.HashKey || o.HashLoadFactor != want.HashLoadFactor || o.SlowStart != 0 {
 			t.Errorf("WithDefaults() = %+v, want %+v", o, want)
 		}
 		for i := range want.Backends {
@@ -59,8 +63,22 @@ func TestValidate(t *testing.T) {
 	}{
 		{"accepts the defaults with backends", func(*Options) {}, nil},
 		{"accepts every policy name", func(o *Options) { o.Policy = "weighted_round_robin" }, nil},
+		{"accepts p2c_ewma", func(o *Options) { o.Policy = "p2c_ewma" }, nil},
+		{"accepts consistent_hash on a header with a load factor and slow start", func(o *Options) {
+			o.Policy, o.HashKey, o.HashLoadFactor, o.SlowStart = "consistent_hash", "header:X-Tenant", 2, 30*time.Second
+		}, nil},
+		{"rejects an unknown hash key kind", func(o *Options) { o.HashKey = "ip" },
+			[]string{`hash_key: key "ip": want client, header:<name>, cookie:<name>, query:<name> or path:<n>`}},
+		{"rejects a path segment 0", func(o *Options) { o.HashKey = "path:0" },
+			[]string{`hash_key: key "path:0": the path segment must be a number from 1 up`}},
+		{"rejects a load factor below 1", func(o *Options) { o.HashLoadFactor = 0.5 },
+			[]string{"hash_load_factor: 0.5 must be a number of at least 1"}},
+		{"rejects a load factor that is not a number", func(o *Options) { o.HashLoadFactor = math.NaN() },
+			[]string{"hash_load_factor: NaN must be a number of at least 1"}},
+		{"rejects a negative slow start", func(o *Options) { o.SlowStart = -time.Second },
+			[]string{"slow_start: -1s must not be negative"}},
 		{"rejects an unknown policy", func(o *Options) { o.Policy = "rr" },
-			[]string{`policy: unknown policy "rr" (want round_robin, weighted_round_robin or least_conn)`}},
+			[]string{`policy: unknown policy "rr" (want round_robin, weighted_round_robin, least_conn, p2c_ewma or consistent_hash)`}},
 		{"requires a backend", func(o *Options) { o.Backends = nil },
 			[]string{"backends: at least one backend is required"}},
 		{"rejects an address without a port", func(o *Options) { o.Backends[1].Addr = "10.0.0.1" },
@@ -99,7 +117,7 @@ func TestValidate(t *testing.T) {
 			o.Policy = "rr"
 			o.Backends[1].Addr = "10.0.0.1"
 		}, []string{
-			`policy: unknown policy "rr" (want round_robin, weighted_round_robin or least_conn)`,
+			`policy: unknown policy "rr" (want round_robin, weighted_round_robin, least_conn, p2c_ewma or consistent_hash)`,
 			`backends[1].addr: missing port in address "10.0.0.1"`,
 		}},
 	}

@@ -1,8 +1,11 @@
 package balancer
 
 import (
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // backends returns unconnected backends named a, b, c... with the given
@@ -16,11 +19,12 @@ func backends(weights ...int) []*Backend {
 	return bs
 }
 
-// picks runs n picks and returns the sequence of backend names.
+// picks runs n picks, each with a different key, and returns the sequence
+// of backend names.
 func picks(p Policy, bs []*Backend, n int) string {
 	var sb strings.Builder
-	for range n {
-		b := p.Pick(bs, nil)
+	for i := range n {
+		b := p.Pick(bs, strconv.AppendInt([]byte("key-"), int64(i), 10))
 		if b == nil {
 			sb.WriteByte('-')
 			continue
@@ -30,21 +34,56 @@ func picks(p Policy, bs []*Backend, n int) string {
 	return sb.String()
 }
 
+// allPolicies are the names NewPolicy accepts.
+var allPolicies = []string{PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn, PolicyP2CEWMA, PolicyConsistentHash}
+
+// newPolicy returns the policy name with default options.
+func newPolicy(t testing.TB, name string) Policy {
+	t.Helper()
+	p, err := NewPolicy(Options{Policy: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// seeded returns a deterministic random source for a policy under test.
+func seeded(seed uint64) func() uint64 { return rand.New(rand.NewPCG(seed, 1)).Uint64 }
+
+// shares runs n picks and returns the fraction each backend got, by index.
+func shares(p Policy, bs []*Backend, n int, key func(i int) []byte) []float64 {
+	index := make(map[*Backend]int, len(bs))
+	for i, b := range bs {
+		index[b] = i
+	}
+	got := make([]float64, len(bs))
+	for i := range n {
+		var k []byte
+		if key != nil {
+			k = key(i)
+		}
+		if b := p.Pick(bs, k); b != nil {
+			got[index[b]] += 1 / float64(n)
+		}
+	}
+	return got
+}
+
 func TestNewPolicy(t *testing.T) {
-	for _, name := range []string{PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn} {
-		if p, err := NewPolicy(name); err != nil || p == nil {
+	for _, name := range allPolicies {
+		if p, err := NewPolicy(Options{Policy: name}); err != nil || p == nil {
 			t.Errorf("NewPolicy(%q) = %v, %v; want a policy", name, p, err)
 		}
 	}
-	if _, err := NewPolicy("random"); err == nil {
+	if _, err := NewPolicy(Options{Policy: "random"}); err == nil {
 		t.Error(`NewPolicy("random") succeeded, want an error`)
 	}
 }
 
 func TestPoliciesShareBehaviour(t *testing.T) {
-	for _, name := range []string{PolicyRoundRobin, PolicyWeightedRoundRobin, PolicyLeastConn} {
+	for _, name := range allPolicies {
 		t.Run(name+" returns nil when every backend is unhealthy", func(t *testing.T) {
-			p, _ := NewPolicy(name)
+			p := newPolicy(t, name)
 			bs := backends(1, 2, 3)
 			for _, b := range bs {
 				b.SetHealthy(false)
@@ -54,13 +93,16 @@ func TestPoliciesShareBehaviour(t *testing.T) {
 			}
 		})
 		t.Run(name+" returns nil for an empty pool", func(t *testing.T) {
-			p, _ := NewPolicy(name)
+			p := newPolicy(t, name)
 			if b := p.Pick(nil, nil); b != nil {
 				t.Errorf("Pick(nil) = %v, want nil", b.Addr())
 			}
+			if b := p.Pick(nil, []byte("key")); b != nil {
+				t.Errorf("Pick(nil, key) = %v, want nil", b.Addr())
+			}
 		})
 		t.Run(name+" never picks an unhealthy backend", func(t *testing.T) {
-			p, _ := NewPolicy(name)
+			p := newPolicy(t, name)
 			bs := backends(1, 1, 1)
 			bs[1].SetHealthy(false)
 			if got := picks(p, bs, 60); strings.Contains(got, "b") || strings.Count(got, "a") == 0 || strings.Count(got, "c") == 0 {
@@ -129,4 +171,52 @@ func TestLeastConn(t *testing.T) {
 			t.Errorf("picks = %q, want abddab", got)
 		}
 	})
+}
+
+// simulate runs picks against backends whose requests take latency[i] ticks
+// each (1 tick = 1ms of EWMA): every tick the requests due complete (and are
+// observed), then arrivals new ones are picked and counted in flight. It
+// returns each backend's share of the picks, and leaves nothing in flight.
+func simulate(p Policy, bs []*Backend, latency []int, arrivals, ticks int) []float64 {
+	index := make(map[*Backend]int, len(bs))
+	for i, b := range bs {
+		index[b] = i
+	}
+	due := make(map[int][]*Backend)
+	got := make([]float64, len(bs))
+	var key [8]byte
+	for tick := range ticks {
+		for _, b := range due[tick] {
+			b.inFlight.Add(-1)
+			b.Observe(Outcome{Status: 200, Latency: time.Duration(latency[index[b]]) * time.Millisecond})
+		}
+		delete(due, tick)
+		for a := range arrivals {
+			key[0], key[1] = byte(a), byte(tick)
+			b := p.Pick(bs, key[:])
+			if b == nil {
+				continue
+			}
+			got[index[b]] += 1 / float64(arrivals*ticks)
+			b.inFlight.Add(1)
+			end := tick + latency[index[b]]
+			due[end] = append(due[end], b)
+		}
+	}
+	for _, left := range due {
+		for _, b := range left {
+			b.inFlight.Add(-1)
+		}
+	}
+	return got
+}
+
+// within reports whether every share is within tolerance of want.
+func within(got []float64, want, tolerance float64) bool {
+	for _, g := range got {
+		if g < want-tolerance || g > want+tolerance {
+			return false
+		}
+	}
+	return true
 }

@@ -28,7 +28,7 @@ type Pool struct {
 // When prev had health checks and o has none every backend starts healthy,
 // since nothing would ever bring one back.
 func NewPool(name string, o Options, prev *Pool) (*Pool, error) {
-	policy, err := NewPolicy(o.Policy)
+	policy, err := NewPolicy(o)
 	if err != nil {
 		return nil, fmt.Errorf("pool %q: %w", name, err)
 	}

@@ -160,7 +160,7 @@ func TestValidateRules(t *testing.T) {
 			c.Pools["b"] = balancer.Options{Backends: []balancer.BackendOptions{{Addr: "127.0.0.1:1"}, {Addr: "127.0.0.1"}}}
 			c.Pools["a"] = balancer.Options{Policy: "random", Backends: []balancer.BackendOptions{{Addr: "127.0.0.1:1"}}}
 		}, []string{
-			`pools.a.policy: unknown policy "random" (want round_robin, weighted_round_robin or least_conn)`,
+			`pools.a.policy: unknown policy "random" (want round_robin, weighted_round_robin, least_conn, p2c_ewma or consistent_hash)`,
 			`pools.b.backends[1].addr: missing port in address "127.0.0.1"`,
 		}},
 
