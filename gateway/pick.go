@@ -114,3 +114,13 @@ func pathSegment(path []byte, n int) []byte {
 	}
 	return nil
 }
+
+// poolHashKey returns where a consistent_hash pool built from o reads its
+// key; hashed is false for the other policies.
+func poolHashKey(o balancer.Options) (ks balancer.KeySource, hashed bool, err error) {
+	if o.Policy != balancer.PolicyConsistentHash {
+		return balancer.KeySource{}, false, nil
+	}
+	ks, err = balancer.ParseKeySource(o.HashKey)
+	return ks, err == nil, err
+}

@@ -245,3 +245,26 @@ func scrape(t *testing.T, s *Server) string {
 	t.Helper()
 	return do(t, "GET", "http://"+s.AdminAddr().String()+"/metrics", "").body
 }
+
+func TestConsistentHashPoolKeepsAKeyOnOneBackend(t *testing.T) {
+	bs := []*countingBackend{startCounting(t, "a"), startCounting(t, "b"), startCounting(t, "c")}
+	yaml := "listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nlog: {level: error}\npools:\n" +
+		"  orders:\n    policy: consistent_hash\n    hash_key: \"cookie:session\"\n    backends:\n" +
+		fmt.Sprintf("      - {addr: %s}\n      - {addr: %s}\n      - {addr: %s}\n", bs[0].addr, bs[1].addr, bs[2].addr) +
+		"routes:\n  - {name: orders, match: {path_prefix: /orders}, pool: orders}\n"
+	s := startGateway(t, yaml)
+	owners := map[string]int{}
+	for i := range 60 {
+		cookie := fmt.Sprintf("session=s%d", i)
+		first := do(t, "GET", s.url("/orders"), "", "Cookie", cookie).body
+		for range 3 {
+			if got := do(t, "GET", s.url("/orders"), "", "Cookie", cookie).body; got != first {
+				t.Fatalf("session s%d went to %s, then %s", i, first, got)
+			}
+		}
+		owners[first]++
+	}
+	if len(owners) != 3 {
+		t.Fatalf("60 sessions landed on %v; want all three backends used", owners)
+	}
+}
