@@ -25,15 +25,15 @@ import (
 func (s *Server) exchange(rq *request) error {
 	ctx, r := rq.ctx, rq.route
 	deadline := time.Now().Add(r.timeout)
-	b := r.pool.Pick(nil)
-	if b == nil {
+	b, err := r.pool.Acquire(nil, nil, deadline)
+	if err != nil {
 		rq.errKind = "no_backend"
-		s.upstreamFailures.record(r.pool.Name(), "", rq.errKind, errNoBackend)
-		return errNoBackend
+		s.upstreamFailures.record(r.pool.Name(), "", rq.errKind, err)
+		return err
 	}
-	err := s.attempt(rq, b, deadline)
+	err = s.attempt(rq, b, deadline)
 	if err != nil && retryable(err, &ctx.Request) {
-		if next := r.pool.PickExcept(nil, b); next != nil {
+		if next, aerr := r.pool.Acquire(nil, b, deadline); aerr == nil {
 			err = s.attempt(rq, next, deadline)
 		}
 	}
@@ -45,12 +45,12 @@ func (s *Server) exchange(rq *request) error {
 	return err
 }
 
-// attempt is one try on backend b.
+// attempt is one try on backend b, whose place it releases.
 func (s *Server) attempt(rq *request, b *balancer.Backend, deadline time.Time) error {
 	rq.backend = b
 	start := time.Now()
 	err := b.Do(&rq.ctx.Request, &rq.ctx.Response, deadline)
-	b.Observe(balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: time.Since(start)})
+	rq.route.pool.Release(b, balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: time.Since(start)})
 	if err != nil {
 		s.upstreamFailures.record(rq.route.pool.Name(), b.Addr(), errorKind(err), err)
 	}
@@ -58,7 +58,6 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, deadline time.Time) e
 }
 
 var (
-	errNoBackend     = errors.New("no healthy backend")
 	errUnexpected1xx = errors.New("backend answered with 1xx to a request without Upgrade")
 )
 
@@ -67,8 +66,11 @@ var (
 func (s *Server) answerUpstreamError(rq *request, err error) {
 	rq.ctx.Response.Reset()
 	switch {
-	case errors.Is(err, errNoBackend):
+	case errors.Is(err, balancer.ErrNoBackend):
 		s.writeError(rq, fasthttp.StatusServiceUnavailable, "no healthy backend")
+		return
+	case errors.Is(err, balancer.ErrOverloaded):
+		s.writeError(rq, fasthttp.StatusServiceUnavailable, "upstream overloaded")
 		return
 	case errors.Is(err, balancer.ErrTimeout):
 		rq.errKind = "timeout"
