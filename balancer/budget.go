@@ -64,10 +64,17 @@ func (rb *RetryBudget) Request() {
 	w := &rb.requests[sec%budgetWindow]
 	for {
 		old := w.Load()
-		if old>>32 > sec { // the ring moved on while this caller slept
+		switch {
+		case old>>32 == sec:
+			// The common case is one add, not a compare-and-swap loop
+			// that every request would contend on. (A caller stalled
+			// for a whole window between the load and the add counts
+			// in the wrong second: one request, harmless.)
+			w.Add(1)
 			return
-		}
-		if w.CompareAndSwap(old, bump(old, sec)) {
+		case old>>32 > sec: // the ring moved on while this caller slept
+			return
+		case w.CompareAndSwap(old, sec<<32|1): // first of its second
 			return
 		}
 	}

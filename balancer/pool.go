@@ -31,11 +31,12 @@ type Pool struct {
 // NewPool builds the pool name from o, which must already be defaulted and
 // valid. A backend whose address was in prev is reused: the same *Backend,
 // so its connections, health and counters carry over a reload (its weight,
-// connect timeout and connection limit are updated in place). prev may be
-// nil. Only when max_idle_conn_duration or max_response_body changed, which
-// fasthttp cannot change under running requests, is a new Backend built; it
-// inherits the old one's health, so a reload does not send traffic to a
-// backend known dead.
+// connect timeout, connection limit and in-flight cap are updated in
+// place). prev may be nil. Only when max_idle_conn_duration or
+// max_response_body changed, which fasthttp cannot change under running
+// requests, is a new Backend built; it inherits the old one's health and
+// ejection, so a reload does not send traffic to a backend known dead. The
+// pool-wide in-flight count and the breaker's counters are prev's too.
 // When prev had health checks and o has none every backend starts healthy,
 // since nothing would ever bring one back.
 func NewPool(name string, o Options, prev *Pool) (*Pool, error) {
@@ -76,10 +77,9 @@ func NewPool(name string, o Options, prev *Pool) (*Pool, error) {
 		}
 		p.backends = append(p.backends, b)
 	}
+	// Ejections in progress keep prev's timers until Retire hands them
+	// over: a pool built for a reload that then fails must not take them.
 	p.outlier = newOutlier(o.Outlier, p.backends, p.serve)
-	// Ejections the previous pool made still end on time (or at once,
-	// when outlier detection is now off).
-	p.outlier.adopt()
 	return p, nil
 }
 
@@ -159,7 +159,8 @@ func (p *Pool) PickExcept(key []byte, not *Backend) *Backend {
 	return leastLoaded(p.backends, (p.except.Add(1)-1)%uint64(len(p.backends)), not)
 }
 
-// Retire closes the backends of p that next does not reuse. Call it after
+// Retire closes the backends of p that next does not reuse, and hands the
+// ejections in progress over to next, whose timers end them. Call it after
 // next has replaced p and p's health checker has stopped; next may be nil
 // when the pool is removed.
 func (p *Pool) Retire(next *Pool) {
@@ -175,7 +176,8 @@ func (p *Pool) Retire(next *Pool) {
 		}
 	}
 	if next != nil {
-		// Ejections p made after next was built are next's to end.
+		// Ejections in progress are next's to end now: on time, or at
+		// once when next has outlier detection off.
 		next.outlier.adopt()
 	}
 	p.outlier.retire()
