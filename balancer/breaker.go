@@ -37,7 +37,7 @@ func full(err error) bool { return err == errPoolFull || err == errBackendsFull 
 type breaker struct {
 	maxRequests  int64         // 0: no pool-wide cap
 	maxQueue     int           // 0: no queue (max_queue: -1)
-	queueTimeout time.Duration //
+	queueTimeout time.Duration // circuit_breaker.queue_timeout
 	load         *poolLoad     // shared along a chain of reloads
 	waiting      atomic.Int64  // = n, read without mu
 
