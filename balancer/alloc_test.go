@@ -58,3 +58,46 @@ func TestBackendDoDoesNotAllocate(t *testing.T) {
 		t.Errorf("Backend.Do allocates %v times per request, want 0", n)
 	}
 }
+
+func TestAcquireAndReleaseDoNotAllocate(t *testing.T) {
+	tests := []struct {
+		name string
+		cb   CircuitBreakerOptions
+	}{
+		{"without caps", CircuitBreakerOptions{}},
+		{"below the caps", CircuitBreakerOptions{MaxRequestsPerBackend: 2, MaxRequests: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testOptions("a:1", "b:2", "c:3")
+			o.CircuitBreaker = tt.cb.WithDefaults()
+			p := newTestPool(t, o, nil)
+			key := []byte("client")
+			deadline := time.Now().Add(time.Minute)
+			if n := testing.AllocsPerRun(1000, func() {
+				b, err := p.Acquire(key, nil, deadline)
+				if err != nil {
+					t.Fatal(err)
+				}
+				retry, err := p.Acquire(key, b, deadline)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Release(b, Outcome{Status: 200, Latency: time.Millisecond})
+				p.Release(retry, Outcome{Status: 200, Latency: time.Millisecond})
+			}); n != 0 {
+				t.Errorf("Acquire and Release allocate %v times, want 0", n)
+			}
+		})
+	}
+}
+
+func TestRetryBudgetDoesNotAllocate(t *testing.T) {
+	rb := NewRetryBudget(0.2, 10)
+	if n := testing.AllocsPerRun(1000, func() {
+		rb.Request()
+		_ = rb.TryRetry()
+	}); n != 0 {
+		t.Errorf("Request and TryRetry allocate %v times, want 0", n)
+	}
+}

@@ -40,10 +40,12 @@ type Backend struct {
 	// nanoseconds; 0 if they never did (a backend starts up, it does not
 	// recover) or once a slow start has run its course (see rampFactor).
 	recoveredAt atomic.Int64
+	maxInFlight atomic.Int64 // circuit_breaker.max_requests_per_backend; 0: no cap
 
 	_ [64]byte
 
-	inFlight      atomic.Int64
+	inFlight      atomic.Int64  // places reserved by Pool.Acquire, given back by Release
+	pickedAt      atomic.Uint64 // p2c_ewma's pick count when it last chose this backend
 	requests      atomic.Uint64
 	connectErrors atomic.Uint64
 	timeoutErrors atomic.Uint64
@@ -52,6 +54,8 @@ type Backend struct {
 	ewmaMicros    atomic.Int64 // decaying average of exchange latency, µs
 
 	transport transport
+
+	ej ejection // passive outlier detection's record (outlier.go)
 }
 
 // Why a backend is out of the pool. Each source of health owns its own bit,
@@ -71,8 +75,16 @@ type BackendStats struct {
 	Healthy bool
 	// Ejected is true while passive outlier detection keeps the backend
 	// out, whatever the active checks say.
-	Ejected  bool
-	InFlight int64
+	Ejected bool
+	// Ejections counts the times passive outlier detection ejected the
+	// backend; EjectionPeriod is the length of the current ejection, 0
+	// while the backend is in.
+	Ejections      uint64
+	EjectionPeriod time.Duration
+	// InFlight is the number of requests holding a place on the backend
+	// (Pool.Acquire to Release); MaxInFlight is its cap, 0 for none.
+	InFlight    int64
+	MaxInFlight int64
 	// OpenConns is the number of upstream connections, busy or idle.
 	OpenConns int
 
@@ -96,15 +108,18 @@ func NewBackend(addr string, weight int, o Options) *Backend {
 	b := &Backend{addr: addr, settings: settingsOf(o)}
 	b.setWeight(weight)
 	b.connectTimeout.Store(int64(o.ConnectTimeout))
+	b.maxInFlight.Store(int64(o.CircuitBreaker.MaxRequestsPerBackend))
 	b.hc = newHostClient(addr, b.settings, o.MaxConnsPerBackend, &b.connectTimeout, &b.transport)
 	return b
 }
 
 // update applies a reload's options to a reused backend: those that can
-// change while requests run (weight, connect timeout, connection limit).
+// change while requests run (weight, connect timeout, connection limit,
+// in-flight cap).
 func (b *Backend) update(weight int, o Options) {
 	b.setWeight(weight)
 	b.connectTimeout.Store(int64(o.ConnectTimeout))
+	b.maxInFlight.Store(int64(o.CircuitBreaker.MaxRequestsPerBackend))
 	b.hc.SetMaxConns(o.MaxConnsPerBackend)
 }
 
@@ -125,7 +140,8 @@ func (b *Backend) Weight() int { return int(b.weight.Load()) }
 // (or it has none) and it is not ejected.
 func (b *Backend) Healthy() bool { return b.down.Load() == 0 }
 
-// InFlight returns the number of requests the backend is serving now.
+// InFlight returns the number of requests holding a place on the backend:
+// acquired from its pool (Pool.Acquire) and not yet released.
 func (b *Backend) InFlight() int64 { return b.inFlight.Load() }
 
 // SetHealthy records the active health check's verdict and reports whether
@@ -189,15 +205,22 @@ const ewmaShift = 3
 
 // Observe tells the backend how an exchange went: it updates the run of
 // failures and the latency average that passive health and latency-aware
-// policies read. It allocates nothing and takes no lock.
-func (b *Backend) Observe(o Outcome) {
+// policies read. It allocates nothing and takes no lock. Pool.Release calls
+// it; call it directly only for an exchange the pool did not place.
+func (b *Backend) Observe(o Outcome) { b.observe(o) }
+
+// observe is Observe, returning the run of failures this outcome made (0
+// after a success): each count is returned to exactly one caller, so
+// outlier detection sees the threshold crossed once however many requests
+// fail together.
+func (b *Backend) observe(o Outcome) (streak int64) {
 	if o.Failed() {
-		b.failStreak.Add(1)
+		streak = b.failStreak.Add(1)
 	} else if b.failStreak.Load() != 0 {
 		b.failStreak.Store(0)
 	}
 	if o.Err != nil {
-		return // a failure's latency says nothing about the backend's speed
+		return streak // a failure's latency says nothing about the backend's speed
 	}
 	sample := o.Latency.Microseconds()
 	for {
@@ -207,7 +230,7 @@ func (b *Backend) Observe(o Outcome) {
 			next = old + (sample-old)>>ewmaShift
 		}
 		if b.ewmaMicros.CompareAndSwap(old, next) {
-			return
+			return streak
 		}
 	}
 }
@@ -224,12 +247,12 @@ func (b *Backend) LatencyEWMA() time.Duration {
 // Do sends req to the backend and reads the whole response into resp,
 // giving up at deadline. It never retries. req must carry the path and Host
 // the backend should see; resp.StreamBody is not supported and is cleared.
-// See ErrConnect and ErrTimeout for what an error means.
+// See ErrConnect and ErrTimeout for what an error means. Do counts the
+// request but not its place in flight: that is Pool.Acquire's and Release's,
+// which bracket the whole attempt.
 func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
-	b.inFlight.Add(1)
 	b.requests.Add(1)
 	err := b.hc.DoDeadline(req, resp, deadline)
-	b.inFlight.Add(-1)
 	if err != nil {
 		return b.classify(err)
 	}
@@ -269,19 +292,22 @@ func isTimeout(err error) bool {
 // Stats returns a snapshot of the backend's state and counters.
 func (b *Backend) Stats() BackendStats {
 	return BackendStats{
-		Addr:          b.addr,
-		Weight:        b.Weight(),
-		Healthy:       b.Healthy(),
-		Ejected:       b.Ejected(),
-		InFlight:      b.InFlight(),
-		OpenConns:     b.hc.ConnsCount(),
-		Requests:      b.requests.Load(),
-		ConnectErrors: b.connectErrors.Load(),
-		TimeoutErrors: b.timeoutErrors.Load(),
-		OtherErrors:   b.otherErrors.Load(),
-		FailStreak:    b.FailStreak(),
-		LatencyEWMA:   b.LatencyEWMA(),
-		StrayBytes:    b.transport.strayBytes.Load(),
+		Addr:           b.addr,
+		Weight:         b.Weight(),
+		Healthy:        b.Healthy(),
+		Ejected:        b.Ejected(),
+		Ejections:      b.ej.seq.Load(),
+		EjectionPeriod: time.Duration(b.ej.period.Load()),
+		InFlight:       b.InFlight(),
+		MaxInFlight:    b.maxInFlight.Load(),
+		OpenConns:      b.hc.ConnsCount(),
+		Requests:       b.requests.Load(),
+		ConnectErrors:  b.connectErrors.Load(),
+		TimeoutErrors:  b.timeoutErrors.Load(),
+		OtherErrors:    b.otherErrors.Load(),
+		FailStreak:     b.FailStreak(),
+		LatencyEWMA:    b.LatencyEWMA(),
+		StrayBytes:     b.transport.strayBytes.Load(),
 	}
 }
 

@@ -109,3 +109,58 @@ func BenchmarkConnCheck(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAcquireRelease is the breaker's fast path around a pick: below
+// the caps, so nothing waits or locks (round_robin, 8 backends).
+func BenchmarkAcquireRelease(b *testing.B) {
+	for _, cb := range []struct {
+		name string
+		o    CircuitBreakerOptions
+	}{
+		{"no caps", CircuitBreakerOptions{}},
+		{"capped", CircuitBreakerOptions{MaxRequestsPerBackend: 1 << 20, MaxRequests: 1 << 20}},
+	} {
+		o := testOptions("a:1", "b:2", "c:3", "d:4", "e:5", "f:6", "g:7", "h:8")
+		o.CircuitBreaker = cb.o.WithDefaults()
+		p, err := NewPool("bench", o, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ok := Outcome{Status: 200, Latency: time.Millisecond}
+		b.Run(cb.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bk, err := p.Acquire(nil, nil, time.Time{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					p.Release(bk, ok)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkRetryBudget is every request counted (Request) and, in the
+// "every request retries" case, a retry asked for too (TryRetry).
+func BenchmarkRetryBudget(b *testing.B) {
+	rb := NewRetryBudget(0.2, 10)
+	b.Run("request/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				rb.Request()
+			}
+		})
+	})
+	b.Run("request+retry/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				rb.Request()
+				_ = rb.TryRetry()
+			}
+		})
+	})
+}

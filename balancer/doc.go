@@ -4,17 +4,31 @@
 //
 // # A request's path
 //
-// The gateway calls Pool.Pick, then Backend.Do with the route's deadline.
-// Pick is a policy's look at an immutable slice with atomics for its state,
-// never a lock, and asks each backend one question, Available.
-// Do counts the request in flight, runs it, and classifies a failure as
+// The gateway calls Pool.Acquire, then Backend.Do with the route's deadline,
+// then Pool.Release with the outcome. Acquire asks the policy (a pass over
+// an immutable slice with atomics for its state, never a lock) for an
+// Available backend and reserves a place on it (in flight +1); Do runs the
+// exchange and classifies a failure as
 // ErrConnect (nothing sent, any method may be retried elsewhere), ErrTimeout
-// (504) or a bad response (502). Neither allocates once connections are
-// warm. Backend.Do retries in one case only: an idempotent request whose
-// reused connection the backend closed before answering (the keep-alive race
-// of RFC 9112 §9.3.1) is sent once more on a new connection. Every other
-// retry is the gateway's: only it knows the retry budget, and it has
-// PickExcept to choose another backend.
+// (504) or a bad response (502); Release gives the place back and feeds the
+// outcome to the latency average and outlier detection. None of them locks
+// or allocates below the circuit breaker's caps once connections are warm.
+// Backend.Do retries in one case only: an idempotent request whose reused
+// connection the backend closed before answering (the keep-alive race of RFC
+// 9112 §9.3.1) is sent once more on a new connection. Every other retry is
+// the gateway's: only it knows the method, and it keeps a RetryBudget per
+// route so that retries stay a bounded share of the traffic; Acquire with
+// the failed backend as not chooses another.
+//
+// # Overload
+//
+// circuit_breaker caps the requests in flight per backend and per pool. A
+// backend at its cap is not Available, so policies pass over it; when no
+// healthy backend has room, the request waits in a bounded FIFO queue for a
+// Release, up to queue_timeout and its deadline, and is refused with
+// ErrOverloaded rather than piling onto a backend that is already slow. The
+// fast path reads one atomic to see that nobody waits; only waiting, and
+// releasing while others wait, take the pool's lock.
 //
 // # Policies
 //
@@ -75,6 +89,14 @@
 // own (never queued behind traffic), and changes its verdict only after
 // Rise passes or Fall failures in a row.
 //
+// Passive outlier detection watches real traffic instead: a backend whose
+// exchanges fail consecutive_failures times in a row (5xx, connect failure,
+// timeout) is ejected for a period that grows with each ejection and is
+// forgiven while it behaves, with never more than max_ejection_percent of
+// the pool out at once; a timer lets it back. Each source owns its own bit
+// of the backend's state, so passing probes do not end an ejection and the
+// end of an ejection does not bring back a backend whose probes fail.
+//
 // # Reloads
 //
 // A reload builds a new Pool with the previous one as prev: every address
@@ -83,4 +105,7 @@
 // is not sent traffic because the file changed. The old Pool's Retire then
 // closes only the backends nobody uses any more; a request still running on
 // one finishes normally and its connection is closed rather than pooled.
+// An ejection lives in its Backend and the new pool takes over its timer;
+// the pool-wide in-flight count and the breaker's counters are shared by the
+// old and new pool, so the cap holds while requests of both run.
 package balancer

@@ -21,7 +21,7 @@ const (
 
 // Defaults applied by WithDefaults to zero fields.
 const (
-	DefaultPolicy              = PolicyRoundRobin
+	DefaultPolicy              = PolicyP2CEWMA
 	DefaultTimeout             = 5 * time.Second
 	DefaultConnectTimeout      = time.Second
 	DefaultMaxConnsPerBackend  = 512
@@ -35,17 +35,30 @@ const (
 	DefaultHealthCheckTimeout  = 500 * time.Millisecond
 	DefaultHealthCheckRise     = 2
 	DefaultHealthCheckFall     = 3
+
+	DefaultConsecutiveFailures = 5
+	DefaultBaseEjectionTime    = 30 * time.Second
+	DefaultMaxEjectionTime     = 5 * time.Minute
+	DefaultMaxEjectionPercent  = 50
+
+	DefaultMaxQueue     = 128
+	DefaultQueueTimeout = 250 * time.Millisecond
 )
+
+// Off, given to an option whose documented default is on
+// (outlier_detection.consecutive_failures, circuit_breaker.max_queue),
+// turns that feature off. Zero cannot say it: zero means "the default".
+const Off = -1
 
 // Options configure one pool. The zero value of every field means "use the
 // default" given in its comment; call WithDefaults before use and Validate to
 // check the result.
 type Options struct {
-	// Policy chooses a backend for each request: "round_robin" (default),
+	// Policy chooses a backend for each request: "p2c_ewma" (default: the
+	// cheaper of two random backends by in-flight × latency average, which
+	// sends less to a backend that turns slow), "round_robin",
 	// "weighted_round_robin" (smooth weighted, as nginx does), "least_conn"
-	// (fewest requests in flight, ties taken in turn so load spreads),
-	// "p2c_ewma" (the cheaper of two random backends by in-flight × latency
-	// average: sends less to a backend that turns slow) or
+	// (fewest requests in flight, ties taken in turn so load spreads) or
 	// "consistent_hash" (the same hash_key to the same backend, with
 	// bounded loads).
 	Policy string `mapstructure:"policy"`
@@ -101,6 +114,69 @@ type Options struct {
 	// MaxResponseBody is the largest response body, in bytes, the gateway
 	// accepts from a backend. Default 64 MiB; a larger body is answered 502.
 	MaxResponseBody int64 `mapstructure:"max_response_body"`
+
+	// Outlier ejects a backend that keeps failing real requests, without
+	// waiting for the active health check (outlier_detection).
+	Outlier OutlierOptions `mapstructure:"outlier_detection"`
+
+	// CircuitBreaker caps the requests in flight and queues the excess
+	// for a short while (circuit_breaker).
+	CircuitBreaker CircuitBreakerOptions `mapstructure:"circuit_breaker"`
+}
+
+// OutlierOptions configure passive health: a backend whose exchanges fail
+// ConsecutiveFailures times in a row (5xx, connect failure, timeout) is
+// ejected for a while, then let back. Each ejection lasts
+// BaseEjectionTime × the backend's ejection level, capped at
+// MaxEjectionTime; the level grows by one per ejection and falls by one for
+// every BaseEjectionTime the backend spends back in the pool, so a backend
+// that flaps stays out longer and one that recovers is forgiven.
+type OutlierOptions struct {
+	// ConsecutiveFailures in a row eject a backend. Default 5; Off (-1)
+	// turns passive ejection off. Lower reacts faster and ejects more on a
+	// burst of errors a backend passes on from its own dependencies.
+	ConsecutiveFailures int `mapstructure:"consecutive_failures"`
+	// BaseEjectionTime is the first ejection's length and the step of the
+	// following ones. Default 30s.
+	BaseEjectionTime time.Duration `mapstructure:"base_ejection_time"`
+	// MaxEjectionTime caps one ejection. Default 5m; at least
+	// BaseEjectionTime.
+	MaxEjectionTime time.Duration `mapstructure:"max_ejection_time"`
+	// MaxEjectionPercent of the pool's backends may be ejected at once,
+	// rounded down but at least one in a pool of two or more (a single
+	// backend is only ejected at 100). Default 50: when half the pool
+	// fails the fault is rarely the backends', and ejecting more would
+	// pile the load on the few left.
+	MaxEjectionPercent int `mapstructure:"max_ejection_percent"`
+}
+
+// CircuitBreakerOptions cap the load the gateway puts on a pool. A backend
+// at its cap is not picked; when every healthy backend is at its cap, or the
+// pool is at MaxRequests, a request waits in a FIFO queue for a place, up to
+// QueueTimeout and never past its own deadline, and is refused with
+// ErrOverloaded (503) when the queue is full or the wait runs out. Below the
+// caps nothing waits and nothing locks.
+//
+// The caps are off by default: the connection limit (max_conns_per_backend)
+// already bounds each backend, a request finding every connection busy
+// waiting for one until its deadline. Set MaxRequestsPerBackend to
+// max_conns_per_backend or below to turn that long wait into a choice of
+// another backend, or a quick 503.
+type CircuitBreakerOptions struct {
+	// MaxRequestsPerBackend caps the requests in flight on one backend.
+	// Default 0: no cap.
+	MaxRequestsPerBackend int `mapstructure:"max_requests_per_backend"`
+	// MaxRequests caps the requests in flight on the whole pool. Default 0:
+	// no cap.
+	MaxRequests int `mapstructure:"max_requests"`
+	// MaxQueue is how many requests may wait for a place at once. Default
+	// 128; Off (-1) refuses at once. A queue absorbs bursts shorter than
+	// QueueTimeout; a longer one only adds latency before the 503.
+	MaxQueue int `mapstructure:"max_queue"`
+	// QueueTimeout is the longest a request waits for a place. Default
+	// 250ms: about the time a backend at its cap takes to finish a few
+	// typical requests, short against clients' own timeouts.
+	QueueTimeout time.Duration `mapstructure:"queue_timeout"`
 }
 
 // BackendOptions name one server of a pool.
@@ -176,6 +252,43 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.MaxResponseBody == 0 {
 		o.MaxResponseBody = DefaultMaxResponseBody
+	}
+	o.Outlier = o.Outlier.WithDefaults()
+	o.CircuitBreaker = o.CircuitBreaker.WithDefaults()
+	return o
+}
+
+// WithDefaults returns a copy of o with every zero field set to its
+// documented default.
+func (o OutlierOptions) WithDefaults() OutlierOptions {
+	if o.ConsecutiveFailures == 0 {
+		o.ConsecutiveFailures = DefaultConsecutiveFailures
+	}
+	if o.BaseEjectionTime == 0 {
+		o.BaseEjectionTime = DefaultBaseEjectionTime
+	}
+	if o.MaxEjectionTime == 0 {
+		// Never below an explicit base, so that setting only the base is
+		// never an error.
+		o.MaxEjectionTime = max(DefaultMaxEjectionTime, o.BaseEjectionTime)
+	}
+	if o.MaxEjectionPercent == 0 {
+		o.MaxEjectionPercent = DefaultMaxEjectionPercent
+	}
+	return o
+}
+
+// Enabled reports whether passive ejection is on.
+func (o OutlierOptions) Enabled() bool { return o.ConsecutiveFailures > 0 }
+
+// WithDefaults returns a copy of o with every zero field set to its
+// documented default.
+func (o CircuitBreakerOptions) WithDefaults() CircuitBreakerOptions {
+	if o.MaxQueue == 0 {
+		o.MaxQueue = DefaultMaxQueue
+	}
+	if o.QueueTimeout == 0 {
+		o.QueueTimeout = DefaultQueueTimeout
 	}
 	return o
 }
@@ -289,6 +402,28 @@ func (o *Options) Validate() error {
 	} else if d.MaxResponseBody > maxInt {
 		add("max_response_body", "%d is larger than this platform allows (%d)", d.MaxResponseBody, maxInt)
 	}
+
+	od := d.Outlier
+	offOrPositive(&errs, "outlier_detection.consecutive_failures", od.ConsecutiveFailures)
+	notNegative(&errs, "outlier_detection.base_ejection_time", od.BaseEjectionTime)
+	notNegative(&errs, "outlier_detection.max_ejection_time", od.MaxEjectionTime)
+	if od.BaseEjectionTime > 0 && od.MaxEjectionTime > 0 && od.MaxEjectionTime < od.BaseEjectionTime {
+		add("outlier_detection.max_ejection_time", "%v must not be less than base_ejection_time %v",
+			od.MaxEjectionTime, od.BaseEjectionTime)
+	}
+	if od.MaxEjectionPercent < 0 || od.MaxEjectionPercent > 100 {
+		add("outlier_detection.max_ejection_percent", "%d must be between 1 and 100", od.MaxEjectionPercent)
+	}
+
+	cb := d.CircuitBreaker
+	if cb.MaxRequestsPerBackend < 0 {
+		add("circuit_breaker.max_requests_per_backend", "%d must not be negative", cb.MaxRequestsPerBackend)
+	}
+	if cb.MaxRequests < 0 {
+		add("circuit_breaker.max_requests", "%d must not be negative", cb.MaxRequests)
+	}
+	offOrPositive(&errs, "circuit_breaker.max_queue", cb.MaxQueue)
+	notNegative(&errs, "circuit_breaker.queue_timeout", cb.QueueTimeout)
 	return errors.Join(errs...)
 }
 
@@ -297,6 +432,14 @@ const maxInt = int64(^uint(0) >> 1)
 func notNegative(errs *[]error, key string, d time.Duration) {
 	if d < 0 {
 		*errs = append(*errs, &FieldError{Path: key, Err: fmt.Errorf("%v must not be negative", d)})
+	}
+}
+
+// offOrPositive reports a count that is neither Off nor positive (after
+// WithDefaults, zero is no longer possible).
+func offOrPositive(errs *[]error, key string, n int) {
+	if n < 0 && n != Off {
+		*errs = append(*errs, &FieldError{Path: key, Err: fmt.Errorf("%d must be positive, or -1 (off)", n)})
 	}
 }
 

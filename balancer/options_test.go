@@ -16,7 +16,7 @@ func TestWithDefaults(t *testing.T) {
 	t.Run("fills every zero field with its documented default", func(t *testing.T) {
 		o := validOptions().WithDefaults()
 		want := Options{
-			Policy:              "round_robin",
+			Policy:              "p2c_ewma",
 			Backends:            []BackendOptions{{Addr: "127.0.0.1:9001", Weight: 1}, {Addr: "backend.internal:9002", Weight: 3}},
 			HealthCheck:         HealthCheckOptions{Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3},
 			Timeout:             5 * time.Second,
@@ -26,11 +26,15 @@ func TestWithDefaults(t *testing.T) {
 			MaxResponseBody:     64 << 20,
 			HashKey:             "client",
 			HashLoadFactor:      1.25,
+			Outlier: OutlierOptions{ConsecutiveFailures: 5, BaseEjectionTime: 30 * time.Second,
+				MaxEjectionTime: 5 * time.Minute, MaxEjectionPercent: 50},
+			CircuitBreaker: CircuitBreakerOptions{MaxQueue: 128, QueueTimeout: 250 * time.Millisecond},
 		}
 		if o.Policy != want.Policy || o.HealthCheck != want.HealthCheck || o.Timeout != want.Timeout ||
 			o.ConnectTimeout != want.ConnectTimeout || o.MaxConnsPerBackend != want.MaxConnsPerBackend ||
 			o.MaxIdleConnDuration != want.MaxIdleConnDuration || o.MaxResponseBody != want.MaxResponseBody ||
-			o.HashKey != want.HashKey || o.HashLoadFactor != want.HashLoadFactor || o.SlowStart != 0 {
+			o.HashKey != want.HashKey || o.HashLoadFactor != want.HashLoadFactor || o.SlowStart != 0 ||
+			o.Outlier != want.Outlier || o.CircuitBreaker != want.CircuitBreaker {
 			t.Errorf("WithDefaults() = %+v, want %+v", o, want)
 		}
 		for i := range want.Backends {
@@ -44,6 +48,14 @@ func TestWithDefaults(t *testing.T) {
 		o := in.WithDefaults()
 		if o.Policy != "least_conn" || o.Timeout != 2*time.Second || o.HealthCheck.Rise != 5 {
 			t.Errorf("WithDefaults() overwrote set values: %+v", o)
+		}
+	})
+	t.Run("keeps Off, and raises the default max ejection time to an explicit base", func(t *testing.T) {
+		in := Options{Outlier: OutlierOptions{ConsecutiveFailures: Off, BaseEjectionTime: 10 * time.Minute},
+			CircuitBreaker: CircuitBreakerOptions{MaxQueue: Off}}
+		o := in.WithDefaults()
+		if o.Outlier.Enabled() || o.Outlier.MaxEjectionTime != 10*time.Minute || o.CircuitBreaker.MaxQueue != Off {
+			t.Errorf("WithDefaults() = %+v %+v", o.Outlier, o.CircuitBreaker)
 		}
 	})
 	t.Run("does not modify the caller's backends", func(t *testing.T) {
@@ -112,6 +124,31 @@ func TestValidate(t *testing.T) {
 			"max_conns_per_backend: -1 must not be negative",
 			"max_idle_conn_duration: -1s must not be negative",
 			"max_response_body: -1 must not be negative",
+		}},
+		{"accepts Off for outlier detection and the queue", func(o *Options) {
+			o.Outlier.ConsecutiveFailures, o.CircuitBreaker.MaxQueue = Off, Off
+		}, nil},
+		{"rejects negative outlier options other than Off", func(o *Options) {
+			o.Outlier = OutlierOptions{ConsecutiveFailures: -2, BaseEjectionTime: -time.Second, MaxEjectionTime: -time.Second, MaxEjectionPercent: -1}
+		}, []string{
+			"outlier_detection.consecutive_failures: -2 must be positive, or -1 (off)",
+			"outlier_detection.base_ejection_time: -1s must not be negative",
+			"outlier_detection.max_ejection_time: -1s must not be negative",
+			"outlier_detection.max_ejection_percent: -1 must be between 1 and 100",
+		}},
+		{"rejects a max ejection time below the base, and a percentage above 100", func(o *Options) {
+			o.Outlier = OutlierOptions{BaseEjectionTime: time.Minute, MaxEjectionTime: time.Second, MaxEjectionPercent: 101}
+		}, []string{
+			"outlier_detection.max_ejection_time: 1s must not be less than base_ejection_time 1m0s",
+			"outlier_detection.max_ejection_percent: 101 must be between 1 and 100",
+		}},
+		{"rejects negative circuit breaker options other than Off", func(o *Options) {
+			o.CircuitBreaker = CircuitBreakerOptions{MaxRequestsPerBackend: -1, MaxRequests: -1, MaxQueue: -5, QueueTimeout: -time.Millisecond}
+		}, []string{
+			"circuit_breaker.max_requests_per_backend: -1 must not be negative",
+			"circuit_breaker.max_requests: -1 must not be negative",
+			"circuit_breaker.max_queue: -5 must be positive, or -1 (off)",
+			"circuit_breaker.queue_timeout: -1ms must not be negative",
 		}},
 		{"reports every problem at once", func(o *Options) {
 			o.Policy = "rr"

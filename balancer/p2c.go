@@ -1,5 +1,7 @@
 package balancer
 
+import "sync/atomic"
+
 // P2CEWMA is the power of two choices over a latency average: each pick
 // draws two distinct available backends at random and takes the cheaper,
 // the cost being (requests in flight + 1) × latency EWMA, divided by weight
@@ -17,15 +19,27 @@ package balancer
 // large one would). The state is one atomic random source: no lock, no
 // allocation.
 //
-// The cost of this choice: the latency average moves only with samples, and
-// has no decay with time. A backend whose average a few slow requests
-// pushed up gets a trickle under load (enough to bring it back), but at low
-// load, where every in-flight count is 0, it loses every comparison and so
-// gets no request to correct its average until load rises.
+// The latency average moves only with samples, so an average no pick has
+// confirmed for a while counts as unknown (staleRounds): a backend that
+// looked slow once still gets the odd request that shows it recovered.
 type P2CEWMA struct {
 	rnd  random
 	slow slowStart
+	// picks counts this policy's picks; a backend records the count when
+	// it is chosen (Backend.pickedAt), so a pick can tell a latency average
+	// that no recent request has confirmed (see stale).
+	picks atomic.Uint64
 }
+
+// staleRounds is how many rounds of picks (one round is one pick per
+// backend) a backend may go unchosen before its latency average is treated
+// as unknown. The average only moves with samples: a backend that a few
+// slow requests made look slow would otherwise lose every comparison at low
+// load, when all in-flight counts are 0, and never get the request that
+// shows it has recovered. Treated as unknown, it competes on its in-flight
+// count alone and gets a probe now and then: about one pick in
+// staleRounds×n while it stays slow.
+const staleRounds = 16
 
 // drawTries is how many random draws a pick makes for one candidate before
 // it scans for an available backend instead; with few backends down the
@@ -39,8 +53,12 @@ func (p *P2CEWMA) Pick(backends []*Backend, _ []byte) *Backend {
 		return nil
 	}
 	second := p.draw(backends, first)
-	if second != nil && p.cheaper(second, first) {
-		return second
+	now := p.picks.Add(1)
+	if second != nil && p.cheaper(second, first, now, uint64(len(backends))*staleRounds) {
+		first = second
+	}
+	if first.pickedAt.Load() != now {
+		first.pickedAt.Store(now)
 	}
 	return first
 }
@@ -71,8 +89,14 @@ func (p *P2CEWMA) draw(backends []*Backend, not *Backend) *Backend {
 
 // cheaper reports whether x costs less than y; on a tie it is false, so the
 // first candidate, itself random, wins.
-func (p *P2CEWMA) cheaper(x, y *Backend) bool {
+func (p *P2CEWMA) cheaper(x, y *Backend, now, staleAfter uint64) bool {
 	lx, ly := x.LatencyEWMA(), y.LatencyEWMA()
+	if now-x.pickedAt.Load() > staleAfter {
+		lx = 0
+	}
+	if now-y.pickedAt.Load() > staleAfter {
+		ly = 0
+	}
 	switch {
 	case lx == 0 && ly == 0:
 		lx, ly = 1, 1
@@ -82,7 +106,19 @@ func (p *P2CEWMA) cheaper(x, y *Backend) bool {
 		ly = lx
 	}
 	// cost(x) < cost(y), multiplied out of the divisions.
+	if lx < latencyMargin*ly && ly < latencyMargin*lx {
+		lx, ly = 1, 1
+	}
 	cx := float64(x.InFlight()+1) * float64(lx) * float64(y.Weight()) * p.slow.factor(y)
 	cy := float64(y.InFlight()+1) * float64(ly) * float64(x.Weight()) * p.slow.factor(x)
 	return cx < cy
 }
+
+// latencyMargin is how far apart two latency averages must be to count.
+// Averages of equal backends differ by noise, and the first request to each
+// includes its TCP connect; compared strictly, at low load (every in-flight
+// count 0) whichever looked fastest would take nearly every request. Within
+// the margin the in-flight counts alone decide (ties to the first
+// candidate, itself random), so equal backends share evenly, while one
+// really slower, or busier, still loses.
+const latencyMargin = 2

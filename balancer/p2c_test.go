@@ -62,6 +62,39 @@ func TestP2CEWMA(t *testing.T) {
 			t.Errorf("new backend got %d of 400 picks, want about 100", fresh)
 		}
 	})
+	t.Run("probes a backend that looked slow even at low load", func(t *testing.T) {
+		bs := backends(1, 1, 1)
+		bs[0].Observe(Outcome{Status: 200, Latency: 200 * time.Millisecond}) // one slow answer
+		for _, b := range bs[1:] {
+			b.Observe(Outcome{Status: 200, Latency: 2 * time.Millisecond})
+		}
+		p := newP2C(7)
+		var probed int
+		for range 3000 { // every request ends before the next: in flight is always 0
+			if p.Pick(bs, nil) == bs[0] {
+				probed++
+			}
+		}
+		if probed == 0 || probed > 300 {
+			t.Errorf("the backend that looked slow got %d of 3000 picks; want a few probes, not a share", probed)
+		}
+		// Its probes show it fast again: it gets its share back.
+		for range 100 {
+			bs[0].Observe(Outcome{Status: 200, Latency: 2 * time.Millisecond})
+		}
+		if got := shares(p, bs, 30000, nil); got[0] < 0.25 {
+			t.Errorf("recovered backend's share = %.3f, want about a third", got[0])
+		}
+	})
+	t.Run("shares evenly when latencies differ by noise only", func(t *testing.T) {
+		bs := backends(1, 1, 1)
+		for i, b := range bs {
+			b.Observe(Outcome{Status: 200, Latency: time.Duration(2000+50*i) * time.Microsecond})
+		}
+		if got := shares(newP2C(8), bs, 30000, nil); !within(got, 1.0/3, 0.03) {
+			t.Errorf("shares = %.3f, want a third each", got)
+		}
+	})
 	t.Run("takes the one available backend", func(t *testing.T) {
 		bs := backends(1, 1, 1)
 		bs[0].SetHealthy(false)

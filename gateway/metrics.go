@@ -121,6 +121,9 @@ func (m *metrics) forRoute(name string) routeMetrics {
 	}
 	rm.duration = m.duration.WithLabelValues(name)
 	rm.inFlight = m.inFlight.WithLabelValues(name)
+	if name == "" {
+		return rm // requests refused before routing are neither retried nor shed
+	}
 	rm.retries = m.retries.WithLabelValues(name, "sent")
 	rm.retriesDenied = m.retries.WithLabelValues(name, "budget_exhausted")
 	rm.shed = m.shed.WithLabelValues(name)
@@ -175,7 +178,8 @@ type backendCollector struct {
 	tables func() *Table
 
 	upstreamRequests, upstreamErrors, backendHealthy, backendInFlight *prometheus.Desc
-	backendLatency, backendEjected, poolBackends                      *prometheus.Desc
+	backendLatency, backendEjected, backendEjections, poolBackends    *prometheus.Desc
+	poolQueued, poolWaits, poolOverloaded                             *prometheus.Desc
 }
 
 func newBackendCollector(tables func() *Table) *backendCollector {
@@ -193,6 +197,14 @@ func newBackendCollector(tables func() *Table) *backendCollector {
 			"Decaying average latency of a backend's successful exchanges, as p2c_ewma weighs it.", []string{"pool", "backend"}, nil),
 		backendEjected: prometheus.NewDesc("sluice_backend_ejected",
 			"1 while passive outlier detection holds the backend out.", []string{"pool", "backend"}, nil),
+		backendEjections: prometheus.NewDesc("sluice_backend_ejections_total",
+			"Times passive outlier detection ejected a backend (consecutive 5xx, connect failures or timeouts).", []string{"pool", "backend"}, nil),
+		poolQueued: prometheus.NewDesc("sluice_pool_queued",
+			"Requests waiting for a place on a pool whose circuit breaker caps are full.", []string{"pool"}, nil),
+		poolWaits: prometheus.NewDesc("sluice_pool_queue_waits_total",
+			"Requests that had to wait in a pool's circuit breaker queue.", []string{"pool"}, nil),
+		poolOverloaded: prometheus.NewDesc("sluice_pool_overloaded_total",
+			"Requests the circuit breaker refused with 503 (queue full, or the wait ran out).", []string{"pool"}, nil),
 		poolBackends: prometheus.NewDesc("sluice_pool_backends",
 			"Backends of a pool, by state: healthy (taking traffic) or total.", []string{"pool", "state"}, nil),
 	}
@@ -206,6 +218,10 @@ func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.backendLatency
 	ch <- c.backendEjected
 	ch <- c.poolBackends
+	ch <- c.backendEjections
+	ch <- c.poolQueued
+	ch <- c.poolWaits
+	ch <- c.poolOverloaded
 }
 
 func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
@@ -223,6 +239,7 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.backendLatency, prometheus.GaugeValue, st.LatencyEWMA.Seconds(), name, addr)
 			ch <- prometheus.MustNewConstMetric(c.backendEjected, prometheus.GaugeValue, boolGauge(st.Ejected), name, addr)
+			ch <- prometheus.MustNewConstMetric(c.backendEjections, prometheus.CounterValue, float64(st.Ejections), name, addr)
 			ch <- prometheus.MustNewConstMetric(c.upstreamRequests, prometheus.CounterValue, float64(st.Requests), name, addr)
 			ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(st.ConnectErrors), name, addr, "connect")
 			ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(st.TimeoutErrors), name, addr, "timeout")
@@ -232,6 +249,10 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.poolBackends, prometheus.GaugeValue, float64(healthyCount), p.pool.Name(), "healthy")
 		ch <- prometheus.MustNewConstMetric(c.poolBackends, prometheus.GaugeValue, float64(len(p.pool.Backends())), p.pool.Name(), "total")
+		ps := p.pool.Stats()
+		ch <- prometheus.MustNewConstMetric(c.poolQueued, prometheus.GaugeValue, float64(ps.Queued), p.pool.Name())
+		ch <- prometheus.MustNewConstMetric(c.poolWaits, prometheus.CounterValue, float64(ps.Waits), p.pool.Name())
+		ch <- prometheus.MustNewConstMetric(c.poolOverloaded, prometheus.CounterValue, float64(ps.Overloaded), p.pool.Name())
 	}
 }
 

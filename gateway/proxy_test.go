@@ -57,7 +57,8 @@ func TestRoundRobinSpreadsRequestsOverBackends(t *testing.T) {
 	a := startOrigin(t, origin.Options{Name: "a"})
 	b := startOrigin(t, origin.Options{Name: "b"})
 	c := startOrigin(t, origin.Options{Name: "c"})
-	s := startGateway(t, gatewayYAML(a.Addr(), b.Addr(), c.Addr()))
+	yaml := strings.Replace(gatewayYAML(a.Addr(), b.Addr(), c.Addr()), "timeout: 2s\n", "timeout: 2s\n    policy: round_robin\n", 1)
+	s := startGateway(t, yaml)
 	seen := map[string]int{}
 	for i := 0; i < 30; i++ {
 		seen[do(t, "GET", s.url("/api/orders/1"), "").header.Get("X-Origin")]++

@@ -111,6 +111,9 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 			return nil, fmt.Errorf("pools.%s: %w", name, err)
 		}
 		tp := &tablePool{pool: p, latency: m.upstreamDuration.WithLabelValues(name)}
+		if deps.log != nil {
+			p.OnEjection(ejectionLogger(deps.log, name))
+		}
 		if tp.hashKey, tp.hashed, err = poolHashKey(o); err != nil {
 			return nil, fmt.Errorf("pools.%s.hash_key: %w", name, err)
 		}

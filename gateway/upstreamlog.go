@@ -62,3 +62,15 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// ejectionLogger logs passive outlier detection taking a backend of pool
+// out or letting it back: rare events an operator wants to see each of.
+func ejectionLogger(log *slog.Logger, pool string) func(addr string, ejected bool, period time.Duration) {
+	return func(addr string, ejected bool, period time.Duration) {
+		if ejected {
+			log.Warn("backend ejected", "pool", pool, "backend", addr, "for", period.String(), "reason", "consecutive failures")
+		} else {
+			log.Info("backend ejection ended", "pool", pool, "backend", addr)
+		}
+	}
+}

@@ -18,7 +18,7 @@ import (
 func writeDemoConfig(t *testing.T, path, listen, admin string, backends []string, v2 bool) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %s\nadmin: {listen: %s}\nlog: {level: info, format: text}\npools:\n  orders:\n    backends:\n", listen, admin)
+	fmt.Fprintf(&b, "listen: %s\nadmin: {listen: %s}\nlog: {level: info, format: text}\npools:\n  orders:\n    policy: round_robin\n    backends:\n", listen, admin)
 	for _, a := range backends {
 		fmt.Fprintf(&b, "      - {addr: %s}\n", a)
 	}

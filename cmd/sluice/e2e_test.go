@@ -84,7 +84,7 @@ func get(url string) (int, http.Header, string) {
 func configYAML(listen, admin string, orders []string, slow string, extraRoute bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: %s\nadmin: {listen: %s}\nlog: {level: info, format: text}\nserver: {drain_timeout: 10s}\npools:\n", listen, admin)
-	b.WriteString("  orders:\n    health_check: {path: /healthz, interval: 100ms, timeout: 80ms, rise: 1, fall: 2}\n    backends:\n")
+	b.WriteString("  orders:\n    policy: round_robin\n    health_check: {path: /healthz, interval: 100ms, timeout: 80ms, rise: 1, fall: 2}\n    backends:\n")
 	for _, a := range orders {
 		fmt.Fprintf(&b, "      - {addr: %s}\n", a)
 	}
@@ -255,7 +255,7 @@ func TestDemoServesThroughItsOwnOrigins(t *testing.T) {
 	}
 	listen, admin, a, b := testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
-	yaml := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\npools:\n  orders: {backends: [{addr: %s}, {addr: %s}]}\n"+
+	yaml := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\npools:\n  orders: {policy: round_robin, backends: [{addr: %s}, {addr: %s}]}\n"+
 		"routes:\n  - {name: orders, match: {path_prefix: /api/orders}, strip_prefix: /api, pool: orders}\n", listen, admin, a, b)
 	testnet.WriteFile(t, cfg, yaml)
 	demo := start(t, bin, "demo", "-c", cfg)
