@@ -179,6 +179,17 @@ type Server struct {
 	// kill grace period (Kubernetes: 30s by default, so raise that too). 0
 	// means no wait at all: in-flight requests are cut at once.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// ShutdownDelay is how long SIGTERM keeps serving before it stops
+	// accepting: /readyz fails at once, so that load balancers take the
+	// instance out, and every response carries Connection: close, so that
+	// keep-alive clients move to another instance one request at a time.
+	// Default 0s (drain at once: right for a single instance, tests and
+	// development). Behind a load balancer set it to what the balancer needs
+	// to notice: its readiness interval times its failure threshold plus
+	// one interval, typically 5-10s (Kubernetes endpoints also take a few
+	// seconds to update). It counts towards DrainTimeout, so it must be
+	// shorter than that: the drain gets what is left.
+	ShutdownDelay time.Duration `mapstructure:"shutdown_delay"`
 }
 
 // Log configures the process log.
