@@ -174,10 +174,11 @@ type Server struct {
 	// kept; from anyone else those headers are replaced. Default empty
 	// (trust nobody).
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
-	// DrainTimeout is how long SIGTERM lets in-flight requests finish before
-	// the process exits anyway. Default 30s; keep it below the orchestrator's
-	// kill grace period (Kubernetes: 30s by default, so raise that too). 0
-	// means no wait at all: in-flight requests are cut at once.
+	// DrainTimeout is how long after SIGTERM the process exits anyway,
+	// ShutdownDelay included: in-flight requests still running then are
+	// cut. Default 30s; keep it below the orchestrator's kill grace period
+	// (Kubernetes: 30s by default, so raise that too). 0 means no wait at
+	// all: in-flight requests are cut at once.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 	// ShutdownDelay is how long SIGTERM keeps serving before it stops
 	// accepting: /readyz fails at once, so that load balancers take the
