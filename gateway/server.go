@@ -33,7 +33,8 @@ type Options struct {
 
 // Server is one running gateway: the front listener, the admin listener and
 // the live Table. Create it with New, run it with Serve, change its
-// configuration with Reload, stop it with Shutdown.
+// configuration with Reload, stop it with Shutdown (at once) or Terminate
+// (after server.shutdown_delay, as SIGTERM does).
 type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
