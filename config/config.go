@@ -180,11 +180,23 @@ type Server struct {
 	// Shedding early keeps the latency of admitted requests bounded instead
 	// of letting every request queue. Default 0: no limit.
 	MaxConcurrency int `mapstructure:"max_concurrency"`
-	// DrainTimeout is how long SIGTERM lets in-flight requests finish before
-	// the process exits anyway. Default 30s; keep it below the orchestrator's
-	// kill grace period (Kubernetes: 30s by default, so raise that too). 0
-	// means no wait at all: in-flight requests are cut at once.
+	// DrainTimeout is how long after SIGTERM the process exits anyway,
+	// ShutdownDelay included: in-flight requests still running then are
+	// cut. Default 30s; keep it below the orchestrator's kill grace period
+	// (Kubernetes: 30s by default, so raise that too). 0 means no wait at
+	// all: in-flight requests are cut at once.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// ShutdownDelay is how long SIGTERM keeps serving before it stops
+	// accepting: /readyz fails at once, so that load balancers take the
+	// instance out, and every response carries Connection: close, so that
+	// keep-alive clients move to another instance one request at a time.
+	// Default 0s (drain at once: right for a single instance, tests and
+	// development). Behind a load balancer set it to what the balancer needs
+	// to notice: its readiness interval times its failure threshold plus
+	// one interval, typically 5-10s (Kubernetes endpoints also take a few
+	// seconds to update). It counts towards DrainTimeout, so it must be
+	// shorter than that: the drain gets what is left.
+	ShutdownDelay time.Duration `mapstructure:"shutdown_delay"`
 }
 
 // Log configures the process log.

@@ -101,6 +101,9 @@ func TestLoadFullExample(t *testing.T) {
 	if got := cfg.Routes[3].Match.PathPrefix; got != "/" {
 		t.Errorf("route without a path: path_prefix %q, want \"/\"", got)
 	}
+	if got := cfg.Server.ShutdownDelay; got != 5*time.Second {
+		t.Errorf("server.shutdown_delay: got %v, want 5s", got)
+	}
 }
 
 func TestLoadFillsDefaults(t *testing.T) {
@@ -136,6 +139,7 @@ func TestLoadDefaultsMatchTheirDocumentation(t *testing.T) {
 		{"server.allow_encoded_slash", d.Server.AllowEncodedSlash, false},
 		{"server.allow_underscores_in_headers", d.Server.AllowUnderscoresInHeaders, false},
 		{"server.drain_timeout", d.Server.DrainTimeout, 30 * time.Second},
+		{"server.shutdown_delay", d.Server.ShutdownDelay, time.Duration(0)},
 		{"log.level", d.Log.Level, "info"},
 		{"log.format", d.Log.Format, "json"},
 		{"access_log.enabled", d.AccessLog.Enabled, false},

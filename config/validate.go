@@ -118,6 +118,12 @@ func (s *Server) validate(p *problems) {
 		p.add("server.max_concurrency", "%d must not be negative (0: no limit)", s.MaxConcurrency)
 	}
 	notNegative(p, "server.drain_timeout", s.DrainTimeout)
+	notNegative(p, "server.shutdown_delay", s.ShutdownDelay)
+	if s.ShutdownDelay > 0 && s.DrainTimeout >= 0 && s.ShutdownDelay >= s.DrainTimeout {
+		// Both count from SIGTERM: a delay that uses up the drain deadline
+		// leaves in-flight requests no time at all.
+		p.add("server.shutdown_delay", "%v must be shorter than server.drain_timeout (%v), which it counts towards", s.ShutdownDelay, s.DrainTimeout)
+	}
 }
 
 func notNegative(p *problems, key string, d time.Duration) {

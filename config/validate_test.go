@@ -124,6 +124,17 @@ func TestValidateRules(t *testing.T) {
 			"server.drain_timeout: -4s must not be negative",
 		}},
 		{"zero timeouts are allowed", func(c *Config) { c.Server.ReadTimeout, c.Server.DrainTimeout = 0, 0 }, nil},
+		{"a negative shutdown delay is refused", func(c *Config) { c.Server.ShutdownDelay = -time.Second },
+			[]string{"server.shutdown_delay: -1s must not be negative"}},
+		{"a shutdown delay shorter than the drain timeout is allowed", func(c *Config) {
+			c.Server.ShutdownDelay, c.Server.DrainTimeout = 5*time.Second, 30*time.Second
+		}, nil},
+		{"a shutdown delay that uses up the drain timeout is refused", func(c *Config) {
+			c.Server.ShutdownDelay, c.Server.DrainTimeout = 30*time.Second, 30*time.Second
+		}, []string{"server.shutdown_delay: 30s must be shorter than server.drain_timeout (30s), which it counts towards"}},
+		{"a shutdown delay needs a drain timeout", func(c *Config) {
+			c.Server.ShutdownDelay, c.Server.DrainTimeout = time.Second, 0
+		}, []string{"server.shutdown_delay: 1s must be shorter than server.drain_timeout (0s), which it counts towards"}},
 		{"sizes must be positive", func(c *Config) {
 			c.Server.MaxRequestBody, c.Server.MaxHeaderBytes, c.Server.MaxURILength = 0, -1, 0
 		}, []string{

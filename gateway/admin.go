@@ -32,7 +32,7 @@ func newAdminServer(s *Server, addr string) (*adminServer, error) {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		if s.draining.Load() || !s.started.Load() {
+		if s.closing.Load() || !s.started.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready")
 			return

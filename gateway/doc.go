@@ -23,6 +23,13 @@
 // table they started with. A configuration that fails to load or validate
 // changes nothing.
 //
+// Shutdown is built for rolling deploys (shutdown.go): /readyz fails and
+// responses carry Connection: close while serving goes on for
+// server.shutdown_delay; then the listener closes, each connection closes
+// after its next answer, and the idle ones left are closed only once the
+// clients still sending have moved off, since closing an idle keep-alive
+// connection a client is writing on loses that request.
+//
 // What the hot path avoids, and why: per-request buffers come from a
 // sync.Pool (a per-P cache, no shared lock); metric children are resolved
 // when a Table is built, never with WithLabelValues per request; backend

@@ -33,7 +33,8 @@ type Options struct {
 
 // Server is one running gateway: the front listener, the admin listener and
 // the live Table. Create it with New, run it with Serve, change its
-// configuration with Reload, stop it with Shutdown.
+// configuration with Reload, stop it with Shutdown (at once) or Terminate
+// (after server.shutdown_delay, as SIGTERM does).
 type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
@@ -78,15 +79,24 @@ type Server struct {
 	front    *fasthttp.Server
 	frontLn  net.Listener
 	admin    *adminServer
-	draining atomic.Bool
+	draining atomic.Bool // Shutdown was called
 	started  atomic.Bool
+	// closing is set by BeginShutdown: /readyz fails and every response
+	// carries Connection: close.
+	closing atomic.Bool
+	// conns counts open front connections (countConn), which Shutdown waits
+	// on while clients move off.
+	conns atomic.Int64
+	// drainQuiet and drainIdleMax bound that wait (moveOff); tests shorten
+	// or lengthen them.
+	drainQuiet, drainIdleMax time.Duration
 }
 
 // New builds a Server from a validated configuration and opens its
 // listeners, so that the addresses are known (and a busy port is reported)
 // before Serve. Health checks start at once.
 func New(cfg *config.Config, o Options) (*Server, error) {
-	s := &Server{log: o.Logger, cfg: cfg, idPrefix: newIDPrefix()}
+	s := &Server{log: o.Logger, cfg: cfg, idPrefix: newIDPrefix(), drainQuiet: drainQuiet, drainIdleMax: drainIdleMax}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -137,7 +147,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	}
 
 	s.front = &fasthttp.Server{
-		Handler:        s.handle,
+		Handler:        s.serveFront,
 		ErrorHandler:   s.handleParseError,
 		ExpectHandler:  s.expect,
 		HeaderReceived: s.headerReceived,
@@ -153,6 +163,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		DisableHeaderNamesNormalizing: false,
 		DisablePreParseMultipartForm:  true,
 		CloseOnShutdown:               true,
+		ConnState:                     func(_ net.Conn, st fasthttp.ConnState) { s.countConn(st) },
 		// Off on purpose: with it on, fasthttp's error text no longer tells a
 		// long request line (414) from large headers (431). fasthttp's own
 		// messages go to the debug log only.
@@ -273,21 +284,29 @@ func (s *Server) ReloadFailed(err error) {
 	s.log.Error("configuration not reloaded; keeping the running one", "error", err)
 }
 
-// Shutdown stops accepting connections, lets in-flight requests finish
-// (responses carry Connection: close), closes idle connections, and returns
-// when all are done or ctx expires.
+// Shutdown stops accepting connections and drains the open ones: each
+// answers its next or current request with Connection: close and closes;
+// the idle ones are closed once the clients still sending have moved off
+// (shutdown.go). It then releases everything and returns when all is done or
+// ctx expires. It begins the shutdown (BeginShutdown) if that was not done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.draining.CompareAndSwap(false, true) {
 		return nil
 	}
+	s.BeginShutdown()
 	s.log.Info("draining: no new connections, finishing in-flight requests")
-	err := s.front.ShutdownWithContext(ctx)
-	// fasthttp closes only the listeners Serve has registered: a SIGTERM
-	// that arrives before Serve got that far would leave it accepting
-	// (and Serve never returning). Closing ours makes Serve return either way.
+	// Closing the listener ourselves, before fasthttp's shutdown, stops
+	// accepting without closing the idle connections yet (fasthttp closes
+	// them at once); it also makes a Serve that had not yet registered the
+	// listener with fasthttp return.
 	_ = s.frontLn.Close()
+	s.moveOff(ctx)
+	err := s.front.ShutdownWithContext(ctx)
+	if errors.Is(err, net.ErrClosed) { // fasthttp closing our listener again
+		err = nil
+	}
 	if s.admin != nil {
 		s.admin.close()
 	}

@@ -69,6 +69,22 @@ func start(t *testing.T, bin string, args ...string) *proc {
 	return p
 }
 
+// exits waits for the process to exit by itself, successfully, within
+// limit, and fails the test with late otherwise.
+func (p *proc) exits(t *testing.T, limit time.Duration, late string) {
+	t.Helper()
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	case <-time.After(limit):
+		t.Fatal(late)
+	}
+}
+
 var client = &http.Client{Timeout: 10 * time.Second}
 
 func get(url string) (int, http.Header, string) {
@@ -202,16 +218,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("in-flight request during SIGTERM ended %q, want 200 from slow", r)
 		}
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- gw.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("gateway exit: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("gateway did not exit after SIGTERM")
-	}
+	gw.exits(t, 15*time.Second, "gateway did not exit after SIGTERM")
 	if _, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
 		t.Error("gateway still accepts connections after exit")
 	}
@@ -276,26 +283,72 @@ func TestDemoServesThroughItsOwnOrigins(t *testing.T) {
 	}
 }
 
+// runningGateway is `sluice run -watch=false` on file cfg, in front of one
+// origin process listening on orig and slow.
+type runningGateway struct {
+	*proc
+	listen, admin, cfg, orig, slow string
+}
+
+// startRun starts the origin and the gateway on configYAML's file for them,
+// changed by edit, and waits until the gateway is ready.
+func startRun(t *testing.T, edit func(yaml string) string) *runningGateway {
+	t.Helper()
+	bin := buildBinary(t)
+	g := &runningGateway{orig: testnet.FreeAddr(t), slow: testnet.FreeAddr(t)}
+	start(t, bin, "origin", "-listen", g.orig+","+g.slow)
+	g.listen, g.admin = testnet.FreeAddr(t), testnet.FreeAddr(t)
+	g.cfg = filepath.Join(t.TempDir(), "gateway.yaml")
+	testnet.WriteFile(t, g.cfg, edit(configYAML(g.listen, g.admin, []string{g.orig}, g.slow, false)))
+	g.proc = start(t, bin, "run", "-watch=false", "-c", g.cfg)
+	testnet.Eventually(t, "the gateway to be ready", func() bool { st, _, _ := get("http://" + g.admin + "/readyz"); return st == 200 })
+	return g
+}
+
 // SIGHUP alone reloads a changed file (the watcher is off here).
 func TestSIGHUPReloadsTheFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	bin := buildBinary(t)
-	orig, slow := testnet.FreeAddr(t), testnet.FreeAddr(t)
-	start(t, bin, "origin", "-listen", orig+","+slow)
-	listen, admin := testnet.FreeAddr(t), testnet.FreeAddr(t)
-	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
-	testnet.WriteFile(t, cfg, configYAML(listen, admin, []string{orig}, slow, false))
-	gw := start(t, bin, "run", "-watch=false", "-c", cfg)
-	testnet.Eventually(t, "the gateway to be ready", func() bool { st, _, _ := get("http://" + admin + "/readyz"); return st == 200 })
-	testnet.WriteFile(t, cfg, configYAML(listen, admin, []string{orig}, slow, true))
+	gw := startRun(t, func(yaml string) string { return yaml })
+	testnet.WriteFile(t, gw.cfg, configYAML(gw.listen, gw.admin, []string{gw.orig}, gw.slow, true))
 	time.Sleep(300 * time.Millisecond) // a watcher, were one running, would have acted by now
-	if st, _, _ := get("http://" + listen + "/v2/orders/1"); st != 404 {
+	if st, _, _ := get("http://" + gw.listen + "/v2/orders/1"); st != 404 {
 		t.Fatalf("the change was applied without SIGHUP (status %d); the watcher should be off", st)
 	}
 	if err := gw.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	testnet.Eventually(t, "SIGHUP to apply the new route", func() bool { st, _, _ := get("http://" + listen + "/v2/orders/1"); return st == 200 })
+	testnet.Eventually(t, "SIGHUP to apply the new route", func() bool { st, _, _ := get("http://" + gw.listen + "/v2/orders/1"); return st == 200 })
+}
+
+// SIGTERM with server.shutdown_delay: /readyz fails at once while requests
+// are still answered (with Connection: close); a second SIGTERM skips the
+// rest of the delay and the process exits by itself.
+func TestSIGTERMFailsReadinessServesThroughTheDelayAndASecondSkipsIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	gw := startRun(t, func(yaml string) string {
+		return strings.Replace(yaml, "server: {drain_timeout: 10s}", "server: {drain_timeout: 2m, shutdown_delay: 1m}", 1)
+	})
+	listen, admin := gw.listen, gw.admin
+
+	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testnet.Eventually(t, "/readyz to fail", func() bool { st, _, _ := get("http://" + admin + "/readyz"); return st == 503 })
+	resp, err := client.Get("http://" + listen + "/api/orders/1")
+	if err != nil {
+		t.Fatalf("a request during the delay: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("a request during the delay: %d, Connection: close %v; want 200 with Connection: close", resp.StatusCode, resp.Close)
+	}
+
+	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	gw.exits(t, 20*time.Second, "the gateway still waits out its one-minute delay after a second SIGTERM")
 }

@@ -216,15 +216,31 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 		case err := <-served:
 			return err
 		case <-ctx.Done():
-			drain := cfg.Server.DrainTimeout
-			log.Info("shutting down", "drain_timeout", drain.String())
-			sctx, cancel := context.WithTimeout(context.Background(), drain)
-			err := srv.Shutdown(sctx)
-			cancel()
+			skip, stopSkip := secondSignal(log)
+			defer stopSkip()
+			err := srv.Terminate(skip)
 			<-served
 			return err
 		}
 	}
+}
+
+// secondSignal returns a channel closed by the next SIGTERM or SIGINT after
+// the one that began the shutdown: an operator's second Ctrl-C skips the
+// rest of server.shutdown_delay. stop stops listening.
+func secondSignal(log *slog.Logger) (skip <-chan struct{}, stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	skipped, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			log.Info("second signal: draining now", "signal", s.String())
+			close(skipped)
+		case <-done:
+		}
+	}()
+	return skipped, func() { signal.Stop(sig); close(done) }
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
