@@ -115,3 +115,29 @@ func testLines(s string, subs ...string) string {
 	}
 	return b.String()
 }
+
+// TestASlowBackendGetsASmallerShare: under p2c_ewma (the default policy) a
+// backend ten times slower than the others gets correspondingly less of a
+// fixed-rate load.
+func TestASlowBackendGetsASmallerShare(t *testing.T) {
+	fast := func() *origin.Server {
+		return startOrigin(t, origin.Options{Latency: origin.Latency{Dist: "fixed", Fixed: 2 * time.Millisecond}})
+	}
+	a, b := fast(), fast()
+	slow := startOrigin(t, origin.Options{Latency: origin.Latency{Dist: "fixed", Fixed: 20 * time.Millisecond}})
+	s := startGateway(t, gatewayYAML(a.Addr(), b.Addr(), slow.Addr()))
+	res, err := bench.Run(context.Background(), bench.Options{URL: s.url("/api/orders/1"), Rate: 300, Connections: 32, Duration: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := res.Errors.Total(); n != 0 {
+		t.Fatalf("%d requests failed: %+v", n, res.Errors)
+	}
+	total := float64(a.Requests() + b.Requests() + slow.Requests())
+	share := float64(slow.Requests()) / total
+	t.Logf("300 req/s, backends at 2, 2 and 20 ms: shares %.3f %.3f %.3f (round_robin would give 0.333 each)",
+		float64(a.Requests())/total, float64(b.Requests())/total, share)
+	if share > 0.15 {
+		t.Errorf("the 10x slower backend got %.1f%% of the requests; p2c_ewma should send it much less than a third", 100*share)
+	}
+}
