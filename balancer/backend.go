@@ -34,7 +34,7 @@ type Backend struct {
 	hc             *fasthttp.HostClient
 	settings       clientSettings
 	weight         atomic.Int64
-	down           atomic.Uint32 // downCheck | downEjected; 0 means it may be picked
+	down           atomic.Uint32 // downCheck | downEjected | downDraining; 0 means it may be picked
 	connectTimeout atomic.Int64  // time.Duration, read at each dial
 
 	_ [64]byte
@@ -55,8 +55,9 @@ type Backend struct {
 // passing do not bring back a backend that passive outlier detection ejected,
 // and the end of an ejection does not bring back one whose probes fail.
 const (
-	downCheck   uint32 = 1 << iota // the active health check failed
-	downEjected                    // passive outlier detection ejected it
+	downCheck    uint32 = 1 << iota // the active health check failed
+	downEjected                     // passive outlier detection ejected it
+	downDraining                    // an operator is taking it out: no new requests
 )
 
 // BackendStats is a snapshot of a backend's state and counters, for the
@@ -67,7 +68,10 @@ type BackendStats struct {
 	Healthy bool
 	// Ejected is true while passive outlier detection keeps the backend
 	// out, whatever the active checks say.
-	Ejected  bool
+	Ejected bool
+	// Draining is true while the backend takes no new requests because an
+	// operator is taking it out (admin API); in-flight ones finish.
+	Draining bool
 	InFlight int64
 	// OpenConns is the number of upstream connections, busy or idle.
 	OpenConns int
@@ -118,7 +122,7 @@ func (b *Backend) Addr() string { return b.addr }
 func (b *Backend) Weight() int { return int(b.weight.Load()) }
 
 // Healthy reports whether the backend may be picked: its health checks pass
-// (or it has none) and it is not ejected.
+// (or it has none), it is not ejected and it is not draining.
 func (b *Backend) Healthy() bool { return b.down.Load() == 0 }
 
 // InFlight returns the number of requests the backend is serving now.
@@ -143,6 +147,17 @@ func (b *Backend) SetEjected(ejected bool) (changed bool) {
 
 // Ejected reports whether passive outlier detection holds the backend out.
 func (b *Backend) Ejected() bool { return b.down.Load()&downEjected != 0 }
+
+// SetDraining stops (or resumes) sending new requests to the backend while
+// the requests it has finish, and reports whether that changed anything. It
+// is the operator's bit: health checks and outlier detection leave it alone,
+// and a reload that reuses the backend keeps it.
+func (b *Backend) SetDraining(draining bool) (changed bool) {
+	return b.setDown(downDraining, draining)
+}
+
+// Draining reports whether the backend is being drained.
+func (b *Backend) Draining() bool { return b.down.Load()&downDraining != 0 }
 
 func (b *Backend) setDown(bit uint32, down bool) (changed bool) {
 	for {
@@ -266,6 +281,7 @@ func (b *Backend) Stats() BackendStats {
 		Weight:        b.Weight(),
 		Healthy:       b.Healthy(),
 		Ejected:       b.Ejected(),
+		Draining:      b.Draining(),
 		InFlight:      b.InFlight(),
 		OpenConns:     b.hc.ConnsCount(),
 		Requests:      b.requests.Load(),
