@@ -49,6 +49,9 @@ type Route struct {
 type tablePool struct {
 	pool    *balancer.Pool
 	checker *balancer.Checker
+	// origins says where each backend came from, by address (dynamic.go);
+	// nil for a table Check builds.
+	origins map[string]backendOrigin
 }
 
 // buildTable compiles cfg. Pools of prev whose name is unchanged hand their
