@@ -210,3 +210,39 @@ func TestUnresolvedNameIsDialledByNameAndReported(t *testing.T) {
 		t.Errorf("Check of an srv without targets = %v", err)
 	}
 }
+
+// addrsOf returns the addresses of the backends of p, sorted.
+func addrsOf(p *balancer.Pool) []string {
+	out := make([]string, 0, len(p.Backends()))
+	for _, b := range p.Backends() {
+		out = append(out, b.Addr())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestANameAddedByAReloadIsResolvedBeforeTheSwap(t *testing.T) {
+	dns := testnet.StartDNS(t)
+	a := startOrigin(t, origin.Options{Name: "a"})
+	_, port, _ := net.SplitHostPort(a.Addr())
+	dns.SetHost("orders.test", "127.0.0.1")
+	s := startGateway(t, gatewayYAML(a.Addr()), func(o *Options) { o.Resolver = dns.Resolver() })
+
+	if err := s.Reload(loadConfig(t, dnsGatewayYAML("addr: orders.test:"+port))); err != nil {
+		t.Fatal(err)
+	}
+	tp := s.table.Load().pools["orders"]
+	if got := addrsOf(tp.pool); !slices.Equal(got, []string{a.Addr()}) || tp.origins[a.Addr()].source != sourceDNS {
+		t.Fatalf("pool right after the reload = %v from %+v", got, tp.origins)
+	}
+	// A reload back to the address forgets the name.
+	if err := s.Reload(loadConfig(t, gatewayYAML(a.Addr()))); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	n := len(s.runtime.names)
+	s.mu.Unlock()
+	if n != 0 || s.table.Load().pools["orders"].origins[a.Addr()].source != sourceConfig {
+		t.Errorf("after the name left the file: %d names kept", n)
+	}
+}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/sluice-gw/sluice/balancer"
 	"github.com/sluice-gw/sluice/config"
@@ -148,14 +147,4 @@ func (s *Server) applyRuntime() error {
 	}
 	s.swap(old, t)
 	return nil
-}
-
-// addrsOf returns the addresses of the backends of p, sorted.
-func addrsOf(p *balancer.Pool) []string {
-	out := make([]string, 0, len(p.Backends()))
-	for _, b := range p.Backends() {
-		out = append(out, b.Addr())
-	}
-	slices.Sort(out)
-	return out
 }
