@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -33,18 +32,18 @@ const maxAdminBody = 64 << 10
 // brings it back.
 func (s *Server) addBackend(w http.ResponseWriter, r *http.Request) {
 	pool := r.PathValue("pool")
-	var in balancer.BackendOptions
+	var body addedBackend
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	if err := dec.Decode(&body); err != nil {
 		adminError(w, http.StatusBadRequest, "", "body: want {\"addr\":\"host:port\",\"weight\":1}: "+err.Error())
 		return
 	}
-	if field, err := checkAddedBackend(in); err != nil {
+	in, field, err := body.check()
+	if err != nil {
 		adminError(w, http.StatusBadRequest, field, err.Error())
 		return
 	}
-	in.Weight = max(in.Weight, balancer.DefaultWeight)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,26 +72,37 @@ func (s *Server) addBackend(w http.ResponseWriter, r *http.Request) {
 	writeAdminJSON(w, http.StatusCreated, s.poolView(pool))
 }
 
-// checkAddedBackend validates a backend given to the admin API as the
-// configuration's would be, and reports the field at fault. Only IP
-// addresses are accepted: a name belongs in the file, where it is looked up
-// again every dns_refresh, while an added backend is one fixed address.
-func checkAddedBackend(in balancer.BackendOptions) (field string, err error) {
+// addedBackend is the body of POST /admin/pools/{pool}/backends.
+type addedBackend struct {
+	Addr   string `json:"addr"`
+	Weight int    `json:"weight"`
+	SRV    string `json:"srv"` // refused, with a message saying where it belongs
+}
+
+// check validates the backend as the configuration's would be and returns
+// it with its address in canonical form (so that "[0::1]:80" and
+// "[::1]:80" are one backend), or the field at fault. Only IP addresses are
+// accepted: a name belongs in the file, where it is looked up again every
+// dns_refresh, while an added backend is one fixed address.
+func (in addedBackend) check() (b balancer.BackendOptions, field string, err error) {
 	if in.SRV != "" {
-		return "srv", errors.New("srv names belong in the configuration file; add addresses here")
+		return b, "srv", errors.New("srv: names belong in the configuration file; add addresses here")
 	}
-	if err := in.Validate(); err != nil {
+	b = balancer.BackendOptions{Addr: in.Addr, Weight: in.Weight}
+	if err := b.Validate(); err != nil {
 		var fe *balancer.FieldError
 		if errors.As(err, &fe) {
-			return fe.Path, fe
+			return b, fe.Path, fe
 		}
-		return "", err
+		return b, "", err
 	}
-	host, _, _ := net.SplitHostPort(in.Addr)
-	if _, err := netip.ParseAddr(host); err != nil {
-		return "addr", fmt.Errorf("addr: %q is not an IP address and port; names belong in the configuration file, where they are looked up again every dns_refresh", in.Addr)
+	ap, err := netip.ParseAddrPort(in.Addr)
+	if err != nil {
+		return b, "addr", fmt.Errorf("addr: %q is not an IP address and port; names belong in the configuration file, where they are looked up again every dns_refresh", in.Addr)
 	}
-	return "", nil
+	b.Addr = ap.String()
+	b.Weight = max(b.Weight, balancer.DefaultWeight)
+	return b, "", nil
 }
 
 // drainBackend answers POST /admin/pools/{pool}/backends/{addr}/drain: the
@@ -146,6 +156,9 @@ func (s *Server) removeBackend(w http.ResponseWriter, r *http.Request) {
 // request 503. The caller holds s.mu.
 func (s *Server) takeOut(w http.ResponseWriter, r *http.Request) (pool, addr string, b *balancer.Backend) {
 	pool, addr = r.PathValue("pool"), r.PathValue("addr")
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		addr = ap.String() // as added backends are kept
+	}
 	tp, status, msg := s.livePool(pool)
 	if tp == nil {
 		adminError(w, status, "", msg)

@@ -162,6 +162,13 @@ func TestAdminBackendRefusesBadInputAndChangesNothing(t *testing.T) {
 	}
 }
 
+func TestAddedBackendIsKeptInCanonicalForm(t *testing.T) {
+	b, field, err := addedBackend{Addr: "[0:0::1]:80"}.check()
+	if err != nil || field != "" || b.Addr != "[::1]:80" || b.Weight != 1 {
+		t.Errorf("check() = %+v, %q, %v; want [::1]:80 with weight 1", b, field, err)
+	}
+}
+
 func TestAddedBackendTakesTrafficWithoutAFailedRequest(t *testing.T) {
 	a := startOrigin(t, origin.Options{Name: "a"})
 	b := startOrigin(t, origin.Options{Name: "b"})
