@@ -34,7 +34,7 @@ type Backend struct {
 	hc             *fasthttp.HostClient
 	settings       clientSettings
 	weight         atomic.Int64
-	down           atomic.Uint32 // downCheck | downEjected; 0 means it may be picked
+	down           atomic.Uint32 // downCheck | downEjected | downDraining; 0 means it may be picked
 	connectTimeout atomic.Int64  // time.Duration, read at each dial
 	// recoveredAt is when the down bits last went back to 0, in Unix
 	// nanoseconds; 0 if they never did (a backend starts up, it does not
@@ -63,8 +63,9 @@ type Backend struct {
 // passing do not bring back a backend that passive outlier detection ejected,
 // and the end of an ejection does not bring back one whose probes fail.
 const (
-	downCheck   uint32 = 1 << iota // the active health check failed
-	downEjected                    // passive outlier detection ejected it
+	downCheck    uint32 = 1 << iota // the active health check failed
+	downEjected                     // passive outlier detection ejected it
+	downDraining                    // an operator is taking it out: no new requests
 )
 
 // BackendStats is a snapshot of a backend's state and counters, for the
@@ -85,6 +86,9 @@ type BackendStats struct {
 	// (Pool.Acquire to Release); MaxInFlight is its cap, 0 for none.
 	InFlight    int64
 	MaxInFlight int64
+	// Draining is true while the backend takes no new requests because an
+	// operator is taking it out (admin API); in-flight ones finish.
+	Draining bool
 	// OpenConns is the number of upstream connections, busy or idle.
 	OpenConns int
 
@@ -137,7 +141,7 @@ func (b *Backend) Addr() string { return b.addr }
 func (b *Backend) Weight() int { return int(b.weight.Load()) }
 
 // Healthy reports whether the backend may be picked: its health checks pass
-// (or it has none) and it is not ejected.
+// (or it has none), it is not ejected and it is not draining.
 func (b *Backend) Healthy() bool { return b.down.Load() == 0 }
 
 // InFlight returns the number of requests holding a place on the backend:
@@ -163,6 +167,17 @@ func (b *Backend) SetEjected(ejected bool) (changed bool) {
 
 // Ejected reports whether passive outlier detection holds the backend out.
 func (b *Backend) Ejected() bool { return b.down.Load()&downEjected != 0 }
+
+// SetDraining stops (or resumes) sending new requests to the backend while
+// the requests it has finish, and reports whether that changed anything. It
+// is the operator's bit: health checks and outlier detection leave it alone,
+// and a reload that reuses the backend keeps it.
+func (b *Backend) SetDraining(draining bool) (changed bool) {
+	return b.setDown(downDraining, draining)
+}
+
+// Draining reports whether the backend is being drained.
+func (b *Backend) Draining() bool { return b.down.Load()&downDraining != 0 }
 
 func (b *Backend) setDown(bit uint32, down bool) (changed bool) {
 	for {
@@ -296,6 +311,7 @@ func (b *Backend) Stats() BackendStats {
 		Weight:         b.Weight(),
 		Healthy:        b.Healthy(),
 		Ejected:        b.Ejected(),
+		Draining:       b.Draining(),
 		Ejections:      b.ej.seq.Load(),
 		EjectionPeriod: time.Duration(b.ej.period.Load()),
 		InFlight:       b.InFlight(),

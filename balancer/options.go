@@ -30,6 +30,7 @@ const (
 	DefaultWeight              = 1
 	DefaultHashKey             = "client"
 	DefaultHashLoadFactor      = 1.25
+	DefaultDNSRefresh          = 30 * time.Second
 
 	DefaultHealthCheckInterval = time.Second
 	DefaultHealthCheckTimeout  = 500 * time.Millisecond
@@ -88,6 +89,13 @@ type Options struct {
 	// Backends are the servers of the pool, in order. At least one is
 	// required.
 	Backends []BackendOptions `mapstructure:"backends"`
+
+	// DNSRefresh is how often the gateway looks up again the names among
+	// Backends (an addr whose host is not an IP, or an srv). Default 30s;
+	// lower it (5s) where instances come and go quickly, since a new one
+	// gets no traffic until the next lookup finds it. Pools without names
+	// ignore it.
+	DNSRefresh time.Duration `mapstructure:"dns_refresh"`
 
 	// HealthCheck probes each backend in the background.
 	HealthCheck HealthCheckOptions `mapstructure:"health_check"`
@@ -179,15 +187,58 @@ type CircuitBreakerOptions struct {
 	QueueTimeout time.Duration `mapstructure:"queue_timeout"`
 }
 
-// BackendOptions name one server of a pool.
+// BackendOptions name one server of a pool, or, through DNS, several.
 type BackendOptions struct {
-	// Addr is host:port of the backend, e.g. "127.0.0.1:9001". Required.
+	// Addr is host:port of the backend, e.g. "127.0.0.1:9001". A host that
+	// is a name ("orders.svc:8080") stands for every address it resolves
+	// to (A and AAAA), looked up again every DNSRefresh. Exactly one of
+	// Addr and SRV is required.
 	Addr string `mapstructure:"addr"`
+	// SRV is a DNS SRV name ("_orders._tcp.svc.local") whose targets and
+	// ports are the backends, looked up again every DNSRefresh; only the
+	// targets of the lowest priority are used, all with Weight (the
+	// records' own weights are ignored). Exactly one of Addr and SRV is
+	// required.
+	SRV string `mapstructure:"srv"`
 	// Weight is the backend's relative share for weighted_round_robin,
 	// p2c_ewma (its cost is divided by it) and consistent_hash (its share
 	// of the ring and of the load bound); round_robin and least_conn ignore
-	// it. Default 1; 0 is "default", negative is an error.
+	// it. A name's or SRV's addresses all get it. Default 1; 0 is "default",
+	// negative is an error.
 	Weight int `mapstructure:"weight"`
+}
+
+// Validate reports every problem of b, each a *FieldError whose path is
+// the key inside the backend ("addr", "srv", "weight"), joined with
+// errors.Join; nil when b is usable.
+func (b BackendOptions) Validate() error {
+	var errs []error
+	add := func(path string, err error) { errs = append(errs, &FieldError{Path: path, Err: err}) }
+	switch {
+	case b.Addr != "" && b.SRV != "":
+		add("srv", errors.New("set addr or srv, not both"))
+	case b.SRV != "":
+		if err := validateSRV(b.SRV); err != nil {
+			add("srv", err)
+		}
+	default:
+		if err := validateAddr(b.Addr); err != nil {
+			add("addr", err)
+		}
+	}
+	if b.Weight < 0 {
+		add("weight", fmt.Errorf("%d must not be negative", b.Weight))
+	}
+	return errors.Join(errs...)
+}
+
+// key identifies a backend entry for the duplicate check: two entries with
+// the same key would build the same backends.
+func (b BackendOptions) key() string {
+	if b.SRV != "" {
+		return "srv " + strings.ToLower(strings.TrimSuffix(b.SRV, "."))
+	}
+	return b.Addr
 }
 
 // HealthCheckOptions configure active health checking. With an empty Path no
@@ -233,6 +284,9 @@ func (o Options) WithDefaults() Options {
 		o.Backends = backends
 	}
 	o.HealthCheck = o.HealthCheck.WithDefaults()
+	if o.DNSRefresh == 0 {
+		o.DNSRefresh = DefaultDNSRefresh
+	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -360,17 +414,28 @@ func (o *Options) Validate() error {
 	seen := make(map[string]int, len(d.Backends))
 	for i, b := range d.Backends {
 		at := fmt.Sprintf("backends[%d]", i)
-		if err := validateAddr(b.Addr); err != nil {
-			errs = append(errs, &FieldError{Path: at + ".addr", Err: err})
-		} else if first, dup := seen[b.Addr]; dup {
-			add(at+".addr", "duplicate of backends[%d]", first)
-		} else {
-			seen[b.Addr] = i
+		bad := false
+		for _, err := range unjoin(b.Validate()) {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				bad = bad || fe.Path != "weight"
+				errs = append(errs, &FieldError{Path: at + "." + fe.Path, Err: fe.Err})
+			}
 		}
-		if b.Weight < 0 {
-			add(at+".weight", "%d must not be negative", b.Weight)
+		if bad {
+			continue
+		}
+		if first, dup := seen[b.key()]; dup {
+			field := ".addr"
+			if b.SRV != "" {
+				field = ".srv"
+			}
+			add(at+field, "duplicate of backends[%d]", first)
+		} else {
+			seen[b.key()] = i
 		}
 	}
+	notNegative(&errs, "dns_refresh", d.DNSRefresh)
 
 	hc := d.HealthCheck
 	if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
@@ -443,8 +508,43 @@ func offOrPositive(errs *[]error, key string, n int) {
 	}
 }
 
+// unjoin returns the members of an errors.Join result (nil for nil).
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// validateSRV accepts a DNS name (letters, digits, "-", "_", "." between
+// non-empty labels), which is what an SRV query takes: no port, no scheme.
+func validateSRV(name string) error {
+	trimmed := strings.TrimSuffix(name, ".")
+	if trimmed == "" {
+		return errors.New("empty name")
+	}
+	if net.ParseIP(trimmed) != nil {
+		return fmt.Errorf("%q is an IP address, want a DNS name such as _orders._tcp.svc.local", name)
+	}
+	for _, label := range strings.Split(trimmed, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("%q is not a DNS name (empty or over-long label)", name)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("%q is not a DNS name (character %q); want e.g. _orders._tcp.svc.local, with no port", name, c)
+			}
+		}
+	}
+	return nil
+}
+
 // validateAddr accepts host:port with a non-empty host and a numeric port in
-// 1-65535. Names are allowed (resolved when a connection is dialled).
+// 1-65535. A host that is a name is resolved by the gateway (see
+// BackendOptions.Addr).
 func validateAddr(addr string) error {
 	if addr == "" {
 		return errors.New("required (host:port)")

@@ -29,8 +29,9 @@ func TestWithDefaults(t *testing.T) {
 			Outlier: OutlierOptions{ConsecutiveFailures: 5, BaseEjectionTime: 30 * time.Second,
 				MaxEjectionTime: 5 * time.Minute, MaxEjectionPercent: 50},
 			CircuitBreaker: CircuitBreakerOptions{MaxQueue: 128, QueueTimeout: 250 * time.Millisecond},
+			DNSRefresh:     30 * time.Second,
 		}
-		if o.Policy != want.Policy || o.HealthCheck != want.HealthCheck || o.Timeout != want.Timeout ||
+		if o.Policy != want.Policy || o.DNSRefresh != want.DNSRefresh || o.HealthCheck != want.HealthCheck || o.Timeout != want.Timeout ||
 			o.ConnectTimeout != want.ConnectTimeout || o.MaxConnsPerBackend != want.MaxConnsPerBackend ||
 			o.MaxIdleConnDuration != want.MaxIdleConnDuration || o.MaxResponseBody != want.MaxResponseBody ||
 			o.HashKey != want.HashKey || o.HashLoadFactor != want.HashLoadFactor || o.SlowStart != 0 ||
@@ -97,6 +98,20 @@ func TestValidate(t *testing.T) {
 			[]string{`backends[1].addr: missing port in address "10.0.0.1"`}},
 		{"rejects an empty address", func(o *Options) { o.Backends[0].Addr = "" },
 			[]string{`backends[0].addr: required (host:port)`}},
+		{"accepts an srv name instead of an address", func(o *Options) {
+			o.Backends[0] = BackendOptions{SRV: "_orders._tcp.svc.local."}
+		}, nil},
+		{"rejects both addr and srv", func(o *Options) { o.Backends[0].SRV = "_orders._tcp.svc.local" },
+			[]string{`backends[0].srv: set addr or srv, not both`}},
+		{"rejects an srv with a port", func(o *Options) { o.Backends[0] = BackendOptions{SRV: "_orders._tcp.svc:80"} },
+			[]string{`backends[0].srv: "_orders._tcp.svc:80" is not a DNS name (character ':'); want e.g. _orders._tcp.svc.local, with no port`}},
+		{"rejects an IP as srv", func(o *Options) { o.Backends[0] = BackendOptions{SRV: "10.0.0.1"} },
+			[]string{`backends[0].srv: "10.0.0.1" is an IP address, want a DNS name such as _orders._tcp.svc.local`}},
+		{"rejects a duplicate srv, whatever its case", func(o *Options) {
+			o.Backends = []BackendOptions{{SRV: "_a._tcp.svc"}, {SRV: "_A._tcp.svc."}}
+		}, []string{"backends[1].srv: duplicate of backends[0]"}},
+		{"rejects a negative dns refresh", func(o *Options) { o.DNSRefresh = -time.Second },
+			[]string{"dns_refresh: -1s must not be negative"}},
 		{"rejects a URL", func(o *Options) { o.Backends[0].Addr = "http://a:80" },
 			[]string{`backends[0].addr: "http://a:80" is a URL, want host:port`}},
 		{"rejects a port out of range", func(o *Options) { o.Backends[0].Addr = "a:70000" },

@@ -47,6 +47,9 @@ func newAdminServer(s *Server, addr string) (*adminServer, error) {
 		_ = enc.Encode(poolsView(s.table.Load()))
 	})
 	mux.HandleFunc("POST /admin/cache/purge", s.requireToken(s.purge))
+	mux.HandleFunc("POST /admin/pools/{pool}/backends", s.requireToken(s.addBackend))
+	mux.HandleFunc("POST /admin/pools/{pool}/backends/{addr}/drain", s.requireToken(s.drainBackend))
+	mux.HandleFunc("DELETE /admin/pools/{pool}/backends/{addr}", s.requireToken(s.removeBackend))
 	return &adminServer{ln: ln, srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -66,15 +69,24 @@ func (a *adminServer) close() {
 
 // poolView is the JSON shape of /admin/pools.
 type poolView struct {
-	Name     string        `json:"name"`
-	Policy   string        `json:"policy"`
+	Name   string `json:"name"`
+	Policy string `json:"policy"`
+	// Size is the number of backends, draining ones included.
+	Size     int           `json:"size"`
 	Backends []backendView `json:"backends"`
 }
 
 type backendView struct {
-	Addr          string `json:"addr"`
-	Weight        int    `json:"weight"`
+	Addr   string `json:"addr"`
+	Weight int    `json:"weight"`
+	// Source is where the backend came from: "config" (the file), "admin"
+	// (the admin API) or "dns" (what Name resolved to).
+	Source string `json:"source,omitempty"`
+	Name   string `json:"name,omitempty"`
+	// Healthy is false while the backend may not be picked: failed checks,
+	// ejected or draining.
 	Healthy       bool   `json:"healthy"`
+	Draining      bool   `json:"draining"`
 	InFlight      int64  `json:"in_flight"`
 	Requests      uint64 `json:"requests"`
 	ConnectErrors uint64 `json:"connect_errors"`
@@ -88,15 +100,20 @@ func poolsView(t *Table) []poolView {
 		return out
 	}
 	for _, tp := range t.poolList {
-		pv := poolView{Name: tp.pool.Name(), Policy: tp.pool.Options().Policy, Backends: []backendView{}}
-		for _, b := range tp.pool.Backends() {
-			st := b.Stats()
-			pv.Backends = append(pv.Backends, backendView{
-				Addr: st.Addr, Weight: st.Weight, Healthy: st.Healthy, InFlight: st.InFlight,
-				Requests: st.Requests, ConnectErrors: st.ConnectErrors, TimeoutErrors: st.TimeoutErrors, OtherErrors: st.OtherErrors,
-			})
-		}
-		out = append(out, pv)
+		out = append(out, viewOf(tp))
 	}
 	return out
+}
+
+func viewOf(tp *tablePool) poolView {
+	pv := poolView{Name: tp.pool.Name(), Policy: tp.pool.Options().Policy, Size: len(tp.pool.Backends()), Backends: []backendView{}}
+	for _, b := range tp.pool.Backends() {
+		st := b.Stats()
+		from := tp.origins[st.Addr]
+		pv.Backends = append(pv.Backends, backendView{
+			Addr: st.Addr, Weight: st.Weight, Source: from.source, Name: from.name, Healthy: st.Healthy, Draining: st.Draining, InFlight: st.InFlight,
+			Requests: st.Requests, ConnectErrors: st.ConnectErrors, TimeoutErrors: st.TimeoutErrors, OtherErrors: st.OtherErrors,
+		})
+	}
+	return pv
 }

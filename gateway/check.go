@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/gateway/internal/route"
@@ -24,10 +26,18 @@ import (
 // (`routes[2].match.host: "a:80" must not contain a port`), all joined
 // with errors.Join. warnings lists what is accepted but doubtful, for the
 // caller to print or log: cfg.Warnings, then the route rules' (an
-// unregistered method such as "GETT").
+// unregistered method such as "GETT"), then the backend names that do not
+// resolve now. Names are looked up with the system's resolver, as `sluice
+// run` does at start-up.
 func Check(cfg *config.Config) (warnings []string, err error) {
+	names := newRuntimeState()
+	names.syncNames(net.DefaultResolver, cfg, slog.New(slog.DiscardHandler))
+	eff, _, err := names.apply(cfg)
+	if err != nil {
+		return nil, err
+	}
 	// No health callback: the checkers the table holds are never started.
-	t, err := buildTable(cfg, nil, newMetrics(func() *Table { return nil }), nil, limitDeps{})
+	t, err := buildTable(eff, nil, newMetrics(func() *Table { return nil }), nil, limitDeps{})
 	if err != nil {
 		return nil, withKeyPaths(err)
 	}
@@ -37,6 +47,7 @@ func Check(cfg *config.Config) (warnings []string, err error) {
 	for _, w := range t.matcher.Warnings() {
 		warnings = append(warnings, routeProblem(w).Error())
 	}
+	warnings = append(warnings, names.unresolved(cfg)...)
 	return warnings, nil
 }
 

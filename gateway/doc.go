@@ -21,7 +21,11 @@
 // balancer.Backend of every unchanged address (its pooled connections, health
 // and counters), and swaps a pointer; requests already running finish on the
 // table they started with. A configuration that fails to load or validate
-// changes nothing.
+// changes nothing. Runtime changes to the pools (backends added, drained or
+// removed through the admin API, the addresses DNS names resolve to) are
+// an overlay applied to the file's pools at every build (dynamic.go), so
+// each is a rebuild like a reload, and a reload keeps them. Names are
+// resolved by one background goroutine (dns.go), never per request.
 //
 // Shutdown is built for rolling deploys (shutdown.go): /readyz fails and
 // responses carry Connection: close while serving goes on for

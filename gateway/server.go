@@ -29,6 +29,9 @@ type Options struct {
 	// AccessLogOutput overrides where the access log goes (tests). Nil means
 	// the configured access_log.path.
 	AccessLogOutput io.Writer
+	// Resolver looks up the names among the pools' backends (dns.go). Nil
+	// means net.DefaultResolver.
+	Resolver Resolver
 }
 
 // Server is one running gateway: the front listener, the admin listener and
@@ -72,9 +75,14 @@ type Server struct {
 	// replaces under mu.
 	scheme, adminListen string
 
-	mu   sync.Mutex // serialises Reload and Shutdown
+	mu   sync.Mutex // serialises Reload, runtime changes and Shutdown
 	cfg  *config.Config
 	cert atomic.Pointer[tls.Certificate]
+
+	// runtime holds the admin API's backend changes and what the backends'
+	// names resolve to, applied to cfg by every table build; guarded by mu.
+	runtime  *runtimeState
+	resolver Resolver
 
 	front    *fasthttp.Server
 	frontLn  net.Listener
@@ -96,9 +104,13 @@ type Server struct {
 // listeners, so that the addresses are known (and a busy port is reported)
 // before Serve. Health checks start at once.
 func New(cfg *config.Config, o Options) (*Server, error) {
-	s := &Server{log: o.Logger, cfg: cfg, idPrefix: newIDPrefix(), drainQuiet: drainQuiet, drainIdleMax: drainIdleMax}
+	s := &Server{log: o.Logger, cfg: cfg, idPrefix: newIDPrefix(), drainQuiet: drainQuiet, drainIdleMax: drainIdleMax,
+		runtime: newRuntimeState(), resolver: o.Resolver}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.resolver == nil {
+		s.resolver = net.DefaultResolver
 	}
 	s.requests.New = newRequest
 	s.upstreamFailures = newFailureLog(s.log)
@@ -113,7 +125,8 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics.reg.MustRegister(newCacheCollector(func() (cache.Stats, bool) { return s.cache.Stats(), true }))
-	t, err := buildTable(cfg, nil, s.metrics, s.healthChanged, limitDeps{s.rdb, s.log})
+	s.runtime.syncNames(s.resolver, cfg, s.log)
+	t, err := s.build(cfg, nil)
 	if err != nil {
 		s.closeRedis()
 		return nil, err
@@ -197,6 +210,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	started = true
 	s.table.Store(t)
 	t.start()
+	go s.refreshNames()
 	s.metrics.reloadOK.Add(0)
 	s.metrics.lastReload.SetToCurrentTime()
 	return s, nil
@@ -253,8 +267,14 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.metrics.reloadFailed.Inc()
 		return fmt.Errorf("reload: %w", err)
 	}
+	// The runtime changes (admin API, DNS answers) apply to the new file
+	// too; names it adds are resolved now, names it drops forgotten once it
+	// is in use (s.cfg is the running file whether this reload succeeds or
+	// not).
+	defer func() { s.runtime.prune(s.cfg) }()
+	s.runtime.syncNames(s.resolver, cfg, s.log)
 	old := s.table.Load()
-	t, err := buildTable(cfg, old, s.metrics, s.healthChanged, limitDeps{s.rdb, s.log})
+	t, err := s.build(cfg, old)
 	if err != nil {
 		s.metrics.reloadFailed.Inc()
 		return fmt.Errorf("reload: %w", err)
@@ -264,11 +284,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.adminToken.Store(&tok)
 	warnRestartOnly(s.log, s.cfg, cfg)
-	s.table.Store(t)
-	// The old checkers stop before the new ones start, so a late verdict
-	// of an old checker cannot contradict the new one.
-	old.retire(t)
-	t.start()
+	s.swap(old, t)
 	s.metrics.routesChanged(old.routeNames(), t.routeNames(), time.Now())
 	s.cfg = cfg
 	s.metrics.reloadOK.Inc()

@@ -62,6 +62,9 @@ type tablePool struct {
 	hashKey balancer.KeySource
 	hashed  bool
 	latency prometheus.Observer // sluice_upstream_duration_seconds{pool}
+	// origins says where each backend came from, by address (dynamic.go);
+	// nil for a table Check builds.
+	origins map[string]backendOrigin
 }
 
 // routePool is one pool as a route sends to it: the pool and the route's
