@@ -13,7 +13,18 @@ import (
 
 func TestProxiedRequestDoesNotAllocate(t *testing.T) {
 	o := startOrigin(t, origin.Options{})
-	s := startGateway(t, gatewayYAML(o.Addr()))
+	o2 := startOrigin(t, origin.Options{})
+	e1, e2 := startOrigin(t, origin.Options{ErrorRate: 1}), startOrigin(t, origin.Options{ErrorRate: 1})
+	// Besides the plain route: a sharded route over a consistent_hash pool
+	// and a round-robin one, with shedding on and a retried 5xx.
+	yaml := gatewayYAML(o.Addr()) +
+		"  - name: sharded\n    match: {path_prefix: /sharded}\n    strip_prefix: /sharded\n    shards: {key: \"header:X-Customer-ID\", pools: [orders, hashed]}\n    priority: high\n" +
+		"  - name: retried\n    match: {path_prefix: /failing}\n    strip_prefix: /failing\n    pool: failing\n    retries: {on: [500], budget: 100%}\n" +
+		"server: {max_concurrency: 1000}\n"
+	yaml = strings.Replace(yaml, "routes:", "  hashed:\n    policy: consistent_hash\n    hash_key: \"query:c\"\n    outlier_detection: {consecutive_failures: -1}\n"+
+		"    backends: [{addr: "+o.Addr()+"}, {addr: "+o2.Addr()+"}]\n"+
+		"  failing:\n    outlier_detection: {consecutive_failures: -1}\n    backends: [{addr: "+e1.Addr()+"}, {addr: "+e2.Addr()+"}]\nroutes:", 1)
+	s := startGateway(t, yaml)
 	tests := []struct {
 		name, raw string
 		status    int
@@ -21,6 +32,8 @@ func TestProxiedRequestDoesNotAllocate(t *testing.T) {
 		{"a proxied GET", "GET /api/orders/17?x=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n", 200},
 		{"a proxied POST", "POST /api/orders HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"customer\":\"c\"}", 201},
 		{"an unrouted request", "GET /nope HTTP/1.1\r\nHost: shop.example\r\n\r\n", 404},
+		{"a sharded GET to a consistent_hash pool", "GET /sharded/orders/1?c=42 HTTP/1.1\r\nHost: shop.example\r\nX-Customer-ID: c-17\r\n\r\n", 200},
+		{"a GET retried after a 500", "GET /failing/orders/1 HTTP/1.1\r\nHost: shop.example\r\n\r\n", 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
