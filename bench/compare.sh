@@ -241,21 +241,9 @@ else
 	sut_pin=() load_pin=()
 fi
 
-# take_port VAR sets VAR to a TCP port on 127.0.0.1 that nothing listens on
-# and that this script has not handed out yet, searching upward from
-# $next_port. (A variable, not stdout: $(...) would lose next_port.)
 next_port=18100
-take_port() {
-	local p
-	for ((p = next_port; p < 28000; p++)); do
-		if [[ -z $(ss -Hltn "sport = :$p") ]]; then
-			next_port=$((p + 1))
-			printf -v "$1" '%s' "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
+# shellcheck source=bench/ports.sh
+source "$(dirname "$0")/ports.sh"
 take_port port_origin
 take_port port_sluice
 take_port port_admin

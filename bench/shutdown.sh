@@ -67,19 +67,9 @@ if [[ -z $sluice ]]; then
 	(cd "$(dirname "$0")/.." && go build -o "$sluice" ./cmd/sluice) || die "go build failed"
 fi
 
-# take_port VAR sets VAR to a free TCP port on 127.0.0.1 not handed out yet.
 next_port=18400
-take_port() {
-	local p
-	for ((p = next_port; p < 28000; p++)); do
-		if [[ -z $(ss -Hltn "sport = :$p") ]]; then
-			next_port=$((p + 1))
-			printf -v "$1" '%s' "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
+# shellcheck source=bench/ports.sh
+source "$(dirname "$0")/ports.sh"
 
 # wait_ok waits until URL answers 200 while PID runs, or dies after ~15s.
 wait_ok() {
