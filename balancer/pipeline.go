@@ -110,11 +110,13 @@ func (p *pipeline) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp
 	if p.offReason.Load() != nil || p.closed.Load() {
 		return p.tr.RoundTrip(p.normal, req, resp)
 	}
-	deadline := time.Now().Add(maxConnWait)
+	// One clock read for the deadline, the stall check and the timer.
+	now := time.Now()
+	deadline := now.Add(maxConnWait)
 	if timeout := req.GetTimeOut(); timeout > 0 {
-		deadline = time.Now().Add(timeout)
+		deadline = now.Add(timeout)
 	}
-	c := p.reserve(deadline)
+	c := p.reserve(now, deadline)
 	if c == nil {
 		return p.tr.RoundTrip(p.normal, req, resp)
 	}
@@ -127,7 +129,7 @@ func (p *pipeline) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp
 	skipBody := resp.SkipBody
 	w.prepare(resp, req.Header.IsHead(), deadline, p.hc.DisableHeaderNamesNormalizing)
 	c.queue <- w // never blocks: the slot is reserved
-	if w.wait() {
+	if w.wait(deadline.Sub(now)) {
 		// The deadline passed first; the pipeline owns w now and recycles it.
 		resp.SkipBody = skipBody
 		return false, fmt.Errorf("%w: waiting for a pipelined response", ErrTimeout)
@@ -196,8 +198,8 @@ func (p *pipeline) now() int64 { return int64(time.Since(p.epoch)) }
 // reserve returns a connection with a free slot reserved for one request,
 // dialling one when a slot has none, or nil when every connection is full,
 // stalled behind a slow response, or being dialled.
-func (p *pipeline) reserve(deadline time.Time) *pipeConn {
-	now := p.now()
+func (p *pipeline) reserve(at, deadline time.Time) *pipeConn {
+	now := int64(at.Sub(p.epoch))
 	slow := int64(p.opts.SlowResponse)
 	for i := range p.slots {
 		s := &p.slots[i]
@@ -358,12 +360,13 @@ func (w *pipeWork) prepare(resp *fasthttp.Response, head bool, deadline time.Tim
 	}
 }
 
-// wait waits for the verdict or the deadline, and reports whether the
-// caller abandoned w (the pipeline then owns it). Once the pipeline side
-// has claimed w it is writing the response, bounded by the connection's
-// read deadline (this same deadline), so the caller waits for that.
-func (w *pipeWork) wait() (abandoned bool) {
-	w.timer.Reset(time.Until(w.deadline))
+// wait waits for the verdict or the deadline, timeLeft from now, and
+// reports whether the caller abandoned w (the pipeline then owns it). Once
+// the pipeline side has claimed w it is writing the response, bounded by the
+// connection's read deadline (this same deadline), so the caller waits for
+// that.
+func (w *pipeWork) wait(timeLeft time.Duration) (abandoned bool) {
+	w.timer.Reset(timeLeft)
 	select {
 	case <-w.done:
 		w.timer.Stop()
