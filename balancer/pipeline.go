@@ -30,6 +30,7 @@ type pipeline struct {
 	opts           PipelineOptions
 	maxBody        int
 	maxIdle        time.Duration
+	timeout        time.Duration // the pool's: bounds reading a response nobody waits for
 	connectTimeout *atomic.Int64
 
 	hc     *fasthttp.HostClient // Transport is this pipeline
@@ -70,6 +71,7 @@ func newPipeline(addr string, o Options, normal *fasthttp.HostClient, tr *transp
 		opts:           o.Upstream.Pipeline,
 		maxBody:        int(o.MaxResponseBody),
 		maxIdle:        o.MaxIdleConnDuration,
+		timeout:        o.Timeout,
 		connectTimeout: connectTimeout,
 		normal:         normal,
 		tr:             tr,

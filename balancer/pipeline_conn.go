@@ -243,13 +243,19 @@ func (c *pipeConn) drainQueue() {
 // before reusing a connection, that the backend has neither sent anything
 // nor closed it; the batch is never written on one that it did.
 func (c *pipeConn) send(idle bool) bool {
-	// Requests whose callers left are dropped here, unwritten.
+	// Requests whose callers left are dropped here, unwritten. The write
+	// may take as long as the latest deadline: one request close to its
+	// own must not fail the others.
 	n := 0
+	var last time.Time
 	for _, w := range c.batch {
 		if w.state.Load() == workAbandoned {
 			c.p.works.Put(w)
 			c.unreserve()
 			continue
+		}
+		if w.deadline.After(last) {
+			last = w.deadline
 		}
 		c.batch[n] = w
 		n++
@@ -258,10 +264,9 @@ func (c *pipeConn) send(idle bool) bool {
 	if n == 0 {
 		return true
 	}
-	first := c.batch[0].deadline
 	if idle && c.used {
 		// The reader is waiting on sent, not reading: the socket is ours.
-		_ = c.conn.SetReadDeadline(first)
+		_ = c.conn.SetReadDeadline(last)
 		if state := connStateOf(c.conn); state != connClean {
 			var reason error
 			if state == connStray {
@@ -274,7 +279,7 @@ func (c *pipeConn) send(idle bool) bool {
 		}
 	}
 	c.used = true
-	_ = c.conn.SetWriteDeadline(first)
+	_ = c.conn.SetWriteDeadline(last)
 	for _, w := range c.batch {
 		_, _ = c.bw.Write(w.wire.b) // a failure shows again at Flush
 	}
@@ -283,10 +288,11 @@ func (c *pipeConn) send(idle bool) bool {
 	c.written.Add(uint64(n))
 	c.handBack()
 	if err := c.bw.Flush(); err != nil {
-		// The backend closed or reset the connection (or shutdown did).
-		// No response byte of these has been read: each is replayed.
+		// The backend closed or reset the connection (or shutdown did, or
+		// it stopped reading). No response byte of these has been read:
+		// each is replayed.
 		var reason error
-		if !c.stopping() && c.pipelined() {
+		if !c.stopping() && c.pipelined() && !isTimeout(err) {
 			reason = errPipeClosed
 		}
 		c.shutdown(reason)
@@ -334,14 +340,18 @@ func (c *pipeConn) read() {
 		}
 		c.busySince.Store(c.p.now())
 		start := c.cr.n - int64(c.br.Buffered())
-		resp := &c.scratch
+		resp, deadline := &c.scratch, head.deadline
 		if owned = head.claim(); owned {
 			resp = head.resp
 		} else {
+			// Its caller left at its deadline, but the response must still
+			// be read for the connection to stay in step: it gets a whole
+			// pool timeout more, like a request of its own.
 			resp.Reset()
 			resp.SkipBody = head.head
+			deadline = time.Now().Add(c.p.timeout)
 		}
-		_ = c.conn.SetReadDeadline(head.deadline)
+		_ = c.conn.SetReadDeadline(deadline)
 		err := resp.ReadLimitBody(c.br, c.p.maxBody)
 		if err != nil {
 			headBytes = c.cr.n > start

@@ -92,6 +92,33 @@ func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
 func (g *gate) wait() { <-g.ch }
 
+// startHoldingBackend starts a raw backend that answers each request with its
+// path as the body, and holds its answer to GET /slow until the gate opens
+// (at the latest when the test ends).
+func startHoldingBackend(t *testing.T) (*testnet.RawBackend, *gate) {
+	t.Helper()
+	release := newGate()
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		if r.Path == "/slow" {
+			release.wait()
+		}
+		_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+	})
+	t.Cleanup(release.open)
+	return rb, release
+}
+
+// getEach sends GET path for each path in turn, failing the test unless
+// each gets its own path back.
+func getEach(t *testing.T, b *Backend, paths ...string) {
+	t.Helper()
+	for _, path := range paths {
+		if got := get(t, b, path); got != path {
+			t.Fatalf("GET %s got body %q: another request's response", path, got)
+		}
+	}
+}
+
 // sightings counts the times a raw backend read each path.
 type sightings struct {
 	mu   sync.Mutex
@@ -222,14 +249,7 @@ func TestPipelineCarriesOnlyBodilessIdempotentRequests(t *testing.T) {
 }
 
 func TestPipelineHeadOfLine(t *testing.T) {
-	release := newGate()
-	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
-		if r.Path == "/slow" {
-			release.wait()
-		}
-		_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
-	})
-	t.Cleanup(release.open)
+	rb, release := startHoldingBackend(t)
 	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(2, 20*time.Millisecond))
 	get(t, b, "/warm") // opens the first pipelined connection
 
@@ -248,10 +268,7 @@ func TestPipelineHeadOfLine(t *testing.T) {
 	// Queued behind /slow these would wait for it (and time out: it is only
 	// released after them); they must go to another connection instead.
 	for i := range 20 {
-		path := fmt.Sprintf("/fast-%d", i)
-		if got := get(t, b, path); got != path {
-			t.Fatalf("GET %s got body %q", path, got)
-		}
+		getEach(t, b, fmt.Sprintf("/fast-%d", i))
 	}
 	select {
 	case body := <-slow:
@@ -453,11 +470,7 @@ func TestPipelineKeepsDoContract(t *testing.T) {
 			_, _ = w.Write([]byte(resp))
 		})
 		b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, time.Second))
-		for _, path := range []string{"/one", "/two", "/three"} {
-			if got := get(t, b, path); got != path {
-				t.Fatalf("GET %s got body %q", path, got)
-			}
-		}
+		getEach(t, b, "/one", "/two", "/three")
 		if s := b.Stats(); s.StrayBytes != 1 {
 			t.Errorf("StrayBytes = %d, want 1", s.StrayBytes)
 		}
@@ -505,6 +518,59 @@ func TestPipelineKeepsDoContract(t *testing.T) {
 		testnet.Eventually(t, "the hook to be called", func() bool { return calls.Load() > 0 })
 		if n := calls.Load(); n != 1 {
 			t.Errorf("hook called %d times, want 1", n)
+		}
+	})
+}
+
+func TestPipelineLifecycle(t *testing.T) {
+	t.Run("a response whose caller left is read and dropped, never delivered", func(t *testing.T) {
+		rb, release := startHoldingBackend(t)
+		b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
+		get(t, b, "/warm")
+		slow := make(chan string, 1)
+		go func() {
+			_, body, _ := do(b, "GET", "/slow")
+			slow <- body
+		}()
+		testnet.Eventually(t, "the backend to hold /slow", func() bool { return rb.Requests() == 2 })
+		// Queued behind /slow on the same connection, with a short deadline.
+		if _, body, err := doBy(b, "GET", "/gone", time.Now().Add(50*time.Millisecond)); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("/gone: body %q, err %v; want ErrTimeout", body, err)
+		}
+		release.open()
+		if body := <-slow; body != "/slow" {
+			t.Fatalf("/slow got %q", body)
+		}
+		getEach(t, b, "/next", "/last") // the abandoned response is not theirs
+		if n := rb.Conns(); n != 1 {
+			t.Errorf("backend saw %d connections, want 1 (the connection stays in step)", n)
+		}
+	})
+
+	t.Run("an idle connection closes after max_idle_conn_duration", func(t *testing.T) {
+		addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.RequestURI()) })
+		o := pipelineOptions(1, time.Second)
+		o.MaxIdleConnDuration = 50 * time.Millisecond
+		b := newPipelinedBackend(t, addr, o)
+		get(t, b, "/one")
+		testnet.Eventually(t, "the idle connection to close", func() bool { return b.Stats().OpenConns == 0 })
+		if got := get(t, b, "/two"); got != "/two" {
+			t.Fatalf("after the idle close: body %q", got)
+		}
+	})
+
+	t.Run("Close ends the pipelined connections", func(t *testing.T) {
+		addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.RequestURI()) })
+		b := NewBackend(addr, 1, pipelineOptions(2, time.Second))
+		for i, err := range getAll(t, b, "close", 16) {
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+		}
+		b.Close()
+		testnet.Eventually(t, "the pipelined connections to close", func() bool { return b.pipe.openConns() == 0 })
+		if got := get(t, b, "/after"); got != "/after" {
+			t.Fatalf("after Close: body %q", got)
 		}
 	})
 }
