@@ -92,7 +92,8 @@ func pipelinable(req *fasthttp.Request) bool {
 	if !h.IsGet() && !h.IsHead() && !h.IsOptions() {
 		return false
 	}
-	if req.IsBodyStream() || h.ContentLength() > 0 || len(req.Body()) != 0 {
+	// ContentLength: above 0 a length, -1 chunked; 0 or -2 (none) no body.
+	if cl := h.ContentLength(); cl > 0 || cl == -1 || req.IsBodyStream() || len(req.Body()) != 0 {
 		return false
 	}
 	return !h.ConnectionUpgrade() && !h.ConnectionClose()

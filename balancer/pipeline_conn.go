@@ -79,15 +79,21 @@ type pipeConn struct {
 }
 
 // countingReader counts the bytes read from the connection: with the
-// reader's buffered count it tells whether a response had begun.
+// reader's buffered count it tells whether a response had begun. It keeps
+// the first error too: a response read without error after one had a body
+// delimited by the connection's end.
 type countingReader struct {
-	c net.Conn
-	n int64
+	c   net.Conn
+	n   int64
+	err error
 }
 
 func (r *countingReader) Read(b []byte) (int, error) {
 	n, err := r.c.Read(b)
 	r.n += int64(n)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
 	return n, err
 }
 
@@ -368,8 +374,16 @@ func (c *pipeConn) read() {
 			resp.ParseNetConn(c.conn)
 		}
 
-		// Framing: bytes already here after this response must be the
-		// start of the next one, and there must be a next one.
+		// Framing: a body that ran to the connection's end may hold the
+		// responses to requests written after it; bytes already here after
+		// this response must be the start of the next one, and there must
+		// be a next one.
+		closeDelimited := c.cr.err != nil
+		if closeDelimited && c.written.Load() != answered {
+			headErr, headBytes, failNext = errMisframed, true, true
+			offReason = errPipeFraming
+			return
+		}
 		if n := c.br.Buffered(); n > 0 {
 			if c.written.Load() == answered {
 				c.p.tr.strayBytes.Add(1)
@@ -380,7 +394,7 @@ func (c *pipeConn) read() {
 				return
 			}
 		}
-		final := resp.StatusCode() < 200 || resp.ConnectionClose()
+		final := closeDelimited || resp.StatusCode() < 200 || resp.ConnectionClose()
 		if final && c.written.Load() != answered && answered < probation {
 			offReason = errPipeClosed
 		}

@@ -212,6 +212,7 @@ func TestPipelineCarriesOnlyBodilessIdempotentRequests(t *testing.T) {
 		{"a GET with a streamed body is not", func(r *fasthttp.Request) {
 			r.SetBodyStream(strings.NewReader("x"), -1)
 		}, false},
+		{"a GET announcing a length is not", func(r *fasthttp.Request) { r.Header.SetContentLength(3) }, false},
 		{"an upgrade is not", func(r *fasthttp.Request) {
 			r.Header.Set("Connection", "Upgrade")
 			r.Header.Set("Upgrade", "websocket")
@@ -319,11 +320,16 @@ func TestPipelineWrongContentLength(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		resp string // the answer to /bad; its body is "/bad"
+		// closeAfterNext closes the connection after the answer to /next,
+		// ending a body that runs to the connection's end.
+		closeAfterNext bool
 	}{
 		{"too short leaves body bytes where the next response should start",
-			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n/bad"},
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n/bad", false},
 		{"too long swallows the start of the next response",
-			"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n/bad"},
+			"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n/bad", false},
+		{"none, the body running to the connection's end, swallows the next response",
+			"HTTP/1.1 200 OK\r\n\r\n/bad", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			release := newGate()
@@ -334,6 +340,9 @@ func TestPipelineWrongContentLength(t *testing.T) {
 					return
 				}
 				_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+				if r.Path == "/next" && tt.closeAfterNext {
+					_ = w.Close()
+				}
 			})
 			t.Cleanup(release.open)
 			b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
