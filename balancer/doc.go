@@ -55,7 +55,8 @@
 // connection), and it has no per-connection depth or head-of-line
 // protection. Bytes are attributed by position; the bytes after a response
 // must begin the next one before it is delivered, which catches a wrong
-// Content-Length; a backend that closes pipelined connections early or
+// Content-Length, and a body delimited by the connection's end must have no
+// request written after it; a backend that closes pipelined connections early or
 // answers out of framing has pipelining turned off.
 //
 // # Health
