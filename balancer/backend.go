@@ -56,6 +56,9 @@ type Backend struct {
 	transport transport
 
 	ej ejection // passive outlier detection's record (outlier.go)
+	// pipe carries pipelinable requests when upstream.pipeline is on; nil
+	// otherwise.
+	pipe *pipeline
 }
 
 // Why a backend is out of the pool. Each source of health owns its own bit,
@@ -104,6 +107,15 @@ type BackendStats struct {
 	// that no request asked for (a response too many, or garbage). Any value
 	// above zero points at a misbehaving backend.
 	StrayBytes uint64
+
+	// Pipelining is true while upstream.pipeline is on for the backend and
+	// has not been turned off (see Backend.PipelineOff).
+	Pipelining bool
+	// Pipelined counts requests answered over a pipelined connection;
+	// PipelineReplays those sent again on an ordinary connection because
+	// their pipelined connection ended before their response began.
+	Pipelined       uint64
+	PipelineReplays uint64
 }
 
 // NewBackend returns a healthy backend for addr. o must be defaulted and
@@ -114,6 +126,9 @@ func NewBackend(addr string, weight int, o Options) *Backend {
 	b.connectTimeout.Store(int64(o.ConnectTimeout))
 	b.maxInFlight.Store(int64(o.CircuitBreaker.MaxRequestsPerBackend))
 	b.hc = newHostClient(addr, b.settings, o.MaxConnsPerBackend, &b.connectTimeout, &b.transport)
+	if o.Upstream.Pipeline.Enabled() {
+		b.pipe = newPipeline(addr, o, b.hc, &b.transport, &b.connectTimeout)
+	}
 	return b
 }
 
@@ -267,7 +282,11 @@ func (b *Backend) LatencyEWMA() time.Duration {
 // which bracket the whole attempt.
 func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
 	b.requests.Add(1)
-	err := b.hc.DoDeadline(req, resp, deadline)
+	hc := b.hc
+	if b.pipe != nil && b.pipe.eligible(req) { // upstream.pipeline: see pipeline.go
+		hc = b.pipe.hc
+	}
+	err := hc.DoDeadline(req, resp, deadline)
 	if err != nil {
 		return b.classify(err)
 	}
@@ -306,7 +325,7 @@ func isTimeout(err error) bool {
 
 // Stats returns a snapshot of the backend's state and counters.
 func (b *Backend) Stats() BackendStats {
-	return BackendStats{
+	st := BackendStats{
 		Addr:           b.addr,
 		Weight:         b.Weight(),
 		Healthy:        b.Healthy(),
@@ -325,6 +344,33 @@ func (b *Backend) Stats() BackendStats {
 		LatencyEWMA:    b.LatencyEWMA(),
 		StrayBytes:     b.transport.strayBytes.Load(),
 	}
+	if b.pipe != nil {
+		st.OpenConns += b.pipe.openConns()
+		st.Pipelining = b.pipe.off() == nil
+		st.Pipelined = b.pipe.pipelined.Load()
+		st.PipelineReplays = b.pipe.replayed.Load()
+	}
+	return st
+}
+
+// PipelineOff returns why pipelining to the backend was turned off (it
+// closed pipelined connections with requests unanswered, or answered out of
+// framing), or nil while it is on or was never configured.
+func (b *Backend) PipelineOff() error {
+	if b.pipe == nil {
+		return nil
+	}
+	return b.pipe.off()
+}
+
+// OnPipelineOff sets fn to be called once, from the connection's own
+// goroutine, when pipelining to the backend is turned off: the gateway logs
+// it. fn must not block. A backend turned off before fn was set does not
+// call it; read PipelineOff.
+func (b *Backend) OnPipelineOff(fn func(addr string, reason error)) {
+	if b.pipe != nil {
+		b.pipe.onOff.Store(&fn)
+	}
 }
 
 // Close closes the backend's idle connections, and makes requests still in
@@ -334,4 +380,7 @@ func (b *Backend) Stats() BackendStats {
 func (b *Backend) Close() {
 	b.transport.closed.Store(true)
 	b.hc.CloseIdleConnections()
+	if b.pipe != nil {
+		b.pipe.close()
+	}
 }

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -46,37 +47,55 @@ func BenchmarkPick(b *testing.B) {
 }
 
 // BenchmarkBackendDo is one proxied GET against a loopback fasthttp server:
-// the server's work is included.
+// the server's work is included. "pipelined" has upstream.pipeline on
+// (depth 8, the default conns and batch_delay); "parallel16" keeps 16
+// requests per GOMAXPROCS in flight, as behind a busy gateway, which is
+// where pipelining pays off (the server answers pipelined requests in
+// batches too).
 func BenchmarkBackendDo(b *testing.B) {
 	addr := testnet.Serve(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
-	bk := NewBackend(addr, 1, testOptions())
-	b.Cleanup(bk.Close)
-	b.Run("serial", func(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		depth int
+	}{{"ordinary", 0}, {"pipelined", 8}} {
+		o := testOptions()
+		o.Upstream.Pipeline = PipelineOptions{Depth: mode.depth}.WithDefaults()
+		bk := NewBackend(addr, 1, o)
+		b.Cleanup(bk.Close)
+		for _, par := range []int{0, 1, 16} {
+			name := mode.name + "/serial"
+			if par > 0 {
+				name = fmt.Sprintf("%s/parallel%d", mode.name, par)
+			}
+			b.Run(name, func(b *testing.B) { benchmarkDo(b, bk, par) })
+		}
+	}
+}
+
+// benchmarkDo runs bk.Do in a loop, or from parallelism*GOMAXPROCS
+// goroutines when parallelism is above 0.
+func benchmarkDo(b *testing.B, bk *Backend, parallelism int) {
+	loop := func(next func() bool) {
 		req := fasthttp.AcquireRequest()
 		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
 		req.SetRequestURI("/orders/42")
 		req.Header.SetHost("backend")
-		b.ReportAllocs()
-		for b.Loop() {
+		for next() {
 			if err := bk.Do(req, resp, time.Now().Add(5*time.Second)); err != nil {
-				b.Fatal(err)
+				b.Error(err)
+				return
 			}
 		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			req := fasthttp.AcquireRequest()
-			resp := fasthttp.AcquireResponse()
-			req.SetRequestURI("/orders/42")
-			req.Header.SetHost("backend")
-			for pb.Next() {
-				if err := bk.Do(req, resp, time.Now().Add(5*time.Second)); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
+	}
+	b.ReportAllocs()
+	if parallelism == 0 {
+		loop(b.Loop)
+		return
+	}
+	b.SetParallelism(parallelism)
+	b.RunParallel(func(pb *testing.PB) { loop(pb.Next) })
 }
 
 // BenchmarkConnCheck is the cost of the non-blocking peek done before each

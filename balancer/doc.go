@@ -79,6 +79,29 @@
 // of the idle time. The peek also turns the common keep-alive race (the backend
 // closed an idle connection) into a fresh dial instead of an error.
 //
+// # Pipelining
+//
+// With upstream.pipeline on, Backend.Do sends GET, HEAD and OPTIONS requests
+// without a body through a HostClient of its own whose transport is the
+// pipeline (pipeline.go): fasthttp prepares requests exactly as on the
+// ordinary path, and whatever is not pipelined is handed to the ordinary
+// transport. Each pipelined connection has a writer goroutine, which writes
+// queued requests in batches (pipeline_writer.go), and a reader goroutine,
+// which reads responses in order (pipeline_reader.go); pipeline_conn.go
+// holds what they share and settles every request of a connection that
+// ends. Callers render their request into a pooled work item first
+// (pipeline_work.go), so neither goroutine touches a caller's Request, and a
+// caller whose deadline passes leaves its work item behind. It is our own
+// code rather than fasthttp's PipelineClient because that one fails every
+// pending request when a connection breaks, where a request that had
+// received no byte of response must be replayed (once, alone on a new
+// connection), and it has no per-connection depth or head-of-line
+// protection. Bytes are attributed by position; the bytes after a response
+// must begin the next one before it is delivered, which catches a wrong
+// Content-Length, and a body delimited by the connection's end must have no
+// request written after it. A backend that closes pipelined connections
+// early or answers out of framing has pipelining turned off.
+//
 // # Health
 //
 // A new Backend starts healthy: with checks disabled it must be usable, and

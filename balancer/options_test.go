@@ -59,6 +59,17 @@ func TestWithDefaults(t *testing.T) {
 			t.Errorf("WithDefaults() = %+v %+v", o.Outlier, o.CircuitBreaker)
 		}
 	})
+	t.Run("leaves pipelining off, and fills its defaults once it has a depth", func(t *testing.T) {
+		if p := validOptions().WithDefaults().Upstream.Pipeline; p != (PipelineOptions{}) {
+			t.Errorf("pipeline = %+v, want off and untouched", p)
+		}
+		in := validOptions()
+		in.Upstream.Pipeline.Depth = 8
+		want := PipelineOptions{Depth: 8, Conns: 8, BatchDelay: 50 * time.Microsecond, SlowResponse: 10 * time.Millisecond}
+		if p := in.WithDefaults().Upstream.Pipeline; p != want {
+			t.Errorf("pipeline = %+v, want %+v", p, want)
+		}
+	})
 	t.Run("does not modify the caller's backends", func(t *testing.T) {
 		in := validOptions()
 		_ = in.WithDefaults()
@@ -164,6 +175,15 @@ func TestValidate(t *testing.T) {
 			"circuit_breaker.max_requests: -1 must not be negative",
 			"circuit_breaker.max_queue: -5 must be positive, or -1 (off)",
 			"circuit_breaker.queue_timeout: -1ms must not be negative",
+		}},
+		{"accepts pipelining with only a depth", func(o *Options) { o.Upstream.Pipeline.Depth = 8 }, nil},
+		{"rejects pipelining options out of range", func(o *Options) {
+			o.Upstream.Pipeline = PipelineOptions{Depth: 65, Conns: -1, BatchDelay: -1, SlowResponse: -time.Millisecond}
+		}, []string{
+			"upstream.pipeline.depth: 65 must be between 0 (off) and 64",
+			"upstream.pipeline.conns: -1 must not be negative",
+			"upstream.pipeline.batch_delay: -1ns must not be negative",
+			"upstream.pipeline.slow_response: -1ms must not be negative",
 		}},
 		{"reports every problem at once", func(o *Options) {
 			o.Policy = "rr"

@@ -32,9 +32,9 @@ type Pool struct {
 // valid. A backend whose address was in prev is reused: the same *Backend,
 // so its connections, health and counters carry over a reload (its weight,
 // connect timeout, connection limit and in-flight cap are updated in
-// place). prev may be nil. Only when max_idle_conn_duration or
-// max_response_body changed, which fasthttp cannot change under running
-// requests, is a new Backend built; it inherits the old one's health and
+// place). prev may be nil. Only when max_idle_conn_duration,
+// max_response_body or upstream.pipeline changed, which fasthttp cannot
+// change under running requests, is a new Backend built; it inherits the old one's health and
 // ejection, so a reload does not send traffic to a backend known dead. The
 // pool-wide in-flight count and the breaker's counters are prev's too.
 // When prev had health checks and o has none every backend starts healthy,

@@ -27,12 +27,13 @@ const readBufferSize = 16<<10 + 1<<10
 // timeout, which only bounds each request's deadline) is applied to a reused
 // backend in place, so its pooled connections survive.
 type clientSettings struct {
-	maxIdle time.Duration
-	maxBody int64
+	maxIdle  time.Duration
+	maxBody  int64
+	pipeline PipelineOptions // a change builds a new Backend (and pipeline)
 }
 
 func settingsOf(o Options) clientSettings {
-	return clientSettings{maxIdle: o.MaxIdleConnDuration, maxBody: o.MaxResponseBody}
+	return clientSettings{maxIdle: o.MaxIdleConnDuration, maxBody: o.MaxResponseBody, pipeline: o.Upstream.Pipeline}
 }
 
 // maxConnWait bounds the wait for a free connection when a request has no

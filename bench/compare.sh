@@ -12,6 +12,9 @@
 #   # the rate-limit overhead (issue 8): the same route with and without a
 #   # per-client limit that every request passes:
 #   GENERATOR=wrk ROUNDS=5 TARGETS="sluice sluice_limited nginx haproxy" bash bench/compare.sh
+#   # pipelining to the origin (issue 11), against HAProxy's req/s and
+#   # nginx's CPU per request, with system calls per request:
+#   GENERATOR=wrk ROUNDS=5 TARGETS="nginx haproxy sluice sluice_pipeline" bash bench/compare.sh
 #
 # What it does:
 #   1. installs nginx and HAProxy from Debian if they are missing (as root),
@@ -36,14 +39,20 @@
 #      and to HAProxy (each round's targets ran minutes apart at most, so a
 #      ratio within a round cancels most of the machine's drift), the issues'
 #      goals against those, and, with cache targets, the cache comparison;
-#      with sluice_limited, its same-round ratios to sluice (issue 8).
+#      with sluice_limited, its same-round ratios to sluice (issue 8);
+#   7. when perf can count the raw_syscalls:sys_enter tracepoint (SYSCALLS),
+#      counts the SUT's system calls and context switches during each
+#      measured run (`perf stat -p`, every thread of every SUT process) and
+#      prints them per request beside the CPU time.
 # Only loopback is touched. Every process it starts is stopped on exit.
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]  DURATION [10s]  CONNECTIONS [64]  WARMUP [2s]
 #   TARGETS ["direct nginx haproxy sluice"]  which targets to run, among
 #                           direct nginx haproxy sluice (the proxies),
-#                           sluice_limited (sluice plus a rate limit) and
+#                           sluice_limited (sluice plus a rate limit),
+#                           sluice_pipeline (sluice pipelining to the origin)
+#                           and
 #                           nginx_cache sluice_cache static (cache hits)
 #   GENERATOR [sluice]      sluice: `sluice bench` (closed or open loop)
 #                           wrk: `wrk -t1 -cCONNECTIONS --latency` (closed
@@ -55,6 +64,9 @@
 #                           below the slowest target's closed-loop rate;
 #                           GENERATOR=sluice only)
 #   SLUICE_BIN              use this binary instead of building one
+#   SYSCALLS [auto]         1: count system calls and context switches per
+#                           request with perf stat (fails without perf);
+#                           0: do not; auto: when perf can
 #   PROFILE [0]             1: after the rounds, one more Sluice run under
 #                           `perf record -g` and its top entries (needs perf)
 #   KEEP_TMP [0]            1: keep the scratch directory (configs, JSON, logs)
@@ -93,6 +105,15 @@
 #     writing the same body and similar headers from memory, built with
 #     `go build`, GOMAXPROCS=1, pinned like a proxy.
 #
+# Pipelining target (not in the default set; issue 11): sluice_pipeline is
+# the sluice target's configuration plus `upstream: {pipeline: {depth: 8,
+# batch_delay: 50us}}` on the pool, so GET requests share a few pipelined
+# connections to the origin (bench/origin, a fasthttp server, answers
+# pipelined requests). Every measured run follows a check on /admin/pools
+# that requests were pipelined and pipelining is still on (the script fails
+# otherwise). Its goals: >= 1.4x HAProxy's requests per second and <= 0.8x
+# nginx's CPU per request.
+#
 # Rate-limit target (not in the default set; issue 8): sluice_limited is the
 # sluice target's configuration (same origin, pool, route, health check and
 # admin listener; GOMAXPROCS=1, pinned like a proxy) plus a local per-client
@@ -112,6 +133,7 @@ TARGETS=${TARGETS:-"direct nginx haproxy sluice"}
 URL_PATH=${URL_PATH:-/orders/42}
 RATE=${RATE:-0}
 PROFILE=${PROFILE:-0}
+SYSCALLS=${SYSCALLS:-auto}
 KEEP_TMP=${KEEP_TMP:-0}
 GENERATOR=${GENERATOR:-sluice}
 
@@ -122,7 +144,7 @@ peers=$here/peers
 log() { printf '%s\n' "$*" >&2; }
 die() { log "compare.sh: $*"; exit 1; }
 
-all_targets="direct nginx haproxy sluice sluice_limited nginx_cache sluice_cache static"
+all_targets="direct nginx haproxy sluice sluice_limited sluice_pipeline nginx_cache sluice_cache static"
 for t in $TARGETS; do
 	[[ " $all_targets " == *" $t "* ]] || die "unknown target $t (want some of: $all_targets)"
 done
@@ -256,6 +278,8 @@ take_port port_nginx_cache
 take_port port_static
 take_port port_sluice_limited
 take_port port_admin_limited
+take_port port_sluice_pipeline
+take_port port_admin_pipeline
 
 # --------------------------------------------------------------- start ----
 
@@ -288,10 +312,11 @@ wait_ok() {
 start origin "${load_pin[@]}" "$sluice" origin -listen "127.0.0.1:$port_origin"
 wait_ok "http://127.0.0.1:$port_origin/healthz" origin
 
-# sluice_config LISTEN_PORT ADMIN_PORT ORIGIN_PORT [TOP] [ROUTE] prints a
-# Sluice configuration with its defaults: one pool (health check on /healthz,
-# defaults for interval/timeout/rise/fall), one route for every path, admin
-# (metrics) on. TOP is added at the top level, ROUTE to the route.
+# sluice_config LISTEN_PORT ADMIN_PORT ORIGIN_PORT [TOP] [ROUTE] [POOL]
+# prints a Sluice configuration with its defaults: one pool (health check on
+# /healthz, defaults for interval/timeout/rise/fall), one route for every
+# path, admin (metrics) on. TOP is added at the top level, ROUTE to the
+# route, POOL to the pool.
 sluice_config() {
 	printf 'listen: 127.0.0.1:%s\nadmin: {listen: 127.0.0.1:%s}\n' "$1" "$2"
 	[[ -z ${4-} ]] || printf '%s\n' "$4"
@@ -301,6 +326,9 @@ pools:
     backends:
       - {addr: 127.0.0.1:$3}
     health_check: {path: /healthz}
+EOF
+	[[ -z ${6-} ]] || printf '    %s\n' "$6"
+	cat <<EOF
 routes:
   - name: all
     match: {path_prefix: /}
@@ -317,6 +345,10 @@ sluice_config "$port_sluice" "$port_admin" "$port_origin" >"$tmp/gateway.yaml"
 has_target sluice_limited && sluice_config "$port_sluice_limited" "$port_admin_limited" "$port_origin" \
 	$'rate_limits:\n  per_client: {key: ip, rate: 100000000/s, burst: 100000000}' \
 	'rate_limits: [per_client]' >"$tmp/gateway-limited.yaml"
+
+# The same Sluice pipelining GET requests to the origin (issue 11).
+has_target sluice_pipeline && sluice_config "$port_sluice_pipeline" "$port_admin_pipeline" "$port_origin" \
+	'' '' 'upstream: {pipeline: {depth: 8, batch_delay: 50us}}' >"$tmp/gateway-pipeline.yaml"
 
 render() { # render TEMPLATE OUT LISTEN_PORT [ORIGIN_PORT]
 	sed -e "s#@TMP@#$tmp#g" -e "s#@ORIGIN@#127.0.0.1:${4:-$port_origin}#g" \
@@ -358,13 +390,14 @@ declare -A url sut_pids origin_pids
 url[direct]=http://127.0.0.1:$port_origin$URL_PATH
 url[sluice]=http://127.0.0.1:$port_sluice$URL_PATH
 url[sluice_limited]=http://127.0.0.1:$port_sluice_limited$URL_PATH
+url[sluice_pipeline]=http://127.0.0.1:$port_sluice_pipeline$URL_PATH
 url[nginx]=http://127.0.0.1:$port_nginx$URL_PATH
 url[haproxy]=http://127.0.0.1:$port_haproxy$URL_PATH
 url[nginx_cache]=http://127.0.0.1:$port_nginx_cache$URL_PATH
 url[sluice_cache]=http://127.0.0.1:$port_sluice_cache$URL_PATH
 url[static]=http://127.0.0.1:$port_static$URL_PATH
 sut_pids[direct]=$pid_origin
-for t in direct nginx haproxy sluice sluice_limited; do origin_pids[$t]=$pid_origin; done
+for t in direct nginx haproxy sluice sluice_limited sluice_pipeline; do origin_pids[$t]=$pid_origin; done
 for t in nginx_cache sluice_cache static; do origin_pids[$t]=${pid_origin_cache:-$pid_origin}; done
 
 # response_headers URL prints the response headers of one GET, CRs removed.
@@ -425,6 +458,20 @@ Metrics:
 $(curl -s --max-time 2 "http://127.0.0.1:$port_admin_limited/metrics" | grep '^sluice_ratelimit' || true)"
 }
 
+# check_pipelined TARGET WHEN: for sluice_pipeline, dies unless /admin/pools
+# shows pipelined requests and pipelining still on; nothing for the others.
+check_pipelined() {
+	[[ $1 == sluice_pipeline ]] || return 0
+	local pools n off
+	pools=$(curl -sf --max-time 2 "http://127.0.0.1:$port_admin_pipeline/admin/pools") ||
+		die "sluice_pipeline: no /admin/pools on its admin listener"
+	n=$(jq '[.[].backends[].pipelined // 0] | add // 0' <<<"$pools")
+	off=$(jq -r '[.[].backends[].pipeline_off // empty] | join("; ")' <<<"$pools")
+	[[ $n -gt 0 && -z $off ]] || die "sluice_pipeline: requests are not pipelined $2: \
+$n pipelined${off:+, pipelining turned off: $off}. Is upstream.pipeline (issue 11) in this build?
+/admin/pools: $pools"
+}
+
 # start_sluice NAME FILE [REFUSED] starts target NAME, Sluice on FILE, and
 # waits for it to answer. With REFUSED it first checks FILE with sluice
 # validate and, if refused, dies saying "this sluice rejects REFUSED".
@@ -450,6 +497,12 @@ for t in $TARGETS; do
 			"the rate-limit configuration, so rate limits
 (issue 8) are not in this build yet (or their keys changed)"
 		check_limit sluice_limited "on the first request"
+		;;
+	sluice_pipeline)
+		start_sluice sluice_pipeline "$tmp/gateway-pipeline.yaml" \
+			"the upstream.pipeline configuration, so pipelining
+(issue 11) is not in this build yet (or its keys changed)"
+		check_pipelined sluice_pipeline "on the first request"
 		;;
 	nginx)
 		start nginx "${sut_pin[@]}" nginx -c "$tmp/nginx.conf"
@@ -515,7 +568,35 @@ cpu_ticks() {
 	echo "$sum"
 }
 
-printf 'round\ttarget\trps\tp50_ms\tp99_ms\tcpu_us_per_req\torigin_cpu_us_per_req\trequests\terrors\tvalid\n' >"$tmp/raw.tsv"
+printf 'round\ttarget\trps\tp50_ms\tp99_ms\tcpu_us_per_req\torigin_cpu_us_per_req\trequests\terrors\tvalid\tsyscalls_per_req\tcs_per_req\n' >"$tmp/raw.tsv"
+
+# System calls and context switches: perf stat on the raw_syscalls:sys_enter
+# tracepoint (every system call, one event each; cheap, unlike strace, which
+# stops the process at every call) and the context-switches software event,
+# attached to the SUT's processes for the measured run.
+case $SYSCALLS in
+0) count_syscalls=0 ;;
+1 | auto)
+	if command -v perf >/dev/null &&
+		perf stat -e raw_syscalls:sys_enter,context-switches -x, -o /dev/null -- true >/dev/null 2>&1; then
+		count_syscalls=1
+	elif [[ $SYSCALLS == 1 ]]; then
+		die "SYSCALLS=1, but perf cannot count raw_syscalls:sys_enter here (install perf; needs root or kernel.perf_event_paranoid <= 1, and tracefs)"
+	else
+		count_syscalls=0
+		log "perf cannot count raw_syscalls:sys_enter here: no system calls per request (see SYSCALLS)"
+	fi
+	;;
+*) die "SYSCALLS=$SYSCALLS (want 0, 1 or auto)" ;;
+esac
+
+# perf_counts FILE prints the system calls and context switches perf stat -x,
+# wrote to FILE, tab-separated; -1 for a count it does not have.
+perf_counts() {
+	awk -F, '$3 == "raw_syscalls:sys_enter" && $1 ~ /^[0-9]+$/ { s = $1 }
+		$3 == "context-switches" && $1 ~ /^[0-9]+$/ { c = $1 }
+		END { printf "%s\t%s\n", s == "" ? -1 : s, c == "" ? -1 : c }' "$1" 2>/dev/null || printf -- '-1\t-1\n'
+}
 
 # wrk_secs prints a Go duration as whole seconds for wrk's -d (which takes
 # no fractions and no "ms"), rounded up, at least 1.
@@ -577,13 +658,26 @@ run_one() {
 	fi
 	check_hit "$t" "after the warm-up of round $round"
 	check_limit "$t" "after the warm-up of round $round"
-	local c0 o0 c1 o1 fields
+	check_pipelined "$t" "after the warm-up of round $round"
+	local c0 o0 c1 o1 fields perf_pid="" pstat=$tmp/r$1-$2.perf sys=-1 cs=-1 gen_s
 	gen_cmd "$u" "$DURATION"
+	if ((count_syscalls)); then
+		gen_s=$(secs "$DURATION")
+		[[ $GENERATOR == wrk ]] && gen_s=$(wrk_secs "$DURATION")
+		perf stat -e raw_syscalls:sys_enter,context-switches -x, -o "$pstat" \
+			-p "$(IFS=,; echo "${pids[*]}")" -- sleep "$gen_s" >/dev/null 2>&1 &
+		perf_pid=$!
+		started+=("$perf_pid")
+	fi
 	c0=$(cpu_ticks "${pids[@]}")
 	o0=$(cpu_ticks "$opid")
 	"${gen[@]}" >"$out" 2>"$err" || true
 	c1=$(cpu_ticks "${pids[@]}")
 	o1=$(cpu_ticks "$opid")
+	if [[ -n $perf_pid ]]; then
+		wait "$perf_pid" || true
+		read -r sys cs <<<"$(perf_counts "$pstat")"
+	fi
 	if [[ $GENERATOR == wrk ]]; then
 		fields=$(parse_wrk "$out" 2>>"$err") || die "cannot read wrk's output for $t: $(cat "$out" "$err")"
 	else
@@ -591,9 +685,12 @@ run_one() {
 			"$out" 2>>"$err") || die "no JSON from sluice bench for $t: $(cat "$err")"
 	fi
 	# CPU per request: ticks / CLK_TCK * 1e6 / requests, 0 when no request.
-	awk -F '\t' -v r="$round" -v t="$t" -v cpu="$((c1 - c0))" -v ocpu="$((o1 - o0))" -v hz="$clk_tck" '
+	# System calls and switches per request: -1 when not counted.
+	awk -F '\t' -v r="$round" -v t="$t" -v cpu="$((c1 - c0))" -v ocpu="$((o1 - o0))" -v hz="$clk_tck" \
+		-v sys="$sys" -v cs="$cs" '
 		function per(x) { return $4 > 0 ? x / hz * 1e6 / $4 : 0 }
-		{ printf "%s\t%s\t%s\t%s\t%s\t%.17g\t%.17g\t%s\t%s\t%s\n", r, t, $1, $2, $3, per(cpu), per(ocpu), $4, $5, $6 }' \
+		function count(x) { return x >= 0 && $4 > 0 ? x / $4 : -1 }
+		{ printf "%s\t%s\t%s\t%s\t%s\t%.17g\t%.17g\t%s\t%s\t%s\t%.17g\t%.17g\n", r, t, $1, $2, $3, per(cpu), per(ocpu), $4, $5, $6, count(sys), count(cs) }' \
 		<<<"$fields" >>"$tmp/raw.tsv"
 }
 
@@ -644,13 +741,19 @@ targets = sys.argv[2].split()
 nrounds = int(sys.argv[3])
 generator = "wrk -t1" if sys.argv[4] == "wrk" else "sluice bench"
 w = max([8] + [len(t) for t in targets])
-print("## Raw rounds (CPU: µs of CPU time per request; origin: the origin's)")
+def counted(r, k):
+    v = float(r.get(k) or -1)
+    return v if v >= 0 else None
+def cnt(v, width=7):
+    return f"{v:{width}.2f}" if v is not None else f"{'-':>{width}}"
+print("## Raw rounds (CPU: µs of CPU time per request; origin: the origin's; sys, cs: the SUT's system calls and context switches per request, - when not counted)")
 print()
 print("```")
-print(f"{'round':>5}  {'target':<{w}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'SUT CPU':>8} {'origin':>8} {'requests':>9} {'errors':>6}  valid")
+print(f"{'round':>5}  {'target':<{w}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'SUT CPU':>8} {'origin':>8} {'sys':>7} {'cs':>7} {'requests':>9} {'errors':>6}  valid")
 for r in rows:
     print(f"{r['round']:>5}  {r['target']:<{w}} {float(r['rps']):9.0f} {float(r['p50_ms']):8.3f} {float(r['p99_ms']):8.3f} "
-          f"{float(r['cpu_us_per_req']):8.1f} {float(r['origin_cpu_us_per_req']):8.1f} {r['requests']:>9} {r['errors']:>6}  {r['valid']}")
+          f"{float(r['cpu_us_per_req']):8.1f} {float(r['origin_cpu_us_per_req']):8.1f} {cnt(counted(r, 'syscalls_per_req'))} "
+          f"{cnt(counted(r, 'cs_per_req'))} {r['requests']:>9} {r['errors']:>6}  {r['valid']}")
 print("```")
 print()
 print(f"## Medians over {sys.argv[3]} rounds ({generator})")
@@ -661,19 +764,23 @@ for t in targets:
     if not rs:
         continue
     m = lambda k: statistics.median(float(r[k]) for r in rs)
+    def mc(k):
+        vs = [v for v in (counted(r, k) for r in rs) if v is not None]
+        return statistics.median(vs) if vs else None
     med[t] = dict(rps=m("rps"), p50=m("p50_ms"), p99=m("p99_ms"), cpu=m("cpu_us_per_req"),
-                  ocpu=m("origin_cpu_us_per_req"),
+                  ocpu=m("origin_cpu_us_per_req"), sys=mc("syscalls_per_req"), cs=mc("cs_per_req"),
                   invalid=sum(r["valid"] != "true" for r in rs), errors=sum(int(r["errors"]) for r in rs))
 ref = med.get("nginx")
 def ratio(a, b):
     return f"{a / b:.2f}x" if b else "n/a"
-print("| target | req/s | p50 ms | p99 ms | SUT CPU µs/req | req/s vs nginx | CPU/req vs nginx |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| target | req/s | p50 ms | p99 ms | SUT CPU µs/req | syscalls/req | ctx switches/req | req/s vs nginx | CPU/req vs nginx |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for t, v in med.items():
     name = t + (" (origin's CPU)" if t == "direct" else "")
     r1 = ratio(v["rps"], ref["rps"]) if ref else "n/a"
     r2 = ratio(v["cpu"], ref["cpu"]) if ref else "n/a"
-    print(f"| {name} | {v['rps']:.0f} | {v['p50']:.3f} | {v['p99']:.3f} | {v['cpu']:.1f} | {r1} | {r2} |")
+    sc = lambda x: f"{x:.2f}" if x is not None else "-"
+    print(f"| {name} | {v['rps']:.0f} | {v['p50']:.3f} | {v['p99']:.3f} | {v['cpu']:.1f} | {sc(v['sys'])} | {sc(v['cs'])} | {r1} | {r2} |")
 
 # Same-round ratios: a / b within each round both ran in, then the median
 # over the rounds (with the smallest and largest in brackets). Targets of one
@@ -724,6 +831,10 @@ if "sluice" in med:
     goal("sluice req/s / nginx (issue 11)", "sluice", "nginx", "rps", 1.0, True)
     goal("sluice CPU per request / nginx (issue 11)", "sluice", "nginx", "cpu", 1.0, False)
     goal("sluice p99 / nginx (issue 11)", "sluice", "nginx", "p99", 1.1, False)
+
+if "sluice_pipeline" in med:
+    goal("sluice_pipeline req/s / haproxy (issue 11)", "sluice_pipeline", "haproxy", "rps", 1.4, True)
+    goal("sluice_pipeline CPU per request / nginx (issue 11)", "sluice_pipeline", "nginx", "cpu", 0.8, False)
 
 if "sluice_limited" in med and "sluice" in med:
     # Issue 8: a per-client limit every request passes costs at most 3% of

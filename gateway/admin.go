@@ -92,6 +92,11 @@ type backendView struct {
 	ConnectErrors uint64 `json:"connect_errors"`
 	TimeoutErrors uint64 `json:"timeout_errors"`
 	OtherErrors   uint64 `json:"other_errors"`
+	// Pipelined counts requests answered over pipelined connections
+	// (upstream.pipeline); absent when pipelining was never on.
+	Pipelined uint64 `json:"pipelined,omitempty"`
+	// PipelineOff says why pipelining to the backend was turned off.
+	PipelineOff string `json:"pipeline_off,omitempty"`
 }
 
 func poolsView(t *Table) []poolView {
@@ -113,6 +118,7 @@ func viewOf(tp *tablePool) poolView {
 		pv.Backends = append(pv.Backends, backendView{
 			Addr: st.Addr, Weight: st.Weight, Source: from.source, Name: from.name, Healthy: st.Healthy, Draining: st.Draining, InFlight: st.InFlight,
 			Requests: st.Requests, ConnectErrors: st.ConnectErrors, TimeoutErrors: st.TimeoutErrors, OtherErrors: st.OtherErrors,
+			Pipelined: st.Pipelined, PipelineOff: errString(b.PipelineOff()),
 		})
 	}
 	return pv

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sort"
 	"strings"
@@ -112,6 +113,9 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 		p, err := balancer.NewPool(name, o, old)
 		if err != nil {
 			return nil, fmt.Errorf("pools.%s: %w", name, err)
+		}
+		if o.Upstream.Pipeline.Enabled() && deps.log != nil {
+			logPipelineOff(deps.log, name, p)
 		}
 		tp := &tablePool{pool: p, latency: m.upstreamDuration.WithLabelValues(name)}
 		if deps.log != nil {
@@ -259,4 +263,15 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// logPipelineOff logs, once per backend, that pipelining to it was turned
+// off and why (balancer.Backend.OnPipelineOff).
+func logPipelineOff(log *slog.Logger, pool string, p *balancer.Pool) {
+	for _, b := range p.Backends() {
+		b.OnPipelineOff(func(addr string, reason error) {
+			log.Warn("pipelining to a backend turned off; its requests take ordinary connections",
+				"pool", pool, "backend", addr, "reason", reason)
+		})
+	}
 }
