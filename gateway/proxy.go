@@ -26,7 +26,11 @@ import (
 // reported to its pool (passive health, latency average).
 func (s *Server) exchange(rq *request) error {
 	ctx, r, rp := rq.ctx, rq.route, rq.pool
-	routeDeadline := time.Now().Add(r.timeout)
+	// One clock read for the deadline and the first attempt (clock reads
+	// showed up at 4% of the CPU in a profile). A wait in the breaker queue
+	// then counts in the first attempt's latency, as it does for the client.
+	now := time.Now()
+	routeDeadline := now.Add(r.timeout)
 	rp.budget.Request()
 	var (
 		last *balancer.Backend
@@ -41,7 +45,9 @@ func (s *Server) exchange(rq *request) error {
 			s.noBackend(rq, aerr)
 			return aerr
 		}
-		now := time.Now()
+		if try > 1 {
+			now = time.Now()
+		}
 		err = s.attempt(rq, b, now, r.retry.deadline(now, routeDeadline))
 		cond := r.retry.condition(err, ctx.Response.StatusCode())
 		if try >= r.retry.attempts || !r.retry.mayRetry(cond, &ctx.Request) || !time.Now().Before(routeDeadline) {
