@@ -109,7 +109,7 @@ func TestAcquireAndReleaseDoNotAllocate(t *testing.T) {
 func TestRetryBudgetDoesNotAllocate(t *testing.T) {
 	rb := NewRetryBudget(0.2, 10)
 	if n := testing.AllocsPerRun(1000, func() {
-		rb.Request()
+		rb.Request(rb.now())
 		_ = rb.TryRetry()
 	}); n != 0 {
 		t.Errorf("Request and TryRetry allocate %v times, want 0", n)

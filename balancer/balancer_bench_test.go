@@ -169,7 +169,7 @@ func BenchmarkRetryBudget(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				rb.Request()
+				rb.Request(rb.now())
 			}
 		})
 	})
@@ -177,7 +177,7 @@ func BenchmarkRetryBudget(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				rb.Request()
+				rb.Request(rb.now())
 				_ = rb.TryRetry()
 			}
 		})

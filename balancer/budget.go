@@ -54,13 +54,14 @@ func newRetryBudget(ratio float64, minPerSecond int, now func() time.Time) *Retr
 	}
 }
 
-// Request counts an original request (not a retry). Call it once for each
-// request that might be retried.
-func (rb *RetryBudget) Request() {
+// Request counts an original request (not a retry) that started at now.
+// Call it once for each request that might be retried. The caller passes
+// the time it read anyway: a clock read per request is not free.
+func (rb *RetryBudget) Request(now time.Time) {
 	if rb == nil {
 		return
 	}
-	sec := rb.second()
+	sec := rb.secondAt(now)
 	w := &rb.requests[sec%budgetWindow]
 	for {
 		old := w.Load()
@@ -104,8 +105,13 @@ func (rb *RetryBudget) TryRetry() bool {
 
 // second returns the seconds since the budget was made, by the monotonic
 // clock.
-func (rb *RetryBudget) second() uint64 {
-	return uint64(rb.now().Sub(rb.start) / time.Second)
+func (rb *RetryBudget) second() uint64 { return rb.secondAt(rb.now()) }
+
+func (rb *RetryBudget) secondAt(now time.Time) uint64 {
+	if now.Before(rb.start) {
+		return 0
+	}
+	return uint64(now.Sub(rb.start) / time.Second)
 }
 
 // bump returns the bucket word old with one more count in second sec: a

@@ -20,7 +20,7 @@ func TestRetryBudget(t *testing.T) {
 		requests, retries := 0, 0
 		for range 30 { // seconds
 			for range 100 {
-				rb.Request()
+				rb.Request(rb.now())
 				requests++
 				if rb.TryRetry() {
 					retries++
@@ -35,7 +35,7 @@ func TestRetryBudget(t *testing.T) {
 	t.Run("allows the minimum per second at a low rate", func(t *testing.T) {
 		rb, clock := testBudget(0.2, 1)
 		for i := range 30 {
-			rb.Request()
+			rb.Request(rb.now())
 			if !rb.TryRetry() {
 				t.Fatalf("second %d: the one retry of the one request was refused", i)
 			}
@@ -85,14 +85,14 @@ func TestRetryBudget(t *testing.T) {
 	})
 	t.Run("takes a negative ratio or minimum as zero", func(t *testing.T) {
 		rb, _ := testBudget(-1, -1)
-		rb.Request()
+		rb.Request(rb.now())
 		if rb.TryRetry() {
 			t.Error("a retry was allowed by a budget of nothing")
 		}
 	})
 	t.Run("allows everything when nil", func(t *testing.T) {
 		var rb *RetryBudget
-		rb.Request()
+		rb.Request(time.Now())
 		if !rb.TryRetry() {
 			t.Error("a nil budget refused a retry")
 		}

@@ -31,7 +31,7 @@ func (s *Server) exchange(rq *request) error {
 	// then counts in the first attempt's latency, as it does for the client.
 	now := time.Now()
 	routeDeadline := now.Add(r.timeout)
-	rp.budget.Request()
+	rp.budget.Request(now)
 	var (
 		last *balancer.Backend
 		err  error
