@@ -45,6 +45,7 @@ type Backend struct {
 	_ [64]byte
 
 	inFlight      atomic.Int64  // places reserved by Pool.Acquire, given back by Release
+	samples       atomic.Int32  // latency samples so far, counted up to warmSamples
 	pickedAt      atomic.Uint64 // p2c_ewma's pick count when it last chose this backend
 	requests      atomic.Uint64
 	connectErrors atomic.Uint64
@@ -253,10 +254,22 @@ func (b *Backend) observe(o Outcome) (streak int64) {
 		return streak // a failure's latency says nothing about the backend's speed
 	}
 	sample := o.Latency.Microseconds()
+	// The first samples are averaged plainly (sample n weighs 1/n) rather
+	// than at the EWMA's fixed 1/8: the very first one includes the TCP
+	// connect, and at 1/8 it would make a new backend look slow for dozens
+	// of samples.
+	n := int64(b.samples.Load())
+	if n < warmSamples {
+		n = int64(b.samples.Add(1))
+	}
 	for {
 		old := b.ewmaMicros.Load()
 		next := sample
-		if old != 0 {
+		switch {
+		case old == 0:
+		case n < warmSamples:
+			next = old + (sample-old)/n
+		default:
 			next = old + (sample-old)>>ewmaShift
 		}
 		if b.ewmaMicros.CompareAndSwap(old, next) {
@@ -264,6 +277,15 @@ func (b *Backend) observe(o Outcome) (streak int64) {
 		}
 	}
 }
+
+// warmSamples is how many latency samples a backend needs before its
+// average is trusted (LatencyKnown): 1<<ewmaShift, the EWMA's own memory.
+const warmSamples = 1 << ewmaShift
+
+// LatencyKnown reports whether the latency average rests on enough samples
+// to compare backends by; until then latency-aware policies weigh the
+// backend by its load alone.
+func (b *Backend) LatencyKnown() bool { return b.samples.Load() >= warmSamples }
 
 // FailStreak returns the number of exchanges in a row that failed.
 func (b *Backend) FailStreak() int64 { return b.failStreak.Load() }

@@ -47,9 +47,10 @@ func TestObserveKeepsTheFailureRunAndLatencyAverage(t *testing.T) {
 		latency time.Duration
 	}{
 		{"the first success sets the average", Outcome{Status: 200, Latency: 8 * time.Millisecond}, 0, 8 * time.Millisecond},
-		{"a 503 is a failure", Outcome{Status: 503, Latency: 16 * time.Millisecond}, 1, 9 * time.Millisecond},
-		{"an error is a failure and leaves the average", Outcome{Err: errors.New("reset"), Latency: time.Second}, 2, 9 * time.Millisecond},
-		{"a 404 is a success and ends the run", Outcome{Status: 404, Latency: 9 * time.Millisecond}, 0, 9 * time.Millisecond},
+		// The first samples are averaged plainly: (8+16)/2, then (8+16+9)/3.
+		{"a 503 is a failure", Outcome{Status: 503, Latency: 16 * time.Millisecond}, 1, 12 * time.Millisecond},
+		{"an error is a failure and leaves the average", Outcome{Err: errors.New("reset"), Latency: time.Second}, 2, 12 * time.Millisecond},
+		{"a 404 is a success and ends the run", Outcome{Status: 404, Latency: 9 * time.Millisecond}, 0, 11 * time.Millisecond},
 	}
 	for _, st := range steps {
 		b.Observe(st.o)
@@ -59,5 +60,13 @@ func TestObserveKeepsTheFailureRunAndLatencyAverage(t *testing.T) {
 		if got := b.LatencyEWMA(); got != st.latency {
 			t.Errorf("%s: latency average %v, want %v", st.name, got, st.latency)
 		}
+	}
+	// Past warmSamples each sample weighs 1/8.
+	for range warmSamples {
+		b.Observe(Outcome{Status: 200, Latency: 11 * time.Millisecond})
+	}
+	b.Observe(Outcome{Status: 200, Latency: 19 * time.Millisecond})
+	if got := b.LatencyEWMA(); got != 12*time.Millisecond || !b.LatencyKnown() {
+		t.Errorf("after warm-up: latency average %v (known %v), want 12ms", got, b.LatencyKnown())
 	}
 }

@@ -12,7 +12,8 @@ import "sync/atomic"
 // the same best backend; the latency term sends less to a backend that has
 // become slow, the in-flight term reacts before the average does.
 //
-// A backend with no latency yet (new, or never answered) is costed with the
+// A backend with no latency yet (new, never answered, or with fewer than
+// warmSamples answers) is costed with the
 // other candidate's latency, so it competes on its in-flight count alone:
 // it gets a fair share at once rather than a flood (as a small fixed
 // default would give it while its first requests run) or nothing (as a
@@ -91,10 +92,10 @@ func (p *P2CEWMA) draw(backends []*Backend, not *Backend) *Backend {
 // first candidate, itself random, wins.
 func (p *P2CEWMA) cheaper(x, y *Backend, now, staleAfter uint64) bool {
 	lx, ly := x.LatencyEWMA(), y.LatencyEWMA()
-	if now-x.pickedAt.Load() > staleAfter {
+	if !x.LatencyKnown() || now-x.pickedAt.Load() > staleAfter {
 		lx = 0
 	}
-	if now-y.pickedAt.Load() > staleAfter {
+	if !y.LatencyKnown() || now-y.pickedAt.Load() > staleAfter {
 		ly = 0
 	}
 	switch {

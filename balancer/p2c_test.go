@@ -64,9 +64,11 @@ func TestP2CEWMA(t *testing.T) {
 	})
 	t.Run("probes a backend that looked slow even at low load", func(t *testing.T) {
 		bs := backends(1, 1, 1)
-		bs[0].Observe(Outcome{Status: 200, Latency: 200 * time.Millisecond}) // one slow answer
-		for _, b := range bs[1:] {
-			b.Observe(Outcome{Status: 200, Latency: 2 * time.Millisecond})
+		for range warmSamples {
+			bs[0].Observe(Outcome{Status: 200, Latency: 200 * time.Millisecond}) // slow answers
+			for _, b := range bs[1:] {
+				b.Observe(Outcome{Status: 200, Latency: 2 * time.Millisecond})
+			}
 		}
 		p := newP2C(7)
 		var probed int
@@ -89,7 +91,9 @@ func TestP2CEWMA(t *testing.T) {
 	t.Run("shares evenly when latencies differ by noise only", func(t *testing.T) {
 		bs := backends(1, 1, 1)
 		for i, b := range bs {
-			b.Observe(Outcome{Status: 200, Latency: time.Duration(2000+50*i) * time.Microsecond})
+			for range warmSamples {
+				b.Observe(Outcome{Status: 200, Latency: time.Duration(2000+50*i) * time.Microsecond})
+			}
 		}
 		if got := shares(newP2C(8), bs, 30000, nil); !within(got, 1.0/3, 0.03) {
 			t.Errorf("shares = %.3f, want a third each", got)
