@@ -126,6 +126,7 @@ func NewBackend(addr string, weight int, o Options) *Backend {
 	b.setWeight(weight)
 	b.connectTimeout.Store(int64(o.ConnectTimeout))
 	b.maxInFlight.Store(int64(o.CircuitBreaker.MaxRequestsPerBackend))
+	b.transport.bufferResponse, b.transport.streamTimeout = b.settings.bufferResponse, b.settings.streamTimeout
 	b.hc = newHostClient(addr, b.settings, o.MaxConnsPerBackend, &b.connectTimeout, &b.transport)
 	if o.Upstream.Pipeline.Enabled() {
 		b.pipe = newPipeline(addr, o, b.hc, &b.transport, &b.connectTimeout)
@@ -296,12 +297,19 @@ func (b *Backend) LatencyEWMA() time.Duration {
 	return time.Duration(b.ewmaMicros.Load()) * time.Microsecond
 }
 
-// Do sends req to the backend and reads the whole response into resp,
-// giving up at deadline. It never retries. req must carry the path and Host
-// the backend should see; resp.StreamBody is not supported and is cleared.
-// See ErrConnect and ErrTimeout for what an error means. Do counts the
-// request but not its place in flight: that is Pool.Acquire's and Release's,
-// which bracket the whole attempt.
+// Do sends req to the backend and reads the response into resp, giving up
+// at deadline. It never retries. req must carry the path and Host the
+// backend should see. See ErrConnect and ErrTimeout for what an error
+// means. Do counts the request but not its place in flight: that is
+// Pool.Acquire's and Release's, which bracket the whole attempt.
+//
+// Without resp.StreamBody the whole body is read (up to max_response_body).
+// With it, a body larger than the pool's buffer_response or of unknown
+// length is left unread: resp.BodyStream() is then a *Stream, which holds
+// the upstream connection until it is closed (fasthttp closes it when resp
+// is written out or reset). Requests sent over a pipelined connection
+// always have their whole body read: responses queue behind each other
+// there, so none can be left half read. Do clears resp.StreamBody.
 func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
 	b.requests.Add(1)
 	hc := b.hc

@@ -27,6 +27,8 @@ const (
 	DefaultMaxConnsPerBackend  = 512
 	DefaultMaxIdleConnDuration = 30 * time.Second
 	DefaultMaxResponseBody     = 64 << 20
+	DefaultBufferResponse      = 64 << 10
+	DefaultStreamTimeout       = time.Minute
 	DefaultWeight              = 1
 	DefaultHashKey             = "client"
 	DefaultHashLoadFactor      = 1.25
@@ -129,6 +131,22 @@ type Options struct {
 	// MaxResponseBody is the largest response body, in bytes, the gateway
 	// accepts from a backend. Default 64 MiB; a larger body is answered 502.
 	MaxResponseBody int64 `mapstructure:"max_response_body"`
+
+	// BufferResponse is the largest response body read whole before it is
+	// sent on. Default 64 KiB. A larger body, or one of unknown length
+	// (chunked, or ended by the backend closing), streams to the client as
+	// it arrives, with memory bounded per connection: it is never cached,
+	// and the connection goes back to the pool only once the body has been
+	// read to its end. Buffered answers are the fast path (one write, no
+	// per-piece work) and the only cacheable ones; raise it to about the
+	// route's cache max_entry when larger answers should be cached.
+	BufferResponse int64 `mapstructure:"buffer_response"`
+
+	// StreamTimeout bounds the wait for the next piece of a streamed
+	// response body (the whole exchange up to the response head is
+	// Timeout's). Default 1m; keep it above the interval of an event
+	// stream's keep-alive comments.
+	StreamTimeout time.Duration `mapstructure:"stream_timeout"`
 
 	// Outlier ejects a backend that keeps failing real requests, without
 	// waiting for the active health check (outlier_detection).
@@ -374,6 +392,12 @@ func (o Options) WithDefaults() Options {
 	if o.MaxResponseBody == 0 {
 		o.MaxResponseBody = DefaultMaxResponseBody
 	}
+	if o.BufferResponse == 0 {
+		o.BufferResponse = DefaultBufferResponse
+	}
+	if o.StreamTimeout == 0 {
+		o.StreamTimeout = DefaultStreamTimeout
+	}
 	o.Upstream.Pipeline = o.Upstream.Pipeline.WithDefaults()
 	o.Outlier = o.Outlier.WithDefaults()
 	o.CircuitBreaker = o.CircuitBreaker.WithDefaults()
@@ -535,6 +559,12 @@ func (o *Options) Validate() error {
 	} else if d.MaxResponseBody > maxInt {
 		add("max_response_body", "%d is larger than this platform allows (%d)", d.MaxResponseBody, maxInt)
 	}
+	if d.BufferResponse < 0 {
+		add("buffer_response", "%d must not be negative", d.BufferResponse)
+	} else if d.BufferResponse > maxInt {
+		add("buffer_response", "%d is larger than this platform allows (%d)", d.BufferResponse, maxInt)
+	}
+	notNegative(&errs, "stream_timeout", d.StreamTimeout)
 
 	od := d.Outlier
 	offOrPositive(&errs, "outlier_detection.consecutive_failures", od.ConsecutiveFailures)

@@ -30,10 +30,14 @@ type clientSettings struct {
 	maxIdle  time.Duration
 	maxBody  int64
 	pipeline PipelineOptions // a change builds a new Backend (and pipeline)
+	// Read by the transport (stream.go).
+	bufferResponse int64
+	streamTimeout  time.Duration
 }
 
 func settingsOf(o Options) clientSettings {
-	return clientSettings{maxIdle: o.MaxIdleConnDuration, maxBody: o.MaxResponseBody, pipeline: o.Upstream.Pipeline}
+	return clientSettings{maxIdle: o.MaxIdleConnDuration, maxBody: o.MaxResponseBody, pipeline: o.Upstream.Pipeline,
+		bufferResponse: o.BufferResponse, streamTimeout: o.StreamTimeout}
 }
 
 // maxConnWait bounds the wait for a free connection when a request has no
@@ -185,6 +189,10 @@ type transport struct {
 	// closed is set when the backend is retired: connections still in use
 	// are closed when their request ends instead of going back to the pool.
 	closed atomic.Bool
+	// bufferResponse and streamTimeout are the pool's buffer_response and
+	// stream_timeout (stream.go), fixed for the backend's life.
+	bufferResponse int64
+	streamTimeout  time.Duration
 }
 
 // RoundTrip implements fasthttp.RoundTripper.
@@ -242,8 +250,10 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if req.Header.IsHead() {
 		resp.SkipBody = true
 	}
-	// Do reads the whole body: a streamed body would hold the connection
-	// past this call, where the check below cannot see it.
+	// The caller's StreamBody says it can take a Stream (see Backend.Do);
+	// fasthttp's own streaming is never used: the body is read below, or
+	// by the Stream, which knows when the connection may be reused.
+	mayStream := resp.StreamBody && t.bufferResponse > 0
 	resp.StreamBody = false
 	if hc.DisableHeaderNamesNormalizing {
 		resp.Header.DisableNormalizing()
@@ -255,7 +265,30 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	// calls and about 6% less CPU per request; neutral at moderate load.
 	runtime.Gosched()
 	br := hc.AcquireReader(conn)
-	err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
+	if mayStream {
+		err = readHead(resp, br)
+		if err == nil && streams(resp, resp.SkipBody, t.bufferResponse) {
+			resp.SkipBody = skipBody
+			// Copies, so that only this branch pays for the closure: cc
+			// is reassigned above and would otherwise move to the heap.
+			sc, sbr := cc, br
+			release := func(reuse bool) {
+				hc.ReleaseReader(sbr)
+				if reuse && !t.closed.Load() {
+					hc.ReleaseConn(sc)
+				} else {
+					hc.CloseConn(sc)
+				}
+			}
+			reuse := !req.ConnectionClose() && !resp.ConnectionClose()
+			return false, t.startStream(conn, sbr, resp, int64(hc.MaxResponseBodySize), reuse, release)
+		}
+		if err == nil {
+			err = readBody(resp, br, hc.MaxResponseBodySize)
+		}
+	} else {
+		err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
+	}
 	stray := br.Buffered() > 0
 	hc.ReleaseReader(br)
 	resp.SkipBody = skipBody

@@ -311,7 +311,7 @@ func unknownKeys(p *problems, path string, m map[string]any, t reflect.Type) {
 func foreignSize(t reflect.Type, key string) bool {
 	switch t {
 	case reflect.TypeFor[balancer.Options]():
-		return key == "max_response_body"
+		return key == "max_response_body" || key == "buffer_response"
 	case reflect.TypeFor[cache.Options]():
 		return key == "memory" || key == "max_entry"
 	case reflect.TypeFor[cache.RouteOptions]():

@@ -126,7 +126,11 @@ func (a *accessLog) log(rq *request, elapsed time.Duration) {
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
+	if rq.streamed {
+		b = strconv.AppendInt(b, rq.sent, 10) // Body would read the stream
+	} else {
+		b = strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
+	}
 	b = append(b, `,"duration_us":`...)
 	b = strconv.AppendInt(b, elapsed.Microseconds(), 10)
 	if rq.route != nil {

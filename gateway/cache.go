@@ -150,10 +150,17 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 			rq.fields = append(rq.fields, cache.Field{Name: []byte("Vary"), Value: []byte("*")})
 		}
 	}
-	body := ctx.Response.Body()
+	// A streamed body (over buffer_response or of unknown length) is never
+	// read here: the cache does not store it and the client gets it as it
+	// comes (stream.go).
+	streamed := ctx.Response.IsBodyStream()
+	var body []byte
+	if !streamed {
+		body = ctx.Response.Body()
+	}
 	rq.cresp = cache.Response{
 		Status: ctx.Response.StatusCode(), Header: rq.fields, Body: body,
-		Streamed: int64(len(body)) > rq.route.cache.MaxEntry,
+		Streamed: streamed || int64(len(body)) > rq.route.cache.MaxEntry,
 	}
 	return &rq.cresp
 }
@@ -278,6 +285,7 @@ func (s *Server) refreshInBackground(rq *request) {
 	bg.chain = append(bg.chain, rq.chain...)
 	bg.peer, bg.client, bg.trusted, bg.tls = rq.peer, rq.client, rq.trusted, rq.tls
 	bg.pool, bg.hashKey = rq.pool, append(bg.hashKey, rq.hashKey...)
+	bg.noStream = true // nobody reads a stream: the cache needs the body whole
 	bg.creq = rq.creq
 	bg.creq.Method = append([]byte(nil), rq.creq.Method...)
 	bg.creq.Scheme, bg.creq.Host, bg.creq.Path, bg.creq.Query = bg.scheme(), bg.host, bg.path, bg.query

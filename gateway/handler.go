@@ -22,6 +22,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if s.fromCache(rq) {
+		s.streamBody(rq)
 		return
 	}
 	s.rewriteRequest(rq)
@@ -32,6 +33,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	s.invalidateCached(rq)
 	s.respond(rq)
 	s.writeLimitHeaders(rq)
+	s.streamBody(rq)
 }
 
 // check refuses what is unsafe before anything else (framing, Host, method,
@@ -152,16 +154,27 @@ func (s *Server) refuse(rq *request, status int, reason string) {
 }
 
 // finish runs last for every request, handled or refused: it turns a panic
-// into a 500, counts the request and writes its access-log line. It must be
+// into a 500, counts the request and writes its access-log line (for a
+// streamed response, the stream does that once it ends: stream.go). It must be
 // deferred directly so that its recover sees the panic.
 func (s *Server) finish(rq *request) {
 	ctx := rq.ctx
 	if p := recover(); p != nil {
 		s.log.Error("panic while handling request", "panic", p, "uri", string(ctx.Request.Header.RequestURI()))
+		rq.stream = nil // the reset below ends it; this request is finished here
 		ctx.Response.Reset()
 		s.writeError(rq, fasthttp.StatusInternalServerError, "internal error")
 		ctx.SetConnectionClose()
 	}
+	if rq.stream != nil {
+		return // the stream finishes the request when it ends
+	}
+	s.finishRequest(rq)
+}
+
+// finishRequest counts a request and writes its access-log line.
+func (s *Server) finishRequest(rq *request) {
+	ctx := rq.ctx
 	if rq.admitted {
 		s.active.Add(-1)
 	}

@@ -81,6 +81,9 @@ func (s *Server) noBackend(rq *request, err error) {
 // reservation with the outcome.
 func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.Time) error {
 	rq.backend = b
+	// A large or unknown-length body may stream (stream.go). HTTP/1.0
+	// clients cannot take chunked framing: theirs is read whole.
+	rq.ctx.Response.StreamBody = !rq.noStream
 	err := b.Do(&rq.ctx.Request, &rq.ctx.Response, deadline)
 	latency := time.Since(start)
 	rq.pool.pool.Release(b, balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency})
@@ -194,6 +197,7 @@ func (s *Server) rewriteRequest(rq *request) {
 	// ran (TestClientConnectionSemanticsAreKept).
 	if !h.IsHTTP11() {
 		h.SetProtocol(protoHTTP11)
+		rq.noStream = true // an HTTP/1.0 client cannot take a chunked stream
 	}
 	if !t.allowUnderscores {
 		httpsafe.DropUnderscoreFields(h)

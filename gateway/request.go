@@ -62,6 +62,14 @@ type request struct {
 	status    []byte        // Cache-Status being built
 	age       []byte        // Age value
 	schemeBuf []byte        // "http" or "https" (and the authority sent, see scheme), for the cache key
+
+	// The response body streaming to the client (stream.go); while it is
+	// set the request outlives its handler. noStream asks for the whole
+	// body instead (a background refresh, an HTTP/1.0 client).
+	stream   *responseStream
+	noStream bool
+	sent     int64 // body bytes a finished stream sent, for the access log
+	streamed bool  // the response body was streamed: sent counts it
 }
 
 func newRequest() any {
@@ -85,6 +93,10 @@ func (s *Server) acquire(ctx *fasthttp.RequestCtx) *request {
 // release forgets everything that pointed into the finished request and
 // returns rq to the pool; the buffers keep their capacity.
 func (s *Server) release(rq *request) {
+	if rq.stream != nil {
+		return // the stream releases it when it ends
+	}
+	rq.noStream, rq.sent, rq.streamed = false, 0, false
 	rq.ctx, rq.table, rq.route, rq.query, rq.tls = nil, nil, nil, nil, false
 	rq.peer, rq.client, rq.trusted = netip.Addr{}, netip.Addr{}, false
 	rq.backend, rq.errKind, rq.rewritten = nil, "", false

@@ -64,6 +64,10 @@ type Server struct {
 	// answers them. Only refused requests touch it.
 	refusedHeads   sync.Map
 	maxRequestBody int // server.max_request_body, fixed at New like the listener
+	// writeTimeout is server.write_timeout, which bounds each piece of a
+	// streamed response (stream.go); streams are those in progress.
+	writeTimeout time.Duration
+	streams      streamSet
 	// active counts requests in the gateway while server.max_concurrency
 	// is set, for shedding (shed.go).
 	active atomic.Int64
@@ -115,6 +119,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	s.requests.New = newRequest
 	s.upstreamFailures = newFailureLog(s.log)
 	s.maxRequestBody = int(cfg.Server.MaxRequestBody)
+	s.writeTimeout = cfg.Server.WriteTimeout
 	s.metrics = newMetrics(s.table.Load)
 	s.metrics.reg.MustRegister(newLimitCollector(s.table.Load))
 
@@ -322,6 +327,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.front.ShutdownWithContext(ctx)
 	if errors.Is(err, net.ErrClosed) { // fasthttp closing our listener again
 		err = nil
+	}
+	// Streams still running at the drain deadline are cut: the client sees
+	// a truncated body (its connection closes before the end).
+	if n := s.streams.cut(); n > 0 {
+		s.log.Warn("drain deadline: cut streams in progress", "streams", n)
 	}
 	if s.admin != nil {
 		s.admin.close()

@@ -33,6 +33,12 @@ func (o *Server) serve(ctx *fasthttp.RequestCtx) {
 	case string(path) == "/healthz":
 		o.serveHealth(ctx)
 		return
+	case string(path) == "/download": // stream.go
+		o.serveDownload(ctx)
+		return
+	case string(path) == "/events":
+		o.serveEvents(ctx)
+		return
 	case string(path) == "/orders" || bytes.HasPrefix(path, []byte("/orders/")):
 		orders = true
 	case string(path) == "/echo" || bytes.HasPrefix(path, []byte("/echo/")):
