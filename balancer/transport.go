@@ -232,7 +232,9 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 		return false, err
 	}
 	conn := cc.Conn()
-	reused := wasReused(conn)
+	// A streamed request body is consumed as it is written: such a request
+	// can never be sent again, stale connection or not.
+	reused := wasReused(conn) && !req.IsBodyStream()
 	resp.ParseNetConn(conn)
 
 	bw := hc.AcquireWriter(conn)

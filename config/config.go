@@ -151,6 +151,13 @@ type Server struct {
 	// MaxRequestBody is the largest request body accepted; a larger one is
 	// answered 413. Default 4MiB.
 	MaxRequestBody Size `mapstructure:"max_request_body"`
+	// BufferRequest is the largest request body read whole before the
+	// request goes on. Default 4MiB, the default MaxRequestBody: nothing
+	// streams until MaxRequestBody is raised above it (to accept uploads,
+	// say). A longer body streams to the backend as it arrives, still
+	// bounded by MaxRequestBody, and is not retried once its first byte has
+	// left. Rule of thumb: 1MiB where uploads are large and common.
+	BufferRequest Size `mapstructure:"buffer_request"`
 	// MaxHeaderBytes bounds the request line plus headers; more is answered
 	// 431. Default 16KiB, which fits large cookies and JWTs.
 	MaxHeaderBytes Size `mapstructure:"max_header_bytes"`
@@ -378,6 +385,7 @@ func Default() Config {
 			WriteTimeout:   10 * time.Second,
 			IdleTimeout:    60 * time.Second,
 			MaxRequestBody: 4 * MiB,
+			BufferRequest:  4 * MiB,
 			MaxHeaderBytes: 16 * KiB,
 			MaxURILength:   8 * KiB,
 			MergeSlashes:   true,

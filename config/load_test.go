@@ -52,6 +52,7 @@ func TestLoadExampleGivesExactlyItsValues(t *testing.T) {
 			WriteTimeout:   10 * time.Second,
 			IdleTimeout:    60 * time.Second,
 			MaxRequestBody: 4 * MiB,
+			BufferRequest:  4 * MiB,
 			MaxHeaderBytes: 16 * KiB,
 			MaxURILength:   8 * KiB,
 			MergeSlashes:   true,

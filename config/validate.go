@@ -104,6 +104,7 @@ func (s *Server) validate(p *problems) {
 		v   Size
 	}{
 		{"server.max_request_body", s.MaxRequestBody},
+		{"server.buffer_request", s.BufferRequest},
 		{"server.max_header_bytes", s.MaxHeaderBytes},
 		{"server.max_uri_length", s.MaxURILength},
 	} {

@@ -18,7 +18,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.release(rq)
 	defer s.finish(rq)
 
-	if !s.check(rq) || !s.route(rq) || !s.limit(rq) {
+	if !s.check(rq) || !s.takeBody(rq) || !s.route(rq) || !s.limit(rq) {
 		return
 	}
 	if s.fromCache(rq) {
@@ -111,8 +111,15 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 	// 0: an empty body; -2: no Content-Length and no Transfer-Encoding,
 	// which in a request means no body either. -1 (chunked) and a positive
 	// length have a body to wait for.
-	if cl := h.ContentLength(); cl == 0 || cl == -2 {
+	cl := h.ContentLength()
+	if cl == 0 || cl == -2 {
 		return fasthttp.RequestConfig{}
+	}
+	if cl > s.maxRequestBody {
+		// With request streaming on, fasthttp leaves a long body to the
+		// handler rather than refusing it: answer 413 now, unread.
+		s.refusedHeads.Store(h, refusal{fasthttp.StatusRequestEntityTooLarge, httpsafe.ReasonBodyTooLarge})
+		return fasthttp.RequestConfig{ReadTimeout: time.Nanosecond}
 	}
 	if st, why := httpsafe.CheckHeader(h, &s.table.Load().safe); st != 0 {
 		// fasthttp resets parts of the head when the body read fails, so

@@ -53,6 +53,9 @@ func (s *Server) exchange(rq *request) error {
 		if try >= r.retry.attempts || !r.retry.mayRetry(cond, &ctx.Request) || !time.Now().Before(routeDeadline) {
 			break
 		}
+		if rq.reqBody != nil && cond != retryConnect {
+			break // a streamed body has (partly) left and cannot be sent again
+		}
 		if !rp.budget.TryRetry() {
 			r.m.retriesDenied.Inc()
 			break
@@ -102,6 +105,13 @@ var errUnexpected1xx = errors.New("backend answered with 1xx to a request withou
 func (s *Server) answerUpstreamError(rq *request, err error) {
 	rq.ctx.Response.Reset()
 	switch {
+	case rq.reqBody != nil && rq.reqBody.tooLarge():
+		// The client's chunked body grew past max_request_body on its way
+		// upstream: the backend got a cut body, the client a 413 and a
+		// closed connection (the rest of its body is never read).
+		rq.errKind = "body_too_large"
+		s.refuse(rq, fasthttp.StatusRequestEntityTooLarge, httpsafe.ReasonBodyTooLarge)
+		return
 	case errors.Is(err, balancer.ErrNoBackend):
 		s.writeError(rq, fasthttp.StatusServiceUnavailable, "no healthy backend")
 		return

@@ -68,6 +68,10 @@ type request struct {
 	// body instead (a background refresh, an HTTP/1.0 client).
 	stream   *responseStream
 	noStream bool
+	// reqBody is the request body streaming to the backend, nil when it
+	// was read whole (reqbody.go); body is the buffer one is read into.
+	reqBody  *requestBody
+	body     []byte
 	sent     int64 // body bytes a finished stream sent, for the access log
 	streamed bool  // the response body was streamed: sent counts it
 }
@@ -96,7 +100,7 @@ func (s *Server) release(rq *request) {
 	if rq.stream != nil {
 		return // the stream releases it when it ends
 	}
-	rq.noStream, rq.sent, rq.streamed = false, 0, false
+	rq.noStream, rq.sent, rq.streamed, rq.reqBody = false, 0, false, nil
 	rq.ctx, rq.table, rq.route, rq.query, rq.tls = nil, nil, nil, nil, false
 	rq.peer, rq.client, rq.trusted = netip.Addr{}, netip.Addr{}, false
 	rq.backend, rq.errKind, rq.rewritten = nil, "", false

@@ -68,6 +68,11 @@ type Server struct {
 	// streamed response (stream.go); streams are those in progress.
 	writeTimeout time.Duration
 	streams      streamSet
+	// bufferRequest is server.buffer_request; readTimeout is
+	// server.read_timeout, which bounds each wait for a streamed request
+	// body (reqbody.go). Fixed at New like the listener.
+	bufferRequest int
+	readTimeout   time.Duration
 	// active counts requests in the gateway while server.max_concurrency
 	// is set, for shedding (shed.go).
 	active atomic.Int64
@@ -120,6 +125,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	s.upstreamFailures = newFailureLog(s.log)
 	s.maxRequestBody = int(cfg.Server.MaxRequestBody)
 	s.writeTimeout = cfg.Server.WriteTimeout
+	s.bufferRequest, s.readTimeout = int(cfg.Server.BufferRequest), cfg.Server.ReadTimeout
 	s.metrics = newMetrics(s.table.Load)
 	s.metrics.reg.MustRegister(newLimitCollector(s.table.Load))
 
@@ -174,7 +180,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		WriteTimeout:       cfg.Server.WriteTimeout,
 		IdleTimeout:        cfg.Server.IdleTimeout,
 		MaxRequestBodySize: int(cfg.Server.MaxRequestBody),
-		ReadBufferSize:     int(cfg.Server.MaxHeaderBytes),
+		// Bodies over server.buffer_request stream to the backend
+		// (reqbody.go); without that, fasthttp reads every body whole.
+		StreamRequestBody: cfg.Server.BufferRequest < cfg.Server.MaxRequestBody,
+		ReadBufferSize:    int(cfg.Server.MaxHeaderBytes),
 
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
@@ -416,6 +425,7 @@ func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {
 	}
 	if old.Server.ReadTimeout != cfg.Server.ReadTimeout || old.Server.WriteTimeout != cfg.Server.WriteTimeout ||
 		old.Server.IdleTimeout != cfg.Server.IdleTimeout || old.Server.MaxRequestBody != cfg.Server.MaxRequestBody ||
+		old.Server.BufferRequest != cfg.Server.BufferRequest ||
 		old.Server.MaxHeaderBytes != cfg.Server.MaxHeaderBytes {
 		log.Warn("server timeouts or limits changed; take effect after a restart")
 	}
