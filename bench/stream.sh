@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# bench/stream.sh: what large downloads cost the gateway (README "Streaming").
+#
+#   bash bench/stream.sh
+#   N=10 SIZE=20MiB bash bench/stream.sh       # lighter
+#   SLUICE_BIN=/tmp/sluice-base bash bench/stream.sh
+#
+# One `sluice origin` and one `sluice run` in front of it, on loopback. Three
+# measurements:
+#   (a) N concurrent SIZE downloads (curl), repeated for the whole window,
+#       beside small GETs through the gateway at RATE req/s (`sluice bench`,
+#       open loop): the gateway's RSS growth (VmRSS sampled every 100 ms, and
+#       VmHWM) and the small GETs' p99; once with the downloads through the
+#       gateway, once straight from the origin (the small GETs always go
+#       through the gateway).
+#   (b) ROUNDS rounds of N concurrent downloads through the gateway: its RSS
+#       after each, against before the first.
+#   (c) one ONE_SIZE download, best of 3, through the gateway and direct:
+#       curl's average speed.
+# Targets (issue 10): growth < 32 MiB, rounds leave RSS where it started,
+# p99 within 2x of direct, one download >= 0.9x direct.
+#
+# Environment (defaults in brackets):
+#   N [20]  SIZE [50MiB]  RATE [3000]  CONNECTIONS [300]  DURATION [8s]
+#   ROUNDS [6]  ONE_SIZE [1GiB]  SLUICE_BIN  KEEP_TMP [0]
+set -euo pipefail
+
+N=${N:-20} SIZE=${SIZE:-50MiB} RATE=${RATE:-3000} CONNECTIONS=${CONNECTIONS:-300}
+DURATION=${DURATION:-8s} ROUNDS=${ROUNDS:-6} ONE_SIZE=${ONE_SIZE:-1GiB} KEEP_TMP=${KEEP_TMP:-0}
+
+die() {
+	echo "stream.sh: $*" >&2
+	exit 1
+}
+command -v jq >/dev/null || die "needs jq"
+command -v curl >/dev/null || die "needs curl"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-stream.XXXXXX")
+started=() # pids this script started, stopped on exit
+cleanup() {
+	local pid
+	trap - EXIT INT TERM
+	for pid in "${started[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+	for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [[ $KEEP_TMP == 1 ]]; then echo "scratch directory kept: $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+sluice=${SLUICE_BIN:-}
+if [[ -z $sluice ]]; then
+	sluice=$tmp/sluice
+	(cd "$(dirname "$0")/.." && go build -o "$sluice" ./cmd/sluice) || die "go build failed"
+fi
+
+next_port=18600
+# shellcheck source=bench/ports.sh
+source "$(dirname "$0")/ports.sh"
+
+wait_ok() {
+	local url=$1 pid=$2 log=$3
+	for _ in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true) == 200 ]] && return 0
+		sleep 0.1
+	done
+	cat "$log" >&2 || true
+	die "no 200 from $url"
+}
+
+take_port port_origin
+take_port port_gw
+take_port port_admin
+"$sluice" origin -listen "127.0.0.1:$port_origin" >"$tmp/origin.log" 2>&1 &
+started+=($!)
+wait_ok "http://127.0.0.1:$port_origin/healthz" "$!" "$tmp/origin.log"
+
+cat >"$tmp/gateway.yaml" <<EOF
+listen: 127.0.0.1:$port_gw
+admin: {listen: 127.0.0.1:$port_admin}
+server: {write_timeout: 30s}
+log: {level: warn, format: text}
+pools:
+  origin:
+    max_response_body: 4GiB
+    backends: [{addr: 127.0.0.1:$port_origin}]
+routes:
+  - {name: orders, match: {path_prefix: /orders}, pool: origin}
+  - {name: download, match: {path: /download}, pool: origin}
+EOF
+"$sluice" run -watch=false "$tmp/gateway.yaml" >"$tmp/gateway.log" 2>&1 &
+gw=$!
+started+=($gw)
+wait_ok "http://127.0.0.1:$port_admin/readyz" "$gw" "$tmp/gateway.log"
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$gw/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$gw/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# downloads BASE: N concurrent downloads of SIZE from BASE, once; fails if
+# one comes back short.
+downloads() {
+	local base=$1 i pids=() bad=0
+	for i in $(seq "$N"); do
+		curl -s -o /dev/null --max-time 120 -w '%{size_download}\n' "$base/download?size=$SIZE" >"$tmp/dl-$i" &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do wait "${pids[$i]}" || bad=$((bad + 1)); done
+	((bad == 0)) || die "$bad downloads failed from $base"
+}
+
+# (a) ------------------------------------------------------------------
+echo "(a) $N x $SIZE downloads beside small GETs at $RATE/s through the gateway"
+printf '%-9s %-10s %-10s %-10s %-9s %-9s %s\n' downloads rounds rss_start rss_peak growth p99_ms errors
+for via in direct gateway; do
+	base="http://127.0.0.1:$port_origin"
+	[[ $via == gateway ]] && base="http://127.0.0.1:$port_gw"
+	"$sluice" bench -rate "$RATE" -c "$CONNECTIONS" -warmup 1s -duration "$DURATION" -max-lag 1h \
+		-max-error-rate 1 -o json "http://127.0.0.1:$port_gw/orders/42" >"$tmp/bench-$via.json" 2>"$tmp/bench-$via.log" &
+	bench=$!
+	started+=($bench)
+	sleep 1 # the warm-up
+	start=$(rss_kib) peak=$start rounds=0
+	(while kill -0 "$bench" 2>/dev/null; do downloads "$base" || exit 1; echo round; done >"$tmp/rounds-$via") &
+	loop=$!
+	started+=($loop)
+	while kill -0 "$bench" 2>/dev/null; do
+		r=$(rss_kib)
+		((r > peak)) && peak=$r
+		sleep 0.1
+	done
+	wait "$loop" || die "downloads failed during (a) via $via"
+	rounds=$(wc -l <"$tmp/rounds-$via")
+	jq -r --arg via "$via" --arg rounds "$rounds" --arg s "$(mib "$start")" --arg p "$(mib "$peak")" \
+		--arg g "$(mib $((peak - start)))" \
+		'[$via, $rounds, $s, $p, $g, (.latency.p99_ms|tostring), (.errors_total|tostring)] | @tsv' "$tmp/bench-$via.json" |
+		awk -F'\t' '{ printf "%-9s %-10s %-10s %-10s %-9s %-9s %s\n", $1, $2, $3 " MiB", $4 " MiB", $5 " MiB", $6, $7 }'
+done
+echo "gateway VmHWM so far: $(mib "$(hwm_kib)") MiB"
+
+# (b) ------------------------------------------------------------------
+echo
+echo "(b) $ROUNDS rounds of $N x $SIZE through the gateway"
+before=$(rss_kib)
+printf 'before   RSS %s MiB\n' "$(mib "$before")"
+for r in $(seq "$ROUNDS"); do
+	downloads "http://127.0.0.1:$port_gw"
+	printf 'round %-2s RSS %s MiB\n' "$r" "$(mib "$(rss_kib)")"
+done
+after=$(rss_kib)
+printf 'end - start: %s MiB; VmHWM %s MiB\n' "$(mib $((after - before)))" "$(mib "$(hwm_kib)")"
+
+# (c) ------------------------------------------------------------------
+echo
+echo "(c) one $ONE_SIZE download, best of 3 (MB/s)"
+best() {
+	local url=$1 b=0 s
+	for _ in 1 2 3; do
+		s=$(curl -s -o /dev/null --max-time 120 -w '%{speed_download}' "$url")
+		b=$(awk -v a="$b" -v c="$s" 'BEGIN { print (c > a) ? c : a }')
+	done
+	echo "$b"
+}
+direct=$(best "http://127.0.0.1:$port_origin/download?size=$ONE_SIZE")
+through=$(best "http://127.0.0.1:$port_gw/download?size=$ONE_SIZE")
+awk -v d="$direct" -v g="$through" 'BEGIN {
+	printf "direct  %8.0f MB/s\ngateway %8.0f MB/s  (%.2fx)\n", d / 1e6, g / 1e6, g / d }'
