@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"net"
 	"runtime"
 )
@@ -48,4 +49,14 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 func (c *yieldConn) Write(p []byte) (int, error) {
 	c.wrote = true
 	return c.Conn.Write(p)
+}
+
+// ReadFrom is the TCP connection's, so that a streamed response body moves
+// from the backend's socket to the client's with splice (stream.go).
+func (c *yieldConn) ReadFrom(r io.Reader) (int64, error) {
+	c.wrote = true
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }

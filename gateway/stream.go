@@ -95,6 +95,15 @@ func (rs *responseStream) SupportsBodyWriteTo() bool { return true }
 func (rs *responseStream) WriteTo(w io.Writer) (int64, error) {
 	dst := w
 	if rs.length >= 0 && rs.conn != nil {
+		if _, ok := rs.conn.(io.ReaderFrom); ok {
+			// A plain TCP client: the balancer's stream hands the body
+			// from socket to socket (splice), never through this buffer.
+			_, err := rs.src.WriteTo(clientWriter{rs})
+			if err != nil {
+				rs.err = err
+			}
+			return rs.sent, err
+		}
 		dst = rs.conn
 	}
 	buf := *rs.buf
@@ -117,6 +126,25 @@ func (rs *responseStream) WriteTo(w io.Writer) (int64, error) {
 			return rs.sent, err
 		}
 	}
+}
+
+// clientWriter writes to the client's connection, past fasthttp's buffered
+// writer, counting what was sent and giving each write server.write_timeout.
+// Its ReadFrom is the connection's (splice between TCP sockets).
+type clientWriter struct{ rs *responseStream }
+
+func (w clientWriter) Write(p []byte) (int, error) {
+	w.rs.extendWriteDeadline()
+	n, err := w.rs.conn.Write(p)
+	w.rs.sent += int64(n)
+	return n, err
+}
+
+func (w clientWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.rs.extendWriteDeadline()
+	n, err := w.rs.conn.(io.ReaderFrom).ReadFrom(r)
+	w.rs.sent += n
+	return n, err
 }
 
 // extendWriteDeadline gives the next piece server.write_timeout to be
