@@ -162,6 +162,8 @@ func printDemo(w io.Writer, srv *gateway.Server, cfg *config.Config) {
 	fmt.Fprintf(&b, "  curl -i %s/api/orders/42\n", base)
 	fmt.Fprintf(&b, "  curl -i -X POST -d '{\"customer\":\"c-1\",\"items\":[{\"sku\":\"A-1\",\"qty\":2}]}' %s/api/orders\n", base)
 	fmt.Fprintf(&b, "  curl -i %s/api/cached/orders/42       # twice: Cache-Status says miss, then hit\n", base)
+	fmt.Fprintf(&b, "  curl -o /dev/null %s/api/download?size=50MiB   # streamed, never held whole\n", base)
+	fmt.Fprintf(&b, "  curl -N %s/api/events?n=10                     # server-sent events, one at a time\n", base)
 	fmt.Fprintf(&b, "  curl -i %s/nope                       # 404: no route\n", base)
 	fmt.Fprintf(&b, "  curl -i --path-as-is '%s/api/orders/../../admin'   # normalised before routing\n", base)
 	if a := srv.AdminAddr(); a != nil {
