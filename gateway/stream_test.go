@@ -393,3 +393,26 @@ func startOwnedGateway(t *testing.T, yaml string) (*Server, <-chan struct{}) {
 }
 
 var _ = http.StatusOK
+
+func TestAStreamedAnswerIsLoggedWhenItEndsWithTheBytesSent(t *testing.T) {
+	or := startOrigin(t, origin.Options{})
+	var logBuf testnet.Buffer
+	yaml := strings.Replace(streamYAML(or.Addr(), "", ""), "log:", "access_log: {enabled: true}\nlog:", 1)
+	s := startGateway(t, yaml, func(o *Options) { o.AccessLogOutput = &logBuf })
+	for _, q := range []string{"size=3MiB", "size=1MiB&chunked=1"} {
+		r := do(t, "GET", s.url("/download?"+q), "")
+		if r.status != 200 {
+			t.Fatalf("%s: %d", q, r.status)
+		}
+	}
+	testnet.Eventually(t, "two access-log lines", func() bool { return strings.Count(logBuf.String(), "\n") >= 2 })
+	lines := logBuf.String()
+	for _, want := range []string{`"bytes":3145728`, `"bytes":1048576`} {
+		if !strings.Contains(lines, want) {
+			t.Fatalf("access log lacks %s:\n%s", want, lines)
+		}
+	}
+	if strings.Contains(lines, `"error"`) {
+		t.Fatalf("a whole stream was logged as failed:\n%s", lines)
+	}
+}

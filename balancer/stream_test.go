@@ -1,0 +1,132 @@
+package balancer
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
+)
+
+// doStream sends GET path with StreamBody set and returns the response;
+// the caller closes it (ReleaseResponse closes the stream).
+func doStream(t *testing.T, b *Backend, path string) *fasthttp.Response {
+	t.Helper()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("http://" + b.Addr() + path)
+	resp := fasthttp.AcquireResponse()
+	resp.StreamBody = true
+	if err := b.Do(req, resp, time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp
+}
+
+func TestBackendStreamsOnlyLargeOrUnknownLengthBodies(t *testing.T) {
+	large := strings.Repeat("L", 100<<10)
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		switch r.Path {
+		case "/small":
+			_, _ = io.WriteString(w, testnet.OKResponse("small"))
+		case "/large":
+			_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 102400\r\n\r\n"+large)
+		case "/chunked":
+			// Extensions, a bare-LF size line and trailers, all legal.
+			_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+
+				"3;ext=1\r\nabc\r\n2\nde\r\n0\r\nX-Trailer: t\r\n\r\n")
+		}
+	})
+	b := NewBackend(rb.Addr, 1, testOptions())
+	t.Cleanup(b.Close)
+	for _, tc := range []struct {
+		path, want string
+		streamed   bool
+	}{
+		{"/small", "small", false},
+		{"/large", large, true},
+		{"/chunked", "abcde", true},
+		{"/small", "small", false},
+	} {
+		resp := doStream(t, b, tc.path)
+		if resp.IsBodyStream() != tc.streamed {
+			t.Fatalf("%s: streamed %v, want %v", tc.path, resp.IsBodyStream(), tc.streamed)
+		}
+		var body []byte
+		if tc.streamed {
+			var err error
+			if body, err = io.ReadAll(resp.BodyStream()); err != nil {
+				t.Fatalf("%s: %v", tc.path, err)
+			}
+		} else {
+			body = resp.Body()
+		}
+		if string(body) != tc.want {
+			t.Fatalf("%s: body %.40q, want %.40q", tc.path, body, tc.want)
+		}
+		fasthttp.ReleaseResponse(resp) // closes the stream: the connection goes back
+	}
+	if n := rb.Conns(); n != 1 {
+		t.Fatalf("%d connections for four whole bodies, want 1", n)
+	}
+}
+
+func TestAStreamThatIsNotReadToItsEndClosesItsConnection(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n"+strings.Repeat("x", 200000))
+	})
+	b := NewBackend(rb.Addr, 1, testOptions())
+	t.Cleanup(b.Close)
+	resp := doStream(t, b, "/a")
+	if _, err := io.ReadFull(resp.BodyStream(), make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	fasthttp.ReleaseResponse(resp)
+	resp = doStream(t, b, "/b")
+	if _, err := io.ReadAll(resp.BodyStream()); err != nil {
+		t.Fatal(err)
+	}
+	fasthttp.ReleaseResponse(resp)
+	if n := rb.Conns(); n != 2 {
+		t.Fatalf("%d connections, want 2: a half-read stream's connection must not be reused", n)
+	}
+}
+
+func TestABrokenStreamIsAnError(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		want      error
+	}{
+		{"short", "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("s", 70000), ErrShortBody},
+		{"bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nq\r\n", ErrBrokenChunked},
+		{"chunk too long", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n", ErrBrokenChunked},
+		{"no last chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", ErrShortBody},
+		{"over max_response_body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"20000\r\n" + strings.Repeat("m", 0x20000) + "\r\n0\r\n\r\n", ErrBodyTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+				_, _ = io.WriteString(w, tc.raw)
+				_ = w.Close()
+			})
+			o := testOptions()
+			o.MaxResponseBody = 100 << 10
+			b := NewBackend(rb.Addr, 1, o)
+			t.Cleanup(b.Close)
+			resp := doStream(t, b, "/")
+			defer fasthttp.ReleaseResponse(resp)
+			n, err := io.Copy(io.Discard, resp.BodyStream())
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("read %d bytes, error %v, want %v", n, err, tc.want)
+			}
+			if n > o.MaxResponseBody {
+				t.Fatalf("%d bytes passed, more than max_response_body", n)
+			}
+		})
+	}
+}
