@@ -13,6 +13,10 @@
 // response bytes for RFC 9112 §9.3 response-mixing tests) take the
 // connection over with fasthttp's Hijack and write the bytes themselves.
 //
+// GET /download and GET /events (stream.go) are large and long-lived
+// answers for streaming through the gateway: a pattern of any size sent from
+// one shared block, and a server-sent event stream.
+//
 // Every request except the control endpoint is counted, and the last 64 are
 // kept with header names and order exactly as sent (Server.Received), so
 // tests can assert what a gateway forwarded and whether anything reached the
