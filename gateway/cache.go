@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"io"
 	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluice-gw/sluice/balancer"
 	"github.com/sluice-gw/sluice/cache"
 	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
@@ -129,6 +131,9 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 		s.rewriteRequest(rq)
 	}
 	rq.fillErr = s.exchange(rq)
+	if rq.fillErr == nil {
+		rq.fillErr = readWholeIfStorable(&ctx.Response, rq.route.cache.MaxEntry)
+	}
 	if rq.fillErr != nil {
 		rq.cresp = cache.Response{}
 		return &rq.cresp
@@ -163,6 +168,30 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 		Streamed: streamed || int64(len(body)) > rq.route.cache.MaxEntry,
 	}
 	return &rq.cresp
+}
+
+// readWholeIfStorable reads a streamed body (over the pool's
+// buffer_response) whole when its Content-Length fits maxEntry, so that a
+// cache-enabled route stores what it could store before streaming existed.
+// The decision is the length's: a body of unknown length, or a longer one,
+// stays a stream and passes through uncached; nothing is buffered to find
+// out. An error is a body that broke while being read (a 502).
+func readWholeIfStorable(resp *fasthttp.Response, maxEntry int64) error {
+	if !resp.IsBodyStream() {
+		return nil
+	}
+	st, ok := resp.BodyStream().(*balancer.Stream)
+	if !ok || st.Len() < 0 || st.Len() > maxEntry {
+		return nil
+	}
+	n := st.Len()
+	st.Take()
+	resp.ResetBody() // drops the stream from the response; taken, it goes on
+	_, err := io.CopyN(resp.BodyWriter(), st, n)
+	if endErr := st.End(); err == nil {
+		err = endErr
+	}
+	return err
 }
 
 // variesOnGatewayField reports whether the Vary value v names a request

@@ -304,34 +304,52 @@ func TestASlowClientHoldsTheGatewaysMemoryBounded(t *testing.T) {
 	}
 }
 
-func TestAStreamedResponseIsPassedThroughNotCached(t *testing.T) {
+func TestTheCacheStoresWhatFitsMaxEntryAndPassesStreamsThrough(t *testing.T) {
 	var hits atomic.Int64
-	big := strings.Repeat("z", 100<<10)
+	mid, big := strings.Repeat("m", 100<<10), strings.Repeat("z", 2<<20)
 	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
 		hits.Add(1)
-		body := "small"
-		if strings.HasPrefix(r.Path, "/big") {
-			body = big
+		const head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n"
+		switch {
+		case strings.HasPrefix(r.Path, "/big"):
+			fmt.Fprintf(c, head+"Content-Length: %d\r\n\r\n%s", len(big), big)
+		case strings.HasPrefix(r.Path, "/mid"):
+			fmt.Fprintf(c, head+"Content-Length: %d\r\n\r\n%s", len(mid), mid)
+		default: // small, but chunked: of unknown length until it ends
+			fmt.Fprintf(c, head+"Transfer-Encoding: chunked\r\n\r\n5\r\nsmall\r\n0\r\n\r\n")
 		}
-		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	})
+	// buffer_response 64KiB, max_entry 1MiB (the defaults).
 	s := startGateway(t, streamYAML(rb.Addr, "", "    cache: {enabled: true}\n"))
-	for i := range 2 {
-		r := do(t, "GET", s.url("/big"), "")
-		if r.status != 200 || r.body != big {
-			t.Fatalf("big, request %d: %d, %d bytes", i, r.status, len(r.body))
+	for _, tc := range []struct {
+		path, body string
+		cached     bool
+	}{
+		{"/mid", mid, true},          // over buffer_response, within max_entry: read whole, stored
+		{"/big", big, false},         // over max_entry: streamed, never stored
+		{"/chunked", "small", false}, // unknown length: streamed, never stored
+	} {
+		before := hits.Load()
+		for i := range 2 {
+			r := do(t, "GET", s.url(tc.path), "")
+			if r.status != 200 || r.body != tc.body {
+				t.Fatalf("%s, request %d: %d, %d bytes", tc.path, i, r.status, len(r.body))
+			}
+			cs := r.header.Get("Cache-Status")
+			if i == 1 && tc.cached && !strings.Contains(cs, "hit") {
+				t.Fatalf("%s was not served from the cache: %q", tc.path, cs)
+			}
+			if !tc.cached && !strings.Contains(cs, "not stored: too-large") {
+				t.Fatalf("%s: Cache-Status %q, want a miss not stored for being too large", tc.path, cs)
+			}
 		}
-		if cs := r.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=miss") || !strings.Contains(cs, "not stored: too-large") {
-			t.Fatalf("Cache-Status %q, want a miss not stored for being too large", cs)
+		want := int64(2)
+		if tc.cached {
+			want = 1
 		}
-	}
-	if n := hits.Load(); n != 2 {
-		t.Fatalf("backend saw %d requests for two GETs of a streamed response, want 2", n)
-	}
-	do(t, "GET", s.url("/small"), "")
-	r := do(t, "GET", s.url("/small"), "")
-	if cs := r.header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
-		t.Fatalf("a small response was not cached: %q", cs)
+		if n := hits.Load() - before; n != want {
+			t.Fatalf("%s: the backend saw %d requests for two GETs, want %d", tc.path, n, want)
+		}
 	}
 }
 
