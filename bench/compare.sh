@@ -63,6 +63,13 @@
 #                           per request is compared at the same load (pick N
 #                           below the slowest target's closed-loop rate;
 #                           GENERATOR=sluice only)
+#   PIN [1]                 1: the proxy alone on core 1, generator and origin
+#                           on core 0, one process/thread/P per proxy (the
+#                           reference measurement); 0: the multi-core
+#                           comparison (issue 11): nothing pinned, Sluice
+#                           GOMAXPROCS=nproc, nginx nproc workers, HAProxy
+#                           nproc threads, all sharing the cores with the
+#                           generator and the origin
 #   SLUICE_BIN              use this binary instead of building one
 #   SYSCALLS [auto]         1: count system calls and context switches per
 #                           request with perf stat (fails without perf);
@@ -133,6 +140,8 @@ TARGETS=${TARGETS:-"direct nginx haproxy sluice"}
 URL_PATH=${URL_PATH:-/orders/42}
 RATE=${RATE:-0}
 PROFILE=${PROFILE:-0}
+PIN=${PIN:-1}
+[[ $PIN == 0 || $PIN == 1 ]] || { echo "compare.sh: PIN must be 0 or 1, got '$PIN'" >&2; exit 2; }
 SYSCALLS=${SYSCALLS:-auto}
 KEEP_TMP=${KEEP_TMP:-0}
 GENERATOR=${GENERATOR:-sluice}
@@ -251,7 +260,15 @@ fi
 # ----------------------------------------------------------- cores, ports ----
 
 ncpu=$(nproc)
-if ((ncpu >= 2)); then
+# PIN=0: the multi-core comparison. Nothing is pinned; every proxy gets every
+# core (Sluice GOMAXPROCS=ncpu, nginx ncpu workers, HAProxy ncpu threads) and
+# shares them with the generator and the origin.
+sut_procs=1
+if [[ $PIN == 0 ]]; then
+	sut_procs=$ncpu
+	sut_cpus=all load_cpus=all
+	sut_pin=() load_pin=()
+elif ((ncpu >= 2)); then
 	sut_cpus=1
 	load_cpus=0
 	((ncpu > 2)) && load_cpus="0,2-$((ncpu - 1))"
@@ -352,7 +369,7 @@ has_target sluice_pipeline && sluice_config "$port_sluice_pipeline" "$port_admin
 
 render() { # render TEMPLATE OUT LISTEN_PORT [ORIGIN_PORT]
 	sed -e "s#@TMP@#$tmp#g" -e "s#@ORIGIN@#127.0.0.1:${4:-$port_origin}#g" \
-		-e "s#@LISTEN@#127.0.0.1:$3#g" "$1" >"$2"
+		-e "s#@LISTEN@#127.0.0.1:$3#g" -e "s#@PROCS@#$sut_procs#g" "$1" >"$2"
 }
 render "$peers/nginx.conf.tmpl" "$tmp/nginx.conf" "$port_nginx"
 render "$peers/haproxy.cfg.tmpl" "$tmp/haproxy.cfg" "$port_haproxy"
@@ -483,7 +500,7 @@ $out
 The configuration:
 $(cat "$file")"
 	fi
-	start "$name" env GOMAXPROCS=1 "${sut_pin[@]}" "$sluice" run -c "$file" -watch=false
+	start "$name" env GOMAXPROCS=$sut_procs "${sut_pin[@]}" "$sluice" run -c "$file" -watch=false
 	wait_ok "${url[$name]}" "$name"
 	sut_pids[$name]=${!pid_var}
 }
@@ -530,7 +547,7 @@ not in this build yet (or its keys changed)" # its first request, a miss, stores
 		check_hit sluice_cache "on the request after the first"
 		;;
 	static)
-		start static env GOMAXPROCS=1 "${sut_pin[@]}" "$tmp/static" -listen "127.0.0.1:$port_static" \
+		start static env GOMAXPROCS=$sut_procs "${sut_pin[@]}" "$tmp/static" -listen "127.0.0.1:$port_static" \
 			-body-file "$tmp/static-body" -cache-control "$cache_control"
 		wait_ok "${url[static]}" static
 		sut_pids[static]=$pid_static
@@ -707,7 +724,7 @@ echo "go:        $(go version 2>/dev/null || echo 'n/a (SLUICE_BIN given)')"
 echo "sluice:    $("$sluice" version 2>/dev/null || echo '?')"
 echo "nginx:     $(nginx -v 2>&1 | sed 's/^nginx version: //')"
 echo "haproxy:   $(haproxy -v 2>&1 | head -n 1)"
-echo "pinning:   system under test on cpu $sut_cpus; generator and origin on cpu $load_cpus; Sluice GOMAXPROCS=1"
+echo "pinning:   system under test on cpu $sut_cpus; generator and origin on cpu $load_cpus; Sluice GOMAXPROCS=$sut_procs, nginx $sut_procs worker(s), HAProxy $sut_procs thread(s); Sluice accepts on one listener (one accept loop), nginx's workers share one listening socket (accept_mutex off, no reuseport), HAProxy's threads share one listener"
 if [[ $RATE == 0 ]]; then mode="closed loop"; else mode="open loop at $RATE req/s"; fi
 if [[ $GENERATOR == wrk ]]; then
 	echo "wrk:       $(wrk -v 2>&1 | head -n 1)"
