@@ -1,0 +1,279 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A tunnel is what an upgraded connection becomes once the backend has
+// switched protocols: bytes copied both ways, unchanged, until either side
+// closes, nothing moves for the route's idle_timeout, max_duration passes,
+// or a shutdown's drain deadline comes.
+//
+// Closing: when one side closes its end (EOF), its peer's write side is
+// half-closed so the peer sees the end at once, and the other direction
+// gets tunnelCloseGrace to finish what it was sending (a WebSocket close
+// frame answering the other's, say); then both connections are closed. An
+// error on either side closes both at once.
+//
+// The copy loops read into buffers of their own rather than letting io.Copy
+// splice: the idle timeout has to see bytes go by, and a splice moves them
+// without the gateway seeing any. tunnelBufSize bounds the memory a tunnel
+// holds (two buffers), whatever it carries.
+type tunnel struct {
+	srv     *Server
+	rule    *upgradeRule
+	route   string
+	backend string
+	start   time.Time
+	pending []byte   // what the backend sent after its 101 head, for the client first
+	up      net.Conn // the backend's connection
+
+	// last is when a byte last went by, as time since start (monotonic).
+	last atomic.Int64
+	// upBytes and downBytes count what went client→backend and back.
+	upBytes, downBytes atomic.Int64
+
+	mu     sync.Mutex
+	client net.Conn // set by run; nil before
+	reason string   // why it closed; "" while open
+	timers [2]*time.Timer
+}
+
+const (
+	// tunnelBufSize is each direction's copy buffer: a WebSocket message
+	// of any size goes through in pieces of this size; 16 KiB per tunnel
+	// keeps 10,000 open tunnels at 160 MiB.
+	tunnelBufSize = 8 << 10
+	// tunnelCloseGrace is how long the other direction may go on after one
+	// side closed its end.
+	tunnelCloseGrace = 2 * time.Second
+)
+
+// Why a tunnel ended: the result label of sluice_tunnels_total.
+const (
+	resultClosed   = "closed"       // a side closed, or broke, its connection
+	resultIdle     = "idle_timeout" // no byte either way for tunnel.idle_timeout
+	resultMaxLife  = "max_duration" // open for tunnel.max_duration
+	resultShutdown = "shutdown"     // the drain deadline came
+)
+
+// newTunnel prepares the tunnel of a checked handshake. Its timers start at
+// once, so a tunnel whose 101 never reached the client (run never called)
+// still ends within the idle timeout.
+func newTunnel(s *Server, rq *request, up net.Conn, pending []byte) *tunnel {
+	t := &tunnel{srv: s, rule: rq.route.upgrade, route: rq.route.name, backend: rq.backend.Addr(),
+		start: time.Now(), pending: pending, up: up}
+	t.timers[0] = time.AfterFunc(t.rule.idle, t.checkIdle)
+	if t.rule.maxLife > 0 {
+		t.timers[1] = time.AfterFunc(t.rule.maxLife, func() { t.close(resultMaxLife) })
+	}
+	return t
+}
+
+// run is the hijack handler: it copies both ways until the tunnel ends.
+// hc is fasthttp's hijacked connection, whose reads start with what the
+// client sent after its handshake; fasthttp closes it when run returns.
+func (t *tunnel) run(hc net.Conn) {
+	raw := hc
+	if u, ok := hc.(interface{ UnsafeConn() net.Conn }); ok {
+		raw = u.UnsafeConn()
+	}
+	if y, ok := raw.(*yieldConn); ok {
+		raw = y.Conn // the TCP connection itself, for CloseWrite
+	}
+	t.mu.Lock()
+	closed := t.reason != ""
+	if !closed {
+		t.client = raw
+	}
+	t.mu.Unlock()
+	if closed {
+		return
+	}
+
+	type end struct {
+		toClient bool
+		err      error
+	}
+	ends := make(chan end, 2)
+	go func() { ends <- end{false, t.copy(t.up, hc, &t.upBytes)} }()
+	go func() {
+		var err error
+		if len(t.pending) > 0 {
+			if _, err = raw.Write(t.pending); err == nil {
+				t.downBytes.Add(int64(len(t.pending)))
+				t.touch()
+			}
+		}
+		if err == nil {
+			err = t.copy(raw, t.up, &t.downBytes)
+		}
+		ends <- end{true, err}
+	}()
+
+	first := <-ends
+	if first.err == nil {
+		// One side is done sending: let the other see the end, and finish
+		// its own sending within the grace.
+		if first.toClient {
+			closeWrite(raw)
+		} else {
+			closeWrite(t.up)
+		}
+		grace := time.NewTimer(tunnelCloseGrace)
+		select {
+		case <-ends:
+			grace.Stop()
+			t.close(resultClosed)
+			return
+		case <-grace.C:
+		}
+	}
+	t.close(resultClosed)
+	<-ends // the other loop ends now that both connections are closed
+}
+
+// copy moves bytes from src to dst until src ends (nil) or either fails.
+func (t *tunnel) copy(dst io.Writer, src io.Reader, n *atomic.Int64) error {
+	buf := make([]byte, tunnelBufSize)
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			t.touch()
+			nw, werr := dst.Write(buf[:nr])
+			n.Add(int64(nw))
+			if werr != nil {
+				return werr
+			}
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) {
+				return nil
+			}
+			return rerr
+		}
+	}
+}
+
+// touch records that bytes went by now.
+func (t *tunnel) touch() { t.last.Store(int64(time.Since(t.start))) }
+
+// checkIdle closes the tunnel when nothing went by for the idle timeout,
+// and otherwise comes back when it would next be due.
+func (t *tunnel) checkIdle() {
+	quiet := time.Since(t.start) - time.Duration(t.last.Load())
+	if quiet >= t.rule.idle {
+		t.close(resultIdle)
+		return
+	}
+	t.mu.Lock()
+	if t.reason == "" {
+		t.timers[0].Reset(t.rule.idle - quiet)
+	}
+	t.mu.Unlock()
+}
+
+// close ends the tunnel for reason, once: both connections closed, timers
+// stopped, the tunnel counted and forgotten. Later calls do nothing.
+func (t *tunnel) close(reason string) {
+	t.mu.Lock()
+	if t.reason != "" {
+		t.mu.Unlock()
+		return
+	}
+	t.reason = reason
+	for _, tm := range t.timers {
+		if tm != nil {
+			tm.Stop()
+		}
+	}
+	client := t.client
+	t.mu.Unlock()
+
+	_ = t.up.Close()
+	if client != nil {
+		_ = client.Close()
+	}
+	t.srv.tunnels.remove(t)
+	t.rule.m.result(reason).Inc()
+	t.srv.log.Debug("tunnel closed", "route", t.route, "backend", t.backend, "reason", reason,
+		"duration", time.Since(t.start).String(), "bytes_up", t.upBytes.Load(), "bytes_down", t.downBytes.Load())
+}
+
+// closeWrite half-closes c when it can (TCP, TLS), and closes it otherwise.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			return
+		}
+	}
+	_ = c.Close()
+}
+
+// tunnelSet is the server's open tunnels, which a shutdown drains. The zero
+// value is ready.
+type tunnelSet struct {
+	mu     sync.Mutex
+	open   map[*tunnel]struct{}
+	closed bool // the drain is over: no new tunnel
+	n      atomic.Int64
+}
+
+// add registers t and reports whether it may run: false once the drain is
+// over.
+func (ts *tunnelSet) add(t *tunnel) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return false
+	}
+	if ts.open == nil {
+		ts.open = make(map[*tunnel]struct{})
+	}
+	ts.open[t] = struct{}{}
+	ts.n.Add(1)
+	return true
+}
+
+func (ts *tunnelSet) remove(t *tunnel) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if _, ok := ts.open[t]; ok {
+		delete(ts.open, t)
+		ts.n.Add(-1)
+	}
+}
+
+// active is the number of open tunnels.
+func (ts *tunnelSet) active() int64 { return ts.n.Load() }
+
+// drain waits for the open tunnels to end on their own until ctx is done,
+// then closes those left and refuses new ones.
+func (ts *tunnelSet) drain(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for ts.active() > 0 {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-tick.C:
+		}
+	}
+	ts.mu.Lock()
+	ts.closed = true
+	left := make([]*tunnel, 0, len(ts.open))
+	for t := range ts.open {
+		left = append(left, t)
+	}
+	ts.mu.Unlock()
+	for _, t := range left {
+		t.close(resultShutdown)
+	}
+}
