@@ -69,6 +69,9 @@ const (
 func newTunnel(s *Server, rq *request, up net.Conn, pending []byte) *tunnel {
 	t := &tunnel{srv: s, rule: rq.route.upgrade, route: rq.route.name, backend: rq.backend.Addr(),
 		start: time.Now(), pending: pending, up: up}
+	// Under the lock: a timer that fires at once must find itself set.
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.timers[0] = time.AfterFunc(t.rule.idle, t.checkIdle)
 	if t.rule.maxLife > 0 {
 		t.timers[1] = time.AfterFunc(t.rule.maxLife, func() { t.close(resultMaxLife) })
