@@ -421,3 +421,51 @@ func TestShutdownReturnsWhenTheLastTunnelEnds(t *testing.T) {
 	}
 	<-served
 }
+
+func TestTunnelCarriesBytesSentRightAfterEitherHandshakeAndHalfCloses(t *testing.T) {
+	// The backend sends its first bytes in the same write as its 101, then
+	// echoes until the gateway half-closes towards it, and closes.
+	backendSawEOF := make(chan struct{})
+	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nfirst|")
+		// The gateway sends the client's early bytes only after this 101,
+		// so none of them can sit in the raw backend's header reader.
+		_, _ = io.Copy(c, c)
+		close(backendSawEOF)
+		_ = c.Close()
+	})
+	var logs testnet.Buffer
+	yaml := strings.Replace(upgradeYAML(rb.Addr, ""), "log:", "access_log: {enabled: true}\nlog:", 1)
+	s := startGateway(t, yaml, func(o *Options) { o.AccessLogOutput = &logs })
+
+	c := testnet.Dial(t, s.Addr().String())
+	c.Send(t, handshake("/ws", "websocket")+"early|")
+	resp, _ := c.ReadResponse(t, "GET")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	want := "first|early|"
+	got := make([]byte, len(want))
+	_ = c.SetReadDeadline(time.Now().Add(wsTimeout))
+	if _, err := io.ReadFull(c.R, got); err != nil || string(got) != want {
+		t.Fatalf("through the tunnel: %q, %v; want %q", got, err, want)
+	}
+	// The client is done sending: the backend sees the end, closes, and
+	// the client sees that.
+	if err := c.Conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-backendSawEOF:
+	case <-time.After(wsTimeout):
+		t.Fatal("the backend never saw the client's end")
+	}
+	if rest, err := io.ReadAll(c.R); err != nil || len(rest) != 0 {
+		t.Errorf("after the backend closed: %q, %v; want a clean end", rest, err)
+	}
+	waitTunnelResult(t, s, resultClosed)
+	testnet.Eventually(t, "the handshake's access-log line", func() bool {
+		return strings.Contains(logs.String(), `"status":101`) && strings.Contains(logs.String(), `"route":"ws"`)
+	})
+}
