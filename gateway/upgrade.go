@@ -123,8 +123,12 @@ func (s *Server) upgrade(rq *request) bool {
 		s.noSwitch(rq, u.m.upstreamError, fasthttp.StatusServiceUnavailable, "shutting down")
 		return true
 	}
-	conn, pending, err := s.handshake(rq)
+	conn, pending, err := s.handshake(rq, proto, key)
 	switch {
+	case errors.Is(err, errBadUpgrade):
+		rq.errKind = "bad_upgrade"
+		s.noSwitch(rq, u.m.badHandshake, fasthttp.StatusBadGateway, "invalid upgrade response")
+		return true
 	case err != nil:
 		u.m.upstreamError.Inc()
 		s.answerUpstreamError(rq, err)
@@ -135,13 +139,6 @@ func (s *Server) upgrade(rq *request) bool {
 		s.respond(rq)
 		s.writeLimitHeaders(rq)
 		ctx.SetConnectionClose()
-		return true
-	}
-	if err := checkSwitch(&ctx.Response.Header, proto, key); err != nil {
-		conn.Close()
-		rq.errKind = "bad_upgrade"
-		s.upstreamFailures.record(rq.pool.pool.Name(), rq.backend.Addr(), rq.errKind, err)
-		s.noSwitch(rq, u.m.badHandshake, fasthttp.StatusBadGateway, "invalid upgrade response")
 		return true
 	}
 	t := newTunnel(s, rq, conn, pending)
@@ -174,11 +171,13 @@ func (s *Server) noSwitch(rq *request, c prometheus.Counter, status int, reason 
 
 // handshake sends the rewritten request to a backend of the route's pool on
 // a connection of its own and reads the answer's head into ctx.Response.
-// For a 101 it returns the connection and what the backend sent after the
-// head; for any other answer the whole response (body included), a nil
-// connection and no error. A failed connect is tried on another backend
-// like an ordinary request's; nothing else is retried.
-func (s *Server) handshake(rq *request) (net.Conn, []byte, error) {
+// For a 101 that passes checkSwitch it returns the connection and what the
+// backend sent after the head; for an answer that does not switch, the
+// whole response (body included), a nil connection and no error; a 101 that
+// fails the checks is an error wrapping errBadUpgrade, which the pool counts
+// against the backend. A failed connect is tried on another backend like an
+// ordinary request's; nothing else is retried.
+func (s *Server) handshake(rq *request, proto, key []byte) (net.Conn, []byte, error) {
 	r, rp := rq.route, rq.pool
 	start := time.Now()
 	deadline := start.Add(r.timeout)
@@ -197,7 +196,7 @@ func (s *Server) handshake(rq *request) (net.Conn, []byte, error) {
 			return nil, nil, err
 		}
 		rq.backend = b
-		conn, pending, err := s.handshakeWith(rq, b, deadline)
+		conn, pending, err := s.handshakeWith(rq, b, deadline, proto, key)
 		rp.pool.Release(b, balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: time.Since(start)})
 		if err == nil {
 			return conn, pending, nil
@@ -212,7 +211,7 @@ func (s *Server) handshake(rq *request) (net.Conn, []byte, error) {
 }
 
 // handshakeWith is handshake on backend b.
-func (s *Server) handshakeWith(rq *request, b *balancer.Backend, deadline time.Time) (net.Conn, []byte, error) {
+func (s *Server) handshakeWith(rq *request, b *balancer.Backend, deadline time.Time, proto, key []byte) (net.Conn, []byte, error) {
 	conn, err := b.Dial(deadline)
 	if err != nil {
 		return nil, nil, err
@@ -244,6 +243,10 @@ func (s *Server) handshakeWith(rq *request, b *balancer.Backend, deadline time.T
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		conn.Close()
 		return nil, nil, nil
+	}
+	if err := checkSwitch(&resp.Header, proto, key); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("backend %s: %w", b.Addr(), err)
 	}
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return fail(err)

@@ -203,6 +203,14 @@ func TestWebSocketBadAcceptIs502(t *testing.T) {
 	if tunnelCount(t, s, "ws", resultBadHandshake) != 1 || s.tunnels.active() != 0 {
 		t.Errorf("bad_handshake %v, active %d; want 1 and 0", tunnelCount(t, s, "ws", resultBadHandshake), s.tunnels.active())
 	}
+	// The pool saw a failed exchange: passive health counts it.
+	b := s.table.Load().pools["orders"].pool.Backends()[0]
+	if got := b.FailStreak(); got != 1 {
+		t.Errorf("backend's failure streak %d, want 1", got)
+	}
+	if got := b.InFlight(); got != 0 {
+		t.Errorf("backend's in-flight count %d after the handshake, want 0", got)
+	}
 }
 
 func TestUpgradeHeadersReachTheBackendOnlyForTheOptedInProtocol(t *testing.T) {
