@@ -38,17 +38,19 @@ type tunnel struct {
 	last atomic.Int64
 	// upBytes and downBytes count what went client→backend and back.
 	upBytes, downBytes atomic.Int64
+	ended              atomic.Int32 // directions that have ended (pipe)
 
 	mu     sync.Mutex
-	client net.Conn // set by run; nil before
-	reason string   // why it closed; "" while open
-	timers [2]*time.Timer
+	client net.Conn       // set by run; nil before
+	reason string         // why it closed; "" while open
+	timers [3]*time.Timer // idle, max duration, close grace
 }
 
 const (
-	// tunnelBufSize is each direction's copy buffer: a WebSocket message
-	// of any size goes through in pieces of this size; 16 KiB per tunnel
-	// keeps 10,000 open tunnels at 160 MiB.
+	// tunnelBufSize is each direction's copy buffer: a message of any size
+	// goes through in pieces of this size. The copy buffers of 10,000 open
+	// tunnels take 160 MiB; fasthttp's read buffer and request state, which
+	// it keeps for a hijacked connection, come on top.
 	tunnelBufSize = 8 << 10
 	// tunnelCloseGrace is how long the other direction may go on after one
 	// side closed its end.
@@ -100,46 +102,40 @@ func (t *tunnel) run(hc net.Conn) {
 		return
 	}
 
-	type end struct {
-		toClient bool
-		err      error
-	}
-	ends := make(chan end, 2)
-	go func() { ends <- end{false, t.copy(t.up, hc, &t.upBytes)} }()
+	done := make(chan struct{})
 	go func() {
-		var err error
-		if len(t.pending) > 0 {
-			if _, err = raw.Write(t.pending); err == nil {
-				t.downBytes.Add(int64(len(t.pending)))
-				t.touch()
-			}
-		}
-		if err == nil {
-			err = t.copy(raw, t.up, &t.downBytes)
-		}
-		ends <- end{true, err}
+		defer close(done)
+		t.pipe(t.up, hc, &t.upBytes, nil)
 	}()
+	t.pipe(raw, t.up, &t.downBytes, t.pending)
+	<-done // fasthttp recycles hc once run returns
+}
 
-	first := <-ends
-	if first.err == nil {
-		// One side is done sending: let the other see the end, and finish
-		// its own sending within the grace.
-		if first.toClient {
-			closeWrite(raw)
-		} else {
-			closeWrite(t.up)
-		}
-		grace := time.NewTimer(tunnelCloseGrace)
-		select {
-		case <-ends:
-			grace.Stop()
-			t.close(resultClosed)
-			return
-		case <-grace.C:
-		}
+// pipe copies one direction, first (if any) then src, to dst. When the
+// direction ends it ends the tunnel, or, if it was the first to end and
+// ended cleanly, half-closes dst so that the peer sees the end and gives
+// the other direction tunnelCloseGrace to finish.
+func (t *tunnel) pipe(dst net.Conn, src io.Reader, n *atomic.Int64, first []byte) {
+	var err error
+	if len(first) > 0 {
+		var nw int
+		nw, err = dst.Write(first)
+		n.Add(int64(nw))
+		t.touch()
 	}
-	t.close(resultClosed)
-	<-ends // the other loop ends now that both connections are closed
+	if err == nil {
+		err = t.copy(dst, src, n)
+	}
+	if t.ended.Add(1) == 2 || err != nil {
+		t.close(resultClosed)
+		return
+	}
+	closeWrite(dst)
+	t.mu.Lock()
+	if t.reason == "" {
+		t.timers[2] = time.AfterFunc(tunnelCloseGrace, func() { t.close(resultClosed) })
+	}
+	t.mu.Unlock()
 }
 
 // copy moves bytes from src to dst until src ends (nil) or either fails.
