@@ -477,3 +477,42 @@ func TestTunnelCarriesBytesSentRightAfterEitherHandshakeAndHalfCloses(t *testing
 		return strings.Contains(logs.String(), `"status":101`) && strings.Contains(logs.String(), `"route":"ws"`)
 	})
 }
+
+func TestHandshakeToADeadBackendMovesOnOrFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there: connects are refused
+
+	t.Run("a refused connect is tried on another backend", func(t *testing.T) {
+		or := startOrigin(t, origin.Options{})
+		yaml := strings.Replace(upgradeYAML(dead, ""), "backends: [{addr: "+dead+"}]",
+			"backends: [{addr: "+dead+"}, {addr: "+or.Addr()+"}]", 1)
+		s := startGateway(t, yaml)
+		ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
+		defer cancel()
+		for i := range 2 { // round robin: one of the two starts on the dead backend
+			c := wsDial(t, ctx, wsURL(s, "/ws"))
+			echo(t, ctx, c, websocket.MessageText, []byte(fmt.Sprint("try ", i)))
+		}
+		var d dto.Metric
+		if err := s.metrics.retries.WithLabelValues("ws", "sent").Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if d.GetCounter().GetValue() < 1 {
+			t.Error("no handshake was retried; want the one that met the dead backend moved on")
+		}
+	})
+	t.Run("with no backend left the client gets 502", func(t *testing.T) {
+		s := startGateway(t, upgradeYAML(dead, ""))
+		status, all := testnet.RawExchange(t, s.Addr().String(), handshake("/ws", "websocket"))
+		if status != http.StatusBadGateway {
+			t.Fatalf("status %d, want 502:\n%s", status, all)
+		}
+		if got := tunnelCount(t, s, "ws", resultUpstreamError); got != 1 {
+			t.Errorf("upstream_error %v, want 1", got)
+		}
+	})
+}
