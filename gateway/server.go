@@ -306,8 +306,9 @@ func (s *Server) ReloadFailed(err error) {
 // Shutdown stops accepting connections and drains the open ones: each
 // answers its next or current request with Connection: close and closes;
 // the idle ones are closed once the clients still sending have moved off
-// (shutdown.go). It then releases everything and returns when all is done or
-// ctx expires. It begins the shutdown (BeginShutdown) if that was not done.
+// (shutdown.go). Open tunnels (WebSocket) run on until they end or ctx
+// expires, which closes them (tunnelset.go). It then releases everything and
+// returns when all is done or ctx expires. It begins the shutdown (BeginShutdown) if that was not done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

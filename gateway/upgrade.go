@@ -40,10 +40,8 @@ type upgradeRule struct {
 	m         tunnelMetrics
 }
 
+// newUpgradeRule compiles the opt-in of rc, which lists protocols.
 func newUpgradeRule(rc *config.Route, m tunnelMetrics) *upgradeRule {
-	if len(rc.Upgrade) == 0 {
-		return nil
-	}
 	tc := rc.Tunnel.WithDefaults()
 	u := &upgradeRule{idle: tc.IdleTimeout, maxLife: tc.MaxDuration, m: m}
 	for _, p := range rc.Upgrade {
