@@ -489,11 +489,11 @@ func TestHandshakeToADeadBackendMovesOnOrFails(t *testing.T) {
 	t.Run("a refused connect is tried on another backend", func(t *testing.T) {
 		or := startOrigin(t, origin.Options{})
 		yaml := strings.Replace(upgradeYAML(dead, ""), "backends: [{addr: "+dead+"}]",
-			"backends: [{addr: "+dead+"}, {addr: "+or.Addr()+"}]", 1)
+			"policy: round_robin, backends: [{addr: "+dead+"}, {addr: "+or.Addr()+"}]", 1)
 		s := startGateway(t, yaml)
 		ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
 		defer cancel()
-		for i := range 2 { // round robin: one of the two starts on the dead backend
+		for i := range 2 { // in turn: one of the two starts on the dead backend
 			c := wsDial(t, ctx, wsURL(s, "/ws"))
 			echo(t, ctx, c, websocket.MessageText, []byte(fmt.Sprint("try ", i)))
 		}
