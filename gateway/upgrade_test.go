@@ -373,7 +373,7 @@ func TestShutdownDrainsThenClosesTunnels(t *testing.T) {
 	c := wsDial(t, ctx, wsURL(s, "/ws"))
 	echo(t, ctx, c, websocket.MessageText, []byte("before"))
 
-	drain, stop := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	drain, stop := context.WithTimeout(context.Background(), 2*time.Second)
 	defer stop()
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(drain) }()
