@@ -268,7 +268,7 @@ func slicesContain(lines []string, want string) bool {
 }
 
 func TestIdleTunnelIsClosed(t *testing.T) {
-	s, _ := wsGateway(t, "idle_timeout: 300ms")
+	s, _ := wsGateway(t, "idle_timeout: 1s")
 	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
 	defer cancel()
 	c := wsDial(t, ctx, wsURL(s, "/ws"))
