@@ -13,6 +13,9 @@
 // response bytes for RFC 9112 §9.3 response-mixing tests) take the
 // connection over with fasthttp's Hijack and write the bytes themselves.
 //
+// GET /ws is a WebSocket echo (ws.go) for the gateway's tunnels; /ws?fail=200
+// answers its handshake with a plain 200.
+//
 // Every request except the control endpoint is counted, and the last 64 are
 // kept with header names and order exactly as sent (Server.Received), so
 // tests can assert what a gateway forwarded and whether anything reached the

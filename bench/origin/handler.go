@@ -33,6 +33,9 @@ func (o *Server) serve(ctx *fasthttp.RequestCtx) {
 	case string(path) == "/healthz":
 		o.serveHealth(ctx)
 		return
+	case string(path) == "/ws":
+		o.serveWebSocket(ctx) // ws.go
+		return
 	case string(path) == "/orders" || bytes.HasPrefix(path, []byte("/orders/")):
 		orders = true
 	case string(path) == "/echo" || bytes.HasPrefix(path, []byte("/echo/")):

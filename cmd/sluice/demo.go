@@ -163,6 +163,8 @@ func printDemo(w io.Writer, srv *gateway.Server, cfg *config.Config) {
 	fmt.Fprintf(&b, "  curl -i -X POST -d '{\"customer\":\"c-1\",\"items\":[{\"sku\":\"A-1\",\"qty\":2}]}' %s/api/orders\n", base)
 	fmt.Fprintf(&b, "  curl -i %s/api/cached/orders/42       # twice: Cache-Status says miss, then hit\n", base)
 	fmt.Fprintf(&b, "  curl -i %s/nope                       # 404: no route\n", base)
+	fmt.Fprintf(&b, "  curl -i -N -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \\\n"+
+		"       -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' %s/ws   # 101: a WebSocket tunnel to the echo\n", base)
 	fmt.Fprintf(&b, "  curl -i --path-as-is '%s/api/orders/../../admin'   # normalised before routing\n", base)
 	if a := srv.AdminAddr(); a != nil {
 		fmt.Fprintf(&b, "  curl -s http://%s/admin/pools\n", a)
