@@ -63,7 +63,15 @@
 #                           per request is compared at the same load (pick N
 #                           below the slowest target's closed-loop rate;
 #                           GENERATOR=sluice only)
+#   PIN [1]                 1: the proxy alone on core 1, generator and origin
+#                           on core 0, one process/thread/P per proxy (the
+#                           reference measurement); 0: the multi-core
+#                           comparison (issue 11): nothing pinned, Sluice
+#                           GOMAXPROCS=nproc, nginx nproc workers, HAProxy
+#                           nproc threads, all sharing the cores with the
+#                           generator and the origin
 #   SLUICE_BIN              use this binary instead of building one
+#   SLUICE_BASE_BIN         the build the sluice_base target runs
 #   SYSCALLS [auto]         1: count system calls and context switches per
 #                           request with perf stat (fails without perf);
 #                           0: do not; auto: when perf can
@@ -114,6 +122,11 @@
 # otherwise). Its goals: >= 1.4x HAProxy's requests per second and <= 0.8x
 # nginx's CPU per request.
 #
+# Baseline target (not in the default set): sluice_base is the sluice
+# target's configuration run by another build, SLUICE_BASE_BIN (say, the
+# commit before a change), so a change's cost is read from same-round
+# ratios: TARGETS="sluice sluice_base" SLUICE_BASE_BIN=/tmp/sluice-before.
+#
 # Rate-limit target (not in the default set; issue 8): sluice_limited is the
 # sluice target's configuration (same origin, pool, route, health check and
 # admin listener; GOMAXPROCS=1, pinned like a proxy) plus a local per-client
@@ -133,6 +146,8 @@ TARGETS=${TARGETS:-"direct nginx haproxy sluice"}
 URL_PATH=${URL_PATH:-/orders/42}
 RATE=${RATE:-0}
 PROFILE=${PROFILE:-0}
+PIN=${PIN:-1}
+[[ $PIN == 0 || $PIN == 1 ]] || { echo "compare.sh: PIN must be 0 or 1, got '$PIN'" >&2; exit 2; }
 SYSCALLS=${SYSCALLS:-auto}
 KEEP_TMP=${KEEP_TMP:-0}
 GENERATOR=${GENERATOR:-sluice}
@@ -144,7 +159,7 @@ peers=$here/peers
 log() { printf '%s\n' "$*" >&2; }
 die() { log "compare.sh: $*"; exit 1; }
 
-all_targets="direct nginx haproxy sluice sluice_limited sluice_pipeline nginx_cache sluice_cache static"
+all_targets="direct nginx haproxy sluice sluice_base sluice_limited sluice_pipeline nginx_cache sluice_cache static"
 for t in $TARGETS; do
 	[[ " $all_targets " == *" $t "* ]] || die "unknown target $t (want some of: $all_targets)"
 done
@@ -251,7 +266,15 @@ fi
 # ----------------------------------------------------------- cores, ports ----
 
 ncpu=$(nproc)
-if ((ncpu >= 2)); then
+# PIN=0: the multi-core comparison. Nothing is pinned; every proxy gets every
+# core (Sluice GOMAXPROCS=ncpu, nginx ncpu workers, HAProxy ncpu threads) and
+# shares them with the generator and the origin.
+sut_procs=1
+if [[ $PIN == 0 ]]; then
+	sut_procs=$ncpu
+	sut_cpus=all load_cpus=all
+	sut_pin=() load_pin=()
+elif ((ncpu >= 2)); then
 	sut_cpus=1
 	load_cpus=0
 	((ncpu > 2)) && load_cpus="0,2-$((ncpu - 1))"
@@ -277,6 +300,8 @@ take_port port_admin_cache
 take_port port_nginx_cache
 take_port port_static
 take_port port_sluice_limited
+take_port port_sluice_base
+take_port port_admin_base
 take_port port_admin_limited
 take_port port_sluice_pipeline
 take_port port_admin_pipeline
@@ -338,6 +363,7 @@ EOF
 }
 
 sluice_config "$port_sluice" "$port_admin" "$port_origin" >"$tmp/gateway.yaml"
+has_target sluice_base && sluice_config "$port_sluice_base" "$port_admin_base" "$port_origin" >"$tmp/gateway-base.yaml"
 
 # The same Sluice plus a per-client limit on the route (issue 8) so high that
 # every request passes: key ip (the generator is one client, 127.0.0.1), a
@@ -352,7 +378,7 @@ has_target sluice_pipeline && sluice_config "$port_sluice_pipeline" "$port_admin
 
 render() { # render TEMPLATE OUT LISTEN_PORT [ORIGIN_PORT]
 	sed -e "s#@TMP@#$tmp#g" -e "s#@ORIGIN@#127.0.0.1:${4:-$port_origin}#g" \
-		-e "s#@LISTEN@#127.0.0.1:$3#g" "$1" >"$2"
+		-e "s#@LISTEN@#127.0.0.1:$3#g" -e "s#@PROCS@#$sut_procs#g" "$1" >"$2"
 }
 render "$peers/nginx.conf.tmpl" "$tmp/nginx.conf" "$port_nginx"
 render "$peers/haproxy.cfg.tmpl" "$tmp/haproxy.cfg" "$port_haproxy"
@@ -390,6 +416,7 @@ declare -A url sut_pids origin_pids
 url[direct]=http://127.0.0.1:$port_origin$URL_PATH
 url[sluice]=http://127.0.0.1:$port_sluice$URL_PATH
 url[sluice_limited]=http://127.0.0.1:$port_sluice_limited$URL_PATH
+url[sluice_base]=http://127.0.0.1:$port_sluice_base$URL_PATH
 url[sluice_pipeline]=http://127.0.0.1:$port_sluice_pipeline$URL_PATH
 url[nginx]=http://127.0.0.1:$port_nginx$URL_PATH
 url[haproxy]=http://127.0.0.1:$port_haproxy$URL_PATH
@@ -397,7 +424,7 @@ url[nginx_cache]=http://127.0.0.1:$port_nginx_cache$URL_PATH
 url[sluice_cache]=http://127.0.0.1:$port_sluice_cache$URL_PATH
 url[static]=http://127.0.0.1:$port_static$URL_PATH
 sut_pids[direct]=$pid_origin
-for t in direct nginx haproxy sluice sluice_limited sluice_pipeline; do origin_pids[$t]=$pid_origin; done
+for t in direct nginx haproxy sluice sluice_base sluice_limited sluice_pipeline; do origin_pids[$t]=$pid_origin; done
 for t in nginx_cache sluice_cache static; do origin_pids[$t]=${pid_origin_cache:-$pid_origin}; done
 
 # response_headers URL prints the response headers of one GET, CRs removed.
@@ -483,7 +510,7 @@ $out
 The configuration:
 $(cat "$file")"
 	fi
-	start "$name" env GOMAXPROCS=1 "${sut_pin[@]}" "$sluice" run -c "$file" -watch=false
+	start "$name" env GOMAXPROCS=$sut_procs "${sut_pin[@]}" "${4:-$sluice}" run -c "$file" -watch=false
 	wait_ok "${url[$name]}" "$name"
 	sut_pids[$name]=${!pid_var}
 }
@@ -492,6 +519,10 @@ for t in $TARGETS; do
 	case $t in
 	direct) ;;
 	sluice) start_sluice sluice "$tmp/gateway.yaml" ;;
+	sluice_base)
+		[[ -x ${SLUICE_BASE_BIN:-} ]] || die "sluice_base: set SLUICE_BASE_BIN to the build to compare with"
+		start_sluice sluice_base "$tmp/gateway-base.yaml" "" "$SLUICE_BASE_BIN"
+		;;
 	sluice_limited)
 		start_sluice sluice_limited "$tmp/gateway-limited.yaml" \
 			"the rate-limit configuration, so rate limits
@@ -530,7 +561,7 @@ not in this build yet (or its keys changed)" # its first request, a miss, stores
 		check_hit sluice_cache "on the request after the first"
 		;;
 	static)
-		start static env GOMAXPROCS=1 "${sut_pin[@]}" "$tmp/static" -listen "127.0.0.1:$port_static" \
+		start static env GOMAXPROCS=$sut_procs "${sut_pin[@]}" "$tmp/static" -listen "127.0.0.1:$port_static" \
 			-body-file "$tmp/static-body" -cache-control "$cache_control"
 		wait_ok "${url[static]}" static
 		sut_pids[static]=$pid_static
@@ -707,7 +738,7 @@ echo "go:        $(go version 2>/dev/null || echo 'n/a (SLUICE_BIN given)')"
 echo "sluice:    $("$sluice" version 2>/dev/null || echo '?')"
 echo "nginx:     $(nginx -v 2>&1 | sed 's/^nginx version: //')"
 echo "haproxy:   $(haproxy -v 2>&1 | head -n 1)"
-echo "pinning:   system under test on cpu $sut_cpus; generator and origin on cpu $load_cpus; Sluice GOMAXPROCS=1"
+echo "pinning:   system under test on cpu $sut_cpus; generator and origin on cpu $load_cpus; Sluice GOMAXPROCS=$sut_procs, nginx $sut_procs worker(s), HAProxy $sut_procs thread(s); Sluice accepts on one listener (one accept loop), nginx's workers share one listening socket (accept_mutex off, no reuseport), HAProxy's threads share one listener"
 if [[ $RATE == 0 ]]; then mode="closed loop"; else mode="open loop at $RATE req/s"; fi
 if [[ $GENERATOR == wrk ]]; then
 	echo "wrk:       $(wrk -v 2>&1 | head -n 1)"
@@ -835,6 +866,12 @@ if "sluice" in med:
 if "sluice_pipeline" in med:
     goal("sluice_pipeline req/s / haproxy (issue 11)", "sluice_pipeline", "haproxy", "rps", 1.4, True)
     goal("sluice_pipeline CPU per request / nginx (issue 11)", "sluice_pipeline", "nginx", "cpu", 0.8, False)
+
+if "sluice_base" in med and "sluice" in med:
+    sr, sc = same_round("sluice", "sluice_base", "rps"), same_round("sluice", "sluice_base", "cpu")
+    if sr is not None:
+        goals.append(f"- sluice / sluice_base (this build against SLUICE_BASE_BIN): {fmt(sr)} req/s and "
+                     f"{fmt(sc)} CPU µs/req (median of same-round ratios)")
 
 if "sluice_limited" in med and "sluice" in med:
     # Issue 8: a per-client limit every request passes costs at most 3% of

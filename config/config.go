@@ -262,6 +262,37 @@ type Route struct {
 	// server.max_concurrency: "low" first, then "normal" (default), "high"
 	// last.
 	Priority string `mapstructure:"priority"`
+	// Upgrade lists the protocols (Upgrade tokens, case-insensitive, e.g.
+	// websocket) whose handshake the route forwards and, after a checked
+	// 101, tunnels byte for byte. Default none: Connection: upgrade and
+	// Upgrade are removed like any hop-by-hop field and the request is
+	// answered as an ordinary one.
+	Upgrade []string `mapstructure:"upgrade"`
+	// Tunnel bounds the tunnels of the route's upgraded connections.
+	Tunnel Tunnel `mapstructure:"tunnel"`
+}
+
+// Tunnel bounds an upgraded connection once the backend has switched
+// protocols.
+type Tunnel struct {
+	// IdleTimeout closes a tunnel through which no byte has gone either
+	// way for this long. Default 60s; WebSocket clients that ping every
+	// 30s or so stay open.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxDuration closes a tunnel this long after it opened, busy or not.
+	// Default 0: no limit.
+	MaxDuration time.Duration `mapstructure:"max_duration"`
+}
+
+// DefaultTunnelIdleTimeout is Tunnel.IdleTimeout's default.
+const DefaultTunnelIdleTimeout = 60 * time.Second
+
+// WithDefaults returns t with every zero field that has a default set to it.
+func (t Tunnel) WithDefaults() Tunnel {
+	if t.IdleTimeout == 0 {
+		t.IdleTimeout = DefaultTunnelIdleTimeout
+	}
+	return t
 }
 
 // Shards maps each request to one pool of a list by a key of the request.

@@ -93,13 +93,16 @@ func TestLoadFullExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got := len(cfg.Routes); got != 4 {
-		t.Errorf("routes: got %d, want 4", got)
+	if got := len(cfg.Routes); got != 5 {
+		t.Errorf("routes: got %d, want 5", got)
 	}
 	if got := cfg.Pools["orders"].MaxResponseBody; got != int64(64*MiB) {
 		t.Errorf("pools.orders.max_response_body: got %d, want %d", got, 64*MiB)
 	}
-	if got := cfg.Routes[3].Match.PathPrefix; got != "/" {
+	if got := cfg.Routes[3]; !slices.Equal(got.Upgrade, []string{"websocket"}) || got.Tunnel.IdleTimeout != time.Minute {
+		t.Errorf("routes[3]: upgrade %q, tunnel %+v; want [websocket], idle_timeout 1m", got.Upgrade, got.Tunnel)
+	}
+	if got := cfg.Routes[4].Match.PathPrefix; got != "/" {
 		t.Errorf("route without a path: path_prefix %q, want \"/\"", got)
 	}
 	if got := cfg.Server.ShutdownDelay; got != 5*time.Second {

@@ -38,7 +38,55 @@ func (c *Config) validateRoutes(p *problems) {
 		default:
 			p.add(at+".priority", "unknown priority %q (want %s, %s or %s)", r.Priority, PriorityLow, PriorityNormal, PriorityHigh)
 		}
+		r.validateUpgrade(p, at)
 	}
+}
+
+// validateUpgrade requires each upgrade protocol to be an HTTP token, named
+// once, and the tunnel bounds not to be negative.
+func (r *Route) validateUpgrade(p *problems, at string) {
+	seen := make(map[string]int, len(r.Upgrade))
+	for j, proto := range r.Upgrade {
+		key := fmt.Sprintf("%s.upgrade[%d]", at, j)
+		lower := strings.ToLower(proto)
+		switch first, dup := seen[lower]; {
+		case proto == "":
+			p.add(key, "must not be empty (a protocol such as websocket)")
+		case !isToken(proto):
+			p.add(key, "%q is not a protocol token (RFC 9110 section 7.8, e.g. websocket)", proto)
+		case strings.EqualFold(proto, "h2c"):
+			// An h2c upgrade carries the request's body and needs the
+			// gateway to speak HTTP/2; it cannot be tunnelled as bytes.
+			p.add(key, "h2c cannot be tunnelled (the gateway forwards HTTP/1.1 only)")
+		case dup:
+			p.add(key, "%q is already upgrade[%d]", proto, first)
+		default:
+			seen[lower] = j
+		}
+	}
+	notNegative(p, at+".tunnel.idle_timeout", r.Tunnel.IdleTimeout)
+	notNegative(p, at+".tunnel.max_duration", r.Tunnel.MaxDuration)
+}
+
+// isToken reports whether s is an RFC 9110 token: visible ASCII without
+// delimiters. A protocol may carry a version after a slash ("foo/2"), which
+// is kept with it.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, part := range strings.SplitN(s, "/", 2) {
+		if part == "" {
+			return false
+		}
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validateRoutePools requires exactly one of pool and shards, and every pool

@@ -225,6 +225,21 @@ func TestValidateRules(t *testing.T) {
 		}},
 		{"an unknown priority is refused", func(c *Config) { c.Routes[0].Priority = "urgent" },
 			[]string{`routes[0].priority: unknown priority "urgent" (want low, normal or high)`}},
+		{"upgrade protocols are tokens, named once, any case", func(c *Config) {
+			c.Routes[0].Upgrade = []string{"websocket", "", "web socket", "WebSocket", "h2c", "foo/2"}
+			c.Routes[0].Tunnel = Tunnel{IdleTimeout: -time.Second, MaxDuration: -time.Second}
+		}, []string{
+			"routes[0].upgrade[1]: must not be empty (a protocol such as websocket)",
+			`routes[0].upgrade[2]: "web socket" is not a protocol token (RFC 9110 section 7.8, e.g. websocket)`,
+			`routes[0].upgrade[3]: "WebSocket" is already upgrade[0]`,
+			"routes[0].upgrade[4]: h2c cannot be tunnelled (the gateway forwards HTTP/1.1 only)",
+			"routes[0].tunnel.idle_timeout: -1s must not be negative",
+			"routes[0].tunnel.max_duration: -1s must not be negative",
+		}},
+		{"a websocket route with tunnel bounds is fine", func(c *Config) {
+			c.Routes[0].Upgrade = []string{"websocket"}
+			c.Routes[0].Tunnel = Tunnel{IdleTimeout: time.Minute, MaxDuration: time.Hour}
+		}, nil},
 		{"a negative max_concurrency is refused", func(c *Config) { c.Server.MaxConcurrency = -1 },
 			[]string{"server.max_concurrency: -1 must not be negative (0: no limit)"}},
 		{"strip_prefix applies to an exact path too", func(c *Config) {

@@ -17,6 +17,13 @@
 // read straight into the client's response: there is no copy; a cache hit
 // hands the stored body to fasthttp without one either.
 //
+// A route that lists protocols in upgrade answers their handshakes before
+// the cache step (upgrade.go): the handshake goes to a backend on a
+// connection of its own (handshake.go), and only a checked 101 turns both
+// connections into a tunnel that copies bytes until either side closes or
+// a timeout or the drain ends it (tunnel.go, tunnelset.go). Routes without
+// upgrade pay one nil test for it.
+//
 // The Table is immutable. A reload compiles a new one, handing over the
 // balancer.Backend of every unchanged address (its pooled connections, health
 // and counters), and swaps a pointer; requests already running finish on the

@@ -21,6 +21,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if !s.check(rq) || !s.takeBody(rq) || !s.route(rq) || !s.limit(rq) {
 		return
 	}
+	if rq.route.upgrade != nil && s.upgrade(rq) {
+		return
+	}
 	if s.fromCache(rq) {
 		s.streamBody(rq)
 		return

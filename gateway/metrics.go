@@ -26,6 +26,7 @@ type metrics struct {
 	shed          *prometheus.CounterVec
 
 	upstreamDuration *prometheus.HistogramVec
+	tunnels          *prometheus.CounterVec // tunnel_metrics.go
 
 	reloads         *prometheus.CounterVec
 	reloadOK        prometheus.Counter
@@ -94,8 +95,9 @@ func newMetrics(tables func() *Table) *metrics {
 		Name: "sluice_access_log_dropped_total",
 		Help: "Access log lines dropped because the writer could not keep up.",
 	})
+	m.tunnels = newTunnelCounter()
 	m.backendsScraper = newBackendCollector(tables)
-	m.reg.MustRegister(m.requests, m.cacheRequests, m.duration, m.inFlight, m.retries, m.shed, m.upstreamDuration, m.reloads, m.lastReload, m.accessDropped,
+	m.reg.MustRegister(m.tunnels, m.requests, m.cacheRequests, m.duration, m.inFlight, m.retries, m.shed, m.upstreamDuration, m.reloads, m.lastReload, m.accessDropped,
 		m.backendsScraper,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -162,6 +164,7 @@ func (m *metrics) forget(name string) {
 	m.retries.DeletePartialMatch(prometheus.Labels{"route": name})
 	m.shed.DeleteLabelValues(name)
 	m.cacheRequests.DeletePartialMatch(prometheus.Labels{"route": name})
+	m.tunnels.DeletePartialMatch(prometheus.Labels{"route": name})
 }
 
 func (rm *routeMetrics) count(status int) {

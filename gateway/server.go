@@ -107,6 +107,9 @@ type Server struct {
 	// drainQuiet and drainIdleMax bound that wait (moveOff); tests shorten
 	// or lengthen them.
 	drainQuiet, drainIdleMax time.Duration
+	// tunnels are the upgraded connections open now (tunnel.go), which
+	// Shutdown drains and a reload leaves alone.
+	tunnels tunnelSet
 }
 
 // New builds a Server from a validated configuration and opens its
@@ -127,7 +130,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	s.writeTimeout = cfg.Server.WriteTimeout
 	s.bufferRequest, s.readTimeout = int(cfg.Server.BufferRequest), cfg.Server.ReadTimeout
 	s.metrics = newMetrics(s.table.Load)
-	s.metrics.reg.MustRegister(newLimitCollector(s.table.Load))
+	s.metrics.reg.MustRegister(newLimitCollector(s.table.Load), newTunnelsActive(s.tunnels.active))
 
 	s.rdb = newRedisClient(cfg.Redis, s.log)
 	var err error
@@ -317,8 +320,9 @@ func (s *Server) ReloadFailed(err error) {
 // Shutdown stops accepting connections and drains the open ones: each
 // answers its next or current request with Connection: close and closes;
 // the idle ones are closed once the clients still sending have moved off
-// (shutdown.go). It then releases everything and returns when all is done or
-// ctx expires. It begins the shutdown (BeginShutdown) if that was not done.
+// (shutdown.go). Open tunnels (WebSocket) run on until they end or ctx
+// expires, which closes them (tunnelset.go). It then releases everything and
+// returns when all is done or ctx expires. It begins the shutdown (BeginShutdown) if that was not done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -337,6 +341,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if errors.Is(err, net.ErrClosed) { // fasthttp closing our listener again
 		err = nil
 	}
+	// Tunnels are not connections fasthttp waits for: they run until they
+	// end on their own or the deadline closes them.
+	s.tunnels.drain(ctx)
 	// Streams still running at the drain deadline are cut: the client sees
 	// a truncated body (its connection closes before the end).
 	if n := s.streams.cut(); n > 0 {

@@ -78,7 +78,8 @@ func (s *Server) Terminate(skipDelay <-chan struct{}) error {
 // Connection: close on every response once the shutdown has begun.
 func (s *Server) serveFront(ctx *fasthttp.RequestCtx) {
 	s.handle(ctx)
-	if s.closing.Load() {
+	// A 101 keeps its Connection: Upgrade; the tunnel ends with the drain.
+	if s.closing.Load() && !ctx.Hijacked() {
 		ctx.SetConnectionClose()
 	}
 }

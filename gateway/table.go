@@ -53,6 +53,7 @@ type Route struct {
 	m        routeMetrics
 	cache    *cache.Policy // nil: the route does not cache
 	cm       *cacheMetrics // nil when cache is
+	upgrade  *upgradeRule  // nil: Upgrade is removed like any hop-by-hop field (upgrade.go)
 }
 
 type tablePool struct {
@@ -166,6 +167,9 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 			r.timeout = r.pools[0].pool.Options().Timeout
 		}
 		r.retry = newRetryPolicy(rc.Retries, r.timeout)
+		if len(rc.Upgrade) > 0 {
+			r.upgrade = newUpgradeRule(&rc, m.tunnelsForRoute(rc.Name))
+		}
 		if rc.Cache.Enabled {
 			p, err := cache.NewPolicy(rc.Cache, cfg.Cache)
 			if err != nil {

@@ -17,6 +17,9 @@
 // answers for streaming through the gateway: a pattern of any size sent from
 // one shared block, and a server-sent event stream.
 //
+// GET /ws is a WebSocket echo (ws.go) for the gateway's tunnels; /ws?fail=200
+// answers its handshake with a plain 200.
+//
 // Every request except the control endpoint is counted, and the last 64 are
 // kept with header names and order exactly as sent (Server.Received), so
 // tests can assert what a gateway forwarded and whether anything reached the

@@ -39,6 +39,9 @@ func (o *Server) serve(ctx *fasthttp.RequestCtx) {
 	case string(path) == "/events":
 		o.serveEvents(ctx)
 		return
+	case string(path) == "/ws":
+		o.serveWebSocket(ctx) // ws.go
+		return
 	case string(path) == "/orders" || bytes.HasPrefix(path, []byte("/orders/")):
 		orders = true
 	case string(path) == "/echo" || bytes.HasPrefix(path, []byte("/echo/")):

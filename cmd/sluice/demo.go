@@ -165,6 +165,8 @@ func printDemo(w io.Writer, srv *gateway.Server, cfg *config.Config) {
 	fmt.Fprintf(&b, "  curl -o /dev/null %s/api/download?size=50MiB   # streamed, never held whole\n", base)
 	fmt.Fprintf(&b, "  curl -N %s/api/events?n=10                     # server-sent events, one at a time\n", base)
 	fmt.Fprintf(&b, "  curl -i %s/nope                       # 404: no route\n", base)
+	fmt.Fprintf(&b, "  curl -i -N -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \\\n"+
+		"       -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' %s/ws   # 101: a WebSocket tunnel to the echo\n", base)
 	fmt.Fprintf(&b, "  curl -i --path-as-is '%s/api/orders/../../admin'   # normalised before routing\n", base)
 	if a := srv.AdminAddr(); a != nil {
 		fmt.Fprintf(&b, "  curl -s http://%s/admin/pools\n", a)

@@ -225,6 +225,10 @@ func namesFields(v []byte) bool {
 	return false
 }
 
+// HasToken reports whether the comma-separated list v contains name,
+// ignoring ASCII case and optional whitespace (Connection, Upgrade).
+func HasToken(v, name []byte) bool { return hasToken(v, name) }
+
 // hasToken reports whether the comma-separated list v contains name,
 // ignoring ASCII case and optional whitespace.
 func hasToken(v, name []byte) bool {
