@@ -151,6 +151,8 @@ func TestValidate(t *testing.T) {
 			"max_idle_conn_duration: -1s must not be negative",
 			"max_response_body: -1 must not be negative",
 		}},
+		{"rejects negative streaming options", func(o *Options) { o.BufferResponse, o.StreamTimeout = -1, -time.Second },
+			[]string{"buffer_response: -1 must not be negative", "stream_timeout: -1s must not be negative"}},
 		{"accepts Off for outlier detection and the queue", func(o *Options) {
 			o.Outlier.ConsecutiveFailures, o.CircuitBreaker.MaxQueue = Off, Off
 		}, nil},

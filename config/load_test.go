@@ -461,6 +461,8 @@ func TestLoadRefusesBadValues(t *testing.T) {
 			[]string{`pools.orders.health_check.rise: invalid integer "many"`}},
 		{"a size in a pool", "pools: {orders: {max_response_body: lots}}",
 			[]string{`pools.orders.max_response_body: invalid size "lots"`}},
+		{"a streaming threshold in a pool", "pools: {orders: {buffer_response: big}}",
+			[]string{`pools.orders.buffer_response: invalid size "big"`}},
 		{"a list element of the wrong type", "routes: [{name: a, pool: orders, match: {methods: [GET, [POST]]}}]",
 			[]string{`routes[0].match.methods[1]: expected a string, got a list`}},
 	}
@@ -481,6 +483,7 @@ pools:
   orders:
     backends: [{addr: 127.0.0.1:9001}]
     max_response_body: 2MiB
+    buffer_response: 128KiB
 routes:
   - name: orders
     pool: Orders
@@ -497,6 +500,9 @@ routes:
 	}
 	if got := cfg.Pools["orders"].MaxResponseBody; got != int64(2*MiB) {
 		t.Errorf("max_response_body %d", got)
+	}
+	if got := cfg.Pools["orders"].BufferResponse; got != int64(128*KiB) {
+		t.Errorf("buffer_response %d", got)
 	}
 	if got := cfg.Routes[0].Pool; got != "orders" {
 		t.Errorf("pool %q, want it lower-cased to match the pool key", got)
