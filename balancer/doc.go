@@ -79,6 +79,19 @@
 // of the idle time. The peek also turns the common keep-alive race (the backend
 // closed an idle connection) into a fresh dial instead of an error.
 //
+// # Streaming
+//
+// With resp.StreamBody set, Backend.Do reads the head, and a body larger
+// than buffer_response or of unknown length is left as a Stream
+// (stream.go) that owns the connection until it is ended: it re-checks the
+// framing as it reads (Content-Length, chunked coding, max_response_body),
+// extends the read deadline by stream_timeout per piece, hands a body with
+// a length to a writer's ReadFrom straight from the socket (splice), and
+// gives the connection back to the pool only when the body ended exactly
+// where its framing said. A stream that is not read to its end closes its
+// connection. A streamed request body is never resent on a stale
+// connection, since it is consumed as it is written.
+//
 // # Pipelining
 //
 // With upstream.pipeline on, Backend.Do sends GET, HEAD and OPTIONS requests

@@ -17,6 +17,15 @@
 // read straight into the client's response: there is no copy; a cache hit
 // hands the stored body to fasthttp without one either.
 //
+// Large and open-ended bodies stream (README "Streaming"): a request body
+// over server.buffer_request goes to the backend as it arrives (reqbody.go,
+// the takeBody step, right after check), and a response body over the
+// pool's buffer_response, or of unknown length, is left unread by
+// balancer.Backend.Do and carried to the client by a responseStream after
+// the handler returns (stream.go); the request's state, its metrics and its
+// access-log line then wait for the stream to end. Small bodies keep the
+// buffered path; a buffered response pays one nil test for streaming.
+//
 // A route that lists protocols in upgrade answers their handshakes before
 // the cache step (upgrade.go): the handshake goes to a backend on a
 // connection of its own (handshake.go), and only a checked 101 turns both
