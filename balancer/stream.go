@@ -36,6 +36,7 @@ type Stream struct {
 	reuse     bool  // the connection may carry another request once the body ends
 	done      bool  // the body ended where its framing said
 	err       error // the first error; every later Read returns it
+	backErr   error // the first error that was the backend's doing (see BackendErr)
 	closed    bool
 	taken     bool
 	lastReset time.Time // when the read deadline was last pushed back
@@ -117,6 +118,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 	if err != nil && err != io.EOF {
 		s.err = err
+		s.backErr = err // Read reads from the backend only
 	}
 	if s.done && n > 0 && err == io.EOF {
 		err = nil // the data first, EOF on the next call
@@ -320,6 +322,13 @@ func (s *Stream) End() error {
 	return s.err
 }
 
+// BackendErr returns what ended the stream early on the backend's side: a
+// body shorter than its framing, a broken chunk, a stall past
+// stream_timeout, more than max_response_body; nil when the body was whole
+// or the copy failed on the other side (a client that went away), or when
+// that cannot be told (a failed splice).
+func (s *Stream) BackendErr() error { return s.backErr }
+
 // Done reports whether the body was read to the end its framing gave.
 func (s *Stream) Done() bool { return s.done && s.err == nil }
 
@@ -453,6 +462,7 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 			s.err = err
 		case n < want: // the backend closed before the end
 			s.err = fmt.Errorf("%w: %d bytes missing", ErrShortBody, s.left)
+			s.backErr = s.err
 		}
 	}
 	if s.err != nil {

@@ -179,6 +179,7 @@ func (s *Server) finish(rq *request) {
 	if rq.stream != nil {
 		return // the stream finishes the request when it ends
 	}
+	s.releaseHeld(rq, nil) // a stream the request did not send on (a retry, an error)
 	s.finishRequest(rq)
 }
 

@@ -61,6 +61,7 @@ func (s *Server) exchange(rq *request) error {
 			break
 		}
 		r.m.retries.Inc()
+		s.releaseHeld(rq, nil) // the streamed answer being retried is dropped
 		last = b
 	}
 	if err == nil && ctx.Response.StatusCode() < 200 {
@@ -89,13 +90,39 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 	rq.ctx.Response.StreamBody = !rq.noStream
 	err := b.Do(&rq.ctx.Request, &rq.ctx.Response, deadline)
 	latency := time.Since(start)
-	rq.pool.pool.Release(b, balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency})
+	o := balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency}
+	if err == nil && rq.ctx.Response.IsBodyStream() {
+		// A streamed answer keeps its place on the backend until the body
+		// has been carried (stream.go): least_conn and the circuit breaker
+		// count long downloads and event streams, and a body that breaks
+		// counts against the backend.
+		rq.held, rq.heldOutcome = b, o
+	} else {
+		rq.pool.pool.Release(b, o)
+	}
 	if err != nil {
 		s.upstreamFailures.record(rq.pool.pool.Name(), b.Addr(), errorKind(err), err)
 	} else {
 		rq.pool.latency.Observe(latency.Seconds())
 	}
 	return err
+}
+
+// releaseHeld gives back the place a streamed answer held on its backend,
+// with the outcome of the exchange, or backendErr when the body broke on
+// the backend's side. It does nothing when no place is held.
+func (s *Server) releaseHeld(rq *request, backendErr error) {
+	b := rq.held
+	if b == nil {
+		return
+	}
+	o := rq.heldOutcome
+	if backendErr != nil {
+		o = balancer.Outcome{Err: backendErr}
+		s.upstreamFailures.record(rq.pool.pool.Name(), b.Addr(), "stream", backendErr)
+	}
+	rq.held, rq.heldOutcome = nil, balancer.Outcome{}
+	rq.pool.pool.Release(b, o)
 }
 
 var errUnexpected1xx = errors.New("backend answered with 1xx to a request without Upgrade")

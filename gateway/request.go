@@ -70,10 +70,14 @@ type request struct {
 	noStream bool
 	// reqBody is the request body streaming to the backend, nil when it
 	// was read whole (reqbody.go); body is the buffer one is read into.
-	reqBody  *requestBody
-	body     []byte
-	sent     int64 // body bytes a finished stream sent, for the access log
-	streamed bool  // the response body was streamed: sent counts it
+	reqBody *requestBody
+	body    []byte
+	// held is the backend whose place a streamed answer keeps until it
+	// ends, with the exchange's outcome (proxy.go releaseHeld).
+	held        *balancer.Backend
+	heldOutcome balancer.Outcome
+	sent        int64 // body bytes a finished stream sent, for the access log
+	streamed    bool  // the response body was streamed: sent counts it
 }
 
 func newRequest() any {

@@ -170,12 +170,14 @@ func (rs *responseStream) Close() error {
 	if rs.err == nil && !rs.src.Done() {
 		rs.err = endErr // the client's write ended early, before the body did
 	}
+	backendErr := rs.src.BackendErr()
 	rs.src = nil
 	streamBufs.Put(rs.buf)
 	rs.buf = nil
 	if rq.stream == rs {
 		rq.stream = nil
 		rq.streamed, rq.sent = true, rs.sent
+		s.releaseHeld(rq, backendErr)
 		if rs.err != nil {
 			// Logged as the failure it was: the client got a cut body.
 			rq.errKind = "stream"

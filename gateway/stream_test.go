@@ -443,3 +443,37 @@ func TestAStreamedAnswerIsLoggedWhenItEndsWithTheBytesSent(t *testing.T) {
 		t.Fatalf("a whole stream was logged as failed:\n%s", lines)
 	}
 }
+
+func TestAStreamHoldsItsPlaceOnTheBackendAndABrokenOneCountsAgainstIt(t *testing.T) {
+	or := startOrigin(t, origin.Options{WriteTimeout: time.Minute})
+	s := startGateway(t, streamYAML(or.Addr(), "", ""))
+	b := s.table.Load().pools["p"].pool.Backends()[0]
+	resp, err := testClient.Get(s.url("/events?n=4&interval=50ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.InFlight(); got != 1 {
+		t.Fatalf("in flight %d while an event stream runs, want 1", got)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testnet.Eventually(t, "the place given back when the stream ends", func() bool { return b.InFlight() == 0 })
+	if got := b.FailStreak(); got != 0 {
+		t.Fatalf("fail streak %d after a whole stream", got)
+	}
+
+	rb := testnet.StartRawBackend(t, func(c net.Conn, _ testnet.RawRequest) {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n%s", strings.Repeat("s", 100000))
+		c.Close()
+	})
+	s2 := startGateway(t, streamYAML(rb.Addr, "", ""))
+	b2 := s2.table.Load().pools["p"].pool.Backends()[0]
+	if _, closed := rawGet(t, s2, "/short", 3*time.Second); !closed {
+		t.Fatal("the client connection stayed open after a short body")
+	}
+	testnet.Eventually(t, "the broken stream counted against its backend", func() bool {
+		return b2.FailStreak() == 1 && b2.InFlight() == 0
+	})
+}
