@@ -1,0 +1,130 @@
+package balancer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// readChunked reads chunk data, and the chunk framing in between (RFC 9112
+// §7.1). Extensions are ignored and trailer fields dropped: the gateway
+// frames what it sends itself.
+func (s *Stream) readChunked(p []byte) (int, error) {
+	for s.left == 0 {
+		if s.needCRLF {
+			if err := s.readCRLF(); err != nil {
+				return 0, err
+			}
+			s.needCRLF = false
+		}
+		size, err := s.readChunkSize()
+		if err != nil {
+			return 0, err
+		}
+		if size == 0 {
+			if err := s.skipTrailer(); err != nil {
+				return 0, err
+			}
+			s.done = true
+			return 0, io.EOF
+		}
+		s.left, s.needCRLF = size, true
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	n, err := s.br.Read(p)
+	s.left -= int64(n)
+	if err == io.EOF {
+		return n, fmt.Errorf("%w: %w", ErrShortBody, err)
+	}
+	return n, err
+}
+
+// maxChunkSize bounds one chunk's size line value; larger is refused (a
+// 16-hex-digit size would overflow).
+const maxChunkSize = 1 << 40
+
+func (s *Stream) readChunkSize() (int64, error) {
+	line, err := s.readLine()
+	if err != nil {
+		return 0, err
+	}
+	var size int64
+	digits := 0
+	for _, c := range line {
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			v = c - 'A' + 10
+		case c == ';' || c == ' ' || c == '\t':
+			// Extensions (and the whitespace some senders put before them)
+			// end the size.
+			if digits == 0 {
+				return 0, fmt.Errorf("%w: chunk size line %q", ErrBrokenChunked, line)
+			}
+			return size, nil
+		default:
+			return 0, fmt.Errorf("%w: chunk size line %q", ErrBrokenChunked, line)
+		}
+		size = size<<4 | int64(v)
+		digits++
+		if size > maxChunkSize {
+			return 0, fmt.Errorf("%w: chunk of %d bytes or more", ErrBrokenChunked, size)
+		}
+	}
+	if digits == 0 {
+		return 0, fmt.Errorf("%w: empty chunk size line", ErrBrokenChunked)
+	}
+	return size, nil
+}
+
+// readLine returns one line without its CRLF (or bare LF, which fasthttp
+// accepts too). A line longer than the read buffer is malformed.
+func (s *Stream) readLine() ([]byte, error) {
+	line, err := s.br.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %w", ErrShortBody, io.ErrUnexpectedEOF)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("%w: line too long", ErrBrokenChunked)
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+func (s *Stream) readCRLF() error {
+	line, err := s.readLine()
+	if err != nil {
+		return err
+	}
+	if len(line) != 0 {
+		return fmt.Errorf("%w: chunk data longer than its size", ErrBrokenChunked)
+	}
+	return nil
+}
+
+// skipTrailer reads the trailer section up to its empty line.
+func (s *Stream) skipTrailer() error {
+	for range 64 {
+		line, err := s.readLine()
+		if err != nil {
+			return err
+		}
+		if len(line) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: too many trailer fields", ErrBrokenChunked)
+}
