@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,15 +11,93 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// streams reports whether the response whose head was just read has a body
-// that Do leaves as a Stream: one of unknown length or larger than
-// bufferResponse. A body with no payload (HEAD, 1xx, 204, 304) never does.
-func streams(resp *fasthttp.Response, skipBody bool, bufferResponse int64) bool {
+// streams reports whether the response whose head was just read from br
+// has a body that Do leaves as a Stream: one of unknown length or larger
+// than bufferResponse. A body with no payload (HEAD, 1xx, 204, 304) never
+// does, and neither does a chunked body that has already arrived whole
+// within bufferResponse: most small dynamic answers are chunked, and
+// reading what is already buffered cannot wait on the backend, so they stay
+// as fast and as cacheable as a small body with a length.
+func streams(resp *fasthttp.Response, br *bufio.Reader, skipBody bool, bufferResponse int64) bool {
 	if skipBody || noBody(resp.StatusCode()) {
 		return false
 	}
 	cl := int64(resp.Header.ContentLength())
+	if cl == -1 && chunkedBodyBuffered(br, bufferResponse) {
+		return false
+	}
 	return cl < 0 || cl > bufferResponse
+}
+
+// chunkedBodyBuffered reports whether br already holds a whole chunked body
+// (RFC 9112 §7.1) of at most limit bytes of framing and data, in the strict
+// form fasthttp's reader takes: CRLF line ends and no trailer fields. It
+// only looks at what is buffered; anything else (an unfinished body, bare
+// LFs, trailers, a malformed one) is false, and the body streams, where its
+// framing is checked as it is read.
+func chunkedBodyBuffered(br *bufio.Reader, limit int64) bool {
+	n := br.Buffered()
+	if n == 0 || int64(n) > limit {
+		return false
+	}
+	b, _ := br.Peek(n)
+	for {
+		line, rest, ok := cutLine(b)
+		if !ok {
+			return false
+		}
+		size, ok := chunkSize(line)
+		if !ok {
+			return false
+		}
+		if size == 0 {
+			line, _, ok = cutLine(rest) // the empty line that ends the body
+			return ok && len(line) == 0
+		}
+		if int64(len(rest)) < size {
+			return false
+		}
+		if line, rest, ok = cutLine(rest[size:]); !ok || len(line) != 0 {
+			return false
+		}
+		b = rest
+	}
+}
+
+// cutLine splits b after its first line, which must end in CRLF; the line
+// is returned without it.
+func cutLine(b []byte) (line, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 1 || b[i-1] != '\r' {
+		return nil, nil, false
+	}
+	return b[:i-1], b[i+1:], true
+}
+
+// chunkSize parses a chunk-size line (hex digits, then optional
+// extensions after ';', which are ignored).
+func chunkSize(line []byte) (int64, bool) {
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i]
+	}
+	line = bytes.TrimRight(line, " \t")
+	if len(line) == 0 || len(line) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range line {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			n = n<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // startStream leaves the body of resp unread, as a Stream in

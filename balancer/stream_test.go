@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -40,6 +41,14 @@ func TestBackendStreamsOnlyLargeOrUnknownLengthBodies(t *testing.T) {
 			// Extensions, a bare-LF size line and trailers, all legal.
 			_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+
 				"3;ext=1\r\nabc\r\n2\nde\r\n0\r\nX-Trailer: t\r\n\r\n")
+		case "/chunked-whole":
+			_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+
+				"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+		case "/chunked-later":
+			// The last chunk comes after the head was read: a stream.
+			_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+			time.Sleep(50 * time.Millisecond)
+			_, _ = io.WriteString(w, "2\r\nde\r\n0\r\n\r\n")
 		}
 	})
 	b := NewBackend(rb.Addr, 1, testOptions())
@@ -50,7 +59,9 @@ func TestBackendStreamsOnlyLargeOrUnknownLengthBodies(t *testing.T) {
 	}{
 		{"/small", "small", false},
 		{"/large", large, true},
-		{"/chunked", "abcde", true},
+		{"/chunked", "abcde", true},        // bare LF and trailers: left to the stream's reader
+		{"/chunked-whole", "abcde", false}, // arrived whole with its head: read at once
+		{"/chunked-later", "abcde", true},
 		{"/small", "small", false},
 	} {
 		resp := doStream(t, b, tc.path)
@@ -72,7 +83,7 @@ func TestBackendStreamsOnlyLargeOrUnknownLengthBodies(t *testing.T) {
 		fasthttp.ReleaseResponse(resp) // closes the stream: the connection goes back
 	}
 	if n := rb.Conns(); n != 1 {
-		t.Fatalf("%d connections for four whole bodies, want 1", n)
+		t.Fatalf("%d connections for six whole bodies, want 1", n)
 	}
 }
 
@@ -128,5 +139,33 @@ func TestABrokenStreamIsAnError(t *testing.T) {
 				t.Fatalf("%d bytes passed, more than max_response_body", n)
 			}
 		})
+	}
+}
+
+func TestChunkedBodyBufferedSeesOnlyWholeBodiesWithinTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		limit      int64
+		want       bool
+	}{
+		{"one chunk", "5\r\nhello\r\n0\r\n\r\n", 64, true},
+		{"extensions", "3;a=b\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 64, true},
+		{"bare LF", "3\nabc\r\n0\r\n\r\n", 64, false},
+		{"trailers", "3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", 64, false},
+		{"upper-case hex", "A\r\n0123456789\r\n0\r\n\r\n", 64, true},
+		{"no last chunk yet", "5\r\nhello\r\n", 64, false},
+		{"end unfinished", "5\r\nhello\r\n0\r\n", 64, false},
+		{"data cut short", "5\r\nhel", 64, false},
+		{"chunk longer than its size", "3\r\nabcdef\r\n0\r\n\r\n", 64, false},
+		{"bad size", "q\r\nabc\r\n0\r\n\r\n", 64, false},
+		{"size overflows", "fffffffffffffffff\r\n", 64, false},
+		{"over the limit", "5\r\nhello\r\n0\r\n\r\n", 8, false},
+		{"nothing", "", 64, false},
+	} {
+		br := bufio.NewReader(strings.NewReader(tc.body))
+		_, _ = br.Peek(1) // fill the buffer, as reading the head does
+		if got := chunkedBodyBuffered(br, tc.limit); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -269,7 +269,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	br := hc.AcquireReader(conn)
 	if mayStream {
 		err = readHead(resp, br)
-		if err == nil && streams(resp, resp.SkipBody, t.bufferResponse) {
+		if err == nil && streams(resp, br, resp.SkipBody, t.bufferResponse) {
 			resp.SkipBody = skipBody
 			// Copies, so that only this branch pays for the closure: cc
 			// is reassigned above and would otherwise move to the heap.

@@ -315,7 +315,11 @@ func TestTheCacheStoresWhatFitsMaxEntryAndPassesStreamsThrough(t *testing.T) {
 			fmt.Fprintf(c, head+"Content-Length: %d\r\n\r\n%s", len(big), big)
 		case strings.HasPrefix(r.Path, "/mid"):
 			fmt.Fprintf(c, head+"Content-Length: %d\r\n\r\n%s", len(mid), mid)
-		default: // small, but chunked: of unknown length until it ends
+		case strings.HasPrefix(r.Path, "/later"): // chunked, its end still to come once the head is read
+			fmt.Fprintf(c, head+"Transfer-Encoding: chunked\r\n\r\n5\r\nsmall\r\n")
+			time.Sleep(50 * time.Millisecond)
+			fmt.Fprintf(c, "0\r\n\r\n")
+		default: // small and chunked, arriving whole with its head
 			fmt.Fprintf(c, head+"Transfer-Encoding: chunked\r\n\r\n5\r\nsmall\r\n0\r\n\r\n")
 		}
 	})
@@ -325,9 +329,10 @@ func TestTheCacheStoresWhatFitsMaxEntryAndPassesStreamsThrough(t *testing.T) {
 		path, body string
 		cached     bool
 	}{
-		{"/mid", mid, true},          // over buffer_response, within max_entry: read whole, stored
-		{"/big", big, false},         // over max_entry: streamed, never stored
-		{"/chunked", "small", false}, // unknown length: streamed, never stored
+		{"/mid", mid, true},         // over buffer_response, within max_entry: read whole, stored
+		{"/big", big, false},        // over max_entry: streamed, never stored
+		{"/chunked", "small", true}, // chunked, but whole when its head was read: stored
+		{"/later", "small", false},  // unknown length until it ends: streamed, never stored
 	} {
 		before := hits.Load()
 		for i := range 2 {
