@@ -15,18 +15,19 @@
 #       through the gateway).
 #   (b) ROUNDS rounds of N concurrent downloads through the gateway: its RSS
 #       after each, against before the first.
-#   (c) one ONE_SIZE download, best of 3, through the gateway and direct:
-#       curl's average speed.
+#   (c) one ONE_SIZE download, ONE_ROUNDS alternating rounds through the
+#       gateway and direct (the gateway pinned to core 1, the origin and curl
+#       to core 0): curl's average speed, median of the rounds' ratios.
 # Targets (issue 10): growth < 32 MiB, rounds leave RSS where it started,
 # p99 within 2x of direct, one download >= 0.9x direct.
 #
 # Environment (defaults in brackets):
 #   N [20]  SIZE [50MiB]  RATE [3000]  CONNECTIONS [300]  DURATION [8s]
-#   ROUNDS [6]  ONE_SIZE [1GiB]  SLUICE_BIN  KEEP_TMP [0]
+#   ROUNDS [6]  ONE_SIZE [1GiB]  ONE_ROUNDS [5]  SLUICE_BIN  KEEP_TMP [0]
 set -euo pipefail
 
 N=${N:-20} SIZE=${SIZE:-50MiB} RATE=${RATE:-3000} CONNECTIONS=${CONNECTIONS:-300}
-DURATION=${DURATION:-8s} ROUNDS=${ROUNDS:-6} ONE_SIZE=${ONE_SIZE:-1GiB} KEEP_TMP=${KEEP_TMP:-0}
+DURATION=${DURATION:-8s} ROUNDS=${ROUNDS:-6} ONE_SIZE=${ONE_SIZE:-1GiB} ONE_ROUNDS=${ONE_ROUNDS:-5} KEEP_TMP=${KEEP_TMP:-0}
 
 die() {
 	echo "stream.sh: $*" >&2
@@ -73,6 +74,7 @@ take_port port_origin
 take_port port_gw
 take_port port_admin
 "$sluice" origin -listen "127.0.0.1:$port_origin" >"$tmp/origin.log" 2>&1 &
+origin_pid=$!
 started+=($!)
 wait_ok "http://127.0.0.1:$port_origin/healthz" "$!" "$tmp/origin.log"
 
@@ -152,17 +154,29 @@ after=$(rss_kib)
 printf 'end - start: %s MiB; VmHWM %s MiB\n' "$(mib $((after - before)))" "$(mib "$(hwm_kib)")"
 
 # (c) ------------------------------------------------------------------
+# With two cores or more, the gateway gets core 1 to itself and the origin
+# and curl share core 0, in both cases (as bench/compare.sh pins a proxy):
+# direct, core 0 does all the work; through the gateway, the same plus what
+# the gateway adds on its own core. Rounds alternate direct and gateway; the
+# ratio is the median of the rounds' ratios.
 echo
-echo "(c) one $ONE_SIZE download, best of 3 (MB/s)"
-best() {
-	local url=$1 b=0 s
-	for _ in 1 2 3; do
-		s=$(curl -s -o /dev/null --max-time 120 -w '%{speed_download}' "$url")
-		b=$(awk -v a="$b" -v c="$s" 'BEGIN { print (c > a) ? c : a }')
-	done
-	echo "$b"
-}
-direct=$(best "http://127.0.0.1:$port_origin/download?size=$ONE_SIZE")
-through=$(best "http://127.0.0.1:$port_gw/download?size=$ONE_SIZE")
-awk -v d="$direct" -v g="$through" 'BEGIN {
-	printf "direct  %8.0f MB/s\ngateway %8.0f MB/s  (%.2fx)\n", d / 1e6, g / 1e6, g / d }'
+pin=()
+if (($(nproc) >= 2)); then
+	taskset -a -p -c 1 "$gw" >/dev/null
+	taskset -a -p -c 0 "$origin_pid" >/dev/null
+	pin=(taskset -c 0)
+	echo "(c) one $ONE_SIZE download, $ONE_ROUNDS alternating rounds (MB/s); gateway on cpu 1, origin and curl on cpu 0"
+else
+	echo "(c) one $ONE_SIZE download, $ONE_ROUNDS alternating rounds (MB/s); 1 core, nothing pinned"
+fi
+speed() { "${pin[@]}" curl -s -o /dev/null --max-time 120 -w '%{speed_download}' "$1"; }
+ratios=()
+for r in $(seq "$ONE_ROUNDS"); do
+	d=$(speed "http://127.0.0.1:$port_origin/download?size=$ONE_SIZE")
+	g=$(speed "http://127.0.0.1:$port_gw/download?size=$ONE_SIZE")
+	ratios+=("$(awk -v d="$d" -v g="$g" 'BEGIN { printf "%.3f", g / d }')")
+	awk -v r="$r" -v d="$d" -v g="$g" 'BEGIN { printf "round %d: direct %6.0f MB/s, gateway %6.0f MB/s (%.2fx)\n", r, d / 1e6, g / 1e6, g / d }'
+done
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{ a[NR] = $1 } END {
+	m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+	printf "gateway / direct: median %.2fx (%.2f-%.2f)\n", m, a[1], a[NR] }'
