@@ -188,7 +188,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	ln = yieldListener{ln}
+	ln = yieldListener{Listener: ln, slack: deadlineSlack(cfg.Server)}
 	if cfg.TLS.CertFile != "" {
 		ln = tls.NewListener(ln, &tls.Config{
 			MinVersion:     tls.VersionTLS12,
