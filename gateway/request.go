@@ -79,6 +79,10 @@ func (s *Server) acquire(ctx *fasthttp.RequestCtx) *request {
 	rq.srv, rq.ctx = s, ctx
 	rq.table = s.table.Load()
 	rq.tls = ctx.IsTLS()
+	// The first ctx.Time reads the clock (Server.LazyRequestTime): the
+	// request's start for its duration, the access log and the route
+	// deadline, from one clock read.
+	ctx.Time()
 	return rq
 }
 

@@ -176,7 +176,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		DisableHeaderNamesNormalizing: false,
 		DisablePreParseMultipartForm:  true,
 		CloseOnShutdown:               true,
-		ConnState:                     func(_ net.Conn, st fasthttp.ConnState) { s.countConn(st) },
+		// The gateway reads the clock for the request time itself, once, in
+		// acquire (ctx.Time), and uses it for the route deadline too.
+		LazyRequestTime: true,
+		ConnState:       func(_ net.Conn, st fasthttp.ConnState) { s.countConn(st) },
 		// Off on purpose: with it on, fasthttp's error text no longer tells a
 		// long request line (414) from large headers (431). fasthttp's own
 		// messages go to the debug log only.
