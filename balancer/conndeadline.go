@@ -5,50 +5,70 @@ import (
 	"time"
 )
 
-// An ordinary upstream exchange puts the request's deadline on its
-// connection for reading and writing. Moving a deadline reads the clock,
-// modifies two runtime timers and takes the fd lock, every request, for a
-// deadline that moved by the microseconds between two requests. So a
-// connection remembers the deadline ready put in force and keeps it while it
-// is earlier than the new one by no more than the slack, a sixteenth of the
-// request's timeout: the exchange may time out up to ~6% early, never late.
+// Upstream connections keep their deadlines coarsely. An ordinary exchange
+// puts the request's deadline on its connection for reading and writing,
+// and a pipelined connection's reader puts each response's on it for
+// reading. Moving a deadline reads the clock, modifies a runtime timer per
+// direction and takes the fd lock, every request, for a deadline that moved
+// by the microseconds between two requests. So a connection remembers the
+// deadline it settled last and keeps it while it is earlier than the new one
+// by no more than the slack, a sixteenth of the request's timeout: the
+// exchange may time out up to ~6% early, never late. (Being earlier than the
+// new deadline by at most a sixteenth of the timeout, the kept one is still
+// ahead when the request starts.)
 
 // deadlineSlackDivisor sets the slack: a request's timeout over this.
 const deadlineSlackDivisor = 16
 
 // SetDeadline, SetReadDeadline and SetWriteDeadline pass through and make
-// the next settle apply its deadline, whatever was remembered: the
-// connection's deadlines are then not what settle last put in force. They
-// may be called from any goroutine (a pipelined connection's reader and
-// writer each set one).
+// the next settle of that direction apply its deadline, whatever was
+// remembered. They may be called from any goroutine (a pipelined
+// connection's writer and reader each set one).
 func (c *backendConn) SetDeadline(t time.Time) error {
-	c.moved.Store(true)
+	c.rdMoved.Store(true)
+	c.wdMoved.Store(true)
 	return c.TCPConn.SetDeadline(t)
 }
 
 func (c *backendConn) SetReadDeadline(t time.Time) error {
-	c.moved.Store(true)
+	c.rdMoved.Store(true)
 	return c.TCPConn.SetReadDeadline(t)
 }
 
 func (c *backendConn) SetWriteDeadline(t time.Time) error {
-	c.moved.Store(true)
+	c.wdMoved.Store(true)
 	return c.TCPConn.SetWriteDeadline(t)
 }
 
 // settleDeadline puts deadline (zero: none) in force for reading and
-// writing, unless the one settle put in force last is still there and
+// writing, unless the one settled last in each direction is still there and
 // earlier by no more than slack. Only the goroutine that owns the
 // connection for an exchange calls it.
 func (c *backendConn) settleDeadline(deadline time.Time, slack time.Duration) error {
-	if !c.moved.Load() && !deadlineDue(deadline, c.deadline, slack) {
+	if !c.rdMoved.Load() && !c.wdMoved.Load() &&
+		!deadlineDue(deadline, c.rd, slack) && !deadlineDue(deadline, c.wd, slack) {
 		return nil
 	}
 	if err := c.TCPConn.SetDeadline(deadline); err != nil {
 		return err
 	}
-	c.deadline = deadline
-	c.moved.Store(false)
+	c.rd, c.wd = deadline, deadline
+	c.rdMoved.Store(false)
+	c.wdMoved.Store(false)
+	return nil
+}
+
+// settleReadDeadline is settleDeadline for reading only: the goroutine that
+// reads calls it, and nobody sets a read deadline while it reads.
+func (c *backendConn) settleReadDeadline(deadline time.Time, slack time.Duration) error {
+	if !c.rdMoved.Load() && !deadlineDue(deadline, c.rd, slack) {
+		return nil
+	}
+	if err := c.TCPConn.SetReadDeadline(deadline); err != nil {
+		return err
+	}
+	c.rd = deadline
+	c.rdMoved.Store(false)
 	return nil
 }
 
@@ -66,11 +86,21 @@ func deadlineDue(want, set time.Time, slack time.Duration) bool {
 	return gap < 0 || gap > slack
 }
 
-// setExchangeDeadline puts an exchange's deadline on conn, coarsely on a
-// connection dialled by us (settleDeadline), exactly on any other.
+// setExchangeDeadline puts an ordinary exchange's deadline on conn, timeout
+// ahead: coarsely on a connection dialled by us (settleDeadline), exactly on
+// any other.
 func setExchangeDeadline(conn net.Conn, deadline time.Time, timeout time.Duration) error {
 	if bc, ok := conn.(*backendConn); ok {
 		return bc.settleDeadline(deadline, timeout/deadlineSlackDivisor)
 	}
 	return conn.SetDeadline(deadline)
+}
+
+// setResponseReadDeadline puts the read deadline of a pipelined response on
+// conn, timeout ahead, coarsely like setExchangeDeadline.
+func setResponseReadDeadline(conn net.Conn, deadline time.Time, timeout time.Duration) error {
+	if bc, ok := conn.(*backendConn); ok {
+		return bc.settleReadDeadline(deadline, timeout/deadlineSlackDivisor)
+	}
+	return conn.SetReadDeadline(deadline)
 }

@@ -32,28 +32,43 @@ func TestAnExchangeDeadlineIsKeptWithinTheSlackAndReplacedOtherwise(t *testing.T
 	const slack = time.Second
 	base := time.Now().Add(time.Hour)
 	for _, step := range []struct {
-		name    string
-		foreign bool // a deadline set by other code first
-		want    time.Time
-		inForce time.Time
+		name     string
+		foreign  func() // other code sets a deadline first
+		readOnly bool   // settleReadDeadline, not settleDeadline
+		want     time.Time
+		applied  bool
 	}{
-		{"the first deadline is applied", false, base, base},
-		{"a later one within the slack is not", false, base.Add(slack), base},
-		{"a later one beyond the slack is", false, base.Add(slack + 1), base.Add(slack + 1)},
-		{"an earlier one is", false, base, base},
-		{"after another deadline was set, the same one is", true, base, base},
-		{"none is", false, time.Time{}, time.Time{}},
+		{"the first deadline is applied", nil, false, base, true},
+		{"a later one within the slack is not", nil, false, base.Add(slack), false},
+		{"a later one beyond the slack is", nil, false, base.Add(slack + 1), true},
+		{"an earlier one is", nil, false, base, true},
+		{"after another read deadline was set, the same one is", func() { _ = bc.SetReadDeadline(base) }, false, base, true},
+		{"after another write deadline was set, the same one is", func() { _ = bc.SetWriteDeadline(base) }, false, base, true},
+		{"for reading, a later one within the slack is not", nil, true, base.Add(slack), false},
+		{"for reading, after a write deadline was set, still not", func() { _ = bc.SetWriteDeadline(base) }, true, base.Add(slack), false},
+		{"for reading, after a read deadline was set, it is", func() { _ = bc.SetReadDeadline(base) }, true, base.Add(slack), true},
+		{"none is", nil, false, time.Time{}, true},
 	} {
-		if step.foreign {
-			_ = bc.SetReadDeadline(time.Now().Add(time.Minute))
+		if step.foreign != nil {
+			step.foreign()
 		}
-		moved := bc.moved.Load()
-		if err := bc.settleDeadline(step.want, slack); err != nil {
+		rd := bc.rd
+		settle := bc.settleDeadline
+		if step.readOnly {
+			settle = bc.settleReadDeadline
+		}
+		if err := settle(step.want, slack); err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
-		if !bc.deadline.Equal(step.inForce) || (step.foreign && !moved) || bc.moved.Load() {
-			t.Errorf("%s: in force %v (moved before %v, after %v), want %v", step.name,
-				bc.deadline, moved, bc.moved.Load(), step.inForce)
+		wantRD := rd
+		if step.applied {
+			wantRD = step.want
+		}
+		if !bc.rd.Equal(wantRD) || bc.rdMoved.Load() {
+			t.Errorf("%s: read deadline in force %v (moved %v), want %v", step.name, bc.rd, bc.rdMoved.Load(), wantRD)
+		}
+		if !step.readOnly && (!bc.wd.Equal(wantRD) || bc.wdMoved.Load()) {
+			t.Errorf("%s: write deadline in force %v (moved %v), want %v", step.name, bc.wd, bc.wdMoved.Load(), wantRD)
 		}
 	}
 }

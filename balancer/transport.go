@@ -112,10 +112,10 @@ type backendConn struct {
 	peekErr      error
 	requests     int // requests sent on it, this one included once ready
 	buf          [1]byte
-	// deadline is the one settleDeadline put in force; moved is set when
-	// another deadline was set since (conndeadline.go).
-	deadline time.Time
-	moved    atomic.Bool
+	// rd and wd are the read and write deadlines settled last; rdMoved and
+	// wdMoved are set when another was set since (conndeadline.go).
+	rd, wd           time.Time
+	rdMoved, wdMoved atomic.Bool
 }
 
 func newBackendConn(c *net.TCPConn) (*backendConn, error) {
