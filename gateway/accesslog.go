@@ -109,7 +109,7 @@ func (a *accessLog) log(rq *request, elapsed time.Duration) {
 	b = append(b, `","request_id":`...)
 	b = appendJSONString(b, rq.id)
 	b = append(b, `,"remote":"`...)
-	b = peerAddr(ctx.RemoteAddr()).AppendTo(b) // rq.peer is unset on refused requests
+	b = clientPeer(ctx).AppendTo(b) // rq.peer is unset on refused requests
 	b = append(b, `","method":`...)
 	b = appendJSONString(b, ctx.Method())
 	b = append(b, `,"host":`...)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net"
+	"net/netip"
 	"runtime"
 	"time"
 )
@@ -24,13 +25,15 @@ func (l yieldListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &yieldConn{Conn: c, slack: l.slack}, nil
+	return &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr())}, nil
 }
 
 type yieldConn struct {
 	net.Conn
 	wrote bool   // a write happened since the last read
 	reads uint32 // reads after a write, for yielding on every other one
+	// peer is the client's IP, read once at Accept (clientPeer).
+	peer netip.Addr
 
 	// The deadlines (deadline.go): recorded, settled at the next Read or
 	// Write within slack; applied at once after SetDeadline (direct).
