@@ -176,8 +176,9 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		DisableHeaderNamesNormalizing: false,
 		DisablePreParseMultipartForm:  true,
 		CloseOnShutdown:               true,
-		// The gateway reads the clock for the request time itself, once, in
-		// acquire (ctx.Time), and uses it for the route deadline too.
+		// fasthttp reads no clock for the request time: the gateway reads it
+		// once, in acquire (request.start), and uses it for the route
+		// deadline too. Do not use ctx.Time: it would read the clock again.
 		LazyRequestTime: true,
 		ConnState:       func(_ net.Conn, st fasthttp.ConnState) { s.countConn(st) },
 		// Off on purpose: with it on, fasthttp's error text no longer tells a
