@@ -28,6 +28,10 @@ import (
 // calls it before it hands a connection to a hijack handler (or another
 // protocol), whose code may set a deadline from one goroutine to interrupt a
 // Read blocked in another. From then on every deadline is applied at once.
+//
+// Every way of reading or writing through yieldConn must settle first: a
+// ReadFrom or WriteTo added to it (for splice, say) must call settleWrite or
+// settleRead before it moves a byte, or it runs under a stale deadline.
 
 // deadlineSlack is how much earlier than asked a client connection's
 // deadline may fire: a sixteenth of the smallest server timeout that is on,
