@@ -130,6 +130,7 @@ func (p *pipeline) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp
 	}
 	skipBody := resp.SkipBody
 	w.prepare(resp, req.Header.IsHead(), deadline, p.hc.DisableHeaderNamesNormalizing)
+	w.timeout = deadline.Sub(now)
 	c.queue <- w // never blocks: the slot is reserved
 	if w.wait(deadline.Sub(now)) {
 		// The deadline passed first; the pipeline owns w now and recycles it.

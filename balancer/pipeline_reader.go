@@ -49,7 +49,7 @@ func (c *pipeConn) read() {
 		}
 		c.busySince.Store(c.p.now())
 		start := c.cr.n - int64(c.br.Buffered())
-		resp, deadline := &c.scratch, head.deadline
+		resp, deadline, timeout := &c.scratch, head.deadline, head.timeout
 		if owned = head.claim(); owned {
 			resp = head.resp
 		} else {
@@ -58,9 +58,10 @@ func (c *pipeConn) read() {
 			// pool timeout more, like a request of its own.
 			resp.Reset()
 			resp.SkipBody = head.head
-			deadline = time.Now().Add(c.p.timeout)
+			deadline, timeout = time.Now().Add(c.p.timeout), c.p.timeout
 		}
-		_ = c.conn.SetReadDeadline(deadline)
+		// Coarse (conndeadline.go): up to a sixteenth of timeout early.
+		_ = setResponseReadDeadline(c.conn, deadline, timeout)
 		err := resp.ReadLimitBody(c.br, c.p.maxBody)
 		if err != nil {
 			headBytes = c.cr.n > start

@@ -30,6 +30,7 @@ type pipeWork struct {
 	resp     *fasthttp.Response
 	head     bool // HEAD: the response has no body whatever it announces
 	deadline time.Time
+	timeout  time.Duration // deadline less the time the request was queued
 	timer    *time.Timer
 	wire     wireBuffer
 	bw       *bufio.Writer // renders into wire

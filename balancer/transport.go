@@ -116,6 +116,10 @@ type backendConn struct {
 	peekErr      error
 	requests     int // requests sent on it, this one included once ready
 	buf          [1]byte
+	// rd and wd are the read and write deadlines settled last; rdMoved and
+	// wdMoved are set when another was set since (conndeadline.go).
+	rd, wd           time.Time
+	rdMoved, wdMoved atomic.Bool
 }
 
 func newBackendConn(c *net.TCPConn) (*backendConn, error) {
@@ -215,7 +219,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	cc, err := hc.AcquireConn(wait, req.ConnectionClose())
 	for err == nil {
-		ready, rerr := t.ready(cc.Conn(), deadline)
+		ready, rerr := t.ready(cc.Conn(), deadline, req.GetTimeOut())
 		if ready {
 			break
 		}
@@ -348,9 +352,10 @@ func wasReused(conn net.Conn) bool {
 
 // ready sets conn's deadlines and reports whether a request may be sent on
 // it. A zero deadline clears the previous request's one; it is set before the
-// peek, which the runtime refuses to try after a past deadline.
-func (t *transport) ready(conn net.Conn, deadline time.Time) (bool, error) {
-	if err := conn.SetDeadline(deadline); err != nil {
+// peek, which the runtime refuses to try after a past deadline. The deadline
+// is coarse (conndeadline.go): it may be up to a sixteenth of timeout early.
+func (t *transport) ready(conn net.Conn, deadline time.Time, timeout time.Duration) (bool, error) {
+	if err := setExchangeDeadline(conn, deadline, timeout); err != nil {
 		return false, err
 	}
 	bc, ok := conn.(*backendConn)

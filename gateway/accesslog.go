@@ -105,11 +105,11 @@ func (a *accessLog) log(rq *request, elapsed time.Duration) {
 	bp := a.bufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, `{"time":"`...)
-	b = ctx.Time().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = rq.start.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","request_id":`...)
 	b = appendJSONString(b, rq.id)
 	b = append(b, `,"remote":"`...)
-	b = peerAddr(ctx.RemoteAddr()).AppendTo(b) // rq.peer is unset on refused requests
+	b = clientPeer(ctx).AppendTo(b) // rq.peer is unset on refused requests
 	b = append(b, `","method":`...)
 	b = appendJSONString(b, ctx.Method())
 	b = append(b, `,"host":`...)

@@ -302,7 +302,7 @@ func appendCacheStatus(dst []byte, res *cache.Result) []byte {
 // key (the cache hands Refresh to one request at a time).
 func (s *Server) refreshInBackground(rq *request) {
 	bg := newRequest().(*request)
-	bg.srv, bg.table, bg.route = s, rq.table, rq.route
+	bg.srv, bg.table, bg.route, bg.start = s, rq.table, rq.route, time.Now()
 	bg.ctx = &fasthttp.RequestCtx{}
 	bg.ctx.Init(&rq.ctx.Request, rq.ctx.RemoteAddr(), nil)
 	bg.host = append(bg.host, rq.host...)

@@ -3,7 +3,9 @@ package gateway
 import (
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
+	"time"
 )
 
 // yieldListener hands out client connections that yield to other goroutines
@@ -12,20 +14,33 @@ import (
 // the goroutine. Under load, letting the other ready goroutines run first
 // means the request has usually arrived when this one reads: one system call
 // and one park fewer per request (the balancer does the same upstream).
-type yieldListener struct{ net.Listener }
+//
+// Their deadlines are applied lazily and coarsely (deadline.go).
+type yieldListener struct {
+	net.Listener
+	slack time.Duration // see deadlineSlack
+}
 
 func (l yieldListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &yieldConn{Conn: c}, nil
+	return &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr())}, nil
 }
 
 type yieldConn struct {
 	net.Conn
 	wrote bool   // a write happened since the last read
 	reads uint32 // reads after a write, for yielding on every other one
+	// peer is the client's IP, read once at Accept (clientPeer).
+	peer netip.Addr
+
+	// The deadlines (deadline.go): recorded, settled at the next Read or
+	// Write within slack; applied at once after SetDeadline (direct).
+	rd, wd deadline
+	slack  time.Duration
+	direct bool
 }
 
 // Read yields before every other read that follows a write. Yielding before
@@ -36,6 +51,9 @@ type yieldConn struct {
 // 1.0 ms). Every other read keeps most of the saving (6.0 → 6.4 µs per hit,
 // against 6.9 without yielding) with the p99 of not yielding.
 func (c *yieldConn) Read(p []byte) (int, error) {
+	if err := c.settleRead(); err != nil {
+		return 0, err
+	}
 	if c.wrote {
 		c.wrote = false
 		c.reads++
@@ -47,6 +65,9 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 }
 
 func (c *yieldConn) Write(p []byte) (int, error) {
+	if err := c.settleWrite(); err != nil {
+		return 0, err
+	}
 	c.wrote = true
 	return c.Conn.Write(p)
 }
@@ -54,6 +75,9 @@ func (c *yieldConn) Write(p []byte) (int, error) {
 // ReadFrom is the TCP connection's, so that a streamed response body moves
 // from the backend's socket to the client's with splice (stream.go).
 func (c *yieldConn) ReadFrom(r io.Reader) (int64, error) {
+	if err := c.settleWrite(); err != nil {
+		return 0, err
+	}
 	c.wrote = true
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)

@@ -195,7 +195,7 @@ func (s *Server) finishRequest(rq *request) {
 		rm.inFlight.Dec()
 	}
 	rm.count(ctx.Response.StatusCode())
-	elapsed := time.Since(ctx.Time())
+	elapsed := time.Since(rq.start)
 	rm.duration.Observe(elapsed.Seconds())
 	if s.access != nil {
 		s.access.log(rq, elapsed)

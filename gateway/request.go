@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -22,6 +23,9 @@ type request struct {
 	route *Route // nil until routed
 	query []byte // raw query of the request target, without '?'; aliases ctx
 	tls   bool   // the client's leg is TLS (ctx.IsTLS, kept for a background refresh's copy)
+	// start is when the gateway took the request: its one clock read for
+	// the request's duration, the access log and the route deadline.
+	start time.Time
 
 	// Who sent it. peer is the connection's peer; client is who the request
 	// is for: the peer, or, when the peer is a trusted proxy, the right-most
@@ -95,6 +99,7 @@ func (s *Server) acquire(ctx *fasthttp.RequestCtx) *request {
 	rq.srv, rq.ctx = s, ctx
 	rq.table = s.table.Load()
 	rq.tls = ctx.IsTLS()
+	rq.start = time.Now()
 	return rq
 }
 

@@ -193,7 +193,11 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		DisableHeaderNamesNormalizing: false,
 		DisablePreParseMultipartForm:  true,
 		CloseOnShutdown:               true,
-		ConnState:                     func(_ net.Conn, st fasthttp.ConnState) { s.countConn(st) },
+		// fasthttp reads no clock for the request time: the gateway reads it
+		// once, in acquire (request.start), and uses it for the route
+		// deadline too. Do not use ctx.Time: it would read the clock again.
+		LazyRequestTime: true,
+		ConnState:       func(_ net.Conn, st fasthttp.ConnState) { s.countConn(st) },
 		// Off on purpose: with it on, fasthttp's error text no longer tells a
 		// long request line (414) from large headers (431). fasthttp's own
 		// messages go to the debug log only.
@@ -205,7 +209,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	ln = yieldListener{ln}
+	ln = yieldListener{Listener: ln, slack: deadlineSlack(cfg.Server)}
 	if cfg.TLS.CertFile != "" {
 		ln = tls.NewListener(ln, &tls.Config{
 			MinVersion:     tls.VersionTLS12,
