@@ -16,18 +16,19 @@
 #   (b) ROUNDS rounds of N concurrent downloads through the gateway: its RSS
 #       after each, against before the first.
 #   (c) one ONE_SIZE download, ONE_ROUNDS alternating rounds through the
-#       gateway and direct (the gateway pinned to core 1, the origin and curl
-#       to core 0): curl's average speed, median of the rounds' ratios.
+#       gateway and direct (nothing pinned; PIN=1: the gateway on core 1, the
+#       origin and curl on core 0): curl's average speed, median of the
+#       rounds' ratios.
 # Targets (issue 10): growth < 32 MiB, rounds leave RSS where it started,
 # p99 within 2x of direct, one download >= 0.9x direct.
 #
 # Environment (defaults in brackets):
 #   N [20]  SIZE [50MiB]  RATE [3000]  CONNECTIONS [300]  DURATION [8s]
-#   ROUNDS [6]  ONE_SIZE [1GiB]  ONE_ROUNDS [5]  SLUICE_BIN  KEEP_TMP [0]
+#   ROUNDS [6]  ONE_SIZE [1GiB]  ONE_ROUNDS [5]  PIN [0]  SLUICE_BIN  KEEP_TMP [0]
 set -euo pipefail
 
 N=${N:-20} SIZE=${SIZE:-50MiB} RATE=${RATE:-3000} CONNECTIONS=${CONNECTIONS:-300}
-DURATION=${DURATION:-8s} ROUNDS=${ROUNDS:-6} ONE_SIZE=${ONE_SIZE:-1GiB} ONE_ROUNDS=${ONE_ROUNDS:-5} KEEP_TMP=${KEEP_TMP:-0}
+DURATION=${DURATION:-8s} ROUNDS=${ROUNDS:-6} ONE_SIZE=${ONE_SIZE:-1GiB} ONE_ROUNDS=${ONE_ROUNDS:-5} PIN=${PIN:-0} KEEP_TMP=${KEEP_TMP:-0}
 
 die() {
 	echo "stream.sh: $*" >&2
@@ -154,20 +155,23 @@ after=$(rss_kib)
 printf 'end - start: %s MiB; VmHWM %s MiB\n' "$(mib $((after - before)))" "$(mib "$(hwm_kib)")"
 
 # (c) ------------------------------------------------------------------
-# With two cores or more, the gateway gets core 1 to itself and the origin
-# and curl share core 0, in both cases (as bench/compare.sh pins a proxy):
-# direct, core 0 does all the work; through the gateway, the same plus what
-# the gateway adds on its own core. Rounds alternate direct and gateway; the
-# ratio is the median of the rounds' ratios.
+# Rounds alternate direct and gateway; the ratio is the median of the
+# rounds' ratios. By default nothing is pinned: both ways get the whole
+# machine, as a client of either would. PIN=1 (two cores or more) gives the
+# gateway core 1 to itself and the origin and curl core 0, as
+# bench/compare.sh pins a proxy; on loopback that halves a single stream's
+# speed for any proxy (nginx with proxy_buffering on or off included), since
+# each byte then crosses the loopback twice with half the cores for the
+# origin and curl.
 echo
 pin=()
-if (($(nproc) >= 2)); then
+if [[ $PIN == 1 ]] && (($(nproc) >= 2)); then
 	taskset -a -p -c 1 "$gw" >/dev/null
 	taskset -a -p -c 0 "$origin_pid" >/dev/null
 	pin=(taskset -c 0)
 	echo "(c) one $ONE_SIZE download, $ONE_ROUNDS alternating rounds (MB/s); gateway on cpu 1, origin and curl on cpu 0"
 else
-	echo "(c) one $ONE_SIZE download, $ONE_ROUNDS alternating rounds (MB/s); 1 core, nothing pinned"
+	echo "(c) one $ONE_SIZE download, $ONE_ROUNDS alternating rounds (MB/s); nothing pinned"
 fi
 speed() { "${pin[@]}" curl -s -o /dev/null --max-time 120 -w '%{speed_download}' "$1"; }
 ratios=()
