@@ -55,7 +55,9 @@ func newUpgradeRule(rc *config.Route, m tunnelMetrics) *upgradeRule {
 // not a handshake the route tunnels.
 func (u *upgradeRule) asked(req *fasthttp.Request) []byte {
 	h := &req.Header
-	if !h.IsGet() || !h.ConnectionUpgrade() {
+	// RFC 9110 §7.8: Upgrade in an HTTP/1.0 request is ignored (a 1.0
+	// intermediary may have passed it on without understanding it).
+	if !h.IsGet() || !h.IsHTTP11() || !h.ConnectionUpgrade() {
 		return nil
 	}
 	if cl := h.ContentLength(); cl != 0 && cl != -2 {

@@ -224,11 +224,16 @@ func TestUpgradeHeadersReachTheBackendOnlyForTheOptedInProtocol(t *testing.T) {
 		{"a route without the opt-in answers as today", "/plain/ws", "websocket", 200, ""},
 		{"another protocol is not passed", "/ws", "h2c", 200, ""},
 		{"only the opted-in protocol of a list is passed", "/ws", "foo/1, websocket", 101, "Upgrade: websocket"},
+		{"an HTTP/1.0 request's Upgrade is ignored (RFC 9110 §7.8)", "/ws", "websocket HTTP/1.0", 200, ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testnet.Dial(t, s.Addr().String())
-			c.Send(t, handshake(tt.path, tt.upgrade))
+			req := handshake(tt.path, tt.upgrade)
+			if proto, ok := strings.CutSuffix(tt.upgrade, " HTTP/1.0"); ok {
+				req = strings.Replace(handshake(tt.path, proto), "HTTP/1.1", "HTTP/1.0", 1)
+			}
+			c.Send(t, req)
 			resp, _ := c.ReadResponse(t, "GET")
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
