@@ -144,8 +144,10 @@
 //     for status codes cacheable by default.
 //   - Repeated directives resolve to the most restrictive value; invalid
 //     delta-seconds count as 0 (stale), overflow as 2^31; an invalid Expires
-//     has expired; an Age list counts by its first member and an invalid
-//     Age is ignored (RFC 9111 §5.1).
+//     has expired; an Age that is not one non-negative integer (a list, a
+//     second line, a sign, a fraction, a parameter) makes the response
+//     stale: §5.1 allows taking a list's first member or ignoring an invalid
+//     value, both of which can make a response look younger than it is.
 //   - Qualified no-cache and private act as their unqualified forms.
 //   - s-maxage implies proxy-revalidate (no max-stale), but an explicit
 //     stale-while-revalidate or stale-if-error from the origin still

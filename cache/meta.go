@@ -77,6 +77,8 @@ func ParseMeta(status int, header []Field, requestTime, responseTime, now time.T
 			if !seenAge {
 				seenAge = true
 				m.Age = parseAge(f.Value)
+			} else {
+				m.Age = untrustedAge // a second line: which one is right?
 			}
 		case equalFold(n, "last-modified"):
 			if !seenLM {
@@ -114,24 +116,27 @@ func ParseMeta(status int, header []Field, requestTime, responseTime, now time.T
 // Surrogate-Control is for the surrogate alone.
 func SurrogateField(name []byte) bool { return equalFold(name, "surrogate-control") }
 
-// parseAge reads an Age field value as RFC 9111 §5.1 asks: a list (or
-// several lines, of which the caller passes the first) counts by its first
-// member, and a value that is not a non-negative integer ("abc", "-1",
-// "7.0", "7;x=1") is ignored rather than trusted or taken as stale. A value
-// too large to represent is 2^31 (§1.2.2).
+// parseAge reads an Age field value (RFC 9111 §5.1). Only one
+// non-negative integer is an age; anything else ("abc", "-1", "7.0",
+// "7;x=1", a list such as "0, 7200", or a second Age line, see ParseMeta)
+// says that some cache on the way mangled it, and the response's real age
+// is unknown. §5.1 lets a cache take a list's first member and ignore an
+// invalid value; both can make a response look younger than it is, so this
+// cache takes the safe reading instead: such a response counts as stale
+// (untrustedAge) and is revalidated before it is served, which costs one
+// exchange and can never serve an answer past its lifetime. A value too
+// large to represent is 2^31 (§1.2.2).
 func parseAge(v []byte) Delta {
-	for i, ch := range v {
-		if ch == ',' {
-			v = v[:i]
-			break
-		}
-	}
 	v = trimOWS(v)
 	if len(v) == 0 || !allDigits(v) {
-		return Delta{}
+		return untrustedAge
 	}
 	return Delta{Seconds: parseDelta(v, true), Set: true}
 }
+
+// untrustedAge is the age of a response whose Age field cannot be read as
+// one age: the largest there is, so that the response is stale.
+var untrustedAge = Delta{Seconds: maxDelta, Set: true}
 
 func allDigits(b []byte) bool {
 	for _, ch := range b {
