@@ -28,47 +28,11 @@
 set -euo pipefail
 
 KEYS=${KEYS:-1000000} MEMORY=${MEMORY:-64MiB} CONNECTIONS=${CONNECTIONS:-64}
-KEEP_TMP=${KEEP_TMP:-0}
 
-die() {
-	echo "cache_rss.sh: $*" >&2
-	exit 1
-}
-command -v curl >/dev/null || die "needs curl"
+script=cache_rss.sh next_port=18500
+# shellcheck source=bench/script.sh
+source "$(dirname "$0")/script.sh"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-cache-rss.XXXXXX")
-started=() # pids this script started, stopped on exit
-cleanup() {
-	local pid
-	trap - EXIT INT TERM
-	for pid in "${started[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-	for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [[ $KEEP_TMP == 1 ]]; then echo "scratch directory kept: $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-sluice=${SLUICE_BIN:-}
-if [[ -z $sluice ]]; then
-	sluice=$tmp/sluice
-	(cd "$(dirname "$0")/.." && go build -o "$sluice" ./cmd/sluice) || die "go build failed"
-fi
-
-next_port=18500
-# shellcheck source=bench/ports.sh
-source "$(dirname "$0")/ports.sh"
-
-wait_ok() { # wait_ok URL PID LOG: until URL answers 200, or die after ~15s
-	local url=$1 pid=$2 log=$3
-	for _ in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true) == 200 ]] && return 0
-		sleep 0.1
-	done
-	cat "$log" >&2 || true
-	die "no 200 from $url"
-}
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }

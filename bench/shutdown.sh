@@ -39,49 +39,11 @@ set -euo pipefail
 
 RUNS=${RUNS:-3} RATE=${RATE:-3000} CONNECTIONS=${CONNECTIONS:-600}
 DURATION=${DURATION:-8s} TERM_AT=${TERM_AT:-3s} DELAY=${DELAY:-} DRAIN=${DRAIN:-30s}
-KEEP_TMP=${KEEP_TMP:-0}
 
-die() {
-	echo "shutdown.sh: $*" >&2
-	exit 1
-}
+script=shutdown.sh next_port=18400
+# shellcheck source=bench/script.sh
+source "$(dirname "$0")/script.sh"
 command -v jq >/dev/null || die "needs jq"
-command -v curl >/dev/null || die "needs curl"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-shutdown.XXXXXX")
-started=() # pids this script started, stopped on exit
-cleanup() {
-	local pid
-	trap - EXIT INT TERM
-	for pid in "${started[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-	for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [[ $KEEP_TMP == 1 ]]; then echo "scratch directory kept: $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-sluice=${SLUICE_BIN:-}
-if [[ -z $sluice ]]; then
-	sluice=$tmp/sluice
-	(cd "$(dirname "$0")/.." && go build -o "$sluice" ./cmd/sluice) || die "go build failed"
-fi
-
-next_port=18400
-# shellcheck source=bench/ports.sh
-source "$(dirname "$0")/ports.sh"
-
-# wait_ok waits until URL answers 200 while PID runs, or dies after ~15s.
-wait_ok() {
-	local url=$1 pid=$2 log=$3
-	for _ in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true) == 200 ]] && return 0
-		sleep 0.1
-	done
-	cat "$log" >&2 || true
-	die "no 200 from $url"
-}
 
 take_port port_origin
 "$sluice" origin -listen "127.0.0.1:$port_origin" >"$tmp/origin.log" 2>&1 &

@@ -28,48 +28,12 @@
 set -euo pipefail
 
 N=${N:-20} SIZE=${SIZE:-50MiB} RATE=${RATE:-3000} CONNECTIONS=${CONNECTIONS:-300}
-DURATION=${DURATION:-8s} ROUNDS=${ROUNDS:-6} ONE_SIZE=${ONE_SIZE:-1GiB} ONE_ROUNDS=${ONE_ROUNDS:-5} PIN=${PIN:-0} KEEP_TMP=${KEEP_TMP:-0}
+DURATION=${DURATION:-8s} ROUNDS=${ROUNDS:-6} ONE_SIZE=${ONE_SIZE:-1GiB} ONE_ROUNDS=${ONE_ROUNDS:-5} PIN=${PIN:-0}
 
-die() {
-	echo "stream.sh: $*" >&2
-	exit 1
-}
+script=stream.sh next_port=18600
+# shellcheck source=bench/script.sh
+source "$(dirname "$0")/script.sh"
 command -v jq >/dev/null || die "needs jq"
-command -v curl >/dev/null || die "needs curl"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-stream.XXXXXX")
-started=() # pids this script started, stopped on exit
-cleanup() {
-	local pid
-	trap - EXIT INT TERM
-	for pid in "${started[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-	for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [[ $KEEP_TMP == 1 ]]; then echo "scratch directory kept: $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-sluice=${SLUICE_BIN:-}
-if [[ -z $sluice ]]; then
-	sluice=$tmp/sluice
-	(cd "$(dirname "$0")/.." && go build -o "$sluice" ./cmd/sluice) || die "go build failed"
-fi
-
-next_port=18600
-# shellcheck source=bench/ports.sh
-source "$(dirname "$0")/ports.sh"
-
-wait_ok() {
-	local url=$1 pid=$2 log=$3
-	for _ in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true) == 200 ]] && return 0
-		sleep 0.1
-	done
-	cat "$log" >&2 || true
-	die "no 200 from $url"
-}
 
 take_port port_origin
 take_port port_gw
