@@ -365,7 +365,10 @@ func TestReloadKeepsOpenTunnels(t *testing.T) {
 	}
 }
 
-func TestShutdownDrainsThenClosesTunnels(t *testing.T) {
+// serveUnmanaged starts a gateway with a /ws route to an echoing origin
+// whose shutdown the test does itself; served gets what Serve returned.
+func serveUnmanaged(t *testing.T) (*Server, chan error) {
+	t.Helper()
 	or := startOrigin(t, origin.Options{})
 	s, err := New(loadConfig(t, upgradeYAML(or.Addr(), "")), Options{Logger: discardLogger()})
 	if err != nil {
@@ -373,6 +376,11 @@ func TestShutdownDrainsThenClosesTunnels(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve() }()
+	return s, served
+}
+
+func TestShutdownDrainsThenClosesTunnels(t *testing.T) {
+	s, served := serveUnmanaged(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
 	defer cancel()
 	c := wsDial(t, ctx, wsURL(s, "/ws"))
@@ -403,13 +411,7 @@ func TestShutdownDrainsThenClosesTunnels(t *testing.T) {
 }
 
 func TestShutdownReturnsWhenTheLastTunnelEnds(t *testing.T) {
-	or := startOrigin(t, origin.Options{})
-	s, err := New(loadConfig(t, upgradeYAML(or.Addr(), "")), Options{Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
+	s, served := serveUnmanaged(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
 	defer cancel()
 	c := wsDial(t, ctx, wsURL(s, "/ws"))
