@@ -51,6 +51,12 @@ func (s *Stream) readChunkSize() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseChunkSize(line)
+}
+
+// parseChunkSize reads a chunk-size line without its line end: hex digits,
+// then optionally whitespace or extensions after ';', which are ignored.
+func parseChunkSize(line []byte) (int64, error) {
 	var size int64
 	digits := 0
 	for _, c := range line {

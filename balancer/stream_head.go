@@ -46,8 +46,10 @@ func chunkedBodyBuffered(br *bufio.Reader, limit int64) bool {
 		if !ok {
 			return false
 		}
-		size, ok := chunkSize(line)
-		if !ok {
+		// Whitespace in a size line is left to the stream's reader, which
+		// takes more forms of it than fasthttp's.
+		size, err := parseChunkSize(line)
+		if err != nil || bytes.ContainsAny(line, " \t") {
 			return false
 		}
 		if size == 0 {
@@ -72,32 +74,6 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 		return nil, nil, false
 	}
 	return b[:i-1], b[i+1:], true
-}
-
-// chunkSize parses a chunk-size line (hex digits, then optional
-// extensions after ';', which are ignored).
-func chunkSize(line []byte) (int64, bool) {
-	if i := bytes.IndexByte(line, ';'); i >= 0 {
-		line = line[:i]
-	}
-	line = bytes.TrimRight(line, " \t")
-	if len(line) == 0 || len(line) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range line {
-		switch {
-		case c >= '0' && c <= '9':
-			n = n<<4 | int64(c-'0')
-		case c >= 'a' && c <= 'f':
-			n = n<<4 | int64(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			n = n<<4 | int64(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return n, true
 }
 
 // startStream leaves the body of resp unread, as a Stream in

@@ -159,6 +159,7 @@ func TestChunkedBodyBufferedSeesOnlyWholeBodiesWithinTheLimit(t *testing.T) {
 		{"chunk longer than its size", "3\r\nabcdef\r\n0\r\n\r\n", 64, false},
 		{"bad size", "q\r\nabc\r\n0\r\n\r\n", 64, false},
 		{"size overflows", "fffffffffffffffff\r\n", 64, false},
+		{"whitespace in a size line: left to the stream", "3 ;a=b\r\nabc\r\n0\r\n\r\n", 64, false},
 		{"over the limit", "5\r\nhello\r\n0\r\n\r\n", 8, false},
 		{"nothing", "", 64, false},
 	} {
