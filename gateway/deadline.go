@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/internal/coarse"
 )
 
 // Client connections apply their deadlines lazily and coarsely.
@@ -15,7 +16,8 @@ import (
 // lock: about 4% of the gateway's CPU in a profile, for deadlines that move
 // by microseconds at a time. So the connection only records the deadline it
 // is asked for and settles it at the next Read or Write, where it keeps the
-// one already in force when that is earlier by no more than the slack: a
+// one already in force when that is earlier by no more than the slack
+// (internal/coarse): a
 // timeout may fire up to the slack early, never late. The slack is a
 // sixteenth of the smallest server timeout (625ms with the defaults), so no
 // timeout fires more than ~6% early. Recording instead of applying also
@@ -43,7 +45,7 @@ func deadlineSlack(s config.Server) time.Duration {
 			smallest = d
 		}
 	}
-	return smallest / 16
+	return coarse.Slack(smallest)
 }
 
 // deadline is one direction's deadline: the one asked for and the one in
@@ -53,18 +55,8 @@ type deadline struct {
 }
 
 // due reports whether want must be put in force before the next read or
-// write: it is earlier than the one in force (or the first), it is none
-// while one is in force, or it is later by more than slack.
-func (d *deadline) due(slack time.Duration) bool {
-	switch {
-	case d.want.IsZero():
-		return !d.set.IsZero()
-	case d.set.IsZero():
-		return true
-	}
-	gap := d.want.Sub(d.set) // monotonic readings: no clock read
-	return gap < 0 || gap > slack
-}
+// write (coarse.Due).
+func (d *deadline) due(slack time.Duration) bool { return coarse.Due(d.want, d.set, slack) }
 
 // SetDeadline applies t to both directions at once and makes every later
 // deadline apply at once too (see the comment at the top of this file).

@@ -34,31 +34,6 @@ func TestDeadlineSlackIsASixteenthOfTheSmallestTimeoutOn(t *testing.T) {
 	}
 }
 
-func TestADeadlineIsDueWhenEarlierNoneOrLaterByMoreThanTheSlack(t *testing.T) {
-	base := time.Now()
-	slack := time.Second
-	for _, tc := range []struct {
-		name      string
-		want, set time.Time
-		due       bool
-	}{
-		{"the first deadline", base, time.Time{}, true},
-		{"none, and none in force", time.Time{}, time.Time{}, false},
-		{"none while one is in force", time.Time{}, base, true},
-		{"the same", base, base, false},
-		{"later within the slack", base.Add(slack), base, false},
-		{"later by more than the slack", base.Add(slack + 1), base, true},
-		{"earlier by a nanosecond", base.Add(-1), base, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			d := deadline{want: tc.want, set: tc.set}
-			if got := d.due(slack); got != tc.due {
-				t.Errorf("due = %v, want %v", got, tc.due)
-			}
-		})
-	}
-}
-
 // loopbackPair returns a client connection wrapped as the gateway wraps
 // accepted ones, with the given slack, and its peer.
 func loopbackPair(t *testing.T, slack time.Duration) (*yieldConn, net.Conn) {
