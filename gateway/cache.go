@@ -431,28 +431,6 @@ func (rq *request) AppendQueryArg(dst, name []byte) ([]byte, bool) {
 	return append(dst, v...), v != nil
 }
 
-// containsToken reports whether the comma-separated list v has token (lower
-// case) as a member, without regard to case.
-func containsToken(v []byte, token string) bool {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		m := v[:i]
-		for len(m) > 0 && (m[0] == ' ' || m[0] == '\t') {
-			m = m[1:]
-		}
-		for len(m) > 0 && (m[len(m)-1] == ' ' || m[len(m)-1] == '\t') {
-			m = m[:len(m)-1]
-		}
-		if httpsafe.EqualFold(m, token) {
-			return true
-		}
-		if i == len(v) {
-			break
-		}
-		v = v[i+1:]
-	}
-	return false
-}
+// containsToken reports whether the comma-separated list v has token as a
+// member, without regard to case.
+func containsToken(v []byte, token string) bool { return httpsafe.HasToken(v, []byte(token)) }

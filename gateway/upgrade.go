@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
 
 // Upgrade requests (RFC 9110 §7.8), WebSocket above all, on routes that opt
@@ -51,8 +52,8 @@ func newUpgradeRule(rc *config.Route, m tunnelMetrics) *upgradeRule {
 }
 
 // asked returns the route's protocol the request asks to switch to (the
-// first the client lists that the route has), or nil when the request is
-// not a handshake the route tunnels.
+// first of the route's that the client's Upgrade lists), or nil when the
+// request is not a handshake the route tunnels.
 func (u *upgradeRule) asked(req *fasthttp.Request) []byte {
 	h := &req.Header
 	// RFC 9110 §7.8: Upgrade in an HTTP/1.0 request is ignored (a 1.0
@@ -64,25 +65,12 @@ func (u *upgradeRule) asked(req *fasthttp.Request) []byte {
 		return nil // a handshake has no body: RFC 6455 §4.1
 	}
 	v := h.Peek(fasthttp.HeaderUpgrade)
-	for len(v) > 0 {
-		var tok []byte
-		tok, v = nextListItem(v)
-		for _, p := range u.protocols {
-			if bytes.EqualFold(tok, p) {
-				return p
-			}
+	for _, p := range u.protocols {
+		if httpsafe.HasToken(v, p) {
+			return p
 		}
 	}
 	return nil
-}
-
-// nextListItem splits the first item off a comma-separated field value.
-func nextListItem(v []byte) (item, rest []byte) {
-	i := bytes.IndexByte(v, ',')
-	if i < 0 {
-		return bytes.TrimSpace(v), nil
-	}
-	return bytes.TrimSpace(v[:i]), v[i+1:]
 }
 
 // upgrade answers a request that asks to switch to one of the route's
