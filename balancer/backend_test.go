@@ -96,6 +96,32 @@ func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
 	})
 }
 
+func TestHotConnectionsAreNotPeekedButStillSafe(t *testing.T) {
+	// A connection reused within hotReuse is not peeked for a GET: one the
+	// backend closed meanwhile fails on its first read, and the request goes
+	// out again on a new connection (errStaleConn) instead of failing.
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+		if r.Conn == 0 {
+			_ = w.Close() // at once, without saying so
+		}
+	})
+	b := NewBackend(rb.Addr, 1, testOptions())
+	t.Cleanup(b.Close)
+
+	for _, path := range []string{"/one", "/two", "/three"} {
+		if got := get(t, b, path); got != path {
+			t.Fatalf("body = %q, want %q", got, path)
+		}
+	}
+	if n := rb.Conns(); n != 2 {
+		t.Errorf("backend saw %d connections, want 2 (the closed one replaced once)", n)
+	}
+	if s := b.Stats(); s.OtherErrors != 0 {
+		t.Errorf("OtherErrors = %d, want 0", s.OtherErrors)
+	}
+}
+
 func TestBackendDoErrors(t *testing.T) {
 	t.Run("a refused connect is ErrConnect", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
