@@ -96,10 +96,10 @@ func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
 	})
 }
 
-func TestHotConnectionsAreNotPeekedButStillSafe(t *testing.T) {
-	// A connection reused within hotReuse is not peeked for a GET: one the
-	// backend closed meanwhile fails on its first read, and the request goes
-	// out again on a new connection (errStaleConn) instead of failing.
+func TestAConnectionClosedJustAfterItsResponseIsReplacedForAGet(t *testing.T) {
+	// A connection reused at once, before the backend's FIN can be seen by
+	// the peek: the GET fails on its first read and goes out again on a new
+	// connection (errStaleConn) instead of failing.
 	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
 		_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
 		if r.Conn == 0 {
