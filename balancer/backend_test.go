@@ -72,6 +72,29 @@ func TestBackendDeliversEachResponseToItsOwnRequest(t *testing.T) {
 		}
 	})
 
+	t.Run("bytes written right after a response are caught before the next request", func(t *testing.T) {
+		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+			_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+			if r.Conn == 0 && r.Index == 0 {
+				_, _ = w.Write([]byte(stray)) // a second write: its own segment
+			}
+		})
+		b := NewBackend(rb.Addr, 1, testOptions())
+		t.Cleanup(b.Close)
+
+		for _, path := range []string{"/one", "/two", "/three"} {
+			// A client's round trip through the gateway: time enough for
+			// the second write to arrive, not for anyone to wait for it.
+			time.Sleep(time.Millisecond)
+			if got := get(t, b, path); got != path {
+				t.Fatalf("body = %q, want %q: a response went to the wrong request", got, path)
+			}
+		}
+		if s := b.Stats(); s.StrayBytes != 1 {
+			t.Errorf("StrayBytes = %d, want 1", s.StrayBytes)
+		}
+	})
+
 	t.Run("a pooled connection the backend closed is replaced, not failed", func(t *testing.T) {
 		closed := make(chan struct{})
 		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
