@@ -13,6 +13,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-gw/sluice/internal/rawio"
 )
 
 // readBufferSize is the size of the buffered reader a response is parsed
@@ -109,7 +111,8 @@ func dial(addr string, connectTimeout, reqTimeout time.Duration) (net.Conn, erro
 // asked for or has closed it. Everything the check needs is allocated once
 // here, so the check itself is allocation-free.
 type backendConn struct {
-	*net.TCPConn // embedded pointer: keeps ReadFrom/WriteTo (sendfile, splice)
+	*net.TCPConn             // embedded pointer: keeps ReadFrom/WriteTo (sendfile, splice)
+	rawio        *rawio.Conn // Read and Write (rawio.go)
 	raw          syscall.RawConn
 	peekFn       func(fd uintptr) bool
 	peekN        int
@@ -128,10 +131,22 @@ func newBackendConn(c *net.TCPConn) (*backendConn, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
 	}
-	bc := &backendConn{TCPConn: c, raw: raw}
+	rio, err := rawio.New(c)
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	bc := &backendConn{TCPConn: c, rawio: rio, raw: raw}
 	bc.peekFn = bc.peek
 	return bc, nil
 }
+
+// Read and Write make their system calls raw (internal/rawio): the requests
+// and responses the HostClient's buffers move are small, and the socket
+// never blocks. Bodies spliced by ReadFrom and WriteTo keep the TCP
+// connection's own.
+func (c *backendConn) Read(p []byte) (int, error)  { return c.rawio.Read(p) }
+func (c *backendConn) Write(p []byte) (int, error) { return c.rawio.Write(p) }
 
 // peek is recvfrom(fd, buf, 1, MSG_PEEK|MSG_DONTWAIT, NULL, NULL). It calls
 // the system call directly because unix.Recvfrom makes its unused source

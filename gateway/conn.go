@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"runtime"
 	"time"
+
+	"github.com/sluice-gw/sluice/internal/rawio"
 )
 
 // yieldListener hands out client connections that yield to other goroutines
@@ -26,7 +28,13 @@ func (l yieldListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr())}, nil
+	yc := &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr())}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		if rio, err := rawio.New(tcp); err == nil {
+			yc.rawio = rio
+		}
+	}
+	return yc, nil
 }
 
 type yieldConn struct {
@@ -35,6 +43,9 @@ type yieldConn struct {
 	reads uint32 // reads after a write, for yielding on every other one
 	// peer is the client's IP, read once at Accept (clientPeer).
 	peer netip.Addr
+	// rawio reads and writes a TCP connection with raw system calls
+	// (internal/rawio says why); nil for other kinds of connection.
+	rawio *rawio.Conn
 
 	// The deadlines (deadline.go): recorded, settled at the next Read or
 	// Write within slack; applied at once after SetDeadline (direct).
@@ -61,6 +72,9 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 			runtime.Gosched()
 		}
 	}
+	if c.rawio != nil {
+		return c.rawio.Read(p)
+	}
 	return c.Conn.Read(p)
 }
 
@@ -69,6 +83,9 @@ func (c *yieldConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	c.wrote = true
+	if c.rawio != nil {
+		return c.rawio.Write(p)
+	}
 	return c.Conn.Write(p)
 }
 

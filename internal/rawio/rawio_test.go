@@ -1,0 +1,154 @@
+package rawio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pair returns a Conn on one end of a loopback TCP connection and the
+// other end as a plain net.Conn.
+func pair(t *testing.T) (*Conn, *net.TCPConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	tcp := c.(*net.TCPConn)
+	t.Cleanup(func() { tcp.Close(); peer.Close() })
+	x, err := New(tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x, tcp, peer
+}
+
+func TestReadWaitsForDataAndSeesEOF(t *testing.T) {
+	x, _, peer := pair(t)
+	go func() {
+		time.Sleep(20 * time.Millisecond) // Read must wait, not fail with EAGAIN
+		_, _ = peer.Write([]byte("hello"))
+		_ = peer.Close()
+	}()
+	got, err := io.ReadAll(struct{ io.Reader }{x})
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("ReadAll = %q, %v; want hello, nil (io.EOF at the end)", got, err)
+	}
+	if n, err := x.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Errorf("Read after EOF = %d, %v; want 0, io.EOF", n, err)
+	}
+	if n, err := x.Read(nil); n != 0 || err != nil {
+		t.Errorf("Read(nil) = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestWriteMovesLargeBuffersWholeWhileThePeerReadsSlowly(t *testing.T) {
+	x, _, peer := pair(t)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: many EAGAINs
+	got := make(chan []byte, 1)
+	go func() {
+		var buf bytes.Buffer
+		time.Sleep(20 * time.Millisecond) // let the socket buffers fill
+		_, _ = io.Copy(&buf, peer)
+		got <- buf.Bytes()
+	}()
+	n, err := x.Write(data)
+	if err != nil || n != len(data) {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(data))
+	}
+	if n, err := x.Write(nil); n != 0 || err != nil {
+		t.Errorf("Write(nil) = %d, %v; want 0, nil", n, err)
+	}
+	_ = closeWrite(t, x)
+	if b := <-got; !bytes.Equal(b, data) {
+		t.Fatalf("peer read %d bytes, not what was written (%d)", len(b), len(data))
+	}
+}
+
+func closeWrite(t *testing.T, x *Conn) error {
+	t.Helper()
+	var err error
+	cerr := x.raw.Control(func(fd uintptr) { err = shutdownWrite(fd) })
+	if cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func TestDeadlinesApply(t *testing.T) {
+	x, tcp, _ := pair(t)
+	if err := tcp.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := x.Read(make([]byte, 8))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline = %v; want a timeout", err)
+	}
+	if d := time.Since(start); d < 15*time.Millisecond {
+		t.Errorf("Read returned after %v, before its deadline", d)
+	}
+}
+
+func TestErrorsNameTheConnection(t *testing.T) {
+	x, tcp, peer := pair(t)
+	_ = peer.(*net.TCPConn).SetLinger(0) // the peer resets instead of closing
+	_ = peer.Close()
+	time.Sleep(20 * time.Millisecond)
+	_, err := x.Read(make([]byte, 8))
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "read" || op.Addr.String() != tcp.RemoteAddr().String() {
+		t.Fatalf("Read after a reset = %v; want a *net.OpError for read from %v", err, tcp.RemoteAddr())
+	}
+	_ = tcp.Close()
+	if _, err := x.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close = %v; want net.ErrClosed", err)
+	}
+}
+
+func TestReadAndWriteAllocateNothing(t *testing.T) {
+	x, _, peer := pair(t)
+	msg := []byte("ping")
+	buf := make([]byte, 16)
+	pbuf := make([]byte, 16)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := x.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(peer, pbuf[:len(msg)]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := peer.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a Write and a Read allocate %v times, want 0", allocs)
+	}
+}
+
+func shutdownWrite(fd uintptr) error { return unix.Shutdown(int(fd), unix.SHUT_WR) }
