@@ -11,13 +11,18 @@ import (
 
 // Work item states. The caller waits in workWaiting; whoever moves it on
 // owns it: the pipeline side (workClaimed: it may write the response and
-// must then signal done) or the caller (workAbandoned: its deadline passed
-// and it left; the pipeline side puts the item back in the pool when it
-// comes across it).
+// must then signal done) or the caller's deadline timer (workExpired: the
+// caller leaves with ErrTimeout). An expired item is held by both sides
+// until each is done with it; the second to let go puts it back in the
+// pool: the caller, leaving, moves workExpired to workAbandoned (the
+// pipeline side recycles it when it comes across it), or the pipeline side,
+// done first, moves it to workDropped (the caller recycles it).
 const (
 	workWaiting int32 = iota
 	workClaimed
+	workExpired
 	workAbandoned
+	workDropped
 )
 
 // pipeWork is one pipelined request, pooled. The request is rendered into
@@ -31,13 +36,20 @@ type pipeWork struct {
 	head     bool // HEAD: the response has no body whatever it announces
 	deadline time.Time
 	timeout  time.Duration // deadline less the time the request was queued
-	timer    *time.Timer
-	wire     wireBuffer
-	bw       *bufio.Writer // renders into wire
+	// timer runs expire at the deadline; fired has a token once it has
+	// run. A function timer, not a channel one, so that the caller waits
+	// on done alone: a plain receive, not a two-way select with a timer
+	// channel to block on and unblock from (about 2,000 instructions less
+	// per request, BenchmarkBackendDo/pipelined/parallel16 under callgrind).
+	timer *time.Timer
+	fired chan struct{}
+	wire  wireBuffer
+	bw    *bufio.Writer // renders into wire
 }
 
 func newPipeWork() *pipeWork {
-	w := &pipeWork{done: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
+	w := &pipeWork{done: make(chan struct{}, 1), fired: make(chan struct{}, 1)}
+	w.timer = time.AfterFunc(time.Hour, w.expire)
 	w.timer.Stop()
 	w.bw = bufio.NewWriterSize(&w.wire, 4096)
 	return w
@@ -79,27 +91,53 @@ func (w *pipeWork) prepare(resp *fasthttp.Response, head bool, deadline time.Tim
 }
 
 // wait waits for the verdict or the deadline, timeLeft from now, and
-// reports whether the caller abandoned w (the pipeline then owns it). Once
-// the pipeline side has claimed w it is writing the response, bounded by the
+// reports whether the deadline passed first: the caller then leaves, and w
+// is released (see the states) and must not be touched. Once the pipeline
+// side has claimed w it is writing the response, bounded by the
 // connection's read deadline (this same deadline), so the caller waits for
 // that.
-func (w *pipeWork) wait(timeLeft time.Duration) (abandoned bool) {
+func (w *pipeWork) wait(p *pipeline, timeLeft time.Duration) (expired bool) {
 	w.timer.Reset(timeLeft)
-	select {
-	case <-w.done:
-		w.timer.Stop()
+	<-w.done
+	if !w.timer.Stop() {
+		<-w.fired // expire has run (or is running): let it finish with w
+	}
+	if w.state.Load() == workClaimed {
 		return false
-	case <-w.timer.C:
-		if w.state.CompareAndSwap(workWaiting, workAbandoned) {
-			return true
-		}
-		<-w.done
-		return false
+	}
+	if !w.state.CompareAndSwap(workExpired, workAbandoned) {
+		p.works.Put(w) // workDropped: the pipeline side let go first
+	}
+	return true
+}
+
+// expire runs on the timer at w's deadline: unless the pipeline side has
+// claimed w, its caller is told to leave.
+func (w *pipeWork) expire() {
+	if w.state.CompareAndSwap(workWaiting, workExpired) {
+		w.done <- struct{}{}
+	}
+	w.fired <- struct{}{}
+}
+
+// abandoned reports whether w's caller has left or is leaving: nobody waits
+// for its verdict.
+func (w *pipeWork) abandoned() bool {
+	st := w.state.Load()
+	return st == workExpired || st == workAbandoned
+}
+
+// release lets go of w on the pipeline side when its caller has left or is
+// leaving: w goes back to the pool now, or by the caller's hand once it has
+// left.
+func (p *pipeline) release(w *pipeWork) {
+	if !w.state.CompareAndSwap(workExpired, workDropped) {
+		p.works.Put(w) // workAbandoned
 	}
 }
 
 // claim gives the pipeline side the right to answer w; false means the
-// caller abandoned it.
+// caller's deadline passed (see release).
 func (w *pipeWork) claim() bool { return w.state.CompareAndSwap(workWaiting, workClaimed) }
 
 // finish gives a claimed w its verdict. w must not be touched afterwards.

@@ -91,8 +91,8 @@ func (c *pipeConn) send(idle bool) bool {
 	n := 0
 	var last time.Time
 	for _, w := range c.batch {
-		if w.state.Load() == workAbandoned {
-			c.p.works.Put(w)
+		if w.abandoned() {
+			c.p.release(w)
 			c.unreserve()
 			continue
 		}
