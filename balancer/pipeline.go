@@ -132,8 +132,8 @@ func (p *pipeline) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp
 	w.prepare(resp, req.Header.IsHead(), deadline, p.hc.DisableHeaderNamesNormalizing)
 	w.timeout = deadline.Sub(now)
 	c.queue <- w // never blocks: the slot is reserved
-	if w.wait(deadline.Sub(now)) {
-		// The deadline passed first; the pipeline owns w now and recycles it.
+	if w.wait(p, deadline.Sub(now)) {
+		// The deadline passed first; w is released.
 		resp.SkipBody = skipBody
 		return false, fmt.Errorf("%w: waiting for a pipelined response", ErrTimeout)
 	}

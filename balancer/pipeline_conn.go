@@ -157,7 +157,7 @@ func (c *pipeConn) settle(w *pipeWork, owned bool, err error) {
 	if owned {
 		w.finish(err)
 	} else {
-		c.p.works.Put(w)
+		c.p.release(w)
 	}
 	c.unreserve()
 }

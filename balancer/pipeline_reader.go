@@ -42,10 +42,16 @@ func (c *pipeConn) read() {
 	)
 	defer func() { c.finalize(head, owned, headBytes, headErr, failNext, offReason) }()
 	for {
+		// Under load the next request is usually written already: a
+		// non-blocking receive is far cheaper than the two-way select.
 		select {
 		case head = <-c.sent:
-		case <-c.stop:
-			return
+		default:
+			select {
+			case head = <-c.sent:
+			case <-c.stop:
+				return
+			}
 		}
 		c.busySince.Store(c.p.now())
 		start := c.cr.n - int64(c.br.Buffered())

@@ -7,17 +7,24 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/internal/coarse"
 )
 
 // Work item states. The caller waits in workWaiting; whoever moves it on
 // owns it: the pipeline side (workClaimed: it may write the response and
-// must then signal done) or the caller (workAbandoned: its deadline passed
-// and it left; the pipeline side puts the item back in the pool when it
-// comes across it).
+// must then signal done) or the caller's deadline timer (workExpired: the
+// caller leaves with ErrTimeout). An expired item is held by both sides
+// until each is done with it; the second to let go puts it back in the
+// pool: the caller, leaving, moves workExpired to workAbandoned (the
+// pipeline side recycles it when it comes across it), or the pipeline side,
+// done first, moves it to workDropped (the caller recycles it).
 const (
 	workWaiting int32 = iota
 	workClaimed
+	workExpired
 	workAbandoned
+	workDropped
 )
 
 // pipeWork is one pipelined request, pooled. The request is rendered into
@@ -31,13 +38,24 @@ type pipeWork struct {
 	head     bool // HEAD: the response has no body whatever it announces
 	deadline time.Time
 	timeout  time.Duration // deadline less the time the request was queued
-	timer    *time.Timer
-	wire     wireBuffer
-	bw       *bufio.Writer // renders into wire
+	// timer runs expire at armed, a deadline within a sixteenth of the
+	// timeout before this request's (coarse.Due, the rule the connection's
+	// deadlines follow): an item back from the pool keeps the timer set for
+	// its last request when that fits, so a steady stream of requests with
+	// the same timeout sets no timer at all. fired has a token once expire
+	// has run. A function timer, not a channel one, so that the caller waits
+	// on done alone: a plain receive, not a two-way select with a timer
+	// channel to block on and unblock from.
+	timer *time.Timer
+	armed time.Time // caller only; zero when the timer is not set
+	fired chan struct{}
+	wire  wireBuffer
+	bw    *bufio.Writer // renders into wire
 }
 
 func newPipeWork() *pipeWork {
-	w := &pipeWork{done: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
+	w := &pipeWork{done: make(chan struct{}, 1), fired: make(chan struct{}, 1)}
+	w.timer = time.AfterFunc(time.Hour, w.expire)
 	w.timer.Stop()
 	w.bw = bufio.NewWriterSize(&w.wire, 4096)
 	return w
@@ -79,27 +97,71 @@ func (w *pipeWork) prepare(resp *fasthttp.Response, head bool, deadline time.Tim
 }
 
 // wait waits for the verdict or the deadline, timeLeft from now, and
-// reports whether the caller abandoned w (the pipeline then owns it). Once
-// the pipeline side has claimed w it is writing the response, bounded by the
-// connection's read deadline (this same deadline), so the caller waits for
-// that.
-func (w *pipeWork) wait(timeLeft time.Duration) (abandoned bool) {
-	w.timer.Reset(timeLeft)
+// reports whether the deadline passed first: the caller then leaves, and w
+// is released (see the states) and must not be touched. The caller may
+// leave up to a sixteenth of its timeout early (see timer), as the
+// connection's read deadline may end the exchange. Once the pipeline side
+// has claimed w it is writing the response, bounded by the connection's
+// read deadline (this same deadline), so the caller waits for that.
+func (w *pipeWork) wait(p *pipeline, timeLeft time.Duration) (expired bool) {
+	w.arm(timeLeft)
+	<-w.done
+	if w.state.Load() == workClaimed {
+		return false // the timer stays set: the next request may keep it
+	}
+	<-w.fired // expire sent done: let it finish with w
+	w.armed = time.Time{}
+	if !w.state.CompareAndSwap(workExpired, workAbandoned) {
+		p.works.Put(w) // workDropped: the pipeline side let go first
+	}
+	return true
+}
+
+// arm makes sure the timer runs expire by w.deadline, timeLeft from now, and
+// no more than a sixteenth of w.timeout before it.
+func (w *pipeWork) arm(timeLeft time.Duration) {
 	select {
-	case <-w.done:
-		w.timer.Stop()
-		return false
-	case <-w.timer.C:
-		if w.state.CompareAndSwap(workWaiting, workAbandoned) {
-			return true
-		}
-		<-w.done
-		return false
+	case <-w.fired: // it ran after the last request was answered
+		w.armed = time.Time{}
+	default:
+	}
+	if !coarse.Due(w.deadline, w.armed, coarse.Slack(w.timeout)) {
+		return
+	}
+	if !w.timer.Stop() && !w.armed.IsZero() {
+		<-w.fired // it is running: it must not meet this request's state
+	}
+	w.timer.Reset(timeLeft)
+	w.armed = w.deadline
+}
+
+// expire runs on the timer at w's deadline: unless the pipeline side has
+// claimed w, its caller is told to leave.
+func (w *pipeWork) expire() {
+	if w.state.CompareAndSwap(workWaiting, workExpired) {
+		w.done <- struct{}{}
+	}
+	w.fired <- struct{}{}
+}
+
+// abandoned reports whether w's caller has left or is leaving: nobody waits
+// for its verdict.
+func (w *pipeWork) abandoned() bool {
+	st := w.state.Load()
+	return st == workExpired || st == workAbandoned
+}
+
+// release lets go of w on the pipeline side when its caller has left or is
+// leaving: w goes back to the pool now, or by the caller's hand once it has
+// left.
+func (p *pipeline) release(w *pipeWork) {
+	if !w.state.CompareAndSwap(workExpired, workDropped) {
+		p.works.Put(w) // workAbandoned
 	}
 }
 
 // claim gives the pipeline side the right to answer w; false means the
-// caller abandoned it.
+// caller's deadline passed (see release).
 func (w *pipeWork) claim() bool { return w.state.CompareAndSwap(workWaiting, workClaimed) }
 
 // finish gives a claimed w its verdict. w must not be touched afterwards.

@@ -13,15 +13,19 @@ func (c *pipeConn) write() {
 	for {
 		var w *pipeWork
 		select {
-		case w = <-c.queue:
-		case <-c.idleTmr.C:
-			if c.inflight.Load() == 0 {
-				c.retire()
+		case w = <-c.queue: // queued while the last batch went out
+		default:
+			select {
+			case w = <-c.queue:
+			case <-c.idleTmr.C:
+				if c.inflight.Load() == 0 {
+					c.retire()
+				}
+				c.idleTmr.Reset(c.p.maxIdle)
+				continue
+			case <-c.stop:
+				return
 			}
-			c.idleTmr.Reset(c.p.maxIdle)
-			continue
-		case <-c.stop:
-			return
 		}
 		c.batch = append(c.batch[:0], w)
 		idle := c.written.Load() == c.answered.Load()
@@ -91,8 +95,8 @@ func (c *pipeConn) send(idle bool) bool {
 	n := 0
 	var last time.Time
 	for _, w := range c.batch {
-		if w.state.Load() == workAbandoned {
-			c.p.works.Put(w)
+		if w.abandoned() {
+			c.p.release(w)
 			c.unreserve()
 			continue
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,6 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
@@ -62,6 +66,51 @@ func TestUpstreamPipelining(t *testing.T) {
 		testnet.Eventually(t, "the turn-off to be logged", func() bool { return strings.Contains(logs.String(), msg) })
 		if lines := testnet.Lines(logs.String(), msg); strings.Count(lines, "\n") != 0 || !strings.Contains(lines, rb.Addr) {
 			t.Errorf("want one log line naming the backend, got:\n%s", lines)
+		}
+	})
+}
+
+// BenchmarkServePipelinedGET is one proxied GET through the whole gateway
+// with upstream.pipeline on (depth 8, batch_delay 50us, as bench/compare.sh's
+// sluice_pipeline), from 16 keep-alive client connections per GOMAXPROCS to
+// an in-process origin. Run it with -cpu 1 under `valgrind --tool=callgrind`
+// (GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off) with a fixed -benchtime to
+// compare instructions per request.
+func BenchmarkServePipelinedGET(b *testing.B) {
+	o, err := origin.Start(origin.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	yaml := strings.Replace(gatewayYAML(o.Addr()), "    timeout: 2s\n",
+		"    timeout: 2s\n    upstream: {pipeline: {depth: 8, batch_delay: 50us}}\n", 1)
+	s, err := New(loadConfig(b, yaml), Options{Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go s.Serve() //nolint:errcheck
+	defer s.Shutdown(b.Context())
+	req := []byte("GET /api/orders/17 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: b\r\n\r\n")
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		var resp fasthttp.Response
+		for pb.Next() {
+			if _, err := c.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := resp.Read(br); err != nil || resp.StatusCode() != 200 {
+				b.Errorf("status %d, err %v", resp.StatusCode(), err)
+				return
+			}
 		}
 	})
 }
