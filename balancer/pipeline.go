@@ -131,8 +131,9 @@ func (p *pipeline) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp
 	skipBody := resp.SkipBody
 	w.prepare(resp, req.Header.IsHead(), deadline, p.hc.DisableHeaderNamesNormalizing)
 	w.timeout = deadline.Sub(now)
+	w.start(w.timeout)
 	c.queue <- w // never blocks: the slot is reserved
-	if w.wait(p, deadline.Sub(now)) {
+	if w.wait(p) {
 		// The deadline passed first; w is released.
 		resp.SkipBody = skipBody
 		return false, fmt.Errorf("%w: waiting for a pipelined response", ErrTimeout)

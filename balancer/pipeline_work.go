@@ -57,6 +57,9 @@ func newPipeWork() *pipeWork {
 	w := &pipeWork{done: make(chan struct{}, 1), fired: make(chan struct{}, 1)}
 	w.timer = time.AfterFunc(time.Hour, w.expire)
 	w.timer.Stop()
+	// At rest, as after an answer: a timer that fires before start has
+	// made w wait must find nobody waiting (workWaiting is the zero value).
+	w.state.Store(workClaimed)
 	w.bw = bufio.NewWriterSize(&w.wire, 4096)
 	return w
 }
@@ -80,8 +83,8 @@ func (w *pipeWork) render(req *fasthttp.Request) error {
 }
 
 // prepare readies w and resp for the reader. HostClient has reset resp.
+// w is not waiting yet: start does that.
 func (w *pipeWork) prepare(resp *fasthttp.Response, head bool, deadline time.Time, keepHeaderCase bool) {
-	w.state.Store(workWaiting)
 	w.err = nil
 	w.resp = resp
 	w.head = head
@@ -103,8 +106,7 @@ func (w *pipeWork) prepare(resp *fasthttp.Response, head bool, deadline time.Tim
 // connection's read deadline may end the exchange. Once the pipeline side
 // has claimed w it is writing the response, bounded by the connection's
 // read deadline (this same deadline), so the caller waits for that.
-func (w *pipeWork) wait(p *pipeline, timeLeft time.Duration) (expired bool) {
-	w.arm(timeLeft)
+func (w *pipeWork) wait(p *pipeline) (expired bool) {
 	<-w.done
 	if w.state.Load() == workClaimed {
 		return false // the timer stays set: the next request may keep it
@@ -115,6 +117,26 @@ func (w *pipeWork) wait(p *pipeline, timeLeft time.Duration) (expired bool) {
 		p.works.Put(w) // workDropped: the pipeline side let go first
 	}
 	return true
+}
+
+// start arms the timer for w's request, timeLeft from now, then makes w
+// wait for its verdict. The order matters: a timer kept from w's last
+// request that fires before w is waiting must not expire this request
+// unless it fits it (arm), and one that fires between arm and the store
+// found the last request's state and did nothing; it is set again.
+func (w *pipeWork) start(timeLeft time.Duration) {
+	w.arm(timeLeft)
+	w.state.Store(workWaiting)
+	select {
+	case <-w.fired:
+		if w.state.Load() != workWaiting {
+			w.fired <- struct{}{} // expire ran for this request: wait takes it
+			break
+		}
+		w.timer.Reset(timeLeft)
+		w.armed = w.deadline
+	default:
+	}
 }
 
 // arm makes sure the timer runs expire by w.deadline, timeLeft from now, and

@@ -28,6 +28,7 @@ func TestPipeWorkDeadlineRace(t *testing.T) {
 	for i := range 2000 {
 		timeout := time.Duration(rand.IntN(40)) * time.Microsecond
 		prepareFor(w, &resp, timeout)
+		w.start(timeout)
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			time.Sleep(time.Duration(rand.IntN(40)) * time.Microsecond)
@@ -37,7 +38,7 @@ func TestPipeWorkDeadlineRace(t *testing.T) {
 			}
 			p.release(w) // the caller left (or is leaving)
 		})
-		expired := w.wait(p, timeout)
+		expired := w.wait(p)
 		wg.Wait()
 		st := w.state.Load()
 		switch {
@@ -97,11 +98,47 @@ func TestPipeWorkTimer(t *testing.T) {
 		w.arm(time.Hour) // set for an earlier request with a long timeout
 		prepareFor(w, &resp, 30*time.Millisecond)
 		start := time.Now()
-		if !w.wait(p, 30*time.Millisecond) {
+		w.start(30 * time.Millisecond)
+		if !w.wait(p) {
 			t.Fatal("answered, want expired")
 		}
 		if took := time.Since(start); took > time.Second {
 			t.Errorf("left after %v, want about 30ms", took)
 		}
 	})
+}
+
+// TestPipeWorkKeptTimerNeverExpiresALaterRequest answers requests on one
+// reused item whose timer, set for the request before, fires around the
+// moment the next one starts: the next one, with a long timeout, must never
+// be expired by it.
+func TestPipeWorkKeptTimerNeverExpiresALaterRequest(t *testing.T) {
+	p := &pipeline{}
+	p.works.New = func() any { return newPipeWork() }
+	var resp fasthttp.Response
+	w := newPipeWork()
+	for i := range 2000 {
+		short := time.Duration(rand.IntN(30)) * time.Microsecond
+		prepareFor(w, &resp, short)
+		w.start(short)
+		if w.claim() {
+			w.finish(nil)
+		} else {
+			p.release(w)
+		}
+		if w.wait(p) {
+			w = p.works.Get().(*pipeWork) // expired: w went back to the pool
+		}
+		time.Sleep(time.Duration(rand.IntN(30)) * time.Microsecond)
+		prepareFor(w, &resp, time.Hour)
+		w.start(time.Hour)
+		if !w.claim() {
+			t.Fatalf("round %d: a request with an hour left was expired by the last one's timer", i)
+		}
+		w.finish(nil)
+		if w.wait(p) {
+			t.Fatalf("round %d: answered, but the caller saw its deadline pass", i)
+		}
+	}
+	w.timer.Stop()
 }
