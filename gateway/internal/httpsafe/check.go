@@ -217,3 +217,26 @@ func allDigits(b []byte) bool {
 	}
 	return true
 }
+
+// RawHasField reports whether the header section raw (as
+// RequestHeader.RawHeaders returns it) has a field named lower (a lower-case
+// name), in any case. It is meant for a head Check has accepted; on any other
+// it answers for the lines it can read. Walking the lines costs less than
+// fasthttp's Peek, which copies and normalises the name first.
+func RawHasField(raw []byte, lower string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if lf := bytes.IndexByte(raw, '\n'); lf >= 0 {
+			line, raw = raw[:lf], raw[lf+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) <= len(lower) || line[len(lower)] != ':' && line[len(lower)] != ' ' && line[len(lower)] != '\t' {
+			continue
+		}
+		if EqualFold(line[:len(lower)], lower) {
+			return true
+		}
+	}
+	return false
+}

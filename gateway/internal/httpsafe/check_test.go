@@ -89,3 +89,30 @@ func TestCheckRawHeaders(t *testing.T) {
 		})
 	}
 }
+
+func TestRawHasFieldFindsANameInAnyCaseAndNothingElse(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want bool
+	}{
+		{"the field as fasthttp spells it", "Host: a\r\nX-Forwarded-Host: b\r\n\r\n", true},
+		{"the field in lower case", "Host: a\r\nx-forwarded-host: b\r\n\r\n", true},
+		{"the field in upper case, first", "X-FORWARDED-HOST: b\r\nHost: a\r\n\r\n", true},
+		{"the field with an empty value", "Host: a\r\nX-Forwarded-Host:\r\n\r\n", true},
+		{"the field on the last line without its end", "Host: a\r\nX-Forwarded-Host: b", true},
+		{"a space before the colon", "X-Forwarded-Host : b\r\n\r\n", true},
+		{"a longer name that starts with it", "X-Forwarded-Hosts: b\r\n\r\n", false},
+		{"a shorter name it starts with", "X-Forwarded: b\r\n\r\n", false},
+		{"the name in another field's value", "X-Other: x-forwarded-host: b\r\n\r\n", false},
+		{"the name as a whole line", "x-forwarded-host\r\n\r\n", false},
+		{"no fields", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := RawHasField([]byte(tt.raw), "x-forwarded-host"); got != tt.want {
+				t.Errorf("RawHasField(%q) = %v, want %v", tt.raw, got, tt.want)
+			}
+		})
+	}
+}
