@@ -44,16 +44,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 func (s *Server) check(rq *request) bool {
 	ctx, t := rq.ctx, rq.table
 	s.assignRequestID(rq)
-	if status, reason := httpsafe.Check(&ctx.Request, &t.safe); status != 0 {
+	host, status, reason := httpsafe.CheckAppendAuthority(rq.host[:0], &ctx.Request, &t.safe)
+	if status != 0 {
 		s.refuse(rq, status, reason)
 		return false
 	}
-	host, status := httpsafe.AppendAuthority(rq.host[:0], &ctx.Request)
 	rq.host = host
-	if status != 0 {
-		s.refuse(rq, status, "invalid host")
-		return false
-	}
 	rawPath, query := httpsafe.SplitRequestURI(ctx.Request.Header.RequestURI())
 	path, status, reason := httpsafe.AppendPath(rq.path[:0], rawPath, &t.safe)
 	rq.path = path

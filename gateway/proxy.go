@@ -181,7 +181,7 @@ func (s *Server) respond(rq *request) {
 	// One id, ours, whatever the backend sent. Response names are not
 	// normalised upstream, so fasthttp's Del would miss "x-request-id".
 	httpsafe.DelResponseField(h, "x-request-id")
-	h.SetBytesV(hdrRequestID, rq.id)
+	h.SetCanonical([]byte(hdrRequestID), rq.id) // SetBytesV, without normalising a canonical name
 	if rq.route.cache != nil {
 		// A cache-enabled route says so on every answer (RFC 9211): this
 		// one went around the cache (method, Range or a precondition).

@@ -233,12 +233,17 @@ func AppendAuthority(dst []byte, req *fasthttp.Request) (host []byte, status int
 	if reason != "" {
 		return dst, 400
 	}
+	return appendLower(dst, a.host), 0
+}
+
+// appendLower appends b to dst in ASCII lower case.
+func appendLower(dst, b []byte) []byte {
 	n := len(dst)
-	dst = append(dst, a.host...)
+	dst = append(dst, b...)
 	for i := n; i < len(dst); i++ {
 		if c := dst[i]; 'A' <= c && c <= 'Z' {
 			dst[i] = c + ('a' - 'A')
 		}
 	}
-	return dst, 0
+	return dst
 }

@@ -58,50 +58,72 @@ func Check(req *fasthttp.Request, o *Options) (status int, reason string) {
 // been read (fasthttp.Server.HeaderReceived): a head Check would refuse
 // need not wait for its body.
 func CheckHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason string) {
+	status, reason, _ = checkHeader(h, o)
+	return status, reason
+}
+
+// CheckAppendAuthority is Check followed by AppendAuthority on the request
+// Check accepted, with the authority parsed once instead of twice: on status
+// 0, host is dst with the routing host appended; otherwise host is dst
+// unchanged and status and reason are Check's. (AppendAuthority cannot
+// refuse what Check accepted: Check validates every Host given and the
+// absolute-form authority, and requires one of them.)
+func CheckAppendAuthority(dst []byte, req *fasthttp.Request, o *Options) (host []byte, status int, reason string) {
+	status, reason, a := checkHeader(&req.Header, o)
+	if status != 0 {
+		return dst, status, reason
+	}
+	return appendLower(dst, a.host), 0, ""
+}
+
+// checkHeader is CheckHeader, also returning the authority that routes the
+// request (the absolute-form URI's, else Host's) when it accepts.
+func checkHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason string, routing authority) {
 	if h.IsConnect() {
-		return 405, reasonConnect
+		return 405, reasonConnect, routing
 	}
 	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
-		return 505, reasonVersion
+		return 505, reasonVersion, routing
 	}
 	target := h.RequestURI()
 	if len(target) > o.maxURILength() {
-		return 414, reasonURITooLong
+		return 414, reasonURITooLong, routing
 	}
 	if len(target) == 1 && target[0] == '*' {
-		return 400, reasonAsteriskForm
+		return 400, reasonAsteriskForm, routing
 	}
 	for _, c := range target {
 		if c == '#' {
-			return 400, reasonFragment
+			return 400, reasonFragment, routing
 		}
 	}
 	if st, why := checkRawHeaders(h.RawHeaders()); st != 0 {
-		return st, why
+		return st, why, routing
 	}
 
 	// Authority: every Host header given must be valid, and the one that
 	// routes (absolute URI, else Host) must exist.
 	host := h.Host()
+	var why string
 	if len(host) > 0 {
-		if _, why := parseAuthority(host); why != "" {
-			return 400, why
+		if routing, why = parseAuthority(host); why != "" {
+			return 400, why, routing
 		}
 	}
 	auth, absolute, why := absoluteAuthority(target)
 	switch {
 	case why != "":
-		return 400, why
+		return 400, why, routing
 	case absolute:
-		if _, why := parseAuthority(auth); why != "" {
-			return 400, why
+		if routing, why = parseAuthority(auth); why != "" {
+			return 400, why, routing
 		}
 	case target[0] != '/':
-		return 400, reasonTargetForm
+		return 400, reasonTargetForm, routing
 	case len(host) == 0:
-		return 400, reasonHostMissing
+		return 400, reasonHostMissing, routing
 	}
-	return 0, ""
+	return 0, "", routing
 }
 
 // checkRawHeaders validates the header section as received, up to and
