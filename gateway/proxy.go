@@ -227,10 +227,10 @@ func (s *Server) rewriteRequest(rq *request) {
 	//
 	// X-Forwarded-Host is settled first, before the scan: the scan makes
 	// fasthttp gather the Cookie fields, and deleting a field before or
-	// after that leaves the fields in a different order. A header section
-	// without the field (and no chunked body, whose trailers it does not
-	// show) has nothing to delete, which saves a Peek and a Del.
-	if httpsafe.RawHasField(h.RawHeaders(), "x-forwarded-host") || h.ContentLength() == -1 {
+	// after that leaves the fields in a different order. A request check
+	// found without the field has nothing to delete, which saves a Peek and
+	// a Del.
+	if rq.absent&httpsafe.FieldXForwardedHost == 0 {
 		if !rq.trusted || len(h.Peek(hdrXFHost)) == 0 {
 			h.Del(hdrXFHost)
 			h.SetCanonical([]byte(hdrXFHost), h.Host())

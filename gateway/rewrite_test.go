@@ -14,7 +14,8 @@ import (
 	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
 
-// rewriteRequest deletes only the fields a scan of the header found. These
+// rewriteRequest deletes only the fields a scan of the header found, and
+// it and assignRequestID do not look up fields check saw the head without. These
 // tests hold it to the straightforward rewrite it replaced (referenceRewrite:
 // delete every owned field, then set it, with fasthttp's own Del, Set and
 // Peek): for any header, the upstream request must come out byte for byte
@@ -84,7 +85,8 @@ type rewriteCase struct {
 // refused the request (it never reaches the rewrite).
 func upstreamHeads(t testing.TB, c rewriteCase) (got, want string, ok bool) {
 	t.Helper()
-	run := func(rewrite func(*request)) (string, bool) {
+	var id string
+	run := func(rewrite func(*request), reference bool) (string, bool) {
 		var ctx fasthttp.RequestCtx
 		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(c.raw))); err != nil {
 			return "", false
@@ -95,21 +97,34 @@ func upstreamHeads(t testing.TB, c rewriteCase) (got, want string, ok bool) {
 		rq := &request{
 			ctx: &ctx, table: &Table{allowUnderscores: c.allowUnderscores}, route: &Route{},
 			trusted: c.trusted, tls: c.tls, peer: netip.MustParseAddr("192.0.2.1"),
-			id: []byte("gw-id-1"), path: []byte("/p"),
+			path: []byte("/p"),
 		}
 		if c.trusted {
 			rq.chain, _ = appendFieldValues(nil, &ctx.Request.Header, []byte("x-forwarded-for"))
 		}
+		if !reference {
+			// What check learnt of the head, as check does it.
+			_, seen, _, _ := httpsafe.CheckAppendAuthority(nil, &ctx.Request, &httpsafe.Options{})
+			rq.absent = absentFields(&ctx.Request.Header, seen)
+			(&Server{idPrefix: "gw-"}).assignRequestID(rq)
+		} else {
+			(&Server{idPrefix: "gw-"}).assignRequestID(rq) // with Peek, as before
+		}
+		id = string(rq.id)
 		rewrite(rq)
 		// Only the fields: the target and scheme are rewritten by code the
 		// scan does not touch.
 		return string(ctx.Request.Header.Header()[bytes.Index(ctx.Request.Header.Header(), []byte("\r\n")):]), true
 	}
-	got, ok = run(func(rq *request) { rq.srv.rewriteRequest(rq) })
+	got, ok = run(func(rq *request) { rq.srv.rewriteRequest(rq) }, false)
 	if !ok {
 		return "", "", false
 	}
-	want, _ = run(referenceRewrite)
+	gotID := id
+	want, _ = run(referenceRewrite, true)
+	if gotID != id {
+		t.Errorf("request id %q, want %q (Peek)", gotID, id)
+	}
 	return got, want, true
 }
 

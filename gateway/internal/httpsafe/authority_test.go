@@ -137,7 +137,7 @@ func TestCheckAppendAuthorityIsCheckThenAppendAuthority(t *testing.T) {
 		t.Run(strings.SplitN(raw, "\r\n", 2)[0], func(t *testing.T) {
 			req := parseRequest(t, raw)
 			o := &Options{}
-			got, st, why := CheckAppendAuthority([]byte("x:"), req, o)
+			got, _, st, why := CheckAppendAuthority([]byte("x:"), req, o)
 			want, wst, wwhy := checkThenAppendAuthority([]byte("x:"), req, o)
 			if string(got) != string(want) || st != wst || why != wwhy {
 				t.Errorf("CheckAppendAuthority: %q %d %q; Check then AppendAuthority: %q %d %q", got, st, why, want, wst, wwhy)

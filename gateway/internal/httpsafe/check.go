@@ -28,6 +28,17 @@ const (
 	reasonLengthAndCoding  = "both Content-Length and Transfer-Encoding"
 )
 
+// Fields is a set of fields a request head was seen to have, in any case,
+// as CheckAppendAuthority walks it anyway: a caller that knows a field is
+// absent need not look it up (fasthttp's Peek and Del copy and normalise the
+// name, then scan every field).
+type Fields uint8
+
+const (
+	FieldXForwardedHost Fields = 1 << iota // X-Forwarded-Host
+	FieldXRequestID                        // X-Request-Id
+)
+
 // Check inspects a request that fasthttp has parsed and returns status 0
 // when it is safe to route and forward, or the status to answer with (400,
 // 405, 414 or 505) and a short fixed reason. It allocates nothing.
@@ -58,7 +69,7 @@ func Check(req *fasthttp.Request, o *Options) (status int, reason string) {
 // been read (fasthttp.Server.HeaderReceived): a head Check would refuse
 // need not wait for its body.
 func CheckHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason string) {
-	status, reason, _ = checkHeader(h, o)
+	status, reason, _, _ = checkHeader(h, o)
 	return status, reason
 }
 
@@ -67,78 +78,80 @@ func CheckHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason stri
 // 0, host is dst with the routing host appended; otherwise host is dst
 // unchanged and status and reason are Check's. (AppendAuthority cannot
 // refuse what Check accepted: Check validates every Host given and the
-// absolute-form authority, and requires one of them.)
-func CheckAppendAuthority(dst []byte, req *fasthttp.Request, o *Options) (host []byte, status int, reason string) {
-	status, reason, a := checkHeader(&req.Header, o)
+// absolute-form authority, and requires one of them.) seen is which Fields
+// the header section has; it is complete only when status is 0, and it says
+// nothing of the trailer section of a chunked body.
+func CheckAppendAuthority(dst []byte, req *fasthttp.Request, o *Options) (host []byte, seen Fields, status int, reason string) {
+	status, reason, a, seen := checkHeader(&req.Header, o)
 	if status != 0 {
-		return dst, status, reason
+		return dst, seen, status, reason
 	}
-	return appendLower(dst, a.host), 0, ""
+	return appendLower(dst, a.host), seen, 0, ""
 }
 
 // checkHeader is CheckHeader, also returning the authority that routes the
 // request (the absolute-form URI's, else Host's) when it accepts.
-func checkHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason string, routing authority) {
+func checkHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason string, routing authority, seen Fields) {
 	if h.IsConnect() {
-		return 405, reasonConnect, routing
+		return 405, reasonConnect, routing, seen
 	}
 	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
-		return 505, reasonVersion, routing
+		return 505, reasonVersion, routing, seen
 	}
 	target := h.RequestURI()
 	if len(target) > o.maxURILength() {
-		return 414, reasonURITooLong, routing
+		return 414, reasonURITooLong, routing, seen
 	}
 	if len(target) == 1 && target[0] == '*' {
-		return 400, reasonAsteriskForm, routing
+		return 400, reasonAsteriskForm, routing, seen
 	}
 	for _, c := range target {
 		if c == '#' {
-			return 400, reasonFragment, routing
+			return 400, reasonFragment, routing, seen
 		}
 	}
-	if st, why := checkRawHeaders(h.RawHeaders()); st != 0 {
-		return st, why, routing
+	st, why, seen := checkRawHeaders(h.RawHeaders())
+	if st != 0 {
+		return st, why, routing, seen
 	}
 
 	// Authority: every Host header given must be valid, and the one that
 	// routes (absolute URI, else Host) must exist.
 	host := h.Host()
-	var why string
 	if len(host) > 0 {
 		if routing, why = parseAuthority(host); why != "" {
-			return 400, why, routing
+			return 400, why, routing, seen
 		}
 	}
 	auth, absolute, why := absoluteAuthority(target)
 	switch {
 	case why != "":
-		return 400, why, routing
+		return 400, why, routing, seen
 	case absolute:
 		if routing, why = parseAuthority(auth); why != "" {
-			return 400, why, routing
+			return 400, why, routing, seen
 		}
 	case target[0] != '/':
-		return 400, reasonTargetForm, routing
+		return 400, reasonTargetForm, routing, seen
 	case len(host) == 0:
-		return 400, reasonHostMissing, routing
+		return 400, reasonHostMissing, routing, seen
 	}
-	return 0, "", routing
+	return 0, "", routing, seen
 }
 
 // checkRawHeaders validates the header section as received, up to and
-// including its empty last line.
-func checkRawHeaders(raw []byte) (int, string) {
+// including its empty last line, and reports which Fields it has.
+func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
 	var hosts, lengths, codings int
 	ended := len(raw) == 0 // fasthttp leaves RawHeaders empty for no fields
 	for pos := 0; pos < len(raw); {
 		lf := bytes.IndexByte(raw[pos:], '\n')
 		if lf < 0 {
-			return 400, reasonHeaderUnfinished
+			return 400, reasonHeaderUnfinished, seen
 		}
 		lf += pos
 		if lf == pos || raw[lf-1] != '\r' {
-			return 400, reasonBareLF
+			return 400, reasonBareLF, seen
 		}
 		line := raw[pos : lf-1]
 		pos = lf + 1
@@ -147,57 +160,61 @@ func checkRawHeaders(raw []byte) (int, string) {
 			break // end of the header section
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return 400, reasonObsFold
+			return 400, reasonObsFold, seen
 		}
 		colon := 0
 		for colon < len(line) && tokenTable[line[colon]] != 0 {
 			colon++
 		}
 		if colon < len(line) && line[colon] != ':' {
-			return 400, reasonHeaderName
+			return 400, reasonHeaderName, seen
 		}
 		if colon == 0 || colon == len(line) {
-			return 400, reasonHeaderName
+			return 400, reasonHeaderName, seen
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
 		for _, c := range value {
 			if c == '\r' {
-				return 400, reasonBareCR
+				return 400, reasonBareCR, seen
 			}
 			if c < 0x20 && c != '\t' || c == 0x7f {
-				return 400, reasonHeaderValue
+				return 400, reasonHeaderValue, seen
 			}
 		}
 		switch {
-		case len(name) != 4 && len(name) != 14 && len(name) != 17:
-			// Not a field Check counts.
+		case len(name) != 4 && len(name) != 12 && len(name) != 14 && len(name) != 16 && len(name) != 17:
+			// Not a field Check counts or reports.
+		case EqualFold(name, "x-request-id"):
+			seen |= FieldXRequestID
+		case EqualFold(name, "x-forwarded-host"):
+			seen |= FieldXForwardedHost
 		case EqualFold(name, "host"):
 			if hosts++; hosts > 1 {
-				return 400, reasonDupHost
+				return 400, reasonDupHost, seen
 			}
 		case EqualFold(name, "content-length"):
 			if lengths++; lengths > 1 {
-				return 400, reasonDupLength
+				return 400, reasonDupLength, seen
 			}
 			if !allDigits(value) {
-				return 400, reasonBadLength
+				return 400, reasonBadLength, seen
 			}
 		case EqualFold(name, "transfer-encoding"):
 			if codings++; codings > 1 {
-				return 400, reasonDupCoding
+				return 400, reasonDupCoding, seen
 			}
 			if !EqualFold(value, "chunked") {
-				return 400, reasonBadCoding
+				return 400, reasonBadCoding, seen
 			}
 		}
 	}
 	if !ended {
-		return 400, reasonHeaderUnfinished
+		return 400, reasonHeaderUnfinished, seen
 	}
 	if lengths > 0 && codings > 0 {
-		return 400, reasonLengthAndCoding
+		return 400, reasonLengthAndCoding, seen
 	}
-	return 0, ""
+	return 0, "", seen
 }
 
 func trimOWS(b []byte) []byte {
@@ -238,27 +255,4 @@ func allDigits(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// RawHasField reports whether the header section raw (as
-// RequestHeader.RawHeaders returns it) has a field named lower (a lower-case
-// name), in any case. It is meant for a head Check has accepted; on any other
-// it answers for the lines it can read. Walking the lines costs less than
-// fasthttp's Peek, which copies and normalises the name first.
-func RawHasField(raw []byte, lower string) bool {
-	for len(raw) > 0 {
-		line := raw
-		if lf := bytes.IndexByte(raw, '\n'); lf >= 0 {
-			line, raw = raw[:lf], raw[lf+1:]
-		} else {
-			raw = nil
-		}
-		if len(line) <= len(lower) || line[len(lower)] != ':' && line[len(lower)] != ' ' && line[len(lower)] != '\t' {
-			continue
-		}
-		if EqualFold(line[:len(lower)], lower) {
-			return true
-		}
-	}
-	return false
 }

@@ -82,7 +82,7 @@ func TestCheckRawHeaders(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, why := checkRawHeaders([]byte(tc.raw))
+			st, why, _ := checkRawHeaders([]byte(tc.raw))
 			if (st == 0) != tc.ok {
 				t.Fatalf("checkRawHeaders(%q) = %d %q, want ok=%v", tc.raw, st, why, tc.ok)
 			}
@@ -90,28 +90,28 @@ func TestCheckRawHeaders(t *testing.T) {
 	}
 }
 
-func TestRawHasFieldFindsANameInAnyCaseAndNothingElse(t *testing.T) {
+func TestCheckReportsTheFieldsItSaw(t *testing.T) {
 	tests := []struct {
 		name string
 		raw  string
-		want bool
+		want Fields
 	}{
-		{"the field as fasthttp spells it", "Host: a\r\nX-Forwarded-Host: b\r\n\r\n", true},
-		{"the field in lower case", "Host: a\r\nx-forwarded-host: b\r\n\r\n", true},
-		{"the field in upper case, first", "X-FORWARDED-HOST: b\r\nHost: a\r\n\r\n", true},
-		{"the field with an empty value", "Host: a\r\nX-Forwarded-Host:\r\n\r\n", true},
-		{"the field on the last line without its end", "Host: a\r\nX-Forwarded-Host: b", true},
-		{"a space before the colon", "X-Forwarded-Host : b\r\n\r\n", true},
-		{"a longer name that starts with it", "X-Forwarded-Hosts: b\r\n\r\n", false},
-		{"a shorter name it starts with", "X-Forwarded: b\r\n\r\n", false},
-		{"the name in another field's value", "X-Other: x-forwarded-host: b\r\n\r\n", false},
-		{"the name as a whole line", "x-forwarded-host\r\n\r\n", false},
-		{"no fields", "", false},
+		{"neither field", "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n", 0},
+		{"both, as fasthttp spells them", "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: r\r\nX-Forwarded-Host: b\r\n\r\n", FieldXRequestID | FieldXForwardedHost},
+		{"both in other cases, one empty", "GET / HTTP/1.1\r\nx-request-ID:\r\nHost: a\r\nX-FORWARDED-HOST: b\r\n\r\n", FieldXRequestID | FieldXForwardedHost},
+		{"twice", "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: r\r\nX-Request-Id: s\r\n\r\n", FieldXRequestID},
+		{"names that only start or end like them", "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Ids: r\r\nX-Forwarded-Hos: b\r\nY-X-Request-Id: c\r\n\r\n", 0},
+		{"a name in another field's value", "GET / HTTP/1.1\r\nHost: a\r\nX-Other: X-Request-Id: r\r\n\r\n", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := RawHasField([]byte(tt.raw), "x-forwarded-host"); got != tt.want {
-				t.Errorf("RawHasField(%q) = %v, want %v", tt.raw, got, tt.want)
+			req := parseRequest(t, tt.raw)
+			_, seen, st, why := CheckAppendAuthority(nil, req, &Options{})
+			if st != 0 {
+				t.Fatalf("refused: %d %s", st, why)
+			}
+			if seen != tt.want {
+				t.Errorf("seen %b, want %b", seen, tt.want)
 			}
 		})
 	}

@@ -111,7 +111,7 @@ func FuzzCheckAppendAuthority(f *testing.F) {
 		if req.Read(bufio.NewReader(strings.NewReader(raw+"\r\n"))) != nil {
 			return
 		}
-		got, st, why := CheckAppendAuthority([]byte("pre"), &req, &Options{})
+		got, _, st, why := CheckAppendAuthority([]byte("pre"), &req, &Options{})
 		want, wst, wwhy := checkThenAppendAuthority([]byte("pre"), &req, &Options{})
 		if !bytes.Equal(got, want) || st != wst || why != wwhy {
 			t.Fatalf("%q: CheckAppendAuthority %q %d %q; Check then AppendAuthority %q %d %q", raw, got, st, why, want, wst, wwhy)
