@@ -2,6 +2,7 @@ package httpsafe
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/valyala/fasthttp"
 )
@@ -173,13 +174,8 @@ func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
 			return 400, reasonHeaderName, seen
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
-		for _, c := range value {
-			if c == '\r' {
-				return 400, reasonBareCR, seen
-			}
-			if c < 0x20 && c != '\t' || c == 0x7f {
-				return 400, reasonHeaderValue, seen
-			}
+		if why := valueFault(value); why != "" {
+			return 400, why, seen
 		}
 		switch {
 		case len(name) != 4 && len(name) != 12 && len(name) != 14 && len(name) != 16 && len(name) != 17:
@@ -215,6 +211,35 @@ func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
 		return 400, reasonLengthAndCoding, seen
 	}
 	return 0, "", seen
+}
+
+// valueFault returns why the field value v is refused (a CR, or a control
+// character other than HTAB), or "" when it is not. Words of eight bytes
+// without a byte below 0x20 or a DEL are skipped whole; the first word that
+// has one, and the tail, are read byte by byte, so the first fault is the one
+// reported.
+func valueFault(v []byte) string {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(v) >= 8 {
+		w := binary.LittleEndian.Uint64(v)
+		// Exact for "is there any such byte": a false flag can only appear
+		// in a byte above a true one.
+		below := (w - 0x20*ones) &^ w & highs
+		del := (w ^ 0x7f*ones - ones) &^ (w ^ 0x7f*ones) & highs
+		if below|del != 0 {
+			break
+		}
+		v = v[8:]
+	}
+	for _, c := range v {
+		if c == '\r' {
+			return reasonBareCR
+		}
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return reasonHeaderValue
+		}
+	}
+	return ""
 }
 
 func trimOWS(b []byte) []byte {

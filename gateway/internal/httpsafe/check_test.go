@@ -116,3 +116,38 @@ func TestCheckReportsTheFieldsItSaw(t *testing.T) {
 		})
 	}
 }
+
+// valueFaultByteByByte is valueFault without the eight-byte words.
+func valueFaultByteByByte(v []byte) string {
+	for _, c := range v {
+		if c == '\r' {
+			return reasonBareCR
+		}
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return reasonHeaderValue
+		}
+	}
+	return ""
+}
+
+func TestValueFaultFindsEveryByteAtEveryPosition(t *testing.T) {
+	for n := 1; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for b := 0; b < 256; b++ {
+				for _, fill := range []byte{'a', 0x80, 0xff, '\t', 0x7e, ' '} {
+					v := make([]byte, 0, n)
+					for range n {
+						v = append(v, fill)
+					}
+					v[pos] = byte(b)
+					if n > 2 && pos+1 < n && b%3 == 0 {
+						v[n-1] = '\r' // a second fault after the first
+					}
+					if got, want := valueFault(v), valueFaultByteByByte(v); got != want {
+						t.Fatalf("valueFault(%q) = %q, want %q", v, got, want)
+					}
+				}
+			}
+		}
+	}
+}
