@@ -275,7 +275,15 @@ func (s *Server) rewriteRequest(rq *request) {
 		rq.uri = append(rq.uri, '?')
 		rq.uri = append(rq.uri, rq.query...)
 	}
-	req.SetRequestURIBytes(rq.uri)
+	// The client's target is kept when it is already the one to send (no
+	// strip_prefix, a path that needed no normalising): setting it again
+	// makes fasthttp parse it a second time for the upstream leg, and what
+	// it writes from either parse is the same. Not on a cache-enabled route,
+	// whose key may have parsed the query arguments: fasthttp would write
+	// those back re-encoded instead of the query as sent.
+	if r.cache != nil || !bytes.Equal(rq.uri, h.RequestURI()) {
+		req.SetRequestURIBytes(rq.uri)
+	}
 	// Host is the one set above, never one fasthttp derives from the target.
 	req.UseHostHeader = true
 	// The upstream leg is plain HTTP whatever the client leg was; fasthttp

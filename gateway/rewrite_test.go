@@ -228,3 +228,65 @@ func TestRewriteOfRandomHeadersMatchesDeletingEveryOwnedField(t *testing.T) {
 		t.Fatalf("only %d of 3000 random requests passed Check; the generator is off", checked)
 	}
 }
+
+// rewriteRequest keeps the client's target when it is the one to send
+// instead of setting it again. The request fasthttp writes upstream must be
+// the same as when the target is always set.
+func TestUpstreamRequestIsTheSameWhetherOrNotTheTargetIsSetAgain(t *testing.T) {
+	targets := []string{
+		"/p", "/orders/42", "/p?a=1&&b=%41", "/p?", "/p?a=b?c", "/a/../b", "/a/./b", "/%41b", "/a%2Fb?x",
+		"//x/y", "/a//b", "/p;x=1", "/caf%C3%A9?q=%20", "http://shop.example/p?q=1", "https://shop.example",
+		"/api/orders/1?x=1",
+	}
+	for _, target := range targets {
+		for _, tls := range []bool{false, true} {
+			for _, strip := range []string{"", "/api"} {
+				t.Run(fmt.Sprintf("%s tls %v strip %q", target, tls, strip), func(t *testing.T) {
+					got := writeUpstream(t, target, tls, strip, false)
+					want := writeUpstream(t, target, tls, strip, true)
+					if got != want {
+						t.Errorf("upstream request\n%s\nwant (target set again)\n%s", got, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+// writeUpstream parses a request for target as the server does, rewrites
+// it, and returns what fasthttp writes upstream as the HostClient prepares
+// it; setAgain sets the target whether or not rewriteRequest did.
+func writeUpstream(t *testing.T, target string, tls bool, strip string, setAgain bool) string {
+	t.Helper()
+	var ctx fasthttp.RequestCtx
+	raw := "GET " + target + " HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+	if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatalf("parse %q: %v", raw, err)
+	}
+	ctx.Request.URI() // the server parses the target before the handler runs
+	o := &httpsafe.Options{MergeSlashes: true, AllowMatrixParams: true}
+	rawPath, query := httpsafe.SplitRequestURI(ctx.Request.Header.RequestURI())
+	path, st, why := httpsafe.AppendPath(nil, rawPath, o)
+	if st != 0 {
+		t.Skipf("refused: %s", why)
+	}
+	rq := &request{
+		ctx: &ctx, table: &Table{}, route: &Route{stripPrefix: []byte(strip)}, tls: tls,
+		peer: netip.MustParseAddr("192.0.2.1"), id: []byte("id"), path: path, query: query,
+	}
+	rq.srv.rewriteRequest(rq)
+	if setAgain {
+		ctx.Request.SetRequestURIBytes(rq.uri)
+		if tls {
+			ctx.Request.URI().SetScheme(schemeHTTP)
+		}
+	}
+	ctx.Request.URI().DisablePathNormalizing = true // as the balancer's HostClient does
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	if err := ctx.Request.Write(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	return b.String()
+}
