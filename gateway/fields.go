@@ -141,3 +141,19 @@ func (f *requestFields) replace(h *fasthttp.RequestHeader, field fieldSet, name 
 func (f *requestFields) firstNotEmpty(h *fasthttp.RequestHeader, field fieldSet, name string) bool {
 	return f.has&field != 0 && len(h.Peek(name)) > 0
 }
+
+// stripResponse removes the hop-by-hop fields of a backend's response and
+// any X-Request-Id it sent: the client gets one id, the gateway's. Response
+// names are not normalised upstream, so fasthttp's Del would miss
+// "x-request-id". A response with none of them (most) costs one pass over
+// its fields instead of the two the removals each begin with.
+func stripResponse(h *fasthttp.ResponseHeader) {
+	for k := range h.All() {
+		if httpsafe.IsHopByHop(k) || httpsafe.EqualFold(k, "x-request-id") {
+			httpsafe.StripResponseHopByHop(h)
+			httpsafe.DelResponseField(h, "x-request-id")
+			return
+		}
+	}
+	h.ResetConnectionClose() // all StripResponseHopByHop has to do then
+}

@@ -177,10 +177,7 @@ func errorKind(err error) string {
 // removed and the gateway's request id in place of any the backend sent.
 func (s *Server) respond(rq *request) {
 	h := &rq.ctx.Response.Header
-	httpsafe.StripResponseHopByHop(h)
-	// One id, ours, whatever the backend sent. Response names are not
-	// normalised upstream, so fasthttp's Del would miss "x-request-id".
-	httpsafe.DelResponseField(h, "x-request-id")
+	stripResponse(h)
 	h.SetCanonical([]byte(hdrRequestID), rq.id) // SetBytesV, without normalising a canonical name
 	if rq.route.cache != nil {
 		// A cache-enabled route says so on every answer (RFC 9211): this

@@ -290,3 +290,40 @@ func writeUpstream(t *testing.T, target string, tls bool, strip string, setAgain
 	w.Flush()
 	return b.String()
 }
+
+// stripResponse skips the removals when a scan finds nothing to remove. The
+// response the client gets must be the same as with both removals run.
+func TestStripResponseRemovesWhatBothRemovalsRemove(t *testing.T) {
+	names := []string{"Content-Type", "X-Request-Id", "x-request-id", "X-REQUEST-ID", "Connection", "connection",
+		"Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Trailer", "TE", "X-Secret", "Set-Cookie",
+		"Server", "Date", "Cache-Control", "X-Other"}
+	values := []string{"", "close", "keep-alive", "X-Secret", "x-request-id, X-Other", "r1", "a=1", "text/plain", "chunked"}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 3000; i++ {
+		var b strings.Builder
+		b.WriteString("HTTP/1.1 200 OK\r\n")
+		for n := rnd.IntN(7); n > 0; n-- {
+			fmt.Fprintf(&b, "%s: %s\r\n", names[rnd.IntN(len(names))], values[rnd.IntN(len(values))])
+		}
+		b.WriteString("Content-Length: 2\r\n\r\nok")
+		read := func() (*fasthttp.Response, bool) {
+			resp := &fasthttp.Response{}
+			resp.Header.DisableNormalizing() // as the balancer's HostClient reads it
+			return resp, resp.Read(bufio.NewReader(strings.NewReader(b.String()))) == nil
+		}
+		got, ok := read()
+		if !ok {
+			continue
+		}
+		want, _ := read()
+		stripResponse(&got.Header)
+		httpsafe.StripResponseHopByHop(&want.Header)
+		httpsafe.DelResponseField(&want.Header, "x-request-id")
+		if g, w := got.Header.String(), want.Header.String(); g != w {
+			t.Fatalf("response\n%s\nstripped to\n%s\nwant\n%s", b.String(), g, w)
+		}
+		if got.ConnectionClose() != want.ConnectionClose() {
+			t.Fatalf("response\n%s\nclose %v, want %v", b.String(), got.ConnectionClose(), want.ConnectionClose())
+		}
+	}
+}
