@@ -51,8 +51,8 @@ func equalFoldBytes(b, lower []byte) bool {
 // fields rewriteRequest acts on. With it the rewrite deletes only fields
 // that are there: fasthttp's Del copies and normalises the name and scans
 // every field each time, and the rewrite used to call it seven times per
-// request for fields a client rarely sends (about 3,000 instructions of a
-// proxied GET's 33,000).
+// request for fields a client rarely sends (with the Set calls, 4,500
+// instructions of a proxied GET's 33,000).
 //
 // Names are compared exactly with their canonical spelling, which is what
 // fasthttp's Del and Peek do: the server normalises names, and Check has
