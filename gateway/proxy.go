@@ -274,12 +274,17 @@ func (s *Server) rewriteRequest(rq *request) {
 	}
 	// The client's target is kept when it is already the one to send (no
 	// strip_prefix, a path that needed no normalising): setting it again
-	// makes fasthttp parse it a second time for the upstream leg, and what
-	// it writes from either parse is the same. Not on a cache-enabled route,
-	// whose key may have parsed the query arguments: fasthttp would write
-	// those back re-encoded instead of the query as sent.
-	if r.cache != nil || !bytes.Equal(rq.uri, h.RequestURI()) {
+	// makes fasthttp parse it a second time for the upstream leg. Kept, the
+	// server's parse is written as it was sent (path and query as received:
+	// DisablePathNormalizing, which the HostClient sets anyway; the upgrade
+	// handshake and the pipelined transport write the request themselves).
+	// Not on a cache-enabled route, whose key may have parsed the query
+	// arguments (Write would re-encode them), nor for a TLS client, whose
+	// scheme is rewritten below on a fresh parse as before.
+	if r.cache != nil || rq.tls || !bytes.Equal(rq.uri, h.RequestURI()) {
 		req.SetRequestURIBytes(rq.uri)
+	} else {
+		req.URI().DisablePathNormalizing = true
 	}
 	// Host is the one set above, never one fasthttp derives from the target.
 	req.UseHostHeader = true

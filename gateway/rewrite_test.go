@@ -236,16 +236,19 @@ func TestUpstreamRequestIsTheSameWhetherOrNotTheTargetIsSetAgain(t *testing.T) {
 	targets := []string{
 		"/p", "/orders/42", "/p?a=1&&b=%41", "/p?", "/p?a=b?c", "/a/../b", "/a/./b", "/%41b", "/a%2Fb?x",
 		"//x/y", "/a//b", "/p;x=1", "/caf%C3%A9?q=%20", "http://shop.example/p?q=1", "https://shop.example",
-		"/api/orders/1?x=1",
+		"/api/orders/1?x=1", "/a%2Bb", "/a%3Fb?c", "/a%25b", "/a!$&'()*+,;=:@b", "/a%20b", "/%E2%82%AC", "/a%3Bb",
+		"/a%2Cb%26c%3D", "/a%40b", "/a%7Bb",
 	}
 	for _, target := range targets {
 		for _, tls := range []bool{false, true} {
 			for _, strip := range []string{"", "/api"} {
 				t.Run(fmt.Sprintf("%s tls %v strip %q", target, tls, strip), func(t *testing.T) {
-					got := writeUpstream(t, target, tls, strip, false)
-					want := writeUpstream(t, target, tls, strip, true)
-					if got != want {
-						t.Errorf("upstream request\n%s\nwant (target set again)\n%s", got, want)
+					for _, hostClient := range []bool{true, false} {
+						got := writeUpstream(t, target, tls, strip, hostClient, false)
+						want := writeUpstream(t, target, tls, strip, hostClient, true)
+						if got != want {
+							t.Errorf("through the HostClient %v: upstream request\n%s\nwant (target set again)\n%s", hostClient, got, want)
+						}
 					}
 				})
 			}
@@ -254,9 +257,11 @@ func TestUpstreamRequestIsTheSameWhetherOrNotTheTargetIsSetAgain(t *testing.T) {
 }
 
 // writeUpstream parses a request for target as the server does, rewrites
-// it, and returns what fasthttp writes upstream as the HostClient prepares
-// it; setAgain sets the target whether or not rewriteRequest did.
-func writeUpstream(t *testing.T, target string, tls bool, strip string, setAgain bool) string {
+// it, and returns what fasthttp writes upstream, prepared as the HostClient
+// does or, when hostClient is false, as is (the upgrade handshake and the
+// pipelined transport write it themselves); setAgain sets the target
+// whether or not rewriteRequest did.
+func writeUpstream(t *testing.T, target string, tls bool, strip string, hostClient, setAgain bool) string {
 	t.Helper()
 	var ctx fasthttp.RequestCtx
 	raw := "GET " + target + " HTTP/1.1\r\nHost: shop.example\r\n\r\n"
@@ -281,7 +286,10 @@ func writeUpstream(t *testing.T, target string, tls bool, strip string, setAgain
 			ctx.Request.URI().SetScheme(schemeHTTP)
 		}
 	}
-	ctx.Request.URI().DisablePathNormalizing = true // as the balancer's HostClient does
+	if hostClient {
+		ctx.Request.URI()                               // HostClient.doNonNilReqResp asks whether it is https
+		ctx.Request.URI().DisablePathNormalizing = true // as the balancer's HostClient sets it
+	}
 	var b bytes.Buffer
 	w := bufio.NewWriter(&b)
 	if err := ctx.Request.Write(w); err != nil {
