@@ -1,6 +1,10 @@
 package httpsafe
 
-import "github.com/valyala/fasthttp"
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
 
 const (
 	reasonHostMissing    = "missing Host header"
@@ -28,10 +32,8 @@ func parseAuthority(b []byte) (authority, string) {
 	if len(b) == 0 {
 		return a, reasonHostMissing
 	}
-	for _, c := range b {
-		if c == '@' {
-			return a, reasonHostUserinfo
-		}
+	if bytes.IndexByte(b, '@') >= 0 {
+		return a, reasonHostUserinfo
 	}
 	var rest []byte
 	if b[0] == '[' {
@@ -49,9 +51,8 @@ func parseAuthority(b []byte) (authority, string) {
 	} else {
 		i := 0
 		for i < len(b) && b[i] != ':' {
-			c := b[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-				c == '-' || c == '.' || c == '_' || c == '~') {
+			// DNS characters: ALPHA DIGIT - . _ ~, the unreserved class.
+			if pathClass(b[i]) != pbUnreserved {
 				return a, reasonHostInvalid
 			}
 			i++

@@ -145,3 +145,17 @@ func TestCheckAppendAuthorityIsCheckThenAppendAuthority(t *testing.T) {
 		})
 	}
 }
+
+func TestHostCharactersAreTheUnreservedClass(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		dns := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '.' || b == '_' || b == '~'
+		_, why := parseAuthority([]byte{'a', b, 'b'})
+		switch {
+		case dns && why != "":
+			t.Errorf("host %q refused: %s", []byte{'a', b, 'b'}, why)
+		case !dns && b != ':' && b != '@' && why != reasonHostInvalid:
+			t.Errorf("host %q: %q, want %q", []byte{'a', b, 'b'}, why, reasonHostInvalid)
+		}
+	}
+}
