@@ -43,17 +43,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // path), then records who sent the request.
 func (s *Server) check(rq *request) bool {
 	ctx, t := rq.ctx, rq.table
-	s.assignRequestID(rq)
-	if status, reason := httpsafe.Check(&ctx.Request, &t.safe); status != 0 {
+	host, seen, status, reason := httpsafe.CheckAppendAuthority(rq.host[:0], &ctx.Request, &t.safe)
+	if status == 0 {
+		rq.absent = absentFields(&ctx.Request.Header, seen)
+	}
+	s.assignRequestID(rq) // before any refusal, which carries the id
+	if status != 0 {
 		s.refuse(rq, status, reason)
 		return false
 	}
-	host, status := httpsafe.AppendAuthority(rq.host[:0], &ctx.Request)
 	rq.host = host
-	if status != 0 {
-		s.refuse(rq, status, "invalid host")
-		return false
-	}
 	rawPath, query := httpsafe.SplitRequestURI(ctx.Request.Header.RequestURI())
 	path, status, reason := httpsafe.AppendPath(rq.path[:0], rawPath, &t.safe)
 	rq.path = path
@@ -64,6 +63,17 @@ func (s *Server) check(rq *request) bool {
 	rq.query = query
 	rq.identify()
 	return true
+}
+
+// absentFields returns the fields of httpsafe.Fields that the request with
+// head h, which Check accepted and found with the fields seen, does not have
+// anywhere: the fields of a chunked body's trailer section, which fasthttp
+// has read with the body, are not in the head Check read.
+func absentFields(h *fasthttp.RequestHeader, seen httpsafe.Fields) httpsafe.Fields {
+	if h.ContentLength() == -1 {
+		return 0
+	}
+	return ^seen & (httpsafe.FieldXRequestID | httpsafe.FieldXForwardedHost)
 }
 
 // route finds the route for the request, or answers 404 (no route) or 405

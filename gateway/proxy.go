@@ -177,11 +177,8 @@ func errorKind(err error) string {
 // removed and the gateway's request id in place of any the backend sent.
 func (s *Server) respond(rq *request) {
 	h := &rq.ctx.Response.Header
-	httpsafe.StripResponseHopByHop(h)
-	// One id, ours, whatever the backend sent. Response names are not
-	// normalised upstream, so fasthttp's Del would miss "x-request-id".
-	httpsafe.DelResponseField(h, "x-request-id")
-	h.SetBytesV(hdrRequestID, rq.id)
+	stripResponse(h)
+	h.SetCanonical([]byte(hdrRequestID), rq.id) // SetBytesV, without normalising a canonical name
 	if rq.route.cache != nil {
 		// A cache-enabled route says so on every answer (RFC 9211): this
 		// one went around the cache (method, Range or a precondition).
@@ -222,15 +219,29 @@ func (s *Server) rewriteRequest(rq *request) {
 		h.SetHostBytes(abs)
 	}
 	// Forwarded-for information is taken from the client only when the peer
-	// is a trusted proxy; otherwise the client's values are replaced.
-	// fasthttp's Set replaces only the first copy of a field, so every field
-	// the gateway owns is deleted (all copies) before it is set: a client
-	// that sends X-Forwarded-For twice must not get its second copy through.
-	if !rq.trusted || len(h.Peek(hdrXFHost)) == 0 {
-		replaceHeader(h, hdrXFHost, h.Host())
+	// is a trusted proxy; otherwise the client's values are replaced. Every
+	// field the gateway owns is deleted (all copies) before it is set.
+	//
+	// X-Forwarded-Host is settled first, before the scan: the scan makes
+	// fasthttp gather the Cookie fields, and deleting a field before or
+	// after that leaves the fields in a different order. A request check
+	// found without the field has nothing to delete, which saves a Peek and
+	// a Del.
+	if rq.absent&httpsafe.FieldXForwardedHost == 0 {
+		if !rq.trusted || len(h.Peek(hdrXFHost)) == 0 {
+			h.Del(hdrXFHost)
+			h.SetCanonical([]byte(hdrXFHost), h.Host())
+		}
+	} else {
+		h.SetCanonical([]byte(hdrXFHost), h.Host())
 	}
-	httpsafe.StripRequestHopByHop(h)
-	h.Del("Expect") // the body has been read already; a backend must not wait for us
+	f := scanRequestFields(h)
+	if f.general() {
+		httpsafe.StripRequestHopByHop(h)
+	} else {
+		h.ResetConnectionClose() // all StripRequestHopByHop has to do
+	}
+	f.del(h, fieldExpect, hdrExpect) // the body has been read already; a backend must not wait for us
 	// Upstream is always HTTP/1.1. The client leg is unaffected: fasthttp
 	// took the client's version and Connection: close before the handler
 	// ran (TestClientConnectionSemanticsAreKept).
@@ -238,7 +249,7 @@ func (s *Server) rewriteRequest(rq *request) {
 		h.SetProtocol(protoHTTP11)
 		rq.noStream = true // an HTTP/1.0 client cannot take a chunked stream
 	}
-	if !t.allowUnderscores {
+	if !t.allowUnderscores && f.has&fieldUnderscore != 0 {
 		httpsafe.DropUnderscoreFields(h)
 	}
 
@@ -261,7 +272,20 @@ func (s *Server) rewriteRequest(rq *request) {
 		rq.uri = append(rq.uri, '?')
 		rq.uri = append(rq.uri, rq.query...)
 	}
-	req.SetRequestURIBytes(rq.uri)
+	// The client's target is kept when it is already the one to send (no
+	// strip_prefix, a path that needed no normalising): setting it again
+	// makes fasthttp parse it a second time for the upstream leg. Kept, the
+	// server's parse is written as it was sent (path and query as received:
+	// DisablePathNormalizing, which the HostClient sets anyway; the upgrade
+	// handshake and the pipelined transport write the request themselves).
+	// Not on a cache-enabled route, whose key may have parsed the query
+	// arguments (Write would re-encode them), nor for a TLS client, whose
+	// scheme is rewritten below on a fresh parse as before.
+	if r.cache != nil || rq.tls || !bytes.Equal(rq.uri, h.RequestURI()) {
+		req.SetRequestURIBytes(rq.uri)
+	} else {
+		req.URI().DisablePathNormalizing = true
+	}
 	// Host is the one set above, never one fasthttp derives from the target.
 	req.UseHostHeader = true
 	// The upstream leg is plain HTTP whatever the client leg was; fasthttp
@@ -278,34 +302,29 @@ func (s *Server) rewriteRequest(rq *request) {
 		rq.fwd = append(append(rq.fwd, rq.chain...), ", "...)
 	}
 	rq.fwd = rq.peer.AppendTo(rq.fwd)
-	replaceHeader(h, hdrXFF, rq.fwd)
+	f.replace(h, fieldXFFor, hdrXFF, rq.fwd)
 
-	if !rq.trusted || len(h.Peek(hdrXFProto)) == 0 {
-		h.Del(hdrXFProto)
+	if !rq.trusted || !f.firstNotEmpty(h, fieldXFProto, hdrXFProto) {
 		if rq.tls {
-			h.Set(hdrXFProto, schemeHTTPS)
+			f.replace(h, fieldXFProto, hdrXFProto, []byte(schemeHTTPS))
 		} else {
-			h.Set(hdrXFProto, schemeHTTP)
+			f.replace(h, fieldXFProto, hdrXFProto, []byte(schemeHTTP))
 		}
 	}
 	rq.fwd = rq.fwd[:0]
 	if rq.trusted {
-		rq.fwd, _ = appendFieldValues(rq.fwd, h, []byte("via"))
+		if f.has&fieldVia != 0 {
+			rq.fwd, _ = appendFieldValues(rq.fwd, h, []byte("via"))
+		}
 		if len(rq.fwd) > 0 {
 			rq.fwd = append(rq.fwd, ", "...)
 		}
 	} else {
-		h.Del(hdrForwarded) // RFC 7239 header: same trust rule as X-Forwarded-*
+		f.del(h, fieldForwarded, hdrForwarded) // RFC 7239 header: same trust rule as X-Forwarded-*
 	}
 	rq.fwd = append(rq.fwd, viaThisHop...)
-	replaceHeader(h, hdrVia, rq.fwd)
-	replaceHeader(h, hdrRequestID, rq.id)
-}
-
-// replaceHeader sets name to value, removing every other copy of it.
-func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
-	h.Del(name)
-	h.SetBytesV(name, value)
+	f.replace(h, fieldVia, hdrVia, rq.fwd)
+	f.replace(h, fieldRequestID, hdrRequestID, rq.id)
 }
 
 // absoluteAuthority returns the authority of an absolute-form target, or nil.

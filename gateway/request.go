@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-gw/sluice/balancer"
 	"github.com/sluice-gw/sluice/cache"
+	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 	"github.com/sluice-gw/sluice/ratelimit"
 )
 
@@ -41,6 +42,10 @@ type request struct {
 	backend   *balancer.Backend // the backend that answered (or failed) last
 	errKind   string            // why the upstream exchange failed, for logs
 	rewritten bool              // rewriteRequest ran: the request is the upstream one now
+	// absent are fields check found the client's head (and body) without,
+	// so that assignRequestID and rewriteRequest need not look them up.
+	// Nothing is known absent until check has accepted the request.
+	absent httpsafe.Fields
 
 	// The cache step (cache.go): the request as the cache sees it, what a
 	// fill gave it, and why a fill failed.
@@ -112,7 +117,7 @@ func (s *Server) release(rq *request) {
 	rq.noStream, rq.sent, rq.streamed, rq.reqBody = false, 0, false, nil
 	rq.ctx, rq.table, rq.route, rq.query, rq.tls = nil, nil, nil, nil, false
 	rq.peer, rq.client, rq.trusted = netip.Addr{}, netip.Addr{}, false
-	rq.backend, rq.errKind, rq.rewritten = nil, "", false
+	rq.backend, rq.errKind, rq.rewritten, rq.absent = nil, "", false, 0
 	rq.pool, rq.hashKey, rq.admitted = nil, rq.hashKey[:0], false
 	rq.creq, rq.cresp, rq.fillErr = cache.Request{}, cache.Response{}, nil
 	clear(rq.fields) // views of the finished response

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
+
+	"github.com/sluice-gw/sluice/gateway/internal/httpsafe"
 )
 
 // maxRequestIDLen bounds a client-supplied X-Request-Id; a longer or
@@ -16,9 +18,11 @@ const maxRequestIDLen = 128
 // counter or an allocation.
 func (s *Server) assignRequestID(rq *request) {
 	ctx := rq.ctx
-	if v := ctx.Request.Header.Peek(hdrRequestID); validRequestID(v) {
-		rq.id = append(rq.id[:0], v...)
-		return
+	if rq.absent&httpsafe.FieldXRequestID == 0 {
+		if v := ctx.Request.Header.Peek(hdrRequestID); validRequestID(v) {
+			rq.id = append(rq.id[:0], v...)
+			return
+		}
 	}
 	rq.id = append(rq.id[:0], s.idPrefix...)
 	n := ctx.ID()

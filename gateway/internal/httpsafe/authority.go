@@ -1,6 +1,10 @@
 package httpsafe
 
-import "github.com/valyala/fasthttp"
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
 
 const (
 	reasonHostMissing    = "missing Host header"
@@ -28,10 +32,8 @@ func parseAuthority(b []byte) (authority, string) {
 	if len(b) == 0 {
 		return a, reasonHostMissing
 	}
-	for _, c := range b {
-		if c == '@' {
-			return a, reasonHostUserinfo
-		}
+	if bytes.IndexByte(b, '@') >= 0 {
+		return a, reasonHostUserinfo
 	}
 	var rest []byte
 	if b[0] == '[' {
@@ -49,9 +51,8 @@ func parseAuthority(b []byte) (authority, string) {
 	} else {
 		i := 0
 		for i < len(b) && b[i] != ':' {
-			c := b[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-				c == '-' || c == '.' || c == '_' || c == '~') {
+			// DNS characters: ALPHA DIGIT - . _ ~, the unreserved class.
+			if pathClass(b[i]) != pbUnreserved {
 				return a, reasonHostInvalid
 			}
 			i++
@@ -233,12 +234,17 @@ func AppendAuthority(dst []byte, req *fasthttp.Request) (host []byte, status int
 	if reason != "" {
 		return dst, 400
 	}
+	return appendLower(dst, a.host), 0
+}
+
+// appendLower appends b to dst in ASCII lower case.
+func appendLower(dst, b []byte) []byte {
 	n := len(dst)
-	dst = append(dst, a.host...)
+	dst = append(dst, b...)
 	for i := n; i < len(dst); i++ {
 		if c := dst[i]; 'A' <= c && c <= 'Z' {
 			dst[i] = c + ('a' - 'A')
 		}
 	}
-	return dst, 0
+	return dst
 }

@@ -101,3 +101,61 @@ func TestValidIPv6(t *testing.T) {
 		})
 	}
 }
+
+// checkThenAppendAuthority is what CheckAppendAuthority stands for: Check,
+// then AppendAuthority on what it accepted.
+func checkThenAppendAuthority(dst []byte, req *fasthttp.Request, o *Options) ([]byte, int, string) {
+	if st, why := Check(req, o); st != 0 {
+		return dst, st, why
+	}
+	host, st := AppendAuthority(dst, req)
+	if st != 0 {
+		return dst, st, "invalid host"
+	}
+	return host, 0, ""
+}
+
+func TestCheckAppendAuthorityIsCheckThenAppendAuthority(t *testing.T) {
+	raws := []string{
+		"GET / HTTP/1.1\r\nHost: A.Example:8080\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: [2001:DB8::1]\r\n\r\n",
+		"GET http://B.example:81/p HTTP/1.1\r\nHost: a.example\r\n\r\n",
+		"GET http://B.example:81/p HTTP/1.1\r\nHost: u@a.example\r\n\r\n",
+		"GET http://u:p@b.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+		"GET ftp://b.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+		"GET http:///p HTTP/1.1\r\nHost: a.example\r\n\r\n",
+		"GET / HTTP/1.0\r\n\r\n",
+		"GET https://b.example?q HTTP/1.0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a.example:0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a.example.\r\n\r\n",
+		"GET /#f HTTP/1.1\r\nHost: a\r\n\r\n",
+		"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	}
+	for _, raw := range raws {
+		t.Run(strings.SplitN(raw, "\r\n", 2)[0], func(t *testing.T) {
+			req := parseRequest(t, raw)
+			o := &Options{}
+			got, _, st, why := CheckAppendAuthority([]byte("x:"), req, o)
+			want, wst, wwhy := checkThenAppendAuthority([]byte("x:"), req, o)
+			if string(got) != string(want) || st != wst || why != wwhy {
+				t.Errorf("CheckAppendAuthority: %q %d %q; Check then AppendAuthority: %q %d %q", got, st, why, want, wst, wwhy)
+			}
+		})
+	}
+}
+
+func TestHostCharactersAreTheUnreservedClass(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		dns := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '.' || b == '_' || b == '~'
+		_, why := parseAuthority([]byte{'a', b, 'b'})
+		switch {
+		case dns && why != "":
+			t.Errorf("host %q refused: %s", []byte{'a', b, 'b'}, why)
+		case !dns && b != ':' && b != '@' && why != reasonHostInvalid:
+			t.Errorf("host %q: %q, want %q", []byte{'a', b, 'b'}, why, reasonHostInvalid)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package httpsafe
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/valyala/fasthttp"
 )
@@ -26,6 +27,17 @@ const (
 	reasonDupCoding        = "duplicate Transfer-Encoding header"
 	reasonBadCoding        = "unsupported Transfer-Encoding"
 	reasonLengthAndCoding  = "both Content-Length and Transfer-Encoding"
+)
+
+// Fields is a set of fields a request head was seen to have, in any case,
+// as CheckAppendAuthority walks it anyway: a caller that knows a field is
+// absent need not look it up (fasthttp's Peek and Del copy and normalise the
+// name, then scan every field).
+type Fields uint8
+
+const (
+	FieldXForwardedHost Fields = 1 << iota // X-Forwarded-Host
+	FieldXRequestID                        // X-Request-Id
 )
 
 // Check inspects a request that fasthttp has parsed and returns status 0
@@ -58,65 +70,89 @@ func Check(req *fasthttp.Request, o *Options) (status int, reason string) {
 // been read (fasthttp.Server.HeaderReceived): a head Check would refuse
 // need not wait for its body.
 func CheckHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason string) {
+	status, reason, _, _ = checkHeader(h, o)
+	return status, reason
+}
+
+// CheckAppendAuthority is Check followed by AppendAuthority on the request
+// Check accepted, with the authority parsed once instead of twice: on status
+// 0, host is dst with the routing host appended; otherwise host is dst
+// unchanged and status and reason are Check's. (AppendAuthority cannot
+// refuse what Check accepted: Check validates every Host given and the
+// absolute-form authority, and requires one of them.) seen is which Fields
+// the header section has; it is complete only when status is 0, and it says
+// nothing of the trailer section of a chunked body.
+func CheckAppendAuthority(dst []byte, req *fasthttp.Request, o *Options) (host []byte, seen Fields, status int, reason string) {
+	status, reason, a, seen := checkHeader(&req.Header, o)
+	if status != 0 {
+		return dst, seen, status, reason
+	}
+	return appendLower(dst, a.host), seen, 0, ""
+}
+
+// checkHeader is CheckHeader, also returning the authority that routes the
+// request (the absolute-form URI's, else Host's) when it accepts.
+func checkHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason string, routing authority, seen Fields) {
 	if h.IsConnect() {
-		return 405, reasonConnect
+		return 405, reasonConnect, routing, seen
 	}
 	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
-		return 505, reasonVersion
+		return 505, reasonVersion, routing, seen
 	}
 	target := h.RequestURI()
 	if len(target) > o.maxURILength() {
-		return 414, reasonURITooLong
+		return 414, reasonURITooLong, routing, seen
 	}
 	if len(target) == 1 && target[0] == '*' {
-		return 400, reasonAsteriskForm
+		return 400, reasonAsteriskForm, routing, seen
 	}
 	for _, c := range target {
 		if c == '#' {
-			return 400, reasonFragment
+			return 400, reasonFragment, routing, seen
 		}
 	}
-	if st, why := checkRawHeaders(h.RawHeaders()); st != 0 {
-		return st, why
+	st, why, seen := checkRawHeaders(h.RawHeaders())
+	if st != 0 {
+		return st, why, routing, seen
 	}
 
 	// Authority: every Host header given must be valid, and the one that
 	// routes (absolute URI, else Host) must exist.
 	host := h.Host()
 	if len(host) > 0 {
-		if _, why := parseAuthority(host); why != "" {
-			return 400, why
+		if routing, why = parseAuthority(host); why != "" {
+			return 400, why, routing, seen
 		}
 	}
 	auth, absolute, why := absoluteAuthority(target)
 	switch {
 	case why != "":
-		return 400, why
+		return 400, why, routing, seen
 	case absolute:
-		if _, why := parseAuthority(auth); why != "" {
-			return 400, why
+		if routing, why = parseAuthority(auth); why != "" {
+			return 400, why, routing, seen
 		}
 	case target[0] != '/':
-		return 400, reasonTargetForm
+		return 400, reasonTargetForm, routing, seen
 	case len(host) == 0:
-		return 400, reasonHostMissing
+		return 400, reasonHostMissing, routing, seen
 	}
-	return 0, ""
+	return 0, "", routing, seen
 }
 
 // checkRawHeaders validates the header section as received, up to and
-// including its empty last line.
-func checkRawHeaders(raw []byte) (int, string) {
+// including its empty last line, and reports which Fields it has.
+func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
 	var hosts, lengths, codings int
 	ended := len(raw) == 0 // fasthttp leaves RawHeaders empty for no fields
 	for pos := 0; pos < len(raw); {
 		lf := bytes.IndexByte(raw[pos:], '\n')
 		if lf < 0 {
-			return 400, reasonHeaderUnfinished
+			return 400, reasonHeaderUnfinished, seen
 		}
 		lf += pos
 		if lf == pos || raw[lf-1] != '\r' {
-			return 400, reasonBareLF
+			return 400, reasonBareLF, seen
 		}
 		line := raw[pos : lf-1]
 		pos = lf + 1
@@ -125,57 +161,85 @@ func checkRawHeaders(raw []byte) (int, string) {
 			break // end of the header section
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return 400, reasonObsFold
+			return 400, reasonObsFold, seen
 		}
 		colon := 0
 		for colon < len(line) && tokenTable[line[colon]] != 0 {
 			colon++
 		}
 		if colon < len(line) && line[colon] != ':' {
-			return 400, reasonHeaderName
+			return 400, reasonHeaderName, seen
 		}
 		if colon == 0 || colon == len(line) {
-			return 400, reasonHeaderName
+			return 400, reasonHeaderName, seen
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
-		for _, c := range value {
-			if c == '\r' {
-				return 400, reasonBareCR
-			}
-			if c < 0x20 && c != '\t' || c == 0x7f {
-				return 400, reasonHeaderValue
-			}
+		if why := valueFault(value); why != "" {
+			return 400, why, seen
 		}
 		switch {
-		case len(name) != 4 && len(name) != 14 && len(name) != 17:
-			// Not a field Check counts.
+		case len(name) != 4 && len(name) != 12 && len(name) != 14 && len(name) != 16 && len(name) != 17:
+			// Not a field Check counts or reports.
+		case EqualFold(name, "x-request-id"):
+			seen |= FieldXRequestID
+		case EqualFold(name, "x-forwarded-host"):
+			seen |= FieldXForwardedHost
 		case EqualFold(name, "host"):
 			if hosts++; hosts > 1 {
-				return 400, reasonDupHost
+				return 400, reasonDupHost, seen
 			}
 		case EqualFold(name, "content-length"):
 			if lengths++; lengths > 1 {
-				return 400, reasonDupLength
+				return 400, reasonDupLength, seen
 			}
 			if !allDigits(value) {
-				return 400, reasonBadLength
+				return 400, reasonBadLength, seen
 			}
 		case EqualFold(name, "transfer-encoding"):
 			if codings++; codings > 1 {
-				return 400, reasonDupCoding
+				return 400, reasonDupCoding, seen
 			}
 			if !EqualFold(value, "chunked") {
-				return 400, reasonBadCoding
+				return 400, reasonBadCoding, seen
 			}
 		}
 	}
 	if !ended {
-		return 400, reasonHeaderUnfinished
+		return 400, reasonHeaderUnfinished, seen
 	}
 	if lengths > 0 && codings > 0 {
-		return 400, reasonLengthAndCoding
+		return 400, reasonLengthAndCoding, seen
 	}
-	return 0, ""
+	return 0, "", seen
+}
+
+// valueFault returns why the field value v is refused (a CR, or a control
+// character other than HTAB), or "" when it is not. Words of eight bytes
+// without a byte below 0x20 or a DEL are skipped whole; the first word that
+// has one, and the tail, are read byte by byte, so the first fault is the one
+// reported.
+func valueFault(v []byte) string {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(v) >= 8 {
+		w := binary.LittleEndian.Uint64(v)
+		// Exact for "is there any such byte": a false flag can only appear
+		// in a byte above a true one.
+		below := (w - 0x20*ones) &^ w & highs
+		del := (w ^ 0x7f*ones - ones) &^ (w ^ 0x7f*ones) & highs
+		if below|del != 0 {
+			break
+		}
+		v = v[8:]
+	}
+	for _, c := range v {
+		if c == '\r' {
+			return reasonBareCR
+		}
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return reasonHeaderValue
+		}
+	}
+	return ""
 }
 
 func trimOWS(b []byte) []byte {

@@ -82,10 +82,72 @@ func TestCheckRawHeaders(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, why := checkRawHeaders([]byte(tc.raw))
+			st, why, _ := checkRawHeaders([]byte(tc.raw))
 			if (st == 0) != tc.ok {
 				t.Fatalf("checkRawHeaders(%q) = %d %q, want ok=%v", tc.raw, st, why, tc.ok)
 			}
 		})
+	}
+}
+
+func TestCheckReportsTheFieldsItSaw(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want Fields
+	}{
+		{"neither field", "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n", 0},
+		{"both, as fasthttp spells them", "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: r\r\nX-Forwarded-Host: b\r\n\r\n", FieldXRequestID | FieldXForwardedHost},
+		{"both in other cases, one empty", "GET / HTTP/1.1\r\nx-request-ID:\r\nHost: a\r\nX-FORWARDED-HOST: b\r\n\r\n", FieldXRequestID | FieldXForwardedHost},
+		{"twice", "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: r\r\nX-Request-Id: s\r\n\r\n", FieldXRequestID},
+		{"names that only start or end like them", "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Ids: r\r\nX-Forwarded-Hos: b\r\nY-X-Request-Id: c\r\n\r\n", 0},
+		{"a name in another field's value", "GET / HTTP/1.1\r\nHost: a\r\nX-Other: X-Request-Id: r\r\n\r\n", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := parseRequest(t, tt.raw)
+			_, seen, st, why := CheckAppendAuthority(nil, req, &Options{})
+			if st != 0 {
+				t.Fatalf("refused: %d %s", st, why)
+			}
+			if seen != tt.want {
+				t.Errorf("seen %b, want %b", seen, tt.want)
+			}
+		})
+	}
+}
+
+// valueFaultByteByByte is valueFault without the eight-byte words.
+func valueFaultByteByByte(v []byte) string {
+	for _, c := range v {
+		if c == '\r' {
+			return reasonBareCR
+		}
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return reasonHeaderValue
+		}
+	}
+	return ""
+}
+
+func TestValueFaultFindsEveryByteAtEveryPosition(t *testing.T) {
+	for n := 1; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for b := 0; b < 256; b++ {
+				for _, fill := range []byte{'a', 0x80, 0xff, '\t', 0x7e, ' '} {
+					v := make([]byte, 0, n)
+					for range n {
+						v = append(v, fill)
+					}
+					v[pos] = byte(b)
+					if n > 2 && pos+1 < n && b%3 == 0 {
+						v[n-1] = '\r' // a second fault after the first
+					}
+					if got, want := valueFault(v), valueFaultByteByByte(v); got != want {
+						t.Fatalf("valueFault(%q) = %q, want %q", v, got, want)
+					}
+				}
+			}
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package httpsafe
 
 import (
+	"bufio"
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -87,6 +89,32 @@ func FuzzAppendAuthority(f *testing.F) {
 		h2, st2 := AppendAuthority(nil, &req2)
 		if st2 != 0 || !bytes.Equal(h2, h) {
 			t.Fatalf("%q does not parse to itself: %q status %d", h, h2, st2)
+		}
+	})
+}
+
+func FuzzCheckAppendAuthority(f *testing.F) {
+	for _, s := range [][2]string{
+		{"a.example", "/"}, {"A.Example.:8080", "/"}, {"[::1]:443", "/"}, {"u@a", "/"},
+		{"a", "http://B.example:81/p"}, {"a", "http://u:p@b/p"}, {"", "https://b?q"}, {"", "/"},
+		{"a", "ftp://b/"}, {"a:0", "/"}, {"a", "http:///"}, {"a", "p"}, {"a", "*"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, hostHeader, target string) {
+		raw := "GET " + target + " HTTP/1.1\r\n"
+		if hostHeader != "" {
+			raw += "Host: " + hostHeader + "\r\n"
+		}
+		var req fasthttp.Request
+		req.Header.DisableNormalizing()
+		if req.Read(bufio.NewReader(strings.NewReader(raw+"\r\n"))) != nil {
+			return
+		}
+		got, _, st, why := CheckAppendAuthority([]byte("pre"), &req, &Options{})
+		want, wst, wwhy := checkThenAppendAuthority([]byte("pre"), &req, &Options{})
+		if !bytes.Equal(got, want) || st != wst || why != wwhy {
+			t.Fatalf("%q: CheckAppendAuthority %q %d %q; Check then AppendAuthority %q %d %q", raw, got, st, why, want, wst, wwhy)
 		}
 	})
 }

@@ -182,6 +182,11 @@ func responseConnectionNames(h *fasthttp.ResponseHeader, name []byte) bool {
 	return false
 }
 
+// IsHopByHop reports whether name is one of the fields StripRequestHopByHop
+// and StripResponseHopByHop always remove, in any case: a header without
+// any has nothing for them to do but clear the close flag.
+func IsHopByHop(name []byte) bool { return isHopByHop(name) }
+
 // isHopByHop reports whether name is one of the fixed hop-by-hop fields.
 // Proxy-Authenticate and Proxy-Authorization are in the list as in Go's
 // httputil.ReverseProxy: they are credentials for the gateway, not the
