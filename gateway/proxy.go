@@ -291,8 +291,13 @@ func (s *Server) rewriteRequest(rq *request) {
 	// The upstream leg is plain HTTP whatever the client leg was; fasthttp
 	// refuses to send a request parsed on a TLS listener to a plain backend
 	// unless its scheme says so.
+	// That fresh parse must not normalise the path either: the upgrade
+	// handshake and the pipelined transport write the request themselves,
+	// and "/a%2Bb" would go upstream as "/a+b".
 	if rq.tls {
-		req.URI().SetScheme(schemeHTTP)
+		u := req.URI()
+		u.SetScheme(schemeHTTP)
+		u.DisablePathNormalizing = true
 	}
 
 	// X-Forwarded-For: extend a trusted chain (every copy, in order), else

@@ -283,7 +283,9 @@ func writeUpstream(t *testing.T, target string, tls bool, strip string, hostClie
 	if setAgain {
 		ctx.Request.SetRequestURIBytes(rq.uri)
 		if tls {
-			ctx.Request.URI().SetScheme(schemeHTTP)
+			u := ctx.Request.URI()
+			u.SetScheme(schemeHTTP)
+			u.DisablePathNormalizing = true
 		}
 	}
 	if hostClient {
@@ -332,6 +334,23 @@ func TestStripResponseRemovesWhatBothRemovalsRemove(t *testing.T) {
 		}
 		if got.ConnectionClose() != want.ConnectionClose() {
 			t.Fatalf("response\n%s\nclose %v, want %v", b.String(), got.ConnectionClose(), want.ConnectionClose())
+		}
+	}
+}
+
+// The target goes upstream as the gateway normalised it, encoded octets
+// kept, for a TLS client too and when the request is written without the
+// HostClient (upgrade handshake, pipelined transport).
+func TestUpstreamTargetKeepsEncodedOctets(t *testing.T) {
+	for _, target := range []string{"/a%2Bb", "/a%2Fb?x", "/a%25b", "/a%3Fb?c"} {
+		for _, tls := range []bool{false, true} {
+			for _, hostClient := range []bool{true, false} {
+				got := writeUpstream(t, target, tls, "", hostClient, false)
+				if line := "GET " + target + " HTTP/1.1\r\n"; !strings.HasPrefix(got, line) {
+					t.Errorf("%s, tls %v, HostClient %v: upstream request begins %q, want %q",
+						target, tls, hostClient, strings.SplitN(got, "\r\n", 2)[0], line)
+				}
+			}
 		}
 	}
 }
