@@ -151,8 +151,11 @@ func TestConcurrentMissesFillOnce(t *testing.T) {
 			var instances [2]*Tiered
 			if tt.shared {
 				srv := testnet.StartRedis(t)
+				// 200 first calls at once under -race can take longer than
+				// the usual 50ms: a timed-out lease call fills without it.
+				slow := func(o *Options) { o.RedisTimeout = time.Second }
 				for i := range instances {
-					instances[i] = newTestTieredRedis(t, newClient(t, srv), clk, nil)
+					instances[i] = newTestTieredRedis(t, newClient(t, srv), clk, slow)
 				}
 			} else {
 				for i := range instances {
