@@ -15,16 +15,21 @@ func prepareFor(w *pipeWork, resp *fasthttp.Response, timeout time.Duration) {
 	w.timeout = timeout
 }
 
+// testWorkPool returns a pipeline with only its work-item pool, and an item.
+func testWorkPool() (*pipeline, *pipeWork) {
+	p := &pipeline{}
+	p.works.New = func() any { return newPipeWork() }
+	return p, newPipeWork()
+}
+
 // TestPipeWorkDeadlineRace races a caller's deadline timer against the
 // pipeline side answering or letting go of the request, on one work item
 // used again and again: whichever way it goes, the caller learns the right
 // verdict, no token is left behind for the item's next use, and the item
 // ends in a state that names who recycles it.
 func TestPipeWorkDeadlineRace(t *testing.T) {
-	p := &pipeline{}
-	p.works.New = func() any { return newPipeWork() }
+	p, w := testWorkPool()
 	var resp fasthttp.Response
-	w := newPipeWork()
 	for i := range 2000 {
 		timeout := time.Duration(rand.IntN(40)) * time.Microsecond
 		prepareFor(w, &resp, timeout)
@@ -113,10 +118,8 @@ func TestPipeWorkTimer(t *testing.T) {
 // moment the next one starts: the next one, with a long timeout, must never
 // be expired by it.
 func TestPipeWorkKeptTimerNeverExpiresALaterRequest(t *testing.T) {
-	p := &pipeline{}
-	p.works.New = func() any { return newPipeWork() }
+	p, w := testWorkPool()
 	var resp fasthttp.Response
-	w := newPipeWork()
 	for i := range 2000 {
 		short := time.Duration(rand.IntN(30)) * time.Microsecond
 		prepareFor(w, &resp, short)
