@@ -238,6 +238,12 @@ func (s *Server) rewriteRequest(rq *request) {
 	f := scanRequestFields(h)
 	if f.general() {
 		httpsafe.StripRequestHopByHop(h)
+		// A client's Connection may name X-Forwarded-Host: what it removed
+		// was the client's, never the gateway's own.
+		if len(h.Peek(hdrXFHost)) == 0 {
+			h.Del(hdrXFHost)
+			h.SetCanonical([]byte(hdrXFHost), h.Host())
+		}
 	} else {
 		h.ResetConnectionClose() // all StripRequestHopByHop has to do
 	}

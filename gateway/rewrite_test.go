@@ -38,6 +38,9 @@ func referenceRewrite(rq *request) {
 		replace(hdrXFHost, h.Host())
 	}
 	httpsafe.StripRequestHopByHop(h)
+	if len(h.Peek(hdrXFHost)) == 0 { // a client's Connection named it
+		replace(hdrXFHost, h.Host())
+	}
 	h.Del("Expect")
 	if !h.IsHTTP11() {
 		h.SetProtocol(protoHTTP11)
@@ -351,6 +354,28 @@ func TestUpstreamTargetKeepsEncodedOctets(t *testing.T) {
 						target, tls, hostClient, strings.SplitN(got, "\r\n", 2)[0], line)
 				}
 			}
+		}
+	}
+}
+
+// A client's Connection naming X-Forwarded-Host removes the client's copy,
+// never the gateway's own value (RFC 9110 §7.6.1: hop-by-hop fields are the
+// sender's, and the gateway sets its X-Forwarded-* fields for the next hop).
+func TestConnectionNamingXForwardedHostKeepsTheGatewaysValue(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		var ctx fasthttp.RequestCtx
+		raw := "GET /p HTTP/1.1\r\nHost: shop.example\r\nConnection: X-Forwarded-Host\r\nX-Forwarded-Host: evil.example\r\n\r\n"
+		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+			t.Fatal(err)
+		}
+		path, _, _ := httpsafe.AppendPath(nil, []byte("/p"), &httpsafe.Options{})
+		rq := &request{
+			ctx: &ctx, table: &Table{}, route: &Route{}, trusted: trusted,
+			peer: netip.MustParseAddr("192.0.2.1"), id: []byte("id"), path: path,
+		}
+		rq.srv.rewriteRequest(rq)
+		if got := string(ctx.Request.Header.Peek(hdrXFHost)); got != "shop.example" {
+			t.Errorf("trusted %v: X-Forwarded-Host = %q, want shop.example", trusted, got)
 		}
 	}
 }
