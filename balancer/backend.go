@@ -310,21 +310,57 @@ func (b *Backend) LatencyEWMA() time.Duration {
 // is written out or reset). Requests sent over a pipelined connection
 // always have their whole body read: responses queue behind each other
 // there, so none can be left half read. Do clears resp.StreamBody.
+//
+// resp is reset first; it never gets a default Content-Type (a proxied
+// response says what its backend said).
 func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	return b.DoAt(req, resp, time.Now(), deadline)
+}
+
+// DoAt is Do for a caller that has just read the clock: now is that
+// reading, and the exchange reads none of its own. The time between now and
+// the call counts as spent: a pipelined request's timer, which counts from
+// now, fires that much later than deadline at most (a caller passes a
+// reading taken a few microseconds before, at the start of its attempt).
+//
+// It does what fasthttp's HostClient.Do would do around the transport
+// (reset resp, one more try for errStaleConn) without the seven clock reads
+// HostClient.Do and the transport made between them to turn the deadline
+// into a timeout and back: about 1.5% of a proxied request's CPU time.
+func (b *Backend) DoAt(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) error {
 	b.requests.Add(1)
-	hc := b.hc
-	if b.pipe != nil && b.pipe.eligible(req) { // upstream.pipeline: see pipeline.go
-		hc = b.pipe.hc
+	if !now.Before(deadline) {
+		return b.classify(fasthttp.ErrTimeout)
 	}
-	err := hc.DoDeadline(req, resp, deadline)
+	prepareExchange(req, resp)
+	var err error
+	if b.pipe != nil && b.pipe.eligible(req) { // upstream.pipeline: see pipeline.go
+		err = b.pipe.do(req, resp, now, deadline)
+	} else {
+		err = b.transport.do(b.hc, req, resp, now, deadline)
+	}
 	if err != nil {
 		return b.classify(err)
 	}
 	return nil
 }
 
-// classify counts err and wraps it so that errors.Is finds its kind.
+// prepareExchange readies resp for a response, as HostClient.Do does: reset,
+// keeping the caller's SkipBody and StreamBody, and with no default
+// Content-Type. req's path goes out as it is (DisablePathNormalizing).
+func prepareExchange(req *fasthttp.Request, resp *fasthttp.Response) {
+	skipBody, streamBody := resp.SkipBody, resp.StreamBody
+	resp.Reset()
+	resp.SkipBody, resp.StreamBody = skipBody, streamBody
+	resp.Header.SetNoDefaultContentType(true)
+	req.URI().DisablePathNormalizing = true
+}
+
+// classify counts err and wraps it so that errors.Is finds its kind. A
+// response fasthttp could not parse is described without the bytes it
+// quoted (quietReadError).
 func (b *Backend) classify(err error) error {
+	err = quietReadError(err)
 	switch {
 	case errors.Is(err, ErrConnect):
 		b.connectErrors.Add(1)

@@ -66,8 +66,10 @@
 // writes a stray response on an idle keep-alive connection (a bug, a
 // late answer to a timed-out request, a proxy in between misbehaving) gets
 // it read as the answer to the next client's request. That is a data leak
-// between users, so Backend uses its own fasthttp.RoundTripper, built on
-// HostClient's exported connection pool: a connection whose reader still
+// between users, so Backend uses its own transport, built on HostClient's
+// exported connection pool (Backend.DoAt calls it directly, not through
+// HostClient.Do, whose clock reads cost more than the transport's logic;
+// the health checker goes through HostClient): a connection whose reader still
 // holds bytes after a response is closed, and before a pooled connection is
 // reused one non-blocking recvfrom(MSG_PEEK|MSG_DONTWAIT) checks that the
 // backend has sent nothing and has not closed it. A dirty or closed

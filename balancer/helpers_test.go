@@ -38,3 +38,16 @@ func tryGet(b *Backend, path string) (string, error) {
 	}
 	return string(resp.Body()), nil
 }
+
+// newGet is a pooled GET path request to host "backend" and a pooled
+// response, both released when the test ends.
+func newGet(t *testing.T, path string) (*fasthttp.Request, *fasthttp.Response) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	t.Cleanup(func() {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	})
+	req.SetRequestURI(path)
+	req.Header.SetHost("backend")
+	return req, resp
+}

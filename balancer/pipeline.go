@@ -11,12 +11,11 @@ import (
 )
 
 // pipeline sends a backend's pipelinable requests (see pipelinable) over a
-// few pipelined connections (pipeConn). It is the Transport of a HostClient
-// of its own, hc, so that fasthttp prepares each request and response
-// exactly as on the ordinary path (Reset, path normalising, User-Agent,
-// SkipBody kept); whatever it will not pipeline (every connection full,
-// stalled or dialling, pipelining turned off, a replay) it hands to the
-// backend's ordinary transport and connection pool.
+// few pipelined connections (pipeConn). Backend.DoAt prepares each request
+// and response as for the ordinary path; whatever the pipeline will not
+// carry (every connection full, stalled or dialling, pipelining turned off,
+// a replay) it hands to the backend's ordinary transport and connection
+// pool.
 //
 // A request's path: reserve a slot on the first connection that has one
 // and is not stalled (packing requests onto few connections makes the
@@ -32,7 +31,6 @@ type pipeline struct {
 	timeout        time.Duration // the pool's: bounds reading a response nobody waits for
 	connectTimeout *atomic.Int64
 
-	hc     *fasthttp.HostClient // Transport is this pipeline
 	normal *fasthttp.HostClient // the backend's ordinary client
 	tr     *transport           // and its transport, shared: stray counts add up
 
@@ -78,8 +76,6 @@ func newPipeline(addr string, o Options, normal *fasthttp.HostClient, tr *transp
 		slots:          make([]pipeSlot, o.Upstream.Pipeline.Conns),
 	}
 	p.works.New = func() any { return newPipeWork() }
-	p.hc = newHostClient(addr, settingsOf(o), o.MaxConnsPerBackend, connectTimeout, tr)
-	p.hc.Transport = p
 	return p
 }
 
@@ -107,50 +103,46 @@ func (p *pipeline) eligible(req *fasthttp.Request) bool {
 // byte of its response arrived: it is sent once more, on the ordinary path.
 var errReplay = errors.New("pipelined connection ended before the response began")
 
-// RoundTrip implements fasthttp.RoundTripper.
-func (p *pipeline) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+// do is one exchange for Backend.DoAt (which has prepared resp), over a
+// pipelined connection or, failing one, the ordinary transport. now is a
+// recent reading of the clock: the stall check and the timer count from it.
+func (p *pipeline) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) error {
 	if p.offReason.Load() != nil || p.closed.Load() {
-		return p.tr.RoundTrip(p.normal, req, resp)
-	}
-	// One clock read for the deadline, the stall check and the timer.
-	now := time.Now()
-	deadline := now.Add(maxConnWait)
-	if timeout := req.GetTimeOut(); timeout > 0 {
-		deadline = now.Add(timeout)
+		return p.tr.do(p.normal, req, resp, now, deadline)
 	}
 	c := p.reserve(now, deadline)
 	if c == nil {
-		return p.tr.RoundTrip(p.normal, req, resp)
+		return p.tr.do(p.normal, req, resp, now, deadline)
 	}
 	w := p.works.Get().(*pipeWork)
 	if err := w.render(req); err != nil {
 		c.unreserve()
 		p.works.Put(w)
-		return false, err
+		return err
 	}
 	skipBody := resp.SkipBody
-	w.prepare(resp, req.Header.IsHead(), deadline, p.hc.DisableHeaderNamesNormalizing)
+	w.prepare(resp, req.Header.IsHead(), deadline, p.normal.DisableHeaderNamesNormalizing)
 	w.timeout = deadline.Sub(now)
 	w.start(w.timeout)
 	c.queue <- w // never blocks: the slot is reserved
 	if w.wait(p) {
 		// The deadline passed first; w is released.
 		resp.SkipBody = skipBody
-		return false, fmt.Errorf("%w: waiting for a pipelined response", ErrTimeout)
+		return fmt.Errorf("%w: waiting for a pipelined response", ErrTimeout)
 	}
 	err := w.err
 	p.works.Put(w)
 	resp.SkipBody = skipBody
 	if err == errReplay { //nolint:errorlint // our own sentinel, never wrapped
 		p.replayed.Add(1)
-		resp.Reset()
+		prepareExchange(req, resp)
 		resp.SkipBody = skipBody
-		return false, p.replay(req, resp, deadline)
+		return p.replay(req, resp, deadline)
 	}
 	if err == nil {
 		p.pipelined.Add(1)
 	}
-	return false, err
+	return err
 }
 
 // replay sends req once more, alone on a new connection that is closed

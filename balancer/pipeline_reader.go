@@ -73,7 +73,7 @@ func (c *pipeConn) read() {
 			headBytes = c.cr.n > start
 			headErr = err
 			if headBytes && !isTimeout(err) && !errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				offReason = fmt.Errorf("%w: %w", errPipeFraming, err)
+				offReason = fmt.Errorf("%w: %w", errPipeFraming, quietReadError(err))
 			} else if !headBytes && c.pipelined() && !isTimeout(err) && !c.stopping() {
 				offReason = errPipeClosed
 			}

@@ -214,13 +214,44 @@ type transport struct {
 	streamTimeout  time.Duration
 }
 
-// RoundTrip implements fasthttp.RoundTripper.
+// do is one exchange for Backend.DoAt: roundTrip, and once more when the
+// backend closed a reused connection before answering an idempotent request
+// (errStaleConn), as HostClient.Do would with MaxIdemponentCallAttempts 2.
+func (t *transport) do(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) error {
+	stream := resp.StreamBody // roundTrip clears it
+	retry, err := t.roundTrip(hc, req, resp, now, deadline)
+	if err != nil && retry {
+		prepareExchange(req, resp)
+		resp.StreamBody = stream
+		_, err = t.roundTrip(hc, req, resp, time.Now(), deadline)
+	}
+	if err == io.EOF { //nolint:errorlint // fasthttp's own sentinel, returned as is
+		err = fasthttp.ErrConnectionClosed
+	}
+	return err
+}
+
+// RoundTrip implements fasthttp.RoundTripper, for the health checker's
+// HostClient: the deadline is the request's timeout from now (none without
+// one).
 func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
-	// HostClient stores the time left before the caller's deadline in the
-	// request before each call.
+	now := time.Now()
 	var deadline time.Time
 	if timeout := req.GetTimeOut(); timeout > 0 {
-		deadline = time.Now().Add(timeout)
+		deadline = now.Add(timeout)
+	}
+	return t.roundTrip(hc, req, resp, now, deadline)
+}
+
+// roundTrip sends req on a pooled or new connection and reads its response,
+// by deadline (zero: none); now is a recent reading of the clock, from which
+// the time left is counted without another. retry reports errStaleConn.
+func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (retry bool, err error) {
+	var timeout time.Duration // what is left: AcquireConn's wait, the connection deadline's slack
+	if !deadline.IsZero() {
+		if timeout = deadline.Sub(now); timeout <= 0 {
+			return false, fasthttp.ErrTimeout
+		}
 	}
 
 	// Take a connection that is safe to send on. A pooled connection that
@@ -228,13 +259,9 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	// loop ends because each turn removes one idle connection, and once none
 	// is left AcquireConn dials. (The steps are inline because AcquireConn's
 	// result type is unexported and cannot be named in a helper.)
-	wait, err := timeLeft(deadline)
-	if err != nil {
-		return false, err
-	}
-	cc, err := hc.AcquireConn(wait, req.ConnectionClose())
+	cc, err := hc.AcquireConn(timeout, req.ConnectionClose())
 	for err == nil {
-		ready, rerr := t.ready(cc.Conn(), deadline, req.GetTimeOut())
+		ready, rerr := t.ready(cc.Conn(), deadline, timeout)
 		if ready {
 			break
 		}
@@ -242,8 +269,9 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 		if rerr != nil {
 			return false, rerr
 		}
-		if wait, err = timeLeft(deadline); err != nil {
-			return false, err
+		wait, terr := timeLeft(deadline)
+		if terr != nil {
+			return false, terr
 		}
 		cc, err = hc.AcquireConn(wait, req.ConnectionClose())
 	}
@@ -349,6 +377,35 @@ func staleRetry(reused bool, req *fasthttp.Request, err error) (bool, error) {
 		return true, fmt.Errorf("%w: %w", errStaleConn, err)
 	}
 	return false, err
+}
+
+// errMalformedResponse replaces fasthttp's error for a response it could not
+// parse when that error quotes the bytes it got. fasthttp leaves them out
+// only of responses a HostClient marked (SecureErrorLogMessage), and
+// Backend.DoAt prepares responses itself; what a backend sent can be
+// anything (a session cookie, a token), and the error ends up in the log.
+var errMalformedResponse = errors.New("malformed response from backend")
+
+// quietReadError is err without the backend's bytes: the kinds of error the
+// gateway tells apart (timeouts, network errors, EOF, the body limit, broken
+// chunks, the balancer's own) pass unchanged, and any other is a parse
+// error whose text may quote the response: errMalformedResponse alone.
+func quietReadError(err error) error {
+	var (
+		ne     net.Error
+		small  *fasthttp.ErrSmallBuffer
+		broken *fasthttp.ErrBrokenChunk
+	)
+	switch {
+	case err == nil, err == io.EOF, isTimeout(err), errors.As(err, &ne), errors.As(err, &broken),
+		errors.Is(err, fasthttp.ErrBodyTooLarge), errors.Is(err, fasthttp.ErrConnectionClosed),
+		errors.Is(err, ErrConnect), errors.Is(err, ErrTimeout), errors.Is(err, errStaleConn),
+		errors.Is(err, ErrBrokenChunked), errors.Is(err, errTooManyInterim):
+		return err
+	case errors.As(err, &small):
+		return fmt.Errorf("%w: response head larger than the read buffer", errMalformedResponse)
+	}
+	return errMalformedResponse
 }
 
 // Idempotent reports whether req's method may be sent twice (RFC 9110

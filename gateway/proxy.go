@@ -90,7 +90,9 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 	// A large or unknown-length body may stream (stream.go). HTTP/1.0
 	// clients cannot take chunked framing: theirs is read whole.
 	rq.ctx.Response.StreamBody = !rq.noStream
-	err := b.Do(&rq.ctx.Request, &rq.ctx.Response, deadline)
+	// start is the attempt's clock reading (the request's start for the
+	// first): the exchange counts from it and reads no clock of its own.
+	err := b.DoAt(&rq.ctx.Request, &rq.ctx.Response, start, deadline)
 	latency := time.Since(start)
 	o := balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency}
 	if err == nil && rq.ctx.Response.IsBodyStream() {

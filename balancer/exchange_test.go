@@ -1,0 +1,86 @@
+package balancer
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/internal/testnet"
+)
+
+// Backend.DoAt prepares the response itself instead of fasthttp's
+// HostClient, which marked it so that parse errors leave the backend's bytes
+// out. Whatever a backend sends, its bytes never reach the error (and from
+// there the log), on the ordinary path and the pipelined one.
+func TestAMalformedResponseIsReportedWithoutItsBytes(t *testing.T) {
+	const secret = "tok-3f9a1c"
+	answers := map[string]string{
+		"/status":     "HTTP/1.1 2x0 OK " + secret + "\r\nContent-Length: 0\r\n\r\n",
+		"/line":       "HTTP/1.1" + secret + "\r\nContent-Length: 0\r\n\r\n",
+		"/field":      "HTTP/1.1 200 OK\r\nX-Token: " + secret + "\x01\r\nContent-Length: 0\r\n\r\n",
+		"/garbage":    secret + "\r\n\r\n",
+		"/head-large": "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat(secret, 2000) + "\r\nContent-Length: 0\r\n\r\n",
+	}
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		_, _ = w.Write([]byte(answers[r.Path]))
+		_ = w.Close()
+	})
+	for _, pipelined := range []bool{false, true} {
+		o := testOptions()
+		if pipelined {
+			o.Upstream.Pipeline = PipelineOptions{Depth: 8}.WithDefaults()
+		}
+		b := NewBackend(rb.Addr, 1, o)
+		t.Cleanup(b.Close)
+		for path := range answers {
+			_, err := tryGet(b, path)
+			switch {
+			case err == nil:
+				t.Errorf("pipelined %v, GET %s: no error", pipelined, path)
+			case strings.Contains(err.Error(), secret[:6]):
+				t.Errorf("pipelined %v, GET %s: the error quotes the response: %v", pipelined, path, err)
+			case errors.Is(err, ErrTimeout) || errors.Is(err, ErrConnect):
+				t.Errorf("pipelined %v, GET %s: %v, want a bad response", pipelined, path, err)
+			}
+		}
+	}
+}
+
+// A proxied response has the Content-Type its backend gave it, and none
+// when the backend gave none: fasthttp would otherwise add text/plain.
+func TestAResponseWithoutContentTypeGetsNone(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		_, _ = w.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	})
+	b := NewBackend(rb.Addr, 1, testOptions())
+	t.Cleanup(b.Close)
+	req, resp := newGet(t, "/")
+	for i := 0; i < 2; i++ { // the second on a reused response
+		if err := b.DoAt(req, resp, time.Now(), time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if head := resp.Header.String(); strings.Contains(head, "Content-Type") {
+			t.Fatalf("response head written as\n%s\nwant no Content-Type", head)
+		}
+	}
+}
+
+// DoAt counts the time left from the caller's reading of the clock: a
+// deadline at or before it fails at once, and nothing is sent.
+func TestDoAtADeadlineNotAfterNowSendsNothing(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+	})
+	b := NewBackend(rb.Addr, 1, testOptions())
+	t.Cleanup(b.Close)
+	req, resp := newGet(t, "/")
+	now := time.Now()
+	if err := b.DoAt(req, resp, now, now); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if n := rb.Requests(); n != 0 {
+		t.Fatalf("backend got %d requests, want none", n)
+	}
+}
