@@ -324,7 +324,7 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 // reading taken a few microseconds before, at the start of its attempt).
 //
 // It does what fasthttp's HostClient.Do would do around the transport
-// (reset resp, one more try for errStaleConn) without the seven clock reads
+// (reset resp, one more try for errStaleConn) without the six clock reads
 // HostClient.Do and the transport made between them to turn the deadline
 // into a timeout and back: about 1.5% of a proxied request's CPU time.
 func (b *Backend) DoAt(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) error {
