@@ -323,6 +323,10 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 // now, fires that much later than deadline at most (a caller passes a
 // reading taken a few microseconds before, at the start of its attempt).
 //
+// The caller's goroutine lets the others run while the backend works: the
+// transport yields (runtime.Gosched) before it reads a response, and a
+// pipelined request waits for its connection's reader.
+//
 // It does what fasthttp's HostClient.Do would do around the transport
 // (reset resp, one more try for errStaleConn) without the six clock reads
 // HostClient.Do and the transport made between them to turn the deadline

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/internal/testnet"
@@ -201,4 +203,43 @@ func TestAClientThatDoesNotReadIsCutOffByTheWriteTimeout(t *testing.T) {
 	testnet.Eventually(t, "write_timeout (300ms) to close the connection of a client that does not read", func() bool {
 		return s.conns.Load() == 0
 	})
+}
+
+// A request that yielded while it waited for its backend does not yield
+// again before the next request is read; one that did not (a cache hit, a
+// refusal) yields before every other such read.
+func TestTheConnectionYieldsOncePerRequest(t *testing.T) {
+	c, peer := loopbackPair(t, 0)
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init2(c, nil, false)
+	buf := make([]byte, 1)
+	exchange := func(proxied bool) {
+		t.Helper()
+		if _, err := c.Write([]byte("r")); err != nil { // a response
+			t.Fatal(err)
+		}
+		if proxied {
+			upstreamYielded(ctx)
+		}
+		if _, err := peer.Write([]byte("q")); err != nil { // the next request
+			t.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(peer, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		exchange(true)
+	}
+	if c.reads != 0 || c.yielded {
+		t.Fatalf("after 4 proxied requests: %d reads counted for yielding, yielded %v; want 0, false", c.reads, c.yielded)
+	}
+	exchange(false)
+	exchange(false)
+	if c.reads != 2 {
+		t.Fatalf("after 2 requests answered without a backend: %d reads counted, want 2 (one of them yields)", c.reads)
+	}
 }
