@@ -416,12 +416,16 @@ func (b *Backend) Stats() BackendStats {
 	}
 	if b.pipe != nil {
 		st.OpenConns += b.pipe.openConns()
-		st.Pipelining = b.pipe.off() == nil
+		st.Pipelining = b.Pipelining()
 		st.Pipelined = b.pipe.pipelined.Load()
 		st.PipelineReplays = b.pipe.replayed.Load()
 	}
 	return st
 }
+
+// Pipelining reports whether b's pipelinable requests go over pipelined
+// connections: upstream.pipeline is on and has not been turned off.
+func (b *Backend) Pipelining() bool { return b.pipe != nil && b.pipe.off() == nil }
 
 // PipelineOff returns why pipelining to the backend was turned off (it
 // closed pipelined connections with requests unanswered, or answered out of

@@ -118,8 +118,8 @@ func (c *yieldConn) ReadFrom(r io.Reader) (int64, error) {
 
 // upstreamYielded tells ctx's client connection that the request let the
 // other goroutines run while it waited for its backend (Backend.DoAt yields
-// before it reads a response, and a pipelined request waits for its
-// connection's reader), so the connection reads the next request at once.
+// before it reads a response), so the connection reads the next request at
+// once.
 func upstreamYielded(ctx *fasthttp.RequestCtx) {
 	if c, ok := ctx.Conn().(*yieldConn); ok {
 		c.yielded = true

@@ -94,7 +94,13 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 	// first): the exchange counts from it and reads no clock of its own.
 	err := b.DoAt(&rq.ctx.Request, &rq.ctx.Response, start, deadline)
 	latency := time.Since(start)
-	upstreamYielded(rq.ctx)
+	if !b.Pipelining() {
+		// The exchange yielded (Backend.DoAt). A pipelined request waits
+		// for its connection's reader instead, which hands it straight
+		// back without the run queue: its client connection yields as for
+		// a cache hit.
+		upstreamYielded(rq.ctx)
+	}
 	o := balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency}
 	if err == nil && rq.ctx.Response.IsBodyStream() {
 		// A streamed answer keeps its place on the backend until the body
