@@ -360,11 +360,8 @@ func prepareExchange(req *fasthttp.Request, resp *fasthttp.Response) {
 	req.URI().DisablePathNormalizing = true
 }
 
-// classify counts err and wraps it so that errors.Is finds its kind. A
-// response fasthttp could not parse is described without the bytes it
-// quoted (quietReadError).
+// classify counts err and wraps it so that errors.Is finds its kind.
 func (b *Backend) classify(err error) error {
-	err = quietReadError(err)
 	switch {
 	case errors.Is(err, ErrConnect):
 		b.connectErrors.Add(1)

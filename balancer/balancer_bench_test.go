@@ -99,8 +99,10 @@ func benchmarkDo(b *testing.B, bk *Backend, parallelism int) {
 }
 
 // BenchmarkConnCheck is the cost of the non-blocking peek done before each
-// reuse of a pooled connection (one recvfrom(MSG_PEEK|MSG_DONTWAIT) through
-// the runtime's RawConn), to compare with BenchmarkBackendDo.
+// reuse of a pooled connection (one recvfrom(MSG_PEEK|MSG_DONTWAIT)), to
+// compare with BenchmarkBackendDo: through the runtime's RawConn (check, the
+// pipelined writer's) and on the descriptor (checkOwned, the ordinary
+// transport's).
 func BenchmarkConnCheck(b *testing.B) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -121,11 +123,15 @@ func BenchmarkConnCheck(b *testing.B) {
 	}
 	defer c.Close()
 	bc := c.(*backendConn)
-	b.ReportAllocs()
-	for b.Loop() {
-		if bc.check() != connClean {
-			b.Fatal("idle connection is not clean")
-		}
+	for name, check := range map[string]func() connState{"RawConn": bc.check, "owned": bc.checkOwned} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if check() != connClean {
+					b.Fatal("idle connection is not clean")
+				}
+			}
+		})
 	}
 }
 

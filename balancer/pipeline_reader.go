@@ -68,12 +68,12 @@ func (c *pipeConn) read() {
 		}
 		// Coarse (conndeadline.go): up to a sixteenth of timeout early.
 		_ = setResponseReadDeadline(c.conn, deadline, timeout)
-		err := resp.ReadLimitBody(c.br, c.p.maxBody)
+		err := quietReadError(resp.ReadLimitBody(c.br, c.p.maxBody))
 		if err != nil {
 			headBytes = c.cr.n > start
 			headErr = err
 			if headBytes && !isTimeout(err) && !errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				offReason = fmt.Errorf("%w: %w", errPipeFraming, quietReadError(err))
+				offReason = fmt.Errorf("%w: %w", errPipeFraming, err)
 			} else if !headBytes && c.pipelined() && !isTimeout(err) && !c.stopping() {
 				offReason = errPipeClosed
 			}

@@ -114,6 +114,7 @@ type backendConn struct {
 	*net.TCPConn             // embedded pointer: keeps ReadFrom/WriteTo (sendfile, splice)
 	rawio        *rawio.Conn // Read and Write (rawio.go)
 	raw          syscall.RawConn
+	fd           uintptr // the socket, for checkOwned
 	peekFn       func(fd uintptr) bool
 	peekN        int
 	peekErr      error
@@ -138,6 +139,10 @@ func newBackendConn(c *net.TCPConn) (*backendConn, error) {
 	}
 	bc := &backendConn{TCPConn: c, rawio: rio, raw: raw}
 	bc.peekFn = bc.peek
+	if err := raw.Control(func(fd uintptr) { bc.fd = fd }); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
 	return bc, nil
 }
 
@@ -179,6 +184,21 @@ func (c *backendConn) check() connState {
 	if err := c.raw.Read(c.peekFn); err != nil {
 		return connClosed
 	}
+	return c.peeked()
+}
+
+// checkOwned is check for the goroutine that holds the connection out of
+// the pool for a request, when nothing else can close it: the peek is made
+// on the descriptor directly, without RawConn.Read's descriptor lock and
+// poller reset, which cost about as much as the call itself (a peek never
+// waits, so it needs neither).
+func (c *backendConn) checkOwned() connState {
+	c.peek(c.fd)
+	return c.peeked()
+}
+
+// peeked is what the last peek found.
+func (c *backendConn) peeked() connState {
 	switch {
 	case c.peekErr == unix.EAGAIN: //nolint:errorlint // an Errno, compared directly
 		return connClean
@@ -338,6 +358,7 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	} else {
 		err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
 	}
+	err = quietReadError(err)
 	stray := br.Buffered() > 0
 	hc.ReleaseReader(br)
 	resp.SkipBody = skipBody
@@ -380,24 +401,28 @@ func staleRetry(reused bool, req *fasthttp.Request, err error) (bool, error) {
 }
 
 // errMalformedResponse replaces fasthttp's error for a response it could not
-// parse when that error quotes the bytes it got. fasthttp leaves them out
-// only of responses a HostClient marked (SecureErrorLogMessage), and
-// Backend.DoAt prepares responses itself; what a backend sent can be
-// anything (a session cookie, a token), and the error ends up in the log.
+// parse, which quotes the bytes it got. fasthttp leaves them out only of
+// responses a HostClient marked (SecureErrorLogMessage), and Backend.DoAt
+// prepares responses itself; what a backend sent can be anything (a session
+// cookie, a token), and the error ends up in the log.
 var errMalformedResponse = errors.New("malformed response from backend")
 
-// quietReadError is err without the backend's bytes: the kinds of error the
-// gateway tells apart (timeouts, network errors, EOF, the body limit, broken
-// chunks, the balancer's own) pass unchanged, and any other is a parse
-// error whose text may quote the response: errMalformedResponse alone.
+// quietReadError is the error of reading a response (fasthttp's ReadLimitBody
+// or readHead and readBody) without the backend's bytes: the kinds the
+// gateway and the pipeline tell apart (timeouts, network errors, EOF, the
+// body limit, broken chunks, the balancer's own) pass unchanged, and any
+// other is a parse error: errMalformedResponse.
 func quietReadError(err error) error {
+	if err == nil || err == io.EOF {
+		return err // before the targets of errors.As, which escape
+	}
 	var (
 		ne     net.Error
 		small  *fasthttp.ErrSmallBuffer
 		broken *fasthttp.ErrBrokenChunk
 	)
 	switch {
-	case err == nil, err == io.EOF, isTimeout(err), errors.As(err, &ne), errors.As(err, &broken),
+	case isTimeout(err), errors.As(err, &ne), errors.As(err, &broken),
 		errors.Is(err, fasthttp.ErrBodyTooLarge), errors.Is(err, fasthttp.ErrConnectionClosed),
 		errors.Is(err, ErrConnect), errors.Is(err, ErrTimeout), errors.Is(err, errStaleConn),
 		errors.Is(err, ErrBrokenChunked), errors.Is(err, errTooManyInterim):
@@ -447,7 +472,7 @@ func (t *transport) ready(conn net.Conn, deadline time.Time, timeout time.Durati
 	if bc.requests == 1 {
 		return true, nil // a fresh connection cannot hold a stale response
 	}
-	switch bc.check() {
+	switch bc.checkOwned() { // AcquireConn gave it to this request alone
 	case connClean:
 		return true, nil
 	case connStray:
