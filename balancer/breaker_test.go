@@ -122,6 +122,20 @@ func TestAcquireAndRelease(t *testing.T) {
 
 func TestAcquireQueue(t *testing.T) {
 	long := CircuitBreakerOptions{MaxRequestsPerBackend: 1, QueueTimeout: 10 * time.Second}
+	t.Run("AcquireAt keeps the caller's clock reading unless it waited", func(t *testing.T) {
+		p := breakerPool(t, long, "a:1")
+		then := time.Now().Add(-time.Hour) // recognisable: no fresh reading is this old
+		held, now, err := p.AcquireAt(nil, nil, then, time.Now().Add(10*time.Second))
+		if err != nil || !now.Equal(then) {
+			t.Fatalf("a free place: now = %v, err %v; want the caller's reading back", now, err)
+		}
+		time.AfterFunc(50*time.Millisecond, func() { p.Release(held, ok200) })
+		b, now, err := p.AcquireAt(nil, nil, then, time.Now().Add(10*time.Second))
+		if err != nil || now.Sub(then) < time.Hour {
+			t.Fatalf("after a wait: now = %v, err %v; want a fresh reading", now, err)
+		}
+		p.Release(b, ok200)
+	})
 	t.Run("serves waiters first come first served", func(t *testing.T) {
 		p := breakerPool(t, long, "a:1")
 		held := mustAcquire(t, p, nil)

@@ -104,16 +104,25 @@ func (p *Pool) OnEjection(fn func(addr string, ejected bool, period time.Duratio
 // deadline). Below the caps, with nobody waiting, it takes no lock and
 // allocates nothing.
 func (p *Pool) Acquire(key []byte, not *Backend, deadline time.Time) (*Backend, error) {
+	b, _, err := p.AcquireAt(key, not, time.Time{}, deadline)
+	return b, err
+}
+
+// AcquireAt is Acquire for a caller that carries a reading of the clock,
+// now: it returns now when the place was free at once, and a fresh reading
+// when the request waited in the queue for one.
+func (p *Pool) AcquireAt(key []byte, not *Backend, now, deadline time.Time) (*Backend, time.Time, error) {
 	if p.br.waiting.Load() == 0 { // nobody ahead: try the fast path
 		b, err := p.reserve(key, not)
 		if !full(err) {
 			if err != nil && p.br.waiting.Load() != 0 {
 				p.serve() // reserve may have held a place a waiter needed
 			}
-			return b, err
+			return b, now, err
 		}
 	}
-	return p.wait(key, not, deadline)
+	b, err := p.wait(key, not, deadline)
+	return b, time.Now(), err
 }
 
 // Release gives back the place Acquire reserved on b and reports how the

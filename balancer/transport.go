@@ -73,7 +73,10 @@ func newHostClient(addr string, s clientSettings, maxConns int, connectTimeout *
 		SecureErrorLogMessage:         true,
 		// One more attempt, and only for errStaleConn: an idempotent
 		// request whose reused connection the backend closed before
-		// answering. Every other retry is the gateway's decision.
+		// answering. Every other retry is the gateway's decision. Only
+		// HostClient.Do reads these (the health checker, whose probes
+		// close their connection, so the case cannot arise there);
+		// Backend.DoAt makes the same one retry in transport.do.
 		MaxIdemponentCallAttempts: 2,
 		RetryIfErr: func(_ *fasthttp.Request, _ int, err error) (bool, bool) {
 			return false, errors.Is(err, errStaleConn)
@@ -245,9 +248,6 @@ func (t *transport) do(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fas
 		resp.StreamBody = stream
 		_, err = t.roundTrip(hc, req, resp, time.Now(), deadline)
 	}
-	if err == io.EOF { //nolint:errorlint // fasthttp's own sentinel, returned as is
-		err = fasthttp.ErrConnectionClosed
-	}
 	return err
 }
 
@@ -409,9 +409,10 @@ var errMalformedResponse = errors.New("malformed response from backend")
 
 // quietReadError is the error of reading a response (fasthttp's ReadLimitBody
 // or readHead and readBody) without the backend's bytes: the kinds the
-// gateway and the pipeline tell apart (timeouts, network errors, EOF, the
-// body limit, broken chunks, the balancer's own) pass unchanged, and any
-// other is a parse error: errMalformedResponse.
+// gateway and the pipeline tell apart or an operator wants to read
+// (timeouts, network errors, EOF and a body cut short, the body limit,
+// broken chunks, whose text quotes one byte at most, the balancer's own)
+// pass unchanged, and any other is a parse error: errMalformedResponse.
 func quietReadError(err error) error {
 	if err == nil || err == io.EOF {
 		return err // before the targets of errors.As, which escape
@@ -419,10 +420,10 @@ func quietReadError(err error) error {
 	var (
 		ne     net.Error
 		small  *fasthttp.ErrSmallBuffer
-		broken *fasthttp.ErrBrokenChunk
+		broken fasthttp.ErrBrokenChunk // returned as a value
 	)
 	switch {
-	case isTimeout(err), errors.As(err, &ne), errors.As(err, &broken),
+	case isTimeout(err), errors.As(err, &ne), errors.As(err, &broken), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, fasthttp.ErrBodyTooLarge), errors.Is(err, fasthttp.ErrConnectionClosed),
 		errors.Is(err, ErrConnect), errors.Is(err, ErrTimeout), errors.Is(err, errStaleConn),
 		errors.Is(err, ErrBrokenChunked), errors.Is(err, errTooManyInterim):

@@ -768,7 +768,7 @@ done
 # --------------------------------------------------------------- summary ----
 
 python3 - "$tmp/raw.tsv" "$TARGETS" "$ROUNDS" "$GENERATOR" <<'PY'
-import csv, statistics, sys
+import csv, math, statistics, sys
 
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 targets = sys.argv[2].split()
@@ -828,14 +828,14 @@ by = {(r["target"], r["round"]): r for r in rows}
 # targets that change the origin's work (pipelining, cache hits, direct).
 for r in rows:
     o = float(r["origin_cpu_us_per_req"])
-    r["ncpu"] = str(float(r["cpu_us_per_req"]) / o) if o > 0 else "0"
+    r["ncpu"] = str(float(r["cpu_us_per_req"]) / o) if o > 0 else "nan"  # left out below
 KEYS = {"rps": "rps", "cpu": "cpu_us_per_req", "p99": "p99_ms", "p50": "p50_ms", "ncpu": "ncpu"}
 NORMALISABLE = ("nginx", "haproxy", "sluice", "sluice_base", "sluice_limited")
 def same_round(a, b, k):
     rs = []
     for rnd in sorted({r["round"] for r in rows}, key=int):
         x, y = by.get((a, rnd)), by.get((b, rnd))
-        if x and y and float(y[KEYS[k]]) > 0:
+        if x and y and float(y[KEYS[k]]) > 0 and not math.isnan(float(x[KEYS[k]])):
             rs.append(float(x[KEYS[k]]) / float(y[KEYS[k]]))
     return (statistics.median(rs), min(rs), max(rs), len(rs)) if rs else None
 def fmt(sr, spread=True):
@@ -871,7 +871,10 @@ if "nginx" in norm and len(norm) > 1:
     print("| target | SUT CPU / origin CPU (median) | vs nginx (median of same-round ratios) |")
     print("|---|---:|---:|")
     for t in norm:
-        v = statistics.median(float(r["ncpu"]) for r in rows if r["target"] == t)
+        vs = [float(r["ncpu"]) for r in rows if r["target"] == t and not math.isnan(float(r["ncpu"]))]
+        if not vs:
+            continue
+        v = statistics.median(vs)
         print(f"| {t} | {v:.3f} | {'-' if t == 'nginx' else fmt(same_round(t, 'nginx', 'ncpu'))} |")
 
 goals = []  # (what, ratio, target, ok(ratio))
