@@ -141,6 +141,7 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 	rh := &ctx.Response.Header
 	httpsafe.StripResponseHopByHop(rh)
 	httpsafe.DelResponseField(rh, "x-request-id")
+	httpsafe.DropInvalidResponseFields(rh)
 	rq.fields = rq.fields[:0]
 	for k, v := range rh.All() {
 		if skipStoredField(k) {

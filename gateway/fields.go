@@ -142,16 +142,18 @@ func (f *requestFields) firstNotEmpty(h *fasthttp.RequestHeader, field fieldSet,
 	return f.has&field != 0 && len(h.Peek(name)) > 0
 }
 
-// stripResponse removes the hop-by-hop fields of a backend's response and
-// any X-Request-Id it sent: the client gets one id, the gateway's. Response
-// names are not normalised upstream, so fasthttp's Del would miss
-// "x-request-id". A response with none of them (most) costs one pass over
-// its fields instead of the two the removals each begin with.
+// stripResponse removes the hop-by-hop fields of a backend's response, any
+// X-Request-Id it sent (the client gets one id, the gateway's) and any field
+// whose name is not a token. Response names are not normalised upstream, so
+// fasthttp's Del would miss "x-request-id". A response with none of them
+// (most) costs one pass over its fields instead of the three the removals
+// each begin with.
 func stripResponse(h *fasthttp.ResponseHeader) {
 	for k := range h.All() {
-		if httpsafe.IsHopByHop(k) || httpsafe.EqualFold(k, "x-request-id") {
+		if httpsafe.IsHopByHop(k) || httpsafe.EqualFold(k, "x-request-id") || !httpsafe.IsToken(k) {
 			httpsafe.StripResponseHopByHop(h)
 			httpsafe.DelResponseField(h, "x-request-id")
+			httpsafe.DropInvalidResponseFields(h)
 			return
 		}
 	}

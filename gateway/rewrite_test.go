@@ -309,7 +309,7 @@ func writeUpstream(t *testing.T, target string, tls bool, strip string, hostClie
 func TestStripResponseRemovesWhatBothRemovalsRemove(t *testing.T) {
 	names := []string{"Content-Type", "X-Request-Id", "x-request-id", "X-REQUEST-ID", "Connection", "connection",
 		"Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Trailer", "TE", "X-Secret", "Set-Cookie",
-		"Server", "Date", "Cache-Control", "X-Other"}
+		"Server", "Date", "Cache-Control", "X-Other", "X A", "X\"Q"}
 	values := []string{"", "close", "keep-alive", "X-Secret", "x-request-id, X-Other", "r1", "a=1", "text/plain", "chunked"}
 	rnd := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 3000; i++ {
@@ -332,6 +332,7 @@ func TestStripResponseRemovesWhatBothRemovalsRemove(t *testing.T) {
 		stripResponse(&got.Header)
 		httpsafe.StripResponseHopByHop(&want.Header)
 		httpsafe.DelResponseField(&want.Header, "x-request-id")
+		httpsafe.DropInvalidResponseFields(&want.Header)
 		// String writes fasthttp's clock in Date, which may tick between
 		// the two calls.
 		if g, w := withoutDate(got.Header.String()), withoutDate(want.Header.String()); g != w {

@@ -240,3 +240,19 @@ func TestAllConnectionsBusyIsA504WithinTheTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A response field whose name is not a token (fasthttp takes "X A: b" from a
+// backend as a field named "X A") never reaches the client, on a proxied
+// answer or one stored in the cache; the valid fields around it do.
+func TestAResponseFieldNamedWithASpaceIsDropped(t *testing.T) {
+	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+		return "HTTP/1.1 200 OK\r\nX A: b\r\nX-Kept: 1\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok"
+	}))
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	for _, path := range []string{"/echo/x", "/echo/x"} {
+		status, raw := testnet.RawExchange(t, s.Addr().String(), "GET "+path+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if status != 200 || strings.Contains(raw, "X A") || !strings.Contains(raw, "X-Kept: 1") {
+			t.Fatalf("status %d, response\n%s\nwant 200 with X-Kept and without the field named \"X A\"", status, raw)
+		}
+	}
+}

@@ -145,14 +145,42 @@ func DropUnderscoreFields(h *fasthttp.RequestHeader) {
 	}
 }
 
+// IsToken reports whether b is a token (RFC 9110 §5.6.2), which every field
+// name must be.
+func IsToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if tokenTable[c] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// DropInvalidResponseFields removes the fields of a backend's response whose
+// name is not a token. fasthttp refuses control characters in a name and
+// removes whitespace before the colon (as RFC 9112 §5.1 tells a proxy to),
+// but it takes "X A: b" as a field named "X A" and would pass it on, and
+// how a client reads such a line is anybody's guess.
+func DropInvalidResponseFields(h *fasthttp.ResponseHeader) {
+	dropResponseFields(h, func(k []byte) bool { return !IsToken(k) })
+}
+
 // DelResponseField removes every copy of the field lower (a lower-case name)
 // from h, in any case. A backend's response header is not normalised, and
 // fasthttp's Del then matches names case-sensitively.
 func DelResponseField(h *fasthttp.ResponseHeader, lower string) {
+	dropResponseFields(h, func(k []byte) bool { return EqualFold(k, lower) })
+}
+
+// dropResponseFields removes every field of h whose name drop is true for.
+func dropResponseFields(h *fasthttp.ResponseHeader, drop func(name []byte) bool) {
 	for range maxStripRounds {
 		var victim []byte
 		for k := range h.All() {
-			if EqualFold(k, lower) {
+			if drop(k) {
 				victim = k
 				break
 			}
@@ -160,7 +188,7 @@ func DelResponseField(h *fasthttp.ResponseHeader, lower string) {
 		if victim == nil {
 			return
 		}
-		h.DelBytes(victim)
+		h.DelBytes(victim) // a delete reorders the fields: start over
 	}
 }
 

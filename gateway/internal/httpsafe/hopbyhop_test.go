@@ -174,3 +174,31 @@ func TestDelResponseFieldRemovesEveryCopyInAnyCase(t *testing.T) {
 		t.Error("removed an unrelated field")
 	}
 }
+
+func TestIsTokenAcceptsFieldNamesOnly(t *testing.T) {
+	for name, want := range map[string]bool{
+		"X-Request-Id": true, "x_y": true, "!#$%&'*+-.^_`|~09azAZ": true,
+		"": false, "X A": false, "X\tA": false, "X:A": false, `X"A`: false, "X(A)": false, "Ä": false, "X\x7f": false,
+	} {
+		if got := IsToken([]byte(name)); got != want {
+			t.Errorf("IsToken(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestDropInvalidResponseFieldsKeepsTheValidOnes(t *testing.T) {
+	var resp fasthttp.Response
+	resp.Header.DisableNormalizing() // as the balancer reads a backend's response
+	raw := "HTTP/1.1 200 OK\r\nX A: 1\r\nX-Kept: 2\r\nY B C: 3\r\nX A: 4\r\nContent-Length: 0\r\n\r\n"
+	if err := resp.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatal(err)
+	}
+	DropInvalidResponseFields(&resp.Header)
+	var names []string
+	for k := range resp.Header.All() {
+		names = append(names, string(k))
+	}
+	if slices.Contains(names, "X A") || slices.Contains(names, "Y B C") || !slices.Contains(names, "X-Kept") {
+		t.Errorf("fields left: %q; want X-Kept and no name with a space", names)
+	}
+}
