@@ -236,32 +236,22 @@ func (s *Server) rewriteRequest(rq *request) {
 	}
 	// Forwarded-for information is taken from the client only when the peer
 	// is a trusted proxy; otherwise the client's values are replaced. Every
-	// field the gateway owns is deleted (all copies) before it is set.
-	//
-	// X-Forwarded-Host is settled first, before the scan: the scan makes
-	// fasthttp gather the Cookie fields, and deleting a field before or
-	// after that leaves the fields in a different order. A request check
-	// found without the field has nothing to delete, which saves a Peek and
-	// a Del.
-	if rq.absent&httpsafe.FieldXForwardedHost == 0 {
-		if !rq.trusted || len(h.Peek(hdrXFHost)) == 0 {
-			h.Del(hdrXFHost)
-			h.SetCanonical([]byte(hdrXFHost), h.Host())
-		}
-	} else {
-		h.SetCanonical([]byte(hdrXFHost), h.Host())
-	}
+	// field the gateway owns is deleted (all copies) before it is set, after
+	// the hop-by-hop strip: a client's Connection may name an owned field,
+	// and what that removes is the client's copy, never the gateway's.
 	f := scanRequestFields(h)
 	if f.general() {
 		httpsafe.StripRequestHopByHop(h)
-		// A client's Connection may name X-Forwarded-Host: what it removed
-		// was the client's, never the gateway's own.
-		if len(h.Peek(hdrXFHost)) == 0 {
-			h.Del(hdrXFHost)
-			h.SetCanonical([]byte(hdrXFHost), h.Host())
-		}
 	} else {
 		h.ResetConnectionClose() // all StripRequestHopByHop has to do
+	}
+	// A request check found without X-Forwarded-Host has nothing to delete,
+	// which saves a Peek and a Del (the strip cannot add one).
+	if rq.absent&httpsafe.FieldXForwardedHost != 0 {
+		h.SetCanonical([]byte(hdrXFHost), h.Host())
+	} else if !rq.trusted || len(h.Peek(hdrXFHost)) == 0 {
+		h.Del(hdrXFHost)
+		h.SetCanonical([]byte(hdrXFHost), h.Host())
 	}
 	f.del(h, fieldExpect, hdrExpect) // the body has been read already; a backend must not wait for us
 	// Upstream is always HTTP/1.1. The client leg is unaffected: fasthttp

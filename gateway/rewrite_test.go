@@ -34,11 +34,8 @@ func referenceRewrite(rq *request) {
 	if abs := absoluteAuthority(h.RequestURI()); abs != nil {
 		h.SetHostBytes(abs)
 	}
-	if !rq.trusted || len(h.Peek(hdrXFHost)) == 0 {
-		replace(hdrXFHost, h.Host())
-	}
 	httpsafe.StripRequestHopByHop(h)
-	if len(h.Peek(hdrXFHost)) == 0 { // a client's Connection named it
+	if !rq.trusted || len(h.Peek(hdrXFHost)) == 0 {
 		replace(hdrXFHost, h.Host())
 	}
 	h.Del("Expect")
@@ -348,7 +345,9 @@ func TestStripResponseRemovesWhatBothRemovalsRemove(t *testing.T) {
 // kept, for a TLS client too and when the request is written without the
 // HostClient (upgrade handshake, pipelined transport).
 func TestUpstreamTargetKeepsEncodedOctets(t *testing.T) {
-	for _, target := range []string{"/a%2Bb", "/a%2Fb?x", "/a%25b", "/a%3Fb?c"} {
+	// Not "/a%2Fb": an encoded slash is refused before any rewrite, and
+	// writeUpstream skips a refused target (here, the whole test).
+	for _, target := range []string{"/a%2Bb", "/a%2Cb?x", "/a%25b", "/a%3Fb?c"} {
 		for _, tls := range []bool{false, true} {
 			for _, hostClient := range []bool{true, false} {
 				got := writeUpstream(t, target, tls, "", hostClient, false)
