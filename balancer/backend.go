@@ -316,7 +316,8 @@ func (b *Backend) LatencyEWMA() time.Duration {
 // passed already); it never gets a default Content-Type (a proxied
 // response says what its backend said).
 func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
-	return b.DoAt(req, resp, time.Now(), deadline)
+	_, err := b.DoAt(req, resp, time.Now(), deadline)
+	return err
 }
 
 // DoAt is Do for a caller that has just read the clock: now is that
@@ -327,32 +328,33 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 //
 // The caller's goroutine lets the others run while the backend works: the
 // transport yields (runtime.Gosched) before it reads a response, and a
-// pipelined request waits for its connection's reader.
+// pipelined request waits for its connection's reader. yielded reports
+// whether the transport did (the gateway's client connection then does not
+// yield again before it reads the next request; gateway/conn.go).
 //
 // It does what fasthttp's HostClient.Do would do around the transport
 // (reset resp, one more try for errStaleConn) without the six clock reads
 // HostClient.Do and the transport made between them to turn the deadline
 // into a timeout and back: each a vDSO call, together 1.5-2% of a proxied
 // request's CPU time in a profile.
-func (b *Backend) DoAt(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) error {
+func (b *Backend) DoAt(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (yielded bool, err error) {
 	b.requests.Add(1)
 	if !now.Before(deadline) {
-		return b.classify(fasthttp.ErrTimeout)
+		return false, b.classify(fasthttp.ErrTimeout)
 	}
 	prepareExchange(req, resp)
-	var err error
 	if b.pipe != nil && b.pipe.eligible(req) { // upstream.pipeline: see pipeline.go
-		err = b.pipe.do(req, resp, now, deadline)
+		yielded, err = b.pipe.do(req, resp, now, deadline)
 	} else {
-		err = b.transport.do(b.hc, req, resp, now, deadline)
+		yielded, err = true, b.transport.do(b.hc, req, resp, now, deadline)
 	}
 	if err == io.EOF { //nolint:errorlint // fasthttp's own sentinel, returned as is
 		err = fasthttp.ErrConnectionClosed // closed before the first response byte
 	}
 	if err != nil {
-		return b.classify(err)
+		return yielded, b.classify(err)
 	}
-	return nil
+	return yielded, nil
 }
 
 // prepareExchange readies resp for a response, as HostClient.Do does: reset,

@@ -58,7 +58,7 @@ func TestAResponseWithoutContentTypeGetsNone(t *testing.T) {
 	t.Cleanup(b.Close)
 	req, resp := newGet(t, "/")
 	for i := 0; i < 2; i++ { // the second on a reused response
-		if err := b.DoAt(req, resp, time.Now(), time.Now().Add(5*time.Second)); err != nil {
+		if _, err := b.DoAt(req, resp, time.Now(), time.Now().Add(5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if head := resp.Header.String(); strings.Contains(head, "Content-Type") {
@@ -77,7 +77,7 @@ func TestDoAtADeadlineNotAfterNowSendsNothing(t *testing.T) {
 	t.Cleanup(b.Close)
 	req, resp := newGet(t, "/")
 	now := time.Now()
-	if err := b.DoAt(req, resp, now, now); !errors.Is(err, ErrTimeout) {
+	if _, err := b.DoAt(req, resp, now, now); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
 	if n := rb.Requests(); n != 0 {

@@ -106,19 +106,21 @@ var errReplay = errors.New("pipelined connection ended before the response began
 // do is one exchange for Backend.DoAt (which has prepared resp), over a
 // pipelined connection or, failing one, the ordinary transport. now is a
 // recent reading of the clock: the stall check and the timer count from it.
-func (p *pipeline) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) error {
+// yielded is true when the ordinary transport made the exchange (it yields
+// before it reads the response; a pipelined request waits on its work item).
+func (p *pipeline) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (yielded bool, err error) {
 	if p.offReason.Load() != nil || p.closed.Load() {
-		return p.tr.do(p.normal, req, resp, now, deadline)
+		return true, p.tr.do(p.normal, req, resp, now, deadline)
 	}
 	c := p.reserve(now, deadline)
 	if c == nil {
-		return p.tr.do(p.normal, req, resp, now, deadline)
+		return true, p.tr.do(p.normal, req, resp, now, deadline)
 	}
 	w := p.works.Get().(*pipeWork)
 	if err := w.render(req); err != nil {
 		c.unreserve()
 		p.works.Put(w)
-		return err
+		return false, err
 	}
 	skipBody := resp.SkipBody
 	w.prepare(resp, req.Header.IsHead(), deadline, p.normal.DisableHeaderNamesNormalizing)
@@ -128,21 +130,21 @@ func (p *pipeline) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadl
 	if w.wait(p) {
 		// The deadline passed first; w is released.
 		resp.SkipBody = skipBody
-		return fmt.Errorf("%w: waiting for a pipelined response", ErrTimeout)
+		return false, fmt.Errorf("%w: waiting for a pipelined response", ErrTimeout)
 	}
-	err := w.err
+	err = w.err
 	p.works.Put(w)
 	resp.SkipBody = skipBody
 	if err == errReplay { //nolint:errorlint // our own sentinel, never wrapped
 		p.replayed.Add(1)
 		prepareExchange(req, resp)
 		resp.SkipBody = skipBody
-		return p.replay(req, resp, deadline)
+		return false, p.replay(req, resp, deadline)
 	}
 	if err == nil {
 		p.pipelined.Add(1)
 	}
-	return err
+	return false, err
 }
 
 // replay sends req once more, alone on a new connection that is closed

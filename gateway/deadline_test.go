@@ -206,20 +206,37 @@ func TestAClientThatDoesNotReadIsCutOffByTheWriteTimeout(t *testing.T) {
 }
 
 // A request that yielded while it waited for its backend does not yield
-// again before the next request is read; one that did not (a cache hit, a
-// refusal) yields before every other such read.
+// again before the next request is read; a pipelined one, which waited on
+// a channel, yields before it; one that went to no backend (a cache hit, a
+// refusal) yields before every other such read. The rule follows each
+// request, whatever came before it.
 func TestTheConnectionYieldsOncePerRequest(t *testing.T) {
 	c, peer := loopbackPair(t, 0)
 	ctx := &fasthttp.RequestCtx{}
 	ctx.Init2(c, nil, false)
 	buf := make([]byte, 1)
-	exchange := func(proxied bool) {
-		t.Helper()
+	const none, yielded, parked = "none", "yielded", "parked"
+	steps := []struct {
+		upstream string
+		yield    bool
+	}{
+		{yielded, false}, {yielded, false}, {yielded, false},
+		{parked, true}, {parked, true},
+		{none, false}, {none, true}, {none, false},
+		{yielded, false}, {parked, true}, {none, true}, {none, false},
+	}
+	for i, st := range steps {
 		if _, err := c.Write([]byte("r")); err != nil { // a response
 			t.Fatal(err)
 		}
-		if proxied {
-			upstreamYielded(ctx)
+		if st.upstream != none {
+			upstreamWaited(ctx, st.upstream == yielded)
+		}
+		if got := c.yieldNow(); got != st.yield {
+			t.Fatalf("request %d (%s): yields %v, want %v", i, st.upstream, got, st.yield)
+		}
+		if c.yieldNow() {
+			t.Fatalf("request %d: a second read without a write between yields too", i)
 		}
 		if _, err := peer.Write([]byte("q")); err != nil { // the next request
 			t.Fatal(err)
@@ -230,16 +247,5 @@ func TestTheConnectionYieldsOncePerRequest(t *testing.T) {
 		if _, err := io.ReadFull(peer, buf); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for i := 0; i < 4; i++ {
-		exchange(true)
-	}
-	if c.reads != 0 || c.yielded {
-		t.Fatalf("after 4 proxied requests: %d reads counted for yielding, yielded %v; want 0, false", c.reads, c.yielded)
-	}
-	exchange(false)
-	exchange(false)
-	if c.reads != 2 {
-		t.Fatalf("after 2 requests answered without a backend: %d reads counted, want 2 (one of them yields)", c.reads)
 	}
 }

@@ -99,15 +99,9 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 	rq.ctx.Response.StreamBody = !rq.noStream
 	// start is the attempt's clock reading (the request's start for the
 	// first): the exchange counts from it and reads no clock of its own.
-	err := b.DoAt(&rq.ctx.Request, &rq.ctx.Response, start, deadline)
+	yielded, err := b.DoAt(&rq.ctx.Request, &rq.ctx.Response, start, deadline)
 	latency := time.Since(start)
-	if !b.Pipelining() {
-		// The exchange yielded (Backend.DoAt). A pipelined request waits
-		// for its connection's reader instead, which hands it straight
-		// back without the run queue: its client connection yields as for
-		// a cache hit.
-		upstreamYielded(rq.ctx)
-	}
+	upstreamWaited(rq.ctx, yielded)
 	o := balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency}
 	if err == nil && rq.ctx.Response.IsBodyStream() {
 		// A streamed answer keeps its place on the backend until the body
