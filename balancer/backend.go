@@ -326,10 +326,11 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 // left is counted from it, so a pipelined request's timer, say, would fire
 // late by the age of now.
 //
-// The caller's goroutine lets the others run while the backend works: the
-// transport yields (runtime.Gosched) before it reads a response, and a
-// pipelined request waits for its connection's reader. yielded reports
-// whether the transport did (the gateway's client connection then does not
+// The caller's goroutine lets the others run while the backend works: it
+// waits for the response in the runtime's poller, or for a pipelined
+// connection's reader, or (a request sent as it is written: a body stream,
+// one too large to hold) yields (runtime.Gosched) before it reads one.
+// yielded reports the last (the gateway's client connection then does not
 // yield again before it reads the next request; gateway/conn.go).
 //
 // It does what fasthttp's HostClient.Do would do around the transport
@@ -346,7 +347,7 @@ func (b *Backend) DoAt(req *fasthttp.Request, resp *fasthttp.Response, now, dead
 	if b.pipe != nil && b.pipe.eligible(req) { // upstream.pipeline: see pipeline.go
 		yielded, err = b.pipe.do(req, resp, now, deadline)
 	} else {
-		yielded, err = true, b.transport.do(b.hc, req, resp, now, deadline)
+		yielded, err = b.transport.do(b.hc, req, resp, now, deadline)
 	}
 	if err == io.EOF { //nolint:errorlint // fasthttp's own sentinel, returned as is
 		err = fasthttp.ErrConnectionClosed // closed before the first response byte

@@ -26,11 +26,16 @@ func get(t *testing.T, b *Backend, path string) string {
 	return body
 }
 
-func tryGet(b *Backend, path string) (string, error) {
+func tryGet(b *Backend, path string) (string, error) { return tryDo(b, "GET", path) }
+
+// tryDo sends method path to b (host "backend", no body, 5 s to answer)
+// and returns the response body.
+func tryDo(b *Backend, method, path string) (string, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(method)
 	req.SetRequestURI(path)
 	req.Header.SetHost("backend")
 	if err := b.Do(req, resp, time.Now().Add(5*time.Second)); err != nil {

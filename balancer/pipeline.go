@@ -106,15 +106,15 @@ var errReplay = errors.New("pipelined connection ended before the response began
 // do is one exchange for Backend.DoAt (which has prepared resp), over a
 // pipelined connection or, failing one, the ordinary transport. now is a
 // recent reading of the clock: the stall check and the timer count from it.
-// yielded is true when the ordinary transport made the exchange (it yields
-// before it reads the response; a pipelined request waits on its work item).
+// yielded is the ordinary transport's when it made the exchange (a
+// pipelined request waits on its work item, and does not yield).
 func (p *pipeline) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (yielded bool, err error) {
 	if p.offReason.Load() != nil || p.closed.Load() {
-		return true, p.tr.do(p.normal, req, resp, now, deadline)
+		return p.tr.do(p.normal, req, resp, now, deadline)
 	}
 	c := p.reserve(now, deadline)
 	if c == nil {
-		return true, p.tr.do(p.normal, req, resp, now, deadline)
+		return p.tr.do(p.normal, req, resp, now, deadline)
 	}
 	w := p.works.Get().(*pipeWork)
 	if err := w.render(req); err != nil {

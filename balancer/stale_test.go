@@ -1,12 +1,14 @@
 package balancer
 
 import (
+	"errors"
+	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
+	"github.com/sluice-gw/sluice/internal/rawio"
 	"github.com/sluice-gw/sluice/internal/testnet"
 )
 
@@ -35,19 +37,115 @@ func TestStaleReusedConnectionIsRetriedOnlyForIdempotentRequests(t *testing.T) {
 	}
 
 	// POST: the same race is an error, never a second send.
-	post := func() error {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.Header.SetMethod("POST")
-		req.SetRequestURI("/orders")
-		req.Header.SetHost("backend")
-		return b.Do(req, resp, time.Now().Add(5*time.Second))
-	}
-	if err := post(); err == nil {
+	if _, err := tryDo(b, "POST", "/orders"); err == nil {
 		t.Fatal("POST on a stale connection succeeded; the backend never answered it")
 	}
 	if n := rb.Conns(); n != 2 {
 		t.Errorf("%d connections after the POST, want still 2: a POST is never resent", n)
+	}
+}
+
+// A pooled connection found unfit before anything is sent on it (the
+// backend closed it, or wrote bytes nobody asked for, while it was idle)
+// is replaced for any method: the request never went out on it, so a POST
+// goes out once, on another connection, and succeeds.
+func TestAnUnfitPooledConnectionIsReplacedForAPostBeforeItIsSent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after func(w net.Conn)
+		stray uint64
+	}{
+		{"closed while idle", func(w net.Conn) { _ = w.Close() }, 0},
+		{"bytes while idle", func(w net.Conn) { _, _ = w.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+				_, _ = w.Write([]byte(testnet.OKResponse(strings.Fields(r.Head)[0] + " " + r.Path)))
+				if r.Conn == 0 {
+					time.Sleep(2 * time.Millisecond) // a separate write, after the response
+					tc.after(w)
+				}
+			})
+			b := NewBackend(rb.Addr, 1, testOptions().WithDefaults())
+			t.Cleanup(b.Close)
+
+			get(t, b, "/warm")
+			time.Sleep(30 * time.Millisecond) // the close or the bytes arrive
+			got, err := tryDo(b, "POST", "/orders")
+			if err != nil {
+				t.Fatalf("POST: %v", err)
+			}
+			if got != "POST /orders" {
+				t.Fatalf("POST answered %q", got)
+			}
+			if n := rb.Conns(); n != 2 {
+				t.Errorf("%d connections, want 2: the POST on a new one", n)
+			}
+			if n := rb.Requests(); n != 2 {
+				t.Errorf("the backend saw %d requests, want 2: the POST once", n)
+			}
+			if s := b.Stats(); s.StrayBytes != tc.stray || s.OtherErrors != 0 {
+				t.Errorf("StrayBytes, OtherErrors = %d, %d; want %d, 0", s.StrayBytes, s.OtherErrors, tc.stray)
+			}
+		})
+	}
+}
+
+// A backend that closes each new connection at once fails the request at
+// once (a new connection found unfit is not replaced by another, which
+// would be closed the same way), and gets no request.
+func TestANewConnectionTheBackendClosesAtOnceFailsTheRequestAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	accepted := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	b := NewBackend(ln.Addr().String(), 1, testOptions().WithDefaults())
+	t.Cleanup(b.Close)
+	start := time.Now()
+	if body, err := tryGet(b, "/orders/1"); err == nil {
+		t.Fatalf("GET succeeded with %q", body)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("GET failed after %v, want at once", d)
+	}
+	if n := len(accepted); n > 2 {
+		t.Errorf("%d connections for one GET, want at most 2 (one stale-connection retry)", n)
+	}
+}
+
+// A connection found unfit before anything was sent on it is replaced when
+// it was reused; a new one fails the request, with the error sending would
+// have led to (a backend that speaks first, or closes at once, does so on
+// every connection).
+func TestUnfitConnectionErrors(t *testing.T) {
+	var tr transport
+	stray := &rawio.NotSentError{Unsolicited: true}
+	closed := &rawio.NotSentError{Err: io.EOF}
+	if err := tr.unfit(true, stray); !notSent(err) {
+		t.Errorf("reused, stray bytes: %v; want the NotSentError (take another)", err)
+	}
+	if err := tr.unfit(true, closed); !notSent(err) {
+		t.Errorf("reused, closed: %v; want the NotSentError (take another)", err)
+	}
+	if err := tr.unfit(false, stray); notSent(err) || !errors.Is(err, errMalformedResponse) {
+		t.Errorf("new, stray bytes: %v; want a malformed response", err)
+	}
+	if err := tr.unfit(false, closed); err != io.EOF { //nolint:errorlint // the sentinel itself
+		t.Errorf("new, closed: %v; want io.EOF", err)
+	}
+	if n := tr.strayBytes.Load(); n != 2 {
+		t.Errorf("strayBytes = %d, want 2", n)
 	}
 }

@@ -123,6 +123,12 @@ type backendConn struct {
 	peekErr      error
 	requests     int // requests sent on it, this one included once ready
 	buf          [1]byte
+	// A request's bytes are held (held), not written, while sendOnRead is
+	// set: the first Read checks the connection, writes them and waits for
+	// the answer in one go (rawio.WriteThenRead). See transport.ready.
+	sendOnRead bool
+	held       []byte
+	unsent     error // see takeUnsent
 	// rd and wd are the read and write deadlines settled last; rdMoved and
 	// wdMoved are set when another was set since (conndeadline.go).
 	rd, wd           time.Time
@@ -153,8 +159,80 @@ func newBackendConn(c *net.TCPConn) (*backendConn, error) {
 // and responses the HostClient's buffers move are small, and the socket
 // never blocks. Bodies spliced by ReadFrom and WriteTo keep the TCP
 // connection's own.
-func (c *backendConn) Read(p []byte) (int, error)  { return c.rawio.Read(p) }
-func (c *backendConn) Write(p []byte) (int, error) { return c.rawio.Write(p) }
+func (c *backendConn) Read(p []byte) (int, error) {
+	if !c.sendOnRead {
+		return c.rawio.Read(p)
+	}
+	c.sendOnRead = false
+	n, err := c.rawio.WriteThenRead(c.held, p)
+	c.dropHeld()
+	if err != nil && notSent(err) {
+		c.unsent = err // fasthttp reports any error on a response's first byte as io.EOF
+	}
+	return n, err
+}
+
+// takeUnsent returns, once, the *rawio.NotSentError the connection's last
+// exchange ended with, or nil (also for a nil c: a connection not dialled
+// by us).
+func (c *backendConn) takeUnsent() error {
+	if c == nil {
+		return nil
+	}
+	err := c.unsent
+	c.unsent = nil
+	return err
+}
+
+func (c *backendConn) Write(p []byte) (int, error) {
+	if c.sendOnRead {
+		if len(c.held)+len(p) <= maxHeld {
+			c.held = append(c.held, p...)
+			return len(p), nil
+		}
+		if err := c.sendHeld(); err != nil {
+			return 0, err
+		}
+	}
+	return c.rawio.Write(p)
+}
+
+// maxHeld is the most of a request a connection holds back (sendOnRead):
+// a larger one is sent as it is written, after a peek on a reused
+// connection. keepHeld is the most it keeps allocated between requests.
+const (
+	maxHeld  = 64 << 10
+	keepHeld = 16 << 10
+)
+
+// sendHeld writes what is held, for a request too large to hold whole:
+// first the check that WriteThenRead would have made, as a peek. A
+// connection that fails it gets nothing: the error is a
+// *rawio.NotSentError.
+func (c *backendConn) sendHeld() error {
+	c.sendOnRead = false
+	defer c.dropHeld()
+	switch c.checkOwned() {
+	case connStray:
+		c.unsent = &rawio.NotSentError{Unsolicited: true}
+		return c.unsent
+	case connClosed:
+		c.unsent = &rawio.NotSentError{Err: io.EOF}
+		return c.unsent
+	}
+	_, err := c.rawio.Write(c.held)
+	return err
+}
+
+// dropHeld empties the held bytes, keeping a modest buffer for the next
+// request.
+func (c *backendConn) dropHeld() {
+	if cap(c.held) > keepHeld {
+		c.held = nil
+		return
+	}
+	c.held = c.held[:0]
+}
 
 // peek is recvfrom(fd, buf, 1, MSG_PEEK|MSG_DONTWAIT, NULL, NULL). It calls
 // the system call directly because unix.Recvfrom makes its unused source
@@ -237,18 +315,42 @@ type transport struct {
 	streamTimeout  time.Duration
 }
 
-// do is one exchange for Backend.DoAt: roundTrip, and once more when the
+// do is one exchange for Backend.DoAt: roundTrip, once more when the
 // backend closed a reused connection before answering an idempotent request
-// (errStaleConn), as HostClient.Do would with MaxIdemponentCallAttempts 2.
-func (t *transport) do(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) error {
+// (errStaleConn), as HostClient.Do would with MaxIdemponentCallAttempts 2,
+// and again on another connection, whatever the method, as long as the
+// connection taken was found unfit before anything was sent on it
+// (*rawio.NotSentError: each such turn closes an idle connection, and a new
+// connection found unfit is an error instead, so the loop ends). yielded
+// reports whether an attempt let the other goroutines run before it read
+// (see roundTrip).
+func (t *transport) do(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (yielded bool, err error) {
 	stream := resp.StreamBody // roundTrip clears it
-	retry, err := t.roundTrip(hc, req, resp, now, deadline)
-	if err != nil && retry {
+	stale := false
+	for {
+		retry, y, err := t.roundTrip(hc, req, resp, now, deadline)
+		yielded = yielded || y
+		switch {
+		case err == nil:
+			return yielded, nil
+		case notSent(err):
+		case retry && !stale:
+			stale = true
+		default:
+			return yielded, err
+		}
 		prepareExchange(req, resp)
 		resp.StreamBody = stream
-		_, err = t.roundTrip(hc, req, resp, time.Now(), deadline)
+		now = time.Now()
 	}
-	return err
+}
+
+// notSent reports whether err says that nothing of the request was sent.
+// (A function of its own: the target of errors.As escapes, and would cost
+// an allocation on every call of the caller.)
+func notSent(err error) bool {
+	var ns *rawio.NotSentError
+	return errors.As(err, &ns)
 }
 
 // RoundTrip implements fasthttp.RoundTripper, for the health checker's
@@ -260,19 +362,28 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if timeout := req.GetTimeOut(); timeout > 0 {
 		deadline = now.Add(timeout)
 	}
-	return t.roundTrip(hc, req, resp, now, deadline)
+	retry, _, err = t.roundTrip(hc, req, resp, now, deadline)
+	return retry, err
 }
 
 // roundTrip sends req on a pooled or new connection and reads its response,
 // by deadline (zero: none); now is a recent reading of the clock, from which
 // the time left is counted without another. retry reports errStaleConn.
-func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (retry bool, err error) {
+//
+// The request goes out with its response read when the connection allows
+// (ready: a whole request, no body stream), and the goroutine waits for
+// the answer in the poller, with no read that would fail with EAGAIN. When
+// it goes out as it is written, the goroutine lets the others run
+// (runtime.Gosched) before it reads, so that under load the answer has
+// usually arrived: yielded.
+func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (retry, yielded bool, err error) {
 	var timeout time.Duration // what is left: AcquireConn's wait, the connection deadline's slack
 	if !deadline.IsZero() {
 		if timeout = deadline.Sub(now); timeout <= 0 {
-			return false, fasthttp.ErrTimeout
+			return false, false, fasthttp.ErrTimeout
 		}
 	}
+	sendOnRead := !req.IsBodyStream()
 
 	// Take a connection that is safe to send on. A pooled connection that
 	// the backend wrote to or closed while idle is closed and replaced; the
@@ -281,24 +392,26 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	// result type is unexported and cannot be named in a helper.)
 	cc, err := hc.AcquireConn(timeout, req.ConnectionClose())
 	for err == nil {
-		ready, rerr := t.ready(cc.Conn(), deadline, timeout)
+		ready, rerr := t.ready(cc.Conn(), deadline, timeout, sendOnRead)
 		if ready {
 			break
 		}
 		hc.CloseConn(cc)
 		if rerr != nil {
-			return false, rerr
+			return false, false, rerr
 		}
 		wait, terr := timeLeft(deadline)
 		if terr != nil {
-			return false, terr
+			return false, false, terr
 		}
 		cc, err = hc.AcquireConn(wait, req.ConnectionClose())
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	conn := cc.Conn()
+	bc, _ := conn.(*backendConn)
+	sendOnRead = sendOnRead && bc != nil
 	// A streamed request body is consumed as it is written: such a request
 	// can never be sent again, stale connection or not.
 	reused := wasReused(conn) && !req.IsBodyStream()
@@ -312,7 +425,11 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		hc.CloseConn(cc)
-		return staleRetry(reused, req, err)
+		if unsent := bc.takeUnsent(); unsent != nil { // too large to hold, and the peek failed
+			return false, false, t.unfit(bc.requests > 1, unsent)
+		}
+		retry, err = staleRetry(reused, req, err)
+		return retry, false, err
 	}
 
 	skipBody := resp.SkipBody
@@ -327,12 +444,17 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if hc.DisableHeaderNamesNormalizing {
 		resp.Header.DisableNormalizing()
 	}
-	// The answer cannot be there yet: a read now would fail with EAGAIN and
-	// park. Letting the other ready goroutines run first means that under
-	// load the response has usually arrived when this one reads. Measured
-	// with perf stat on a saturated single-core gateway: 7.1 → 6.1 system
-	// calls and about 6% less CPU per request; neutral at moderate load.
-	runtime.Gosched()
+	// Sent as it was written, the answer cannot be there yet: a read now
+	// would fail with EAGAIN and park. Letting the other ready goroutines
+	// run first means that under load the response has usually arrived
+	// when this one reads. Measured with perf stat on a saturated
+	// single-core gateway: 7.1 → 6.1 system calls and about 6% less CPU
+	// per request; neutral at moderate load. Held until the read, the
+	// request goes out and the goroutine parks at once instead.
+	if !sendOnRead || !bc.sendOnRead {
+		runtime.Gosched()
+		yielded = true
+	}
 	br := hc.AcquireReader(conn)
 	if mayStream {
 		err = readHead(resp, br)
@@ -350,7 +472,7 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 				}
 			}
 			reuse := !req.ConnectionClose() && !resp.ConnectionClose()
-			return false, t.startStream(conn, sbr, resp, int64(hc.MaxResponseBodySize), reuse, release)
+			return false, yielded, t.startStream(conn, sbr, resp, int64(hc.MaxResponseBodySize), reuse, release)
 		}
 		if err == nil {
 			err = readBody(resp, br, hc.MaxResponseBodySize)
@@ -364,10 +486,14 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	resp.SkipBody = skipBody
 	if err != nil {
 		hc.CloseConn(cc)
-		if err == io.EOF { // fasthttp: closed before the first response byte
-			return staleRetry(reused, req, err)
+		if unsent := bc.takeUnsent(); unsent != nil { // the check found the connection unfit
+			return false, yielded, t.unfit(bc.requests > 1, unsent)
 		}
-		return false, err
+		if err == io.EOF { // fasthttp: closed before the first response byte
+			retry, err = staleRetry(reused, req, err)
+			return retry, yielded, err
+		}
+		return false, yielded, err
 	}
 
 	if stray {
@@ -381,7 +507,29 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	} else {
 		hc.ReleaseConn(cc)
 	}
-	return false, nil
+	return false, yielded, nil
+}
+
+// unfit is the error for a connection found unfit before anything was sent
+// on it (unsent, a *rawio.NotSentError). On a reused connection it is
+// unsent itself, and do sends the request on another. A new one is not
+// replaced: the backend spoke first, or closed it at once, and would do
+// the same on the next. Unsolicited bytes are counted either way.
+func (t *transport) unfit(reused bool, unsent error) error {
+	var ns *rawio.NotSentError
+	if !errors.As(unsent, &ns) {
+		return unsent
+	}
+	if ns.Unsolicited {
+		t.strayBytes.Add(1)
+	}
+	switch {
+	case reused:
+		return unsent
+	case ns.Unsolicited:
+		return fmt.Errorf("%w: the backend sent bytes before any request", errMalformedResponse)
+	}
+	return ns.Err // io.EOF (ErrConnectionClosed for DoAt) or the read's error
 }
 
 // errStaleConn marks an idempotent request whose reused connection the
@@ -451,27 +599,39 @@ func wasReused(conn net.Conn) bool {
 // ready sets conn's deadlines and reports whether a request may be sent on
 // it.
 //
-// Every reuse is peeked, though the peek is one system call per request (a
-// sixth of a proxied GET's). Skipping it for a GET on a connection reused
-// within 3 ms was measured (1.01 → 0.06 peeks per request under wrk -c64)
-// and dropped: a backend that writes bytes right after a response, in a
-// separate write, gets them in a few microseconds, and a client's next
-// request reuses the connection later than that, so the peek reliably
-// catches them; without it they would be the next client's response.
+// Every reuse is checked for bytes the backend sent while it was idle, and
+// for its close, though that is one system call per request (a sixth of a
+// proxied GET's). Skipping it for a GET on a connection reused within 3 ms
+// was measured (1.01 → 0.06 peeks per request under wrk -c64) and dropped:
+// a backend that writes bytes right after a response, in a separate write,
+// gets them in a few microseconds, and a client's next request reuses the
+// connection later than that, so the check reliably catches them; without
+// it they would be the next client's response.
+//
+// With sendOnRead (a request without a body stream) the check is the read
+// that would otherwise fail with EAGAIN after the request is written: the
+// request is held until its response is read, and rawio.WriteThenRead
+// checks, writes and waits (backendConn.Read). A reused connection that
+// fails the check gets nothing and do takes another; a new one is checked
+// too (a backend that speaks first), and fails the request
+// (transport.unfit). Otherwise the check is a peek, here.
 // A zero deadline clears the previous request's one; it is set before the
-// peek, which the runtime refuses to try after a past deadline. The deadline
-// is coarse (conndeadline.go): it may be up to a sixteenth of timeout early.
-func (t *transport) ready(conn net.Conn, deadline time.Time, timeout time.Duration) (bool, error) {
+// check, which the runtime refuses to try after a past deadline. The
+// deadline is coarse (conndeadline.go): it may be up to a sixteenth of
+// timeout early.
+func (t *transport) ready(conn net.Conn, deadline time.Time, timeout time.Duration, sendOnRead bool) (bool, error) {
 	if err := setExchangeDeadline(conn, deadline, timeout); err != nil {
 		return false, err
 	}
 	bc, ok := conn.(*backendConn)
 	if !ok {
-		return true, nil // not dialled by us: nothing to peek with
+		return true, nil // not dialled by us: nothing to check with
 	}
 	bc.requests++
-	if bc.requests == 1 {
-		return true, nil // a fresh connection cannot hold a stale response
+	bc.sendOnRead = sendOnRead
+	bc.held = bc.held[:0]
+	if sendOnRead || bc.requests == 1 {
+		return true, nil // checked by the probe, or fresh: it cannot hold a stale response
 	}
 	switch bc.checkOwned() { // AcquireConn gave it to this request alone
 	case connClean:

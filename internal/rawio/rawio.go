@@ -18,6 +18,8 @@
 package rawio
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -45,6 +47,12 @@ type Conn struct {
 	wn      int
 	werr    error
 	writeFn func(fd uintptr) bool
+
+	// WriteThenRead's state (exchange).
+	step       exchangeStep
+	probeN     int
+	probeErr   error
+	exchangeFn func(fd uintptr) bool
 }
 
 // New returns the raw side of c.
@@ -56,6 +64,7 @@ func New(c *net.TCPConn) (*Conn, error) {
 	x := &Conn{raw: raw, addr: c.RemoteAddr()}
 	x.readFn = x.read
 	x.writeFn = x.write
+	x.exchangeFn = x.exchange
 	return x, nil
 }
 
@@ -72,9 +81,16 @@ func (x *Conn) Read(p []byte) (int, error) {
 	err := x.raw.Read(x.readFn)
 	n, rerr := x.rn, x.rerr
 	x.rbuf = nil
-	switch {
-	case err != nil: // deadline, closed connection: already a *net.OpError
+	if err != nil { // deadline, closed connection: already a *net.OpError
 		return 0, err
+	}
+	return x.readResult(n, rerr)
+}
+
+// readResult is what Read returns for a read that got n bytes or failed
+// with rerr.
+func (x *Conn) readResult(n int, rerr error) (int, error) {
+	switch {
 	case rerr != nil:
 		return 0, &net.OpError{Op: "read", Net: "tcp", Addr: x.addr, Err: rerr}
 	case n == 0:
@@ -141,4 +157,119 @@ func (x *Conn) write(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// NotSentError is WriteThenRead's error when its probe found something to
+// read before anything was written: nothing was.
+type NotSentError struct {
+	Unsolicited bool  // the peer had sent bytes; otherwise it had closed its side
+	Err         error // the read's error, if it failed (io.EOF for a close)
+}
+
+func (e *NotSentError) Error() string {
+	if e.Unsolicited {
+		return "nothing sent: the peer had sent bytes nobody asked for"
+	}
+	return fmt.Sprintf("nothing sent: the connection was closed: %v", e.Err)
+}
+
+func (e *NotSentError) Unwrap() error { return e.Err }
+
+// exchangeStep is where WriteThenRead's callback is.
+type exchangeStep uint8
+
+const (
+	stepProbe   exchangeStep = iota // try a read before writing
+	stepWrite                       // write out
+	stepRead                        // out is written: read the answer
+	stepPartial                     // the socket took part of out: WriteThenRead finishes it
+	stepNotSent                     // the probe found something: nothing written
+)
+
+// WriteThenRead writes out and reads the answer into p (as Read does) with
+// one wait for readiness and no read that fails with EAGAIN after the
+// write, which usually finds nothing yet.
+//
+// It first tries a read, as a check that the connection is fit to carry a
+// request: if that finds anything (bytes, the peer's close, an error),
+// nothing is written and the error is a *NotSentError. On a fit
+// connection the read fails with EAGAIN, out is written, and the wait
+// begins at once. Waiting without another read is safe because the
+// runtime's readiness was reset before that first read: whatever arrives
+// after it is seen. (Without the first read it would not be: bytes that
+// came before the reset, a peer that speaks first, would be waited for
+// until the deadline.)
+//
+// When the socket does not take all of out at once, the rest is written
+// as Write does, under the write deadline, and the answer read as Read
+// does. An error other than a *NotSentError may come after out was
+// written, in part or whole.
+func (x *Conn) WriteThenRead(out, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, errors.New("rawio: WriteThenRead needs room to read into")
+	}
+	if len(p) > MaxChunk {
+		p = p[:MaxChunk]
+	}
+	x.rbuf, x.rn, x.rerr = p, 0, nil
+	x.wbuf, x.wn, x.werr = out, 0, nil
+	x.step, x.probeN, x.probeErr = stepProbe, 0, nil
+	err := x.raw.Read(x.exchangeFn)
+	n, rerr, wn, werr, step := x.rn, x.rerr, x.wn, x.werr, x.step
+	x.rbuf, x.wbuf = nil, nil
+	switch {
+	case err != nil: // deadline, closed connection: already a *net.OpError
+		return 0, err
+	case step == stepNotSent:
+		if x.probeN > 0 {
+			return 0, &NotSentError{Unsolicited: true}
+		}
+		if x.probeErr != nil {
+			return 0, &NotSentError{Err: &net.OpError{Op: "read", Net: "tcp", Addr: x.addr, Err: x.probeErr}}
+		}
+		return 0, &NotSentError{Err: io.EOF}
+	case werr != nil:
+		return 0, &net.OpError{Op: "write", Net: "tcp", Addr: x.addr, Err: werr}
+	case step == stepPartial:
+		if _, err := x.Write(out[wn:]); err != nil {
+			return 0, err
+		}
+		return x.Read(p)
+	}
+	return x.readResult(n, rerr)
+}
+
+// exchange is the callback of WriteThenRead: false means "wait for the
+// socket to be readable".
+func (x *Conn) exchange(fd uintptr) bool {
+	switch x.step {
+	case stepProbe:
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&x.rbuf[0])), uintptr(len(x.rbuf)))
+		for errno == unix.EINTR {
+			n, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&x.rbuf[0])), uintptr(len(x.rbuf)))
+		}
+		if errno != unix.EAGAIN {
+			x.step = stepNotSent
+			if errno != 0 {
+				x.probeErr = errno
+			} else {
+				x.probeN = int(n)
+			}
+			return true
+		}
+		x.step = stepWrite
+		fallthrough
+	case stepWrite:
+		if !x.write(fd) {
+			x.step = stepPartial // the rest waits for writability, not this wait
+			return true
+		}
+		if x.werr != nil {
+			return true
+		}
+		x.step = stepRead
+		return false
+	default: // stepRead
+		return x.read(fd)
+	}
 }

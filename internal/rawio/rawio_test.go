@@ -152,3 +152,147 @@ func TestReadAndWriteAllocateNothing(t *testing.T) {
 }
 
 func shutdownWrite(fd uintptr) error { return unix.Shutdown(int(fd), unix.SHUT_WR) }
+
+// echoOnce answers each message the peer reads with reply, after delay.
+func echoOnce(t *testing.T, peer net.Conn, want string, reply string, delay time.Duration) <-chan string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, len(want))
+		if _, err := io.ReadFull(peer, buf); err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		got <- string(buf)
+		time.Sleep(delay)
+		_, _ = peer.Write([]byte(reply))
+	}()
+	return got
+}
+
+func TestWriteThenReadSendsThenWaitsForTheAnswer(t *testing.T) {
+	x, tcp, peer := pair(t)
+	_ = tcp.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := echoOnce(t, peer, "request", "answer", 20*time.Millisecond) // the wait must wait
+	buf := make([]byte, 64)
+	n, err := x.WriteThenRead([]byte("request"), buf)
+	if err != nil || string(buf[:n]) != "answer" {
+		t.Fatalf("WriteThenRead = %q, %v; want answer", buf[:n], err)
+	}
+	if s := <-got; s != "request" {
+		t.Fatalf("the peer read %q", s)
+	}
+}
+
+// Many exchanges with a peer that answers at once: an answer that arrives
+// between the write and the wait must not be missed (the wait would last
+// until the deadline).
+func TestWriteThenReadNeverMissesAQuickAnswer(t *testing.T) {
+	x, tcp, peer := pair(t)
+	go func() {
+		buf := make([]byte, 1)
+		for {
+			if _, err := io.ReadFull(peer, buf); err != nil {
+				return
+			}
+			if _, err := peer.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 8)
+	for i := 0; i < 3000; i++ {
+		_ = tcp.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := x.WriteThenRead([]byte{byte(i)}, buf)
+		if err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("exchange %d: %d, %v, %v", i, n, err, buf[:n])
+		}
+	}
+}
+
+func TestWriteThenReadSendsNothingWhenTheProbeFindsSomething(t *testing.T) {
+	t.Run("bytes nobody asked for", func(t *testing.T) {
+		x, _, peer := pair(t)
+		if _, err := peer.Write([]byte("stray")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		_, err := x.WriteThenRead([]byte("request"), make([]byte, 64))
+		var ns *NotSentError
+		if !errors.As(err, &ns) || !ns.Unsolicited {
+			t.Fatalf("WriteThenRead = %v; want a *NotSentError for unsolicited bytes", err)
+		}
+		_ = peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, err := peer.Read(make([]byte, 16)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the peer read %d bytes (%v); want none", n, err)
+		}
+	})
+	t.Run("closed by the peer", func(t *testing.T) {
+		x, _, peer := pair(t)
+		_ = peer.Close()
+		time.Sleep(20 * time.Millisecond)
+		_, err := x.WriteThenRead([]byte("request"), make([]byte, 64))
+		var ns *NotSentError
+		if !errors.As(err, &ns) || ns.Unsolicited || !errors.Is(err, io.EOF) {
+			t.Fatalf("WriteThenRead = %v; want a *NotSentError wrapping io.EOF", err)
+		}
+	})
+}
+
+func TestWriteThenReadFinishesALargeWriteThenReads(t *testing.T) {
+	x, tcp, peer := pair(t)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: the socket takes part
+	_ = tcp.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		buf := make([]byte, len(data))
+		if _, err := io.ReadFull(peer, buf); err != nil || !bytes.Equal(buf, data) {
+			_ = peer.Close()
+			return
+		}
+		_, _ = peer.Write([]byte("done"))
+	}()
+	buf := make([]byte, 16)
+	n, err := x.WriteThenRead(data, buf)
+	if err != nil || string(buf[:n]) != "done" {
+		t.Fatalf("WriteThenRead = %q, %v; want done", buf[:n], err)
+	}
+}
+
+func TestWriteThenReadPastItsDeadlineSendsNothing(t *testing.T) {
+	x, tcp, peer := pair(t)
+	_ = tcp.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := x.WriteThenRead([]byte("request"), make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("WriteThenRead past the deadline = %v; want a timeout", err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, _ := peer.Read(make([]byte, 16)); n != 0 {
+		t.Fatalf("the peer read %d bytes; want none", n)
+	}
+}
+
+func TestWriteThenReadAllocatesNothing(t *testing.T) {
+	x, tcp, peer := pair(t)
+	_ = tcp.SetReadDeadline(time.Now().Add(time.Minute))
+	msg := []byte("ping")
+	buf := make([]byte, 16)
+	pbuf := make([]byte, 16)
+	go func() {
+		for {
+			if _, err := io.ReadFull(peer, pbuf[:len(msg)]); err != nil {
+				return
+			}
+			if _, err := peer.Write(msg); err != nil {
+				return
+			}
+		}
+	}()
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := x.WriteThenRead(msg, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("WriteThenRead allocates %v times, want 0", allocs)
+	}
+}
