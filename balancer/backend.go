@@ -299,10 +299,14 @@ func (b *Backend) LatencyEWMA() time.Duration {
 }
 
 // Do sends req to the backend and reads the response into resp, giving up
-// at deadline. It never retries. req must carry the path and Host the
-// backend should see. See ErrConnect and ErrTimeout for what an error
-// means. Do counts the request but not its place in flight: that is
-// Pool.Acquire's and Release's, which bracket the whole attempt.
+// at deadline. It never sends a request twice, but for the one more try
+// on a new connection of an idempotent request whose reused connection the
+// backend closed before answering (RFC 9112 §9.3.1); a pooled connection
+// found unfit before anything was sent on it is replaced for any request.
+// req must carry the path and Host the backend should see. See ErrConnect
+// and ErrTimeout for what an error means. Do counts the request but not its
+// place in flight: that is Pool.Acquire's and Release's, which bracket the
+// whole attempt.
 //
 // Without resp.StreamBody the whole body is read (up to max_response_body).
 // With it, a body larger than the pool's buffer_response or of unknown
@@ -329,12 +333,15 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 // The caller's goroutine lets the others run while the backend works: it
 // waits for the response in the runtime's poller, or for a pipelined
 // connection's reader, or (a request sent as it is written: a body stream,
-// one too large to hold) yields (runtime.Gosched) before it reads one.
-// yielded reports the last (the gateway's client connection then does not
-// yield again before it reads the next request; gateway/conn.go).
+// one too large to hold, a connection not dialled by the balancer) yields
+// (runtime.Gosched) before it reads one. yielded reports the last (the
+// gateway's client connection then does not yield again before it reads
+// the next request; gateway/conn.go); it is false for a request that
+// failed before it went out.
 //
 // It does what fasthttp's HostClient.Do would do around the transport
-// (reset resp, one more try for errStaleConn) without the six clock reads
+// (reset resp, one more try for errStaleConn, another connection for an
+// unfit one) without the six clock reads
 // HostClient.Do and the transport made between them to turn the deadline
 // into a timeout and back: each a vDSO call, together 1.5-2% of a proxied
 // request's CPU time in a profile.

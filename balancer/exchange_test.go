@@ -2,10 +2,16 @@ package balancer
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/sluice-gw/sluice/internal/testnet"
 )
@@ -82,5 +88,82 @@ func TestDoAtADeadlineNotAfterNowSendsNothing(t *testing.T) {
 	}
 	if n := rb.Requests(); n != 0 {
 		t.Fatalf("backend got %d requests, want none", n)
+	}
+}
+
+// A request without a body stream that fits what a connection holds is
+// sent with its response read and waits in the poller (DoAt reports no
+// yield); a body stream, or a body larger than maxHeld, is sent as it is
+// written and the exchange yields before it reads.
+func TestDoAtReportsWhetherItYielded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		_, _ = fmt.Fprintf(w, "%d", n)
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	b := NewBackend(addr, 1, testOptions().WithDefaults())
+	t.Cleanup(b.Close)
+	large := strings.Repeat("x", maxHeld+1)
+	for _, tc := range []struct {
+		name    string
+		body    func(req *fasthttp.Request)
+		size    int
+		yielded bool
+	}{
+		{"GET", func(*fasthttp.Request) {}, 0, false},
+		{"small POST", func(req *fasthttp.Request) { req.SetBodyString("abc") }, 3, false},
+		{"body stream", func(req *fasthttp.Request) { req.SetBodyStream(strings.NewReader("abcd"), 4) }, 4, true},
+		{"POST larger than held", func(req *fasthttp.Request) { req.SetBodyString(large) }, len(large), true},
+	} {
+		for i := 0; i < 2; i++ { // a new connection, then a reused one
+			req, resp := newGet(t, "/")
+			if tc.size > 0 {
+				req.Header.SetMethod("POST")
+			}
+			tc.body(req)
+			yielded, err := b.DoAt(req, resp, time.Now(), time.Now().Add(5*time.Second))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if got, want := string(resp.Body()), fmt.Sprint(tc.size); got != want {
+				t.Errorf("%s: the backend read %s body bytes, want %s", tc.name, got, want)
+			}
+			if yielded != tc.yielded {
+				t.Errorf("%s (request %d on the pool): yielded %v, want %v", tc.name, i, yielded, tc.yielded)
+			}
+		}
+	}
+}
+
+// A request too large to hold is sent as it is written, after a peek that
+// finds a reused connection unfit just as the held exchange's check would:
+// the POST goes out once, on another connection.
+func TestARequestTooLargeToHoldIsCheckedBeforeItIsSent(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		_, _ = w.Write([]byte(testnet.OKResponse(strings.Fields(r.Head)[0])))
+		if r.Conn == 0 {
+			time.Sleep(2 * time.Millisecond)
+			_, _ = w.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) // nobody asked
+		}
+	})
+	b := NewBackend(rb.Addr, 1, testOptions().WithDefaults())
+	t.Cleanup(b.Close)
+	get(t, b, "/warm")
+	time.Sleep(30 * time.Millisecond)
+	req, resp := newGet(t, "/orders")
+	req.Header.SetMethod("POST")
+	req.SetBodyString(strings.Repeat("x", maxHeld+1))
+	if _, err := b.DoAt(req, resp, time.Now(), time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	if got := string(resp.Body()); got != "POST" {
+		t.Fatalf("POST answered %q", got)
+	}
+	if n := rb.Conns(); n != 2 {
+		t.Errorf("%d connections, want 2: the POST on a new one", n)
+	}
+	if s := b.Stats(); s.StrayBytes != 1 {
+		t.Errorf("StrayBytes = %d, want 1", s.StrayBytes)
 	}
 }

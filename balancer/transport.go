@@ -109,10 +109,12 @@ func dial(addr string, connectTimeout, reqTimeout time.Duration) (net.Conn, erro
 	return newBackendConn(tcp)
 }
 
-// backendConn is an upstream TCP connection that can tell, without blocking
-// and without consuming anything, whether the backend has sent bytes nobody
-// asked for or has closed it. Everything the check needs is allocated once
-// here, so the check itself is allocation-free.
+// backendConn is an upstream TCP connection that can tell, without
+// blocking, whether the backend has sent bytes nobody asked for or has
+// closed it: by a peek, or by the read rawio.WriteThenRead tries before it
+// writes a held request (which consumes what it finds; the connection is
+// closed then). Everything the check needs is allocated once here, so the
+// check itself is allocation-free.
 type backendConn struct {
 	*net.TCPConn             // embedded pointer: keeps ReadFrom/WriteTo (sendfile, splice)
 	rawio        *rawio.Conn // Read and Write (rawio.go)
@@ -160,7 +162,7 @@ func newBackendConn(c *net.TCPConn) (*backendConn, error) {
 // never blocks. Bodies spliced by ReadFrom and WriteTo keep the TCP
 // connection's own.
 func (c *backendConn) Read(p []byte) (int, error) {
-	if !c.sendOnRead {
+	if !c.sendOnRead || len(p) == 0 {
 		return c.rawio.Read(p)
 	}
 	c.sendOnRead = false
@@ -198,8 +200,8 @@ func (c *backendConn) Write(p []byte) (int, error) {
 }
 
 // maxHeld is the most of a request a connection holds back (sendOnRead):
-// a larger one is sent as it is written, after a peek on a reused
-// connection. keepHeld is the most it keeps allocated between requests.
+// a larger one is sent as it is written, after a peek (sendHeld).
+// keepHeld is the most it keeps allocated between requests.
 const (
 	maxHeld  = 64 << 10
 	keepHeld = 16 << 10
@@ -298,10 +300,11 @@ func (c *backendConn) peeked() connState {
 //
 //   - a connection with bytes left in the reader after a response is closed,
 //     not pooled (the backend sent more than one response's worth);
-//   - a pooled connection is peeked before reuse; one that has unread bytes or
-//     that the backend has closed is closed and another taken, so the
-//     request does not fail because of it;
-//   - it never asks HostClient for a retry.
+//   - a pooled connection is checked before a request is sent on it (ready);
+//     one that has unread bytes or that the backend has closed gets nothing,
+//     is closed and another taken, so the request does not fail because of
+//     it;
+//   - it never asks HostClient for a retry: RoundTrip makes do's.
 type transport struct {
 	// strayBytes counts connections closed because the backend sent bytes
 	// no request asked for.
@@ -354,16 +357,16 @@ func notSent(err error) bool {
 }
 
 // RoundTrip implements fasthttp.RoundTripper, for the health checker's
-// HostClient: the deadline is the request's timeout from now (none without
-// one).
+// HostClient: do, with the request's timeout from now as the deadline (none
+// without one).
 func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
 	now := time.Now()
 	var deadline time.Time
 	if timeout := req.GetTimeOut(); timeout > 0 {
 		deadline = now.Add(timeout)
 	}
-	retry, _, err = t.roundTrip(hc, req, resp, now, deadline)
-	return retry, err
+	_, err = t.do(hc, req, resp, now, deadline)
+	return false, err
 }
 
 // roundTrip sends req on a pooled or new connection and reads its response,
@@ -385,10 +388,12 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	sendOnRead := !req.IsBodyStream()
 
-	// Take a connection that is safe to send on. A pooled connection that
-	// the backend wrote to or closed while idle is closed and replaced; the
-	// loop ends because each turn removes one idle connection, and once none
-	// is left AcquireConn dials. (The steps are inline because AcquireConn's
+	// Take a connection that is safe to send on. For a request sent as it
+	// is written, a pooled connection that the backend wrote to or closed
+	// while idle is closed and replaced here (ready's peek); the loop ends
+	// because each turn removes one idle connection, and once none is left
+	// AcquireConn dials. A held request's connection is checked when it is
+	// sent, and replaced by do. (The steps are inline because AcquireConn's
 	// result type is unexported and cannot be named in a helper.)
 	cc, err := hc.AcquireConn(timeout, req.ConnectionClose())
 	for err == nil {

@@ -203,7 +203,8 @@ const (
 // When the socket does not take all of out at once, the rest is written
 // as Write does, under the write deadline, and the answer read as Read
 // does. An error other than a *NotSentError may come after out was
-// written, in part or whole.
+// written, in part or whole. It is a Read and a Write at once: it must not
+// run beside either.
 func (x *Conn) WriteThenRead(out, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, errors.New("rawio: WriteThenRead needs room to read into")
