@@ -485,7 +485,7 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	} else {
 		err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
 	}
-	err = quietReadError(err)
+	err = QuietResponseError(err)
 	stray := br.Buffered() > 0
 	hc.ReleaseReader(br)
 	resp.SkipBody = skipBody
@@ -560,13 +560,15 @@ func staleRetry(reused bool, req *fasthttp.Request, err error) (bool, error) {
 // cookie, a token), and the error ends up in the log.
 var errMalformedResponse = errors.New("malformed response from backend")
 
-// quietReadError is the error of reading a response (fasthttp's ReadLimitBody
-// or readHead and readBody) without the backend's bytes: the kinds the
-// gateway and the pipeline tell apart or an operator wants to read
-// (timeouts, network errors, EOF and a body cut short, the body limit,
-// broken chunks, whose text quotes one byte at most, the balancer's own)
-// pass unchanged, and any other is a parse error: errMalformedResponse.
-func quietReadError(err error) error {
+// QuietResponseError is the error of reading a backend's response
+// (fasthttp's ReadLimitBody, or readHead and readBody) without the
+// backend's bytes, for whatever reads one (the gateway's upgrade handshake
+// too): the kinds the gateway and the pipeline tell apart or an operator
+// wants to read (timeouts, network errors, EOF and a body cut short, the
+// body limit, broken chunks, whose text quotes one byte at most, the
+// balancer's own) pass unchanged, and any other is a parse error:
+// errMalformedResponse.
+func QuietResponseError(err error) error {
 	if err == nil || err == io.EOF {
 		return err // before the targets of errors.As, which escape
 	}

@@ -96,7 +96,7 @@ func (s *Server) handshakeWith(rq *request, b *balancer.Backend, deadline time.T
 	resp := &rq.ctx.Response
 	// ReadLimitBody stops after the head of a 101 and skips other 1xx.
 	if err := resp.ReadLimitBody(br, int(rq.pool.pool.Options().MaxResponseBody)); err != nil {
-		return fail(err)
+		return fail(balancer.QuietResponseError(err)) // fasthttp's parse errors quote the bytes
 	}
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		conn.Close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -522,4 +523,28 @@ func TestHandshakeToADeadBackendMovesOnOrFails(t *testing.T) {
 			t.Errorf("upstream_error %v, want 1", got)
 		}
 	})
+}
+
+// A backend that answers an upgrade with a head fasthttp cannot parse gets
+// the client a 502, and the gateway's log names the failure without
+// quoting the backend's bytes (they can be anything: a token, a cookie).
+func TestAMalformedUpgradeAnswerIsLoggedWithoutItsBytes(t *testing.T) {
+	const secret = "tok-9c2e71"
+	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
+		_, _ = io.WriteString(c, "HTTP/1.1 1x1 Switching "+secret+"\r\nUpgrade: websocket\r\n\r\n")
+	})
+	var logs testnet.Buffer
+	s := startGateway(t, upgradeYAML(rb.Addr, ""), func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	status, all := testnet.RawExchange(t, s.Addr().String(), handshake("/ws", "websocket"))
+	if status != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502:\n%s", status, all)
+	}
+	testnet.Eventually(t, "the failure logged", func() bool {
+		return strings.Contains(logs.String(), "upstream request failed")
+	})
+	if got := logs.String(); strings.Contains(got, secret) {
+		t.Errorf("the log quotes the backend's answer:\n%s", got)
+	}
 }
