@@ -27,7 +27,7 @@
 #      gives Sluice GOMAXPROCS=1, so every proxy gets the same single core;
 #   4. runs `sluice bench` (closed loop) or `wrk -t1` (GENERATOR=wrk) against
 #      every target, interleaved, ROUNDS times, rotating the order each round
-#      so no target always runs first or last; before each measured run a
+#      so no target always runs first or last (or shuffling it: ORDER); before each measured run a
 #      separate warm-up run (and, for the cache targets, a check that the
 #      response is a cache hit: the script fails if it is not);
 #   5. reads the SUT's CPU time (utime+stime of every process of the SUT, from
@@ -73,6 +73,13 @@
 #                           GOMAXPROCS=nproc, nginx nproc workers, HAProxy
 #                           nproc threads, all sharing the cores with the
 #                           generator and the origin
+#   ORDER [rotate]          rotate: each round runs the targets in the order
+#                           of TARGETS rotated by one more place, so every
+#                           target takes every slot; shuffle: each round in
+#                           a random order (SEED, printed, repeats it), so no
+#                           two targets are always neighbours and share the
+#                           machine's slow spells
+#   SEED [random]           the shuffle's seed
 #   SLUICE_BIN              use this binary instead of building one
 #   SLUICE_BASE_BIN         the build the sluice_base target runs
 #   SYSCALLS [auto]         1: count system calls and context switches per
@@ -152,6 +159,8 @@ PROFILE=${PROFILE:-0}
 PIN=${PIN:-1}
 [[ $PIN == 0 || $PIN == 1 ]] || { echo "compare.sh: PIN must be 0 or 1, got '$PIN'" >&2; exit 2; }
 SYSCALLS=${SYSCALLS:-auto}
+ORDER=${ORDER:-rotate}
+SEED=${SEED:-$RANDOM}
 KEEP_TMP=${KEEP_TMP:-0}
 GENERATOR=${GENERATOR:-sluice}
 
@@ -167,6 +176,8 @@ for t in $TARGETS; do
 	[[ " $all_targets " == *" $t "* ]] || die "unknown target $t (want some of: $all_targets)"
 done
 [[ -n ${TARGETS// /} ]] || die "TARGETS is empty"
+[[ $ORDER == rotate || $ORDER == shuffle ]] || die "ORDER must be rotate or shuffle, not '$ORDER'"
+[[ $SEED =~ ^[0-9]+$ ]] || die "SEED must be a non-negative integer, not '$SEED'"
 case $GENERATOR in
 sluice) ;;
 wrk) [[ $RATE == 0 ]] || die "RATE=$RATE: wrk has no open loop; use GENERATOR=sluice for a fixed rate" ;;
@@ -750,6 +761,11 @@ else
 	echo "load:      sluice bench $mode, $CONNECTIONS connections, GET $URL_PATH, $ROUNDS rounds x $DURATION (+ $WARMUP warm-up each)"
 fi
 ((cache_run)) && echo "cache:     cache targets' origin sends Cache-Control: $cache_control; every measured run follows a checked hit"
+if [[ $ORDER == shuffle ]]; then
+	echo "order:     shuffled each round (SEED=$SEED repeats it)"
+else
+	echo "order:     rotated by one place each round"
+fi
 echo '```'
 echo
 
@@ -757,9 +773,19 @@ echo
 
 read -r -a order <<<"$TARGETS"
 n=${#order[@]}
+RANDOM=$SEED # the shuffle's sequence (ORDER=shuffle)
 for ((round = 1; round <= ROUNDS; round++)); do
+	this=()
 	for ((i = 0; i < n; i++)); do
-		t=${order[(i + round - 1) % n]} # rotate the order each round
+		this+=("${order[(i + round - 1) % n]}") # rotate the order each round
+	done
+	if [[ $ORDER == shuffle ]]; then # Fisher-Yates
+		for ((i = n - 1; i > 0; i--)); do
+			j=$((RANDOM % (i + 1)))
+			tmp_t=${this[i]} this[i]=${this[j]} this[j]=$tmp_t
+		done
+	fi
+	for t in "${this[@]}"; do
 		log "round $round/$ROUNDS: $t"
 		run_one "$round" "$t"
 	done
