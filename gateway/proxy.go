@@ -101,7 +101,9 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 	// first): the exchange counts from it and reads no clock of its own.
 	yielded, err := b.DoAt(&rq.ctx.Request, &rq.ctx.Response, start, deadline)
 	latency := time.Since(start)
-	upstreamWaited(rq.ctx, yielded)
+	if err == nil { // a failed exchange may not have waited at all: the usual rule then
+		upstreamWaited(rq.ctx, yielded)
+	}
 	o := balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency}
 	if err == nil && rq.ctx.Response.IsBodyStream() {
 		// A streamed answer keeps its place on the backend until the body
