@@ -130,9 +130,9 @@ func TestANewConnectionTheBackendClosesAtOnceFailsTheRequestAtOnce(t *testing.T)
 }
 
 // A connection found unfit before anything was sent on it is replaced when
-// it was reused; a new one fails the request, with the error sending would
-// have led to (a backend that speaks first, or closes at once, does so on
-// every connection).
+// it was reused; a new one fails the request as a failure to connect (a
+// backend that speaks first, or closes at once, does so on every
+// connection, and nothing was sent: the gateway may try another backend).
 func TestUnfitConnectionErrors(t *testing.T) {
 	var tr transport
 	stray := &rawio.NotSentError{Unsolicited: true}
@@ -143,11 +143,11 @@ func TestUnfitConnectionErrors(t *testing.T) {
 	if err := tr.unfit(true, closed); !notSent(err) {
 		t.Errorf("reused, closed: %v; want the NotSentError (take another)", err)
 	}
-	if err := tr.unfit(false, stray); notSent(err) || !errors.Is(err, errMalformedResponse) {
-		t.Errorf("new, stray bytes: %v; want a malformed response", err)
+	if err := tr.unfit(false, stray); notSent(err) || !errors.Is(err, ErrConnect) || !errors.Is(err, errMalformedResponse) {
+		t.Errorf("new, stray bytes: %v; want a failure to connect, for a malformed response", err)
 	}
-	if err := tr.unfit(false, closed); err != io.EOF { //nolint:errorlint // the sentinel itself
-		t.Errorf("new, closed: %v; want io.EOF", err)
+	if err := tr.unfit(false, closed); notSent(err) || !errors.Is(err, ErrConnect) || !errors.Is(err, io.EOF) {
+		t.Errorf("new, closed: %v; want a failure to connect, for io.EOF", err)
 	}
 	if n := tr.strayBytes.Load(); n != 2 {
 		t.Errorf("strayBytes = %d, want 2", n)

@@ -519,7 +519,9 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 // on it (unsent, a *rawio.NotSentError). On a reused connection it is
 // unsent itself, and do sends the request on another. A new one is not
 // replaced: the backend spoke first, or closed it at once, and would do
-// the same on the next. Unsolicited bytes are counted either way.
+// the same on the next. That is a failure to connect (ErrConnect): nothing
+// was sent, so the gateway may send any request to another backend.
+// Unsolicited bytes are counted either way.
 func (t *transport) unfit(reused bool, unsent error) error {
 	var ns *rawio.NotSentError
 	if !errors.As(unsent, &ns) {
@@ -532,9 +534,9 @@ func (t *transport) unfit(reused bool, unsent error) error {
 	case reused:
 		return unsent
 	case ns.Unsolicited:
-		return fmt.Errorf("%w: the backend sent bytes before any request", errMalformedResponse)
+		return fmt.Errorf("%w: %w: the backend sent bytes before any request", ErrConnect, errMalformedResponse)
 	}
-	return ns.Err // io.EOF (ErrConnectionClosed for DoAt) or the read's error
+	return fmt.Errorf("%w: the backend closed a new connection before any request: %w", ErrConnect, ns.Err)
 }
 
 // errStaleConn marks an idempotent request whose reused connection the
