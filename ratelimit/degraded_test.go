@@ -70,6 +70,9 @@ func TestGlobalWithoutRedis(t *testing.T) {
 				if d := time.Since(stopped); d > 2*time.Second {
 					t.Errorf("degraded mode came %v after Redis stopped, want about SyncTimeout", d)
 				}
+				// An instance logs just after it switches: wait for the lines,
+				// then count them.
+				testnet.Eventually(t, "3 lines for entering degraded mode", func() bool { e, _ := tr.counts(); return e >= 3 })
 				if entered, _ := tr.counts(); entered != 3 {
 					t.Errorf("%d lines for entering degraded mode from 3 instances, want 3", entered)
 				}
@@ -96,6 +99,7 @@ func TestGlobalWithoutRedis(t *testing.T) {
 				for i, g := range gs {
 					testnet.Eventually(t, fmt.Sprint("instance ", i, " to leave degraded mode"), func() bool { return !g.Degraded() })
 				}
+				testnet.Eventually(t, "3 lines for leaving degraded mode", func() bool { _, l := tr.counts(); return l >= 3 })
 				if entered, left := tr.counts(); entered != 3 || left != 3 {
 					t.Errorf("logged %d entries and %d exits of degraded mode for one outage of 3 instances, want 3 and 3", entered, left)
 				}
