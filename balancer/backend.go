@@ -341,10 +341,9 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 //
 // It does what fasthttp's HostClient.Do would do around the transport
 // (reset resp, one more try for errStaleConn, another connection for an
-// unfit one) without the six clock reads
-// HostClient.Do and the transport made between them to turn the deadline
-// into a timeout and back: each a vDSO call, together 1.5-2% of a proxied
-// request's CPU time in a profile.
+// unfit one) without the six clock reads HostClient.Do and the transport
+// made between them to turn the deadline into a timeout and back: each a
+// vDSO call, together 1.5-2% of a proxied request's CPU time in a profile.
 func (b *Backend) DoAt(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (yielded bool, err error) {
 	b.requests.Add(1)
 	if !now.Before(deadline) {
