@@ -245,17 +245,10 @@ func (x *Conn) WriteThenRead(out, p []byte) (int, error) {
 func (x *Conn) exchange(fd uintptr) bool {
 	switch x.step {
 	case stepProbe:
-		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&x.rbuf[0])), uintptr(len(x.rbuf)))
-		for errno == unix.EINTR {
-			n, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&x.rbuf[0])), uintptr(len(x.rbuf)))
-		}
-		if errno != unix.EAGAIN {
+		if x.read(fd) { // anything but EAGAIN: the connection is unfit
 			x.step = stepNotSent
-			if errno != 0 {
-				x.probeErr = errno
-			} else {
-				x.probeN = int(n)
-			}
+			x.probeN, x.probeErr = x.rn, x.rerr
+			x.rn, x.rerr = 0, nil
 			return true
 		}
 		x.step = stepWrite
