@@ -65,3 +65,37 @@ func TestAccessLogDoesNotAllocate(t *testing.T) {
 		t.Errorf("a logged proxied GET allocates %v times per request, want 0", n)
 	}
 }
+
+// A held response and the read that writes it, waits and reads the next
+// request (held.go) allocate nothing.
+func TestAHeldResponseAndTheNextReadDoNotAllocate(t *testing.T) {
+	c, peer, ctx := heldPair(t)
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	go func() {
+		buf, q := make([]byte, len(resp)), []byte("q")
+		for {
+			if _, err := io.ReadFull(peer, buf); err != nil {
+				return
+			}
+			if _, err := peer.Write(q); err != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 16)
+	n := testing.AllocsPerRun(500, func() {
+		holdResponse(ctx)
+		if !c.hold {
+			t.Fatal("not held")
+		}
+		if _, err := c.Write(resp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("a held response and the next read allocate %v times, want 0", n)
+	}
+}

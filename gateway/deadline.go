@@ -61,6 +61,9 @@ func (d *deadline) due(slack time.Duration) bool { return coarse.Due(d.want, d.s
 // SetDeadline applies t to both directions at once and makes every later
 // deadline apply at once too (see the comment at the top of this file).
 func (c *yieldConn) SetDeadline(t time.Time) error {
+	if err := c.flushHeld(); err != nil { // before a hijack: the handshake's answer
+		return err
+	}
 	c.direct = true
 	return c.Conn.SetDeadline(t)
 }

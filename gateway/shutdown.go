@@ -82,6 +82,7 @@ func (s *Server) serveFront(ctx *fasthttp.RequestCtx) {
 	if s.closing.Load() && !ctx.Hijacked() {
 		ctx.SetConnectionClose()
 	}
+	holdResponse(ctx)
 }
 
 // countConn keeps s.conns, the number of open front connections, from

@@ -42,6 +42,7 @@ type Conn struct {
 	rbuf    []byte
 	rn      int
 	rerr    error
+	waited  bool // a read found nothing and waited for readiness
 	readFn  func(fd uintptr) bool
 	wbuf    []byte
 	wn      int
@@ -77,7 +78,7 @@ func (x *Conn) Read(p []byte) (int, error) {
 	if len(p) > MaxChunk {
 		p = p[:MaxChunk]
 	}
-	x.rbuf, x.rn, x.rerr = p, 0, nil
+	x.rbuf, x.rn, x.rerr, x.waited = p, 0, nil, false
 	err := x.raw.Read(x.readFn)
 	n, rerr := x.rn, x.rerr
 	x.rbuf = nil
@@ -86,6 +87,11 @@ func (x *Conn) Read(p []byte) (int, error) {
 	}
 	return x.readResult(n, rerr)
 }
+
+// Waited reports whether the last Read found nothing at first and waited
+// for the socket to be readable: false means what it returned was there
+// when it was called.
+func (x *Conn) Waited() bool { return x.waited }
 
 // readResult is what Read returns for a read that got n bytes or failed
 // with rerr.
@@ -110,6 +116,7 @@ func (x *Conn) read(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			x.waited = true
 			return false
 		default:
 			x.rerr = errno
@@ -206,38 +213,60 @@ const (
 // written, in part or whole. It is a Read and a Write at once: it must not
 // run beside either.
 func (x *Conn) WriteThenRead(out, p []byte) (int, error) {
+	n, _, err := x.writeThenRead(out, p, stepProbe)
+	return n, err
+}
+
+// WriteThenWait is WriteThenRead without the check: it writes out and
+// waits for the answer at once, with no read first. It is for a peer that
+// sends nothing until it has out, such as a client waiting for its
+// response: bytes that arrived before the call may not be seen until the
+// read deadline, since the runtime's readiness was reset after they came.
+// sent is how much of out was written; err may come before anything was
+// (a deadline already past) or after all of it (a deadline that passed
+// while waiting).
+func (x *Conn) WriteThenWait(out, p []byte) (n, sent int, err error) {
+	return x.writeThenRead(out, p, stepWrite)
+}
+
+// writeThenRead is WriteThenRead from first: stepProbe with the check,
+// stepWrite without.
+func (x *Conn) writeThenRead(out, p []byte, first exchangeStep) (n, sent int, err error) {
 	if len(p) == 0 {
-		return 0, errors.New("rawio: WriteThenRead needs room to read into")
+		return 0, 0, errors.New("rawio: WriteThenRead needs room to read into")
 	}
 	if len(p) > MaxChunk {
 		p = p[:MaxChunk]
 	}
 	x.rbuf, x.rn, x.rerr = p, 0, nil
 	x.wbuf, x.wn, x.werr = out, 0, nil
-	x.step, x.probeN, x.probeErr = stepProbe, 0, nil
-	err := x.raw.Read(x.exchangeFn)
+	x.step, x.probeN, x.probeErr = first, 0, nil
+	err = x.raw.Read(x.exchangeFn)
 	n, rerr, wn, werr, step := x.rn, x.rerr, x.wn, x.werr, x.step
 	x.rbuf, x.wbuf = nil, nil
 	switch {
 	case err != nil: // deadline, closed connection: already a *net.OpError
-		return 0, err
+		return 0, wn, err
 	case step == stepNotSent:
 		if x.probeN > 0 {
-			return 0, &NotSentError{Unsolicited: true}
+			return 0, 0, &NotSentError{Unsolicited: true}
 		}
 		if x.probeErr != nil {
-			return 0, &NotSentError{Err: &net.OpError{Op: "read", Net: "tcp", Addr: x.addr, Err: x.probeErr}}
+			return 0, 0, &NotSentError{Err: &net.OpError{Op: "read", Net: "tcp", Addr: x.addr, Err: x.probeErr}}
 		}
-		return 0, &NotSentError{Err: io.EOF}
+		return 0, 0, &NotSentError{Err: io.EOF}
 	case werr != nil:
-		return 0, &net.OpError{Op: "write", Net: "tcp", Addr: x.addr, Err: werr}
+		return 0, wn, &net.OpError{Op: "write", Net: "tcp", Addr: x.addr, Err: werr}
 	case step == stepPartial:
-		if _, err := x.Write(out[wn:]); err != nil {
-			return 0, err
+		more, err := x.Write(out[wn:])
+		if err != nil {
+			return 0, wn + more, err
 		}
-		return x.Read(p)
+		n, err = x.Read(p)
+		return n, len(out), err
 	}
-	return x.readResult(n, rerr)
+	n, err = x.readResult(n, rerr)
+	return n, wn, err
 }
 
 // exchange is the callback of WriteThenRead: false means "wait for the

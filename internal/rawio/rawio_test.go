@@ -170,43 +170,108 @@ func echoOnce(t *testing.T, peer net.Conn, want string, reply string, delay time
 	return got
 }
 
-func TestWriteThenReadSendsThenWaitsForTheAnswer(t *testing.T) {
-	x, tcp, peer := pair(t)
-	_ = tcp.SetReadDeadline(time.Now().Add(5 * time.Second))
-	got := echoOnce(t, peer, "request", "answer", 20*time.Millisecond) // the wait must wait
-	buf := make([]byte, 64)
-	n, err := x.WriteThenRead([]byte("request"), buf)
-	if err != nil || string(buf[:n]) != "answer" {
-		t.Fatalf("WriteThenRead = %q, %v; want answer", buf[:n], err)
-	}
-	if s := <-got; s != "request" {
-		t.Fatalf("the peer read %q", s)
+// exchanges are WriteThenRead and WriteThenWait, which behave alike for a
+// peer that speaks only when spoken to.
+var exchanges = []struct {
+	name string
+	do   func(x *Conn, out, p []byte) (int, error)
+}{
+	{"WriteThenRead", (*Conn).WriteThenRead},
+	{"WriteThenWait", func(x *Conn, out, p []byte) (int, error) {
+		n, _, err := x.WriteThenWait(out, p)
+		return n, err
+	}},
+}
+
+func TestAnExchangeSendsThenWaitsForTheAnswer(t *testing.T) {
+	for _, ex := range exchanges {
+		t.Run(ex.name, func(t *testing.T) {
+			x, tcp, peer := pair(t)
+			_ = tcp.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got := echoOnce(t, peer, "request", "answer", 20*time.Millisecond) // the wait must wait
+			buf := make([]byte, 64)
+			n, err := ex.do(x, []byte("request"), buf)
+			if err != nil || string(buf[:n]) != "answer" {
+				t.Fatalf("%s = %q, %v; want answer", ex.name, buf[:n], err)
+			}
+			if s := <-got; s != "request" {
+				t.Fatalf("the peer read %q", s)
+			}
+		})
 	}
 }
 
 // Many exchanges with a peer that answers at once: an answer that arrives
 // between the write and the wait must not be missed (the wait would last
 // until the deadline).
-func TestWriteThenReadNeverMissesAQuickAnswer(t *testing.T) {
+func TestAnExchangeNeverMissesAQuickAnswer(t *testing.T) {
+	for _, ex := range exchanges {
+		t.Run(ex.name, func(t *testing.T) {
+			x, tcp, peer := pair(t)
+			go func() {
+				buf := make([]byte, 1)
+				for {
+					if _, err := io.ReadFull(peer, buf); err != nil {
+						return
+					}
+					if _, err := peer.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+			buf := make([]byte, 8)
+			for i := 0; i < 3000; i++ {
+				_ = tcp.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, err := ex.do(x, []byte{byte(i)}, buf)
+				if err != nil || n != 1 || buf[0] != byte(i) {
+					t.Fatalf("exchange %d: %d, %v, %v", i, n, err, buf[:n])
+				}
+			}
+		})
+	}
+}
+
+// WriteThenWait makes no check: it sends whatever the peer said before, and
+// what the peer said is read at once or, if the runtime had seen it before
+// the call, at the deadline.
+func TestWriteThenWaitSendsWithoutAProbe(t *testing.T) {
 	x, tcp, peer := pair(t)
+	if _, err := peer.Write([]byte("early")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	_ = tcp.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 16)
+	n, sent, err := x.WriteThenWait([]byte("request"), buf)
+	if sent != len("request") {
+		t.Fatalf("WriteThenWait sent %d bytes (%v); want all 7", sent, err)
+	}
+	if err == nil && string(buf[:n]) != "early" || err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("WriteThenWait = %q, %v; want early or a timeout", buf[:n], err)
+	}
+	got := make([]byte, 7)
+	_ = peer.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "request" {
+		t.Fatalf("the peer read %q, %v", got, err)
+	}
+}
+
+func TestWaitedTellsWhetherAReadFoundItsBytesThere(t *testing.T) {
+	x, _, peer := pair(t)
+	if _, err := peer.Write([]byte("here")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	buf := make([]byte, 16)
+	if n, err := x.Read(buf); err != nil || n != 4 || x.Waited() {
+		t.Fatalf("Read = %d, %v, waited %v; want 4 bytes there at once", n, err, x.Waited())
+	}
 	go func() {
-		buf := make([]byte, 1)
-		for {
-			if _, err := io.ReadFull(peer, buf); err != nil {
-				return
-			}
-			if _, err := peer.Write(buf); err != nil {
-				return
-			}
-		}
+		time.Sleep(20 * time.Millisecond)
+		_, _ = peer.Write([]byte("later"))
 	}()
-	buf := make([]byte, 8)
-	for i := 0; i < 3000; i++ {
-		_ = tcp.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, err := x.WriteThenRead([]byte{byte(i)}, buf)
-		if err != nil || n != 1 || buf[0] != byte(i) {
-			t.Fatalf("exchange %d: %d, %v, %v", i, n, err, buf[:n])
-		}
+	if n, err := x.Read(buf); err != nil || n != 5 || !x.Waited() {
+		t.Fatalf("Read = %d, %v, waited %v; want 5 bytes after a wait", n, err, x.Waited())
 	}
 }
 
@@ -239,60 +304,77 @@ func TestWriteThenReadSendsNothingWhenTheProbeFindsSomething(t *testing.T) {
 	})
 }
 
-func TestWriteThenReadFinishesALargeWriteThenReads(t *testing.T) {
-	x, tcp, peer := pair(t)
-	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: the socket takes part
-	_ = tcp.SetDeadline(time.Now().Add(10 * time.Second))
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		buf := make([]byte, len(data))
-		if _, err := io.ReadFull(peer, buf); err != nil || !bytes.Equal(buf, data) {
-			_ = peer.Close()
-			return
-		}
-		_, _ = peer.Write([]byte("done"))
-	}()
-	buf := make([]byte, 16)
-	n, err := x.WriteThenRead(data, buf)
-	if err != nil || string(buf[:n]) != "done" {
-		t.Fatalf("WriteThenRead = %q, %v; want done", buf[:n], err)
+func TestAnExchangeFinishesALargeWriteThenReads(t *testing.T) {
+	for _, ex := range exchanges {
+		t.Run(ex.name, func(t *testing.T) {
+			x, tcp, peer := pair(t)
+			data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: the socket takes part
+			_ = tcp.SetDeadline(time.Now().Add(10 * time.Second))
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				buf := make([]byte, len(data))
+				if _, err := io.ReadFull(peer, buf); err != nil || !bytes.Equal(buf, data) {
+					_ = peer.Close()
+					return
+				}
+				_, _ = peer.Write([]byte("done"))
+			}()
+			buf := make([]byte, 16)
+			n, err := ex.do(x, data, buf)
+			if err != nil || string(buf[:n]) != "done" {
+				t.Fatalf("%s = %q, %v; want done", ex.name, buf[:n], err)
+			}
+		})
 	}
 }
 
-func TestWriteThenReadPastItsDeadlineSendsNothing(t *testing.T) {
-	x, tcp, peer := pair(t)
+func TestAnExchangePastItsDeadlineSendsNothing(t *testing.T) {
+	for _, ex := range exchanges {
+		t.Run(ex.name, func(t *testing.T) {
+			x, tcp, peer := pair(t)
+			_ = tcp.SetReadDeadline(time.Now().Add(-time.Second))
+			if _, err := ex.do(x, []byte("request"), make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("%s past the deadline = %v; want a timeout", ex.name, err)
+			}
+			_ = peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if n, _ := peer.Read(make([]byte, 16)); n != 0 {
+				t.Fatalf("the peer read %d bytes; want none", n)
+			}
+		})
+	}
+	x, tcp, _ := pair(t)
 	_ = tcp.SetReadDeadline(time.Now().Add(-time.Second))
-	if _, err := x.WriteThenRead([]byte("request"), make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("WriteThenRead past the deadline = %v; want a timeout", err)
-	}
-	_ = peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if n, _ := peer.Read(make([]byte, 16)); n != 0 {
-		t.Fatalf("the peer read %d bytes; want none", n)
+	if _, sent, _ := x.WriteThenWait([]byte("request"), make([]byte, 8)); sent != 0 {
+		t.Errorf("WriteThenWait past the deadline reports %d bytes sent; want 0", sent)
 	}
 }
 
-func TestWriteThenReadAllocatesNothing(t *testing.T) {
-	x, tcp, peer := pair(t)
-	_ = tcp.SetReadDeadline(time.Now().Add(time.Minute))
-	msg := []byte("ping")
-	buf := make([]byte, 16)
-	pbuf := make([]byte, 16)
-	go func() {
-		for {
-			if _, err := io.ReadFull(peer, pbuf[:len(msg)]); err != nil {
-				return
+func TestAnExchangeAllocatesNothing(t *testing.T) {
+	for _, ex := range exchanges {
+		t.Run(ex.name, func(t *testing.T) {
+			x, tcp, peer := pair(t)
+			_ = tcp.SetReadDeadline(time.Now().Add(time.Minute))
+			msg := []byte("ping")
+			buf := make([]byte, 16)
+			pbuf := make([]byte, 16)
+			go func() {
+				for {
+					if _, err := io.ReadFull(peer, pbuf[:len(msg)]); err != nil {
+						return
+					}
+					if _, err := peer.Write(msg); err != nil {
+						return
+					}
+				}
+			}()
+			allocs := testing.AllocsPerRun(200, func() {
+				if _, err := ex.do(x, msg, buf); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%s allocates %v times, want 0", ex.name, allocs)
 			}
-			if _, err := peer.Write(msg); err != nil {
-				return
-			}
-		}
-	}()
-	allocs := testing.AllocsPerRun(200, func() {
-		if _, err := x.WriteThenRead(msg, buf); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("WriteThenRead allocates %v times, want 0", allocs)
+		})
 	}
 }
