@@ -70,6 +70,7 @@ func TestAccessLogDoesNotAllocate(t *testing.T) {
 // request (held.go) allocate nothing.
 func TestAHeldResponseAndTheNextReadDoNotAllocate(t *testing.T) {
 	c, peer, ctx := heldPair(t)
+	c.heldWait = time.Minute // a slow round trip must not turn holding off
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	go func() {
 		buf, q := make([]byte, len(resp)), []byte("q")

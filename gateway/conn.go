@@ -13,12 +13,17 @@ import (
 	"github.com/sluice-gw/sluice/internal/rawio"
 )
 
-// yieldListener hands out client connections that yield to other goroutines
-// before the first read after a write. After a response is written the next
-// request cannot be there yet: reading at once fails with EAGAIN and parks
-// the goroutine. Under load, letting the other ready goroutines run first
-// means the request has usually arrived when this one reads: one system call
-// and one park fewer per request (the balancer does the same upstream).
+// yieldListener hands out the gateway's client connections. After a
+// response the next request cannot be there yet: reading at once fails with
+// EAGAIN and parks the goroutine, a system call for nothing. A connection
+// avoids that read in one of two ways:
+//
+//   - it holds a whole response until the next read, then writes it and
+//     waits for the request in one go (held.go), when the client waits for
+//     each answer (most do);
+//   - otherwise it yields to the other goroutines before the first read
+//     after a write (Read): under load the request has usually arrived when
+//     it reads (the balancer does the same upstream).
 //
 // Their deadlines are applied lazily and coarsely (deadline.go).
 type yieldListener struct {
@@ -31,7 +36,9 @@ func (l yieldListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	yc := &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr())}
+	yc := &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr()), heldWait: heldWaitMax}
+	yc.sent.L = &yc.mu
+	yc.sentFn = yc.heldSent
 	if tcp, ok := c.(*net.TCPConn); ok {
 		if rio, err := rawio.New(tcp); err == nil {
 			yc.rawio = rio
@@ -53,17 +60,24 @@ type yieldConn struct {
 	// (internal/rawio says why); nil for other kinds of connection.
 	rawio *rawio.Conn
 
-	// Held responses (held.go). hold, set per response by holdResponse,
-	// says whether writes are held; held is what is, guarded by mu because
-	// Close may come from another goroutine.
-	hold        bool
-	pipelined   bool   // the client sent a request before its last response: never hold
-	holdOff     uint8  // requests left for which holding is off after an expired wait
-	holdBackoff uint8  // what holdOff was set to last, doubled at each expiry
-	reads       uint32 // Reads so far, and as of the last request: pipelining shows as no Read between requests
+	// Held responses (held.go). Under mu, because Close (and a TLS
+	// connection's close_notify, written by Close) may come from another
+	// goroutine: hold says whether writes are held, held is what is, and
+	// sending is set while the connection's goroutine writes it, which
+	// other writers wait out (sent, signalled by heldSent).
+	mu      sync.Mutex
+	hold    bool
+	held    *[]byte
+	sending bool
+	sent    sync.Cond
+	sentFn  func() // heldSent, made once
+	// The rest is the connection's goroutine's own.
+	heldWait    time.Duration // the bound on a wait after a held response (heldWaitMax)
+	pipelined   bool          // the client sent a request before its last response: never hold
+	holdOff     uint8         // requests left for which holding is off after an expired wait
+	holdBackoff uint8         // what holdOff was set to last, doubled at each expiry
+	reads       uint32        // Reads so far, and as of the last request: pipelining shows as no Read between requests
 	readsSeen   uint32
-	mu          sync.Mutex
-	held        *[]byte
 
 	// The deadlines (deadline.go): recorded, settled at the next Read or
 	// Write within slack; applied at once after SetDeadline (direct).
@@ -81,9 +95,10 @@ const (
 	upstreamParked                      // it waited in the poller, or for a pipelined connection's reader
 )
 
-// Read yields (runtime.Gosched) before a read that follows a write, so that
-// under load the next request has usually arrived when it reads: a read
-// made at once fails with EAGAIN and parks, one system call more. How often
+// Read writes a held response and waits for the next request (held.go).
+// Otherwise it yields (runtime.Gosched) before a read that follows a write,
+// so that under load the next request has usually arrived when it reads: a
+// read made at once fails with EAGAIN and parks, one system call more. How often
 // it yields depends on what the last request did, for one trip through the
 // scheduler's global run queue per proxied request:
 //
@@ -112,16 +127,14 @@ const (
 //     p99 of not yielding.
 func (c *yieldConn) Read(p []byte) (int, error) {
 	c.reads++
-	c.hold = false
-	if b := c.takeHeld(); b != nil {
-		if c.rawio != nil && !c.direct && len(p) > 0 {
+	heldPath := c.rawio != nil && !c.direct && len(p) > 0
+	if b := c.takeHeld(true, heldPath); b != nil {
+		if heldPath {
 			// The wait after the write replaces the yield.
 			c.wrote, c.upstream = false, upstreamNone
 			return c.readHeld(b, p)
 		}
-		_, err := c.write(*b)
-		putHeld(b)
-		if err != nil {
+		if err := c.writeHeld(b); err != nil {
 			return 0, err
 		}
 	}
@@ -179,14 +192,13 @@ func (c *yieldConn) write(p []byte) (int, error) {
 
 // Close writes a held response first: fasthttp's Shutdown closes, from its
 // own goroutine, connections whose response it has handed over, which may
-// still be held. It gives the write heldCloseWait, as Shutdown closes one
-// connection after another: a client that reads nothing loses the response
-// it was not reading.
+// still be held (though not in practice: the gateway's shutdown stops
+// holding before it, see holdResponse). The write runs under the write
+// deadline in force, the response's.
 func (c *yieldConn) Close() error {
-	if b := c.takeHeld(); b != nil {
-		// The net.Conn's own Write and deadline, with the fd's locks: this
-		// may not be the connection's goroutine.
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(heldCloseWait))
+	if b := c.takeHeld(false, false); b != nil {
+		// The net.Conn's own Write, with the fd's locks: this may not be
+		// the connection's goroutine.
 		_, _ = c.Conn.Write(*b)
 		putHeld(b)
 	}

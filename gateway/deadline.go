@@ -61,9 +61,14 @@ func (d *deadline) due(slack time.Duration) bool { return coarse.Due(d.want, d.s
 // SetDeadline applies t to both directions at once and makes every later
 // deadline apply at once too (see the comment at the top of this file).
 func (c *yieldConn) SetDeadline(t time.Time) error {
-	if err := c.flushHeld(); err != nil { // before a hijack: the handshake's answer
+	// Before a hijack: the handshake's answer goes out, and nothing
+	// written from now on is held.
+	if err := c.flushHeld(); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.hold = false
+	c.mu.Unlock()
 	c.direct = true
 	return c.Conn.SetDeadline(t)
 }

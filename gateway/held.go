@@ -41,26 +41,28 @@ import (
 //
 // Only a whole response that the connection keeps open is held (holdResponse):
 // streamed bodies, hijacked connections and Connection: close are written as
-// they come. A held response is written before anything else touches the
-// connection: a Write that is not held, ReadFrom, SetDeadline (before a
-// hijack) and Close, which fasthttp's Shutdown calls from its own goroutine
-// on a connection it sees as idle, whose response may still be held.
+// they come, and so is every response once a shutdown has begun. A held
+// response is written before anything else touches the connection: a Write
+// that is not held, ReadFrom, SetDeadline (before a hijack) and Close. Close
+// may come from another goroutine (fasthttp's Shutdown closes connections it
+// sees as idle), and under TLS it writes the close_notify alert itself, so
+// hold and held are under the connection's mutex, and a write waits while the
+// connection's goroutine is writing a held response (sending).
 const (
 	// heldWaitMax bounds a wait for the next request after a held response.
+	// The bound in force moves coarsely: a wait may be cut after 3/5 of it.
 	heldWaitMax = 50 * time.Millisecond
-	// heldWaitRenew: the bound in force is kept while at least this much of
-	// it is left, so that it moves once per ~30ms per connection, not per
-	// request.
-	heldWaitRenew = 20 * time.Millisecond
 	// maxHeld is the most a connection holds; a larger response is written
 	// as it comes.
 	maxHeld = 16 << 10
-	// heldCloseWait is how long Close waits to write a held response.
-	heldCloseWait = 250 * time.Millisecond
 	// maxHoldOff is the most requests holding stays off for after an expired
 	// wait.
 	maxHoldOff = 64
 )
+
+// testHookHeldTaken, if set, runs in readHeld once the held response is
+// taken, before it is written.
+var testHookHeldTaken func(*yieldConn)
 
 var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
@@ -76,15 +78,18 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 		c.pipelined = true
 	}
 	c.readsSeen = c.reads
-	c.hold = false
+	hold := false
 	switch {
 	case c.pipelined || c.rawio == nil || c.direct || ctx.Hijacked() ||
 		ctx.Response.IsBodyStream() || ctx.Response.ConnectionClose() || ctx.Request.Header.ConnectionClose():
 	case c.holdOff > 0:
 		c.holdOff--
 	default:
-		c.hold = true
+		hold = true
 	}
+	c.mu.Lock()
+	c.hold = hold
+	c.mu.Unlock()
 }
 
 // clientConn is ctx's connection from the gateway's listener, under TLS or
@@ -101,11 +106,14 @@ func clientConn(ctx *fasthttp.RequestCtx) *yieldConn {
 // holdWrite keeps p to be written with the next read, if the response is
 // held and p fits; it reports whether it did.
 func (c *yieldConn) holdWrite(p []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.sending {
+		c.sent.Wait()
+	}
 	if !c.hold {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.held == nil {
 		c.held = heldBufs.Get().(*[]byte)
 	}
@@ -116,17 +124,35 @@ func (c *yieldConn) holdWrite(p []byte) bool {
 	return true
 }
 
-// takeHeld returns what is held, leaving nothing; nil if nothing is.
-func (c *yieldConn) takeHeld() *[]byte {
+// takeHeld returns what is held, leaving nothing (nil if nothing is), once
+// no held response is being written. endResponse ends holding for the
+// response (a read: the next request has begun); send marks what it returns
+// as being written by the connection's goroutine until heldSent.
+func (c *yieldConn) takeHeld(endResponse, send bool) *[]byte {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.sending {
+		c.sent.Wait()
+	}
+	if endResponse {
+		c.hold = false
+	}
 	b := c.held
 	c.held = nil
-	c.mu.Unlock()
 	if b != nil && len(*b) == 0 {
 		putHeld(b)
 		return nil
 	}
+	c.sending = b != nil && send
 	return b
+}
+
+// heldSent ends what takeHeld's send began: other writers may go on.
+func (c *yieldConn) heldSent() {
+	c.mu.Lock()
+	c.sending = false
+	c.sent.Broadcast()
+	c.mu.Unlock()
 }
 
 func putHeld(b *[]byte) {
@@ -136,23 +162,41 @@ func putHeld(b *[]byte) {
 
 // flushHeld writes what is held, as a Write would.
 func (c *yieldConn) flushHeld() error {
-	b := c.takeHeld()
-	if b == nil {
-		return nil
+	if b := c.takeHeld(false, false); b != nil {
+		return c.writeHeld(b)
 	}
-	defer putHeld(b)
+	return nil
+}
+
+// writeHeld writes b, taken from what was held, and puts it back. The
+// write deadline in force is the response's: the Write that held it
+// settled it.
+func (c *yieldConn) writeHeld(b *[]byte) error {
 	_, err := c.write(*b)
+	putHeld(b)
 	return err
 }
 
-// readHeld writes the held response b and reads the next request into p
-// (rawio.WriteThenWait), under the bound on the wait; it puts b back.
+// readHeld writes the held response b, which takeHeld marked as being
+// sent, and reads the next request into p (rawio.WriteThenWait), under the
+// bound on the wait; it puts b back.
 func (c *yieldConn) readHeld(b *[]byte, p []byte) (int, error) {
 	defer putHeld(b)
-	if err := c.boundWait(time.Now()); err != nil {
+	if testHookHeldTaken != nil {
+		testHookHeldTaken(c)
+	}
+	n, sent, err := 0, 0, c.boundWait(time.Now())
+	if err == nil {
+		n, sent, err = c.rawio.WriteThenWait(*b, p, c.sentFn)
+	}
+	if sent < len(*b) {
+		// The wait could not begin (a deadline already past) or the write
+		// failed: the rest is written as a Write would, so that the
+		// response is not lost with the error.
+		_, _ = c.write((*b)[sent:])
+		c.heldSent()
 		return 0, err
 	}
-	n, sent, err := c.rawio.WriteThenWait(*b, p)
 	if err == nil {
 		c.holdBackoff = 0
 		return n, nil
@@ -160,24 +204,20 @@ func (c *yieldConn) readHeld(b *[]byte, p []byte) (int, error) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) || c.rd.set.Equal(c.rd.want) {
 		return 0, err // the connection's own deadline, or it broke
 	}
-	if sent < len(*b) { // the bound had passed before the wait began
-		if _, err := c.write((*b)[sent:]); err != nil {
-			return 0, err
-		}
-	}
 	return c.readAfterBound(p)
 }
 
-// boundWait puts a read deadline of at most now+heldWaitMax in force, and
+// boundWait puts a read deadline of at most now+c.heldWait in force, and
 // no later than the one asked for; one already in force is kept while it
-// is within that and heldWaitRenew or more away (or is the one asked for).
+// is within that and 2/5 of heldWait or more away (or is the one asked
+// for), so that it moves about once per 3/5 of heldWait, not per request.
 func (c *yieldConn) boundWait(now time.Time) error {
-	limit := now.Add(heldWaitMax)
+	limit := now.Add(c.heldWait)
 	if !c.rd.want.IsZero() && c.rd.want.Before(limit) {
 		limit = c.rd.want
 	}
 	set := c.rd.set
-	if !set.IsZero() && !set.After(limit) && (set.Sub(now) >= heldWaitRenew || set.Equal(c.rd.want)) {
+	if !set.IsZero() && !set.After(limit) && (set.Sub(now) >= c.heldWait*2/5 || set.Equal(c.rd.want)) {
 		return nil
 	}
 	if err := c.Conn.SetReadDeadline(limit); err != nil {
@@ -187,7 +227,7 @@ func (c *yieldConn) boundWait(now time.Time) error {
 	return nil
 }
 
-// readAfterBound reads after a wait that heldWaitMax cut short, under the
+// readAfterBound reads after a wait that the bound cut short, under the
 // connection's own deadline. What the read finds at once was missed by the
 // wait (the client pipelines): the connection holds no more. If it finds
 // nothing the client is slow, and holding backs off.

@@ -2,13 +2,15 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +31,38 @@ func heldPair(t *testing.T) (*yieldConn, net.Conn, *fasthttp.RequestCtx) {
 		t.Fatal(err)
 	}
 	return c, peer, ctx
+}
+
+// testCert is a self-signed certificate for 127.0.0.1, made once.
+var testCert = sync.OnceValues(func() (tls.Certificate, error) {
+	dir, err := os.MkdirTemp("", "held-cert")
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	defer os.RemoveAll(dir)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(&testing.T{}, cert, key, "held")
+	return tls.LoadX509KeyPair(cert, key)
+})
+
+// tlsPair runs a TLS handshake over c and peer and returns both ends.
+func tlsPair(t *testing.T, c, peer net.Conn) (srv, cli *tls.Conn) {
+	t.Helper()
+	cert, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+	cli = tls.Client(peer, &tls.Config{InsecureSkipVerify: true})
+	errc := make(chan error, 1)
+	go func() { errc <- cli.Handshake() }()
+	if err := srv.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return srv, cli
 }
 
 // expectNothing fails if peer can read anything within 50ms.
@@ -155,7 +189,7 @@ func TestAWaitCutShortByTheBoundTellsAPipeliningClientFromASlowOne(t *testing.T)
 		c, peer, ctx := heldPair(t)
 		for _, want := range []uint8{1, 2, 4, 8, 16, 32, 64, 64} {
 			go func() {
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(30 * time.Millisecond) // after the read has begun
 				_, _ = peer.Write([]byte("late"))
 			}()
 			buf := make([]byte, 16)
@@ -185,13 +219,14 @@ func TestAWaitCutShortByTheBoundTellsAPipeliningClientFromASlowOne(t *testing.T)
 // a wait that ends in time resets the back-off.
 func TestASlowClientIsServedAndHoldingBacksOff(t *testing.T) {
 	c, peer, ctx := heldPair(t)
+	c.heldWait = 30 * time.Millisecond
 	holdResponse(ctx)
 	if _, err := c.Write([]byte("response")); err != nil {
 		t.Fatal(err)
 	}
 	next := readAsync(c, 64)
 	expectRead(t, peer, "response")
-	time.Sleep(heldWaitMax + 30*time.Millisecond)
+	time.Sleep(c.heldWait + 50*time.Millisecond)
 	if _, err := peer.Write([]byte("slow")); err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +245,7 @@ func TestASlowClientIsServedAndHoldingBacksOff(t *testing.T) {
 	if !c.hold {
 		t.Fatal("not held after the back-off")
 	}
+	c.heldWait = time.Minute // the quick request below must not depend on the machine's speed
 	if _, err := c.Write([]byte("response")); err != nil {
 		t.Fatal(err)
 	}
@@ -243,23 +279,31 @@ func TestCloseWritesAHeldResponse(t *testing.T) {
 }
 
 // Whatever writes next, a held response goes out before it: a write that is
-// not held (a streamed body), and the SetDeadline fasthttp calls before a
-// hijack handler writes on its own.
+// not held (a streamed body), one too large to hold, ReadFrom (a spliced
+// body), and the SetDeadline fasthttp calls before a hijack handler writes
+// on its own, after which nothing is held.
 func TestAHeldResponseGoesOutBeforeAnythingElse(t *testing.T) {
+	large := strings.Repeat("a", maxHeld)
 	for _, tc := range []struct {
-		name string
-		then func(c *yieldConn) error
+		name, after string
+		then        func(c *yieldConn) error
 	}{
-		{"a write that is not held", func(c *yieldConn) error {
+		{"a write that is not held", "|after", func(c *yieldConn) error {
+			c.mu.Lock()
 			c.hold = false
+			c.mu.Unlock()
 			_, err := c.Write([]byte("|after"))
 			return err
 		}},
-		{"a write too large to hold", func(c *yieldConn) error {
-			_, err := c.Write([]byte("|" + strings.Repeat("a", maxHeld)))
+		{"a write too large to hold", "|" + large, func(c *yieldConn) error {
+			_, err := c.Write([]byte("|" + large))
 			return err
 		}},
-		{"SetDeadline before a hijack", func(c *yieldConn) error {
+		{"ReadFrom", "|after", func(c *yieldConn) error {
+			_, err := c.ReadFrom(strings.NewReader("|after"))
+			return err
+		}},
+		{"SetDeadline before a hijack", "|after", func(c *yieldConn) error {
 			if err := c.SetDeadline(time.Time{}); err != nil {
 				return err
 			}
@@ -273,21 +317,166 @@ func TestAHeldResponseGoesOutBeforeAnythingElse(t *testing.T) {
 			if _, err := c.Write([]byte("response")); err != nil {
 				t.Fatal(err)
 			}
-			got := make(chan []byte, 1)
+			got := make(chan string, 1)
 			go func() {
+				buf := make([]byte, len("response")+len(tc.after))
 				_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
-				b, _ := io.ReadAll(peer)
-				got <- b
+				n, _ := io.ReadFull(peer, buf)
+				got <- string(buf[:n])
 			}()
 			if err := tc.then(c); err != nil {
 				t.Fatal(err)
 			}
-			_ = c.Close()
-			b := <-got
-			if !bytes.HasPrefix(b, []byte("response|")) {
-				t.Fatalf("the client read %.40q; want the held response first", b)
+			if b := <-got; b != "response"+tc.after {
+				t.Fatalf("the client read %.40q; want the held response, then what came after it", b)
 			}
 		})
+	}
+}
+
+// A held response is not lost when the wait cannot begin: a read whose own
+// deadline has passed (fasthttp draining a request body the handler left
+// unread, say) writes the response, then fails.
+func TestAHeldResponseGoesOutWhenTheReadFails(t *testing.T) {
+	c, peer, ctx := heldPair(t)
+	holdResponse(ctx)
+	if _, err := c.Write([]byte("response")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := c.Read(make([]byte, 16)); !isTimeout(err) {
+		t.Fatalf("Read past its deadline = %v, want a timeout", err)
+	}
+	expectRead(t, peer, "response")
+}
+
+// Close from another goroutine while the connection's goroutine begins its
+// read: whichever writes the held response, the client gets it once, whole,
+// before the close; under TLS too, where Close writes the close_notify alert
+// after it. Run with -race, this is also the check on the mutex.
+func TestCloseBesideTheNextReadSendsTheHeldResponseOnce(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "TLS"}[useTLS], func(t *testing.T) {
+			for i := range 30 {
+				c, peer, ctx := heldPair(t)
+				var conn net.Conn = c
+				if useTLS {
+					srv, cli := tlsPair(t, c, peer)
+					ctx.Init2(srv, nil, false)
+					conn, peer = srv, cli
+				}
+				holdResponse(ctx)
+				if _, err := conn.Write([]byte("response")); err != nil {
+					t.Fatal(err)
+				}
+				readDone := make(chan struct{})
+				go func() {
+					defer close(readDone)
+					_, _ = conn.Read(make([]byte, 16))
+				}()
+				if i%2 == 0 {
+					time.Sleep(time.Duration(i) * 50 * time.Microsecond)
+				}
+				if err := conn.Close(); err != nil {
+					t.Fatal(err)
+				}
+				_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+				got, _ := io.ReadAll(peer)
+				if string(got) != "response" {
+					t.Fatalf("attempt %d: the client read %q; want the response once, then the close", i, got)
+				}
+				<-readDone
+			}
+		})
+	}
+}
+
+// Close that comes after the connection's goroutine has taken the held
+// response and before it wrote it waits for the write, instead of closing
+// under it.
+func TestCloseWaitsForAHeldResponseBeingWritten(t *testing.T) {
+	c, peer, ctx := heldPair(t)
+	holdResponse(ctx)
+	if _, err := c.Write([]byte("response")); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	testHookHeldTaken = func(*yieldConn) {
+		go func() { closed <- c.Close() }()
+		time.Sleep(20 * time.Millisecond) // Close would close the socket now
+	}
+	t.Cleanup(func() { testHookHeldTaken = nil })
+	_, _ = c.Read(make([]byte, 16))
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if got, _ := io.ReadAll(peer); string(got) != "response" {
+		t.Fatalf("the client read %q; want the response, then the close", got)
+	}
+}
+
+// boundWait keeps a bound in force while it is at most heldWait away and at
+// least 2/5 of it; it never puts one later than the connection's own
+// deadline in force, and keeps that one when it is the nearer.
+func TestTheBoundOnAWaitMovesCoarselyAndNeverPastTheConnectionsDeadline(t *testing.T) {
+	c, _, _ := heldPair(t)
+	c.heldWait = 50 * time.Millisecond
+	now := time.Now()
+	c.rd.want = now.Add(time.Minute)
+	steps := []struct {
+		name string
+		at   time.Duration // after now
+		want time.Duration // the deadline in force after boundWait, after now
+	}{
+		{"the first wait", 0, 50 * time.Millisecond},
+		{"29ms later: 21ms left, kept", 29 * time.Millisecond, 50 * time.Millisecond},
+		{"31ms later: 19ms left, moved", 31 * time.Millisecond, 81 * time.Millisecond},
+	}
+	for _, st := range steps {
+		if err := c.boundWait(now.Add(st.at)); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.rd.set.Sub(now); got != st.want {
+			t.Fatalf("%s: the deadline in force is now+%v, want now+%v", st.name, got, st.want)
+		}
+	}
+	c.rd.want = now.Add(100 * time.Millisecond) // the idle timeout is near
+	if err := c.boundWait(now.Add(80 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.rd.set.Equal(c.rd.want) {
+		t.Fatalf("the deadline in force is now+%v, want the connection's own, now+100ms", c.rd.set.Sub(now))
+	}
+	if err := c.boundWait(now.Add(95 * time.Millisecond)); err != nil || !c.rd.set.Equal(c.rd.want) {
+		t.Fatalf("5ms before the connection's own deadline: in force now+%v (%v), want it kept", c.rd.set.Sub(now), err)
+	}
+}
+
+// After a held wait the bound is in force; the next ordinary read (the rest
+// of a request, its body) runs under the connection's own deadline again.
+func TestAReadAfterAHeldWaitRunsUnderTheConnectionsOwnDeadline(t *testing.T) {
+	c, peer, ctx := heldPair(t)
+	c.heldWait = time.Minute
+	_ = c.SetReadDeadline(time.Now().Add(time.Hour))
+	holdResponse(ctx)
+	if _, err := c.Write([]byte("response")); err != nil {
+		t.Fatal(err)
+	}
+	next := readAsync(c, 1)
+	expectRead(t, peer, "response")
+	if _, err := peer.Write([]byte("ab")); err != nil {
+		t.Fatal(err)
+	}
+	<-next
+	if c.rd.set.Equal(c.rd.want) {
+		t.Fatal("the held wait ran under the connection's own deadline, not the bound")
+	}
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.rd.set.Equal(c.rd.want) {
+		t.Fatalf("the ordinary read ran under %v, want the connection's own deadline %v", c.rd.set, c.rd.want)
 	}
 }
 
@@ -312,7 +501,9 @@ func slowFirstBackend(t *testing.T) string {
 
 // Through the gateway: a client that sends its second request while the
 // first is at a slow backend (so the two come in separate reads) gets both
-// answers, in order; and so does one that sends both at once.
+// answers, in order; and so does one that sends both at once. Without the
+// bound on the wait the second answer would come after the idle timeout
+// (60s), past the client's 5s deadline.
 func TestAPipeliningClientGetsEveryAnswerInOrder(t *testing.T) {
 	s := startGateway(t, gatewayYAML(slowFirstBackend(t)))
 	for _, tc := range []struct {

@@ -49,8 +49,13 @@ type Conn struct {
 	werr    error
 	writeFn func(fd uintptr) bool
 
-	// WriteThenRead's state (exchange).
+	// WriteThenRead's state (exchange): its own write fields, so that a
+	// Write may run beside the wait that follows its write.
 	step       exchangeStep
+	xout       []byte
+	xn         int
+	xerr       error
+	sent       func()
 	probeN     int
 	probeErr   error
 	exchangeFn func(fd uintptr) bool
@@ -146,24 +151,31 @@ func (x *Conn) Write(p []byte) (int, error) {
 // write is the callback of Write: it returns false to wait for the socket
 // to take more, true once everything is written or an error stopped it.
 func (x *Conn) write(fd uintptr) bool {
-	for x.wn < len(x.wbuf) {
-		chunk := x.wbuf[x.wn:]
+	done, err := writeFrom(fd, x.wbuf, &x.wn)
+	x.werr = err
+	return done
+}
+
+// writeFrom writes buf[*off:] to fd, moving *off on: done is false when
+// the socket would block, true once everything is written or err stopped it.
+func writeFrom(fd uintptr, buf []byte, off *int) (done bool, err error) {
+	for *off < len(buf) {
+		chunk := buf[*off:]
 		if len(chunk) > MaxChunk {
 			chunk = chunk[:MaxChunk]
 		}
 		n, _, errno := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&chunk[0])), uintptr(len(chunk)))
 		switch errno {
 		case 0:
-			x.wn += int(n)
+			*off += int(n)
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return false
+			return false, nil
 		default:
-			x.werr = errno
-			return true
+			return true, errno
 		}
 	}
-	return true
+	return true, nil
 }
 
 // NotSentError is WriteThenRead's error when its probe found something to
@@ -211,9 +223,9 @@ const (
 // as Write does, under the write deadline, and the answer read as Read
 // does. An error other than a *NotSentError may come after out was
 // written, in part or whole. It is a Read and a Write at once: it must not
-// run beside either.
+// run beside either (WriteThenWait says when a Write may).
 func (x *Conn) WriteThenRead(out, p []byte) (int, error) {
-	n, _, err := x.writeThenRead(out, p, stepProbe)
+	n, _, err := x.writeThenRead(out, p, stepProbe, nil)
 	return n, err
 }
 
@@ -222,28 +234,34 @@ func (x *Conn) WriteThenRead(out, p []byte) (int, error) {
 // sends nothing until it has out, such as a client waiting for its
 // response: bytes that arrived before the call may not be seen until the
 // read deadline, since the runtime's readiness was reset after they came.
-// sent is how much of out was written; err may come before anything was
-// (a deadline already past) or after all of it (a deadline that passed
-// while waiting).
-func (x *Conn) WriteThenWait(out, p []byte) (n, sent int, err error) {
-	return x.writeThenRead(out, p, stepWrite)
+//
+// sent, if not nil, is called once out is written whole, before the wait
+// (inside the runtime's read callback: it must not block); a Write may run
+// from then on. The int returned as sent is how much of out was written:
+// less than all of it only with an error, which may come before anything
+// was written (a deadline already past). out must not be empty.
+func (x *Conn) WriteThenWait(out, p []byte, sent func()) (n, nsent int, err error) {
+	if len(out) == 0 {
+		return 0, 0, errors.New("rawio: WriteThenWait needs something to write")
+	}
+	return x.writeThenRead(out, p, stepWrite, sent)
 }
 
 // writeThenRead is WriteThenRead from first: stepProbe with the check,
 // stepWrite without.
-func (x *Conn) writeThenRead(out, p []byte, first exchangeStep) (n, sent int, err error) {
+func (x *Conn) writeThenRead(out, p []byte, first exchangeStep, sent func()) (n, nsent int, err error) {
 	if len(p) == 0 {
 		return 0, 0, errors.New("rawio: WriteThenRead needs room to read into")
 	}
 	if len(p) > MaxChunk {
 		p = p[:MaxChunk]
 	}
-	x.rbuf, x.rn, x.rerr = p, 0, nil
-	x.wbuf, x.wn, x.werr = out, 0, nil
+	x.rbuf, x.rn, x.rerr, x.waited = p, 0, nil, false
+	x.xout, x.xn, x.xerr, x.sent = out, 0, nil, sent
 	x.step, x.probeN, x.probeErr = first, 0, nil
 	err = x.raw.Read(x.exchangeFn)
-	n, rerr, wn, werr, step := x.rn, x.rerr, x.wn, x.werr, x.step
-	x.rbuf, x.wbuf = nil, nil
+	n, rerr, wn, werr, step := x.rn, x.rerr, x.xn, x.xerr, x.step
+	x.rbuf, x.xout, x.sent = nil, nil, nil
 	switch {
 	case err != nil: // deadline, closed connection: already a *net.OpError
 		return 0, wn, err
@@ -261,6 +279,9 @@ func (x *Conn) writeThenRead(out, p []byte, first exchangeStep) (n, sent int, er
 		more, err := x.Write(out[wn:])
 		if err != nil {
 			return 0, wn + more, err
+		}
+		if sent != nil {
+			sent()
 		}
 		n, err = x.Read(p)
 		return n, len(out), err
@@ -283,14 +304,19 @@ func (x *Conn) exchange(fd uintptr) bool {
 		x.step = stepWrite
 		fallthrough
 	case stepWrite:
-		if !x.write(fd) {
+		done, err := writeFrom(fd, x.xout, &x.xn)
+		if !done {
 			x.step = stepPartial // the rest waits for writability, not this wait
 			return true
 		}
-		if x.werr != nil {
+		if err != nil {
+			x.xerr = err
 			return true
 		}
 		x.step = stepRead
+		if x.sent != nil {
+			x.sent()
+		}
 		return false
 	default: // stepRead
 		return x.read(fd)

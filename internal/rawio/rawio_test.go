@@ -178,7 +178,7 @@ var exchanges = []struct {
 }{
 	{"WriteThenRead", (*Conn).WriteThenRead},
 	{"WriteThenWait", func(x *Conn, out, p []byte) (int, error) {
-		n, _, err := x.WriteThenWait(out, p)
+		n, _, err := x.WriteThenWait(out, p, nil)
 		return n, err
 	}},
 }
@@ -242,7 +242,7 @@ func TestWriteThenWaitSendsWithoutAProbe(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	_ = tcp.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	buf := make([]byte, 16)
-	n, sent, err := x.WriteThenWait([]byte("request"), buf)
+	n, sent, err := x.WriteThenWait([]byte("request"), buf, nil)
 	if sent != len("request") {
 		t.Fatalf("WriteThenWait sent %d bytes (%v); want all 7", sent, err)
 	}
@@ -344,7 +344,7 @@ func TestAnExchangePastItsDeadlineSendsNothing(t *testing.T) {
 	}
 	x, tcp, _ := pair(t)
 	_ = tcp.SetReadDeadline(time.Now().Add(-time.Second))
-	if _, sent, _ := x.WriteThenWait([]byte("request"), make([]byte, 8)); sent != 0 {
+	if _, sent, _ := x.WriteThenWait([]byte("request"), make([]byte, 8), nil); sent != 0 {
 		t.Errorf("WriteThenWait past the deadline reports %d bytes sent; want 0", sent)
 	}
 }
