@@ -67,7 +67,7 @@ type yieldConn struct {
 	// other writers wait out (sent, signalled by heldSent).
 	mu      sync.Mutex
 	hold    bool
-	held    *[]byte
+	held    []byte
 	sending bool
 	sent    sync.Cond
 	sentFn  func() // heldSent, made once
@@ -127,9 +127,8 @@ const (
 //     p99 of not yielding.
 func (c *yieldConn) Read(p []byte) (int, error) {
 	c.reads++
-	heldPath := c.rawio != nil && !c.direct && len(p) > 0
-	if b := c.takeHeld(true, heldPath); b != nil {
-		if heldPath {
+	if b := c.takeHeld(true); b != nil {
+		if c.rawio != nil && !c.direct && len(p) > 0 {
 			// The wait after the write replaces the yield.
 			c.wrote, c.upstream = false, upstreamNone
 			return c.readHeld(b, p)
@@ -196,11 +195,11 @@ func (c *yieldConn) write(p []byte) (int, error) {
 // holding before it, see holdResponse). The write runs under the write
 // deadline in force, the response's.
 func (c *yieldConn) Close() error {
-	if b := c.takeHeld(false, false); b != nil {
+	if b := c.takeHeld(false); b != nil {
 		// The net.Conn's own Write, with the fd's locks: this may not be
 		// the connection's goroutine.
-		_, _ = c.Conn.Write(*b)
-		putHeld(b)
+		_, _ = c.Conn.Write(b)
+		c.heldSent()
 	}
 	return c.Conn.Close()
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -53,8 +52,10 @@ const (
 	// The bound in force moves coarsely: a wait may be cut after 3/5 of it.
 	heldWaitMax = 50 * time.Millisecond
 	// maxHeld is the most a connection holds; a larger response is written
-	// as it comes.
-	maxHeld = 16 << 10
+	// as it comes. The connection keeps its buffer, heldStart at first,
+	// as fasthttp keeps its reader and writer.
+	maxHeld   = 16 << 10
+	heldStart = 4 << 10
 	// maxHoldOff is the most requests holding stays off for after an expired
 	// wait.
 	maxHoldOff = 64
@@ -63,8 +64,6 @@ const (
 // testHookHeldTaken, if set, runs in readHeld once the held response is
 // taken, before it is written.
 var testHookHeldTaken func(*yieldConn)
-
-var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // holdResponse decides, once the handler is done, whether ctx's response is
 // held by its client connection until the next read, and notes pipelining:
@@ -107,30 +106,27 @@ func clientConn(ctx *fasthttp.RequestCtx) *yieldConn {
 // held and p fits; it reports whether it did.
 func (c *yieldConn) holdWrite(p []byte) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for c.sending {
 		c.sent.Wait()
 	}
-	if !c.hold {
-		return false
+	ok := c.hold && len(c.held)+len(p) <= maxHeld
+	if ok {
+		if c.held == nil {
+			c.held = make([]byte, 0, heldStart)
+		}
+		c.held = append(c.held, p...)
 	}
-	if c.held == nil {
-		c.held = heldBufs.Get().(*[]byte)
-	}
-	if len(*c.held)+len(p) > maxHeld {
-		return false
-	}
-	*c.held = append(*c.held, p...)
-	return true
+	c.mu.Unlock()
+	return ok
 }
 
-// takeHeld returns what is held, leaving nothing (nil if nothing is), once
-// no held response is being written. endResponse ends holding for the
-// response (a read: the next request has begun); send marks what it returns
-// as being written by the connection's goroutine until heldSent.
-func (c *yieldConn) takeHeld(endResponse, send bool) *[]byte {
+// takeHeld returns what is held, nil if nothing is, once no held response
+// is being written, and marks it as being written (sending) until the
+// caller's heldSent: until then nothing is held or written beside it, and
+// the buffer is the connection's again after it. endResponse ends holding
+// for the response (a read: the next request has begun).
+func (c *yieldConn) takeHeld(endResponse bool) []byte {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for c.sending {
 		c.sent.Wait()
 	}
@@ -138,16 +134,17 @@ func (c *yieldConn) takeHeld(endResponse, send bool) *[]byte {
 		c.hold = false
 	}
 	b := c.held
-	c.held = nil
-	if b != nil && len(*b) == 0 {
-		putHeld(b)
-		return nil
+	if len(b) > 0 {
+		c.held = b[:0]
+		c.sending = true
+	} else {
+		b = nil
 	}
-	c.sending = b != nil && send
+	c.mu.Unlock()
 	return b
 }
 
-// heldSent ends what takeHeld's send began: other writers may go on.
+// heldSent ends what takeHeld began: other writers may go on.
 func (c *yieldConn) heldSent() {
 	c.mu.Lock()
 	c.sending = false
@@ -155,45 +152,38 @@ func (c *yieldConn) heldSent() {
 	c.mu.Unlock()
 }
 
-func putHeld(b *[]byte) {
-	*b = (*b)[:0]
-	heldBufs.Put(b)
-}
-
 // flushHeld writes what is held, as a Write would.
 func (c *yieldConn) flushHeld() error {
-	if b := c.takeHeld(false, false); b != nil {
+	if b := c.takeHeld(false); b != nil {
 		return c.writeHeld(b)
 	}
 	return nil
 }
 
-// writeHeld writes b, taken from what was held, and puts it back. The
-// write deadline in force is the response's: the Write that held it
-// settled it.
-func (c *yieldConn) writeHeld(b *[]byte) error {
-	_, err := c.write(*b)
-	putHeld(b)
+// writeHeld writes b, which takeHeld returned. The write deadline in force
+// is the response's: the Write that held it settled it.
+func (c *yieldConn) writeHeld(b []byte) error {
+	_, err := c.write(b)
+	c.heldSent()
 	return err
 }
 
-// readHeld writes the held response b, which takeHeld marked as being
-// sent, and reads the next request into p (rawio.WriteThenWait), under the
-// bound on the wait; it puts b back.
-func (c *yieldConn) readHeld(b *[]byte, p []byte) (int, error) {
-	defer putHeld(b)
+// readHeld writes the held response b, which takeHeld returned, and reads
+// the next request into p (rawio.WriteThenWait, which calls heldSent once b
+// is written), under the bound on the wait.
+func (c *yieldConn) readHeld(b, p []byte) (int, error) {
 	if testHookHeldTaken != nil {
 		testHookHeldTaken(c)
 	}
 	n, sent, err := 0, 0, c.boundWait(time.Now())
 	if err == nil {
-		n, sent, err = c.rawio.WriteThenWait(*b, p, c.sentFn)
+		n, sent, err = c.rawio.WriteThenWait(b, p, c.sentFn)
 	}
-	if sent < len(*b) {
+	if sent < len(b) {
 		// The wait could not begin (a deadline already past) or the write
 		// failed: the rest is written as a Write would, so that the
 		// response is not lost with the error.
-		_, _ = c.write((*b)[sent:])
+		_, _ = c.write(b[sent:])
 		c.heldSent()
 		return 0, err
 	}
