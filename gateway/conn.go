@@ -191,8 +191,9 @@ func (c *yieldConn) write(p []byte) (int, error) {
 
 // Close writes a held response first: fasthttp's Shutdown closes, from its
 // own goroutine, connections whose response it has handed over, which may
-// still be held (though not in practice: the gateway's shutdown stops
-// holding before it, see holdResponse). The write runs under the write
+// still be held (though hardly ever: from the start of a shutdown every
+// response carries Connection: close, which is never held, and fasthttp
+// closes idle connections after the drain). The write runs under the write
 // deadline in force, the response's.
 func (c *yieldConn) Close() error {
 	if b := c.takeHeld(false); b != nil {

@@ -15,8 +15,8 @@ import (
 //
 // Reading right after writing a response usually finds nothing: the client
 // has not even received it. The read fails with EAGAIN, then the goroutine
-// waits in the poller; that read is a system call per request (about 0.6
-// per request under wrk -t1 -c64 even after the yield of conn.go). It cannot
+// waits in the poller; that read is a system call per request (0.6 to 1 per
+// request under wrk -t1 -c64 even after the yield of conn.go). It cannot
 // simply be skipped: the runtime forgets a socket's readiness when a read
 // begins, so a wait without a read first would miss bytes that came before
 // it. Writing the response inside the read, after that reset, closes the gap
