@@ -81,6 +81,7 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	switch {
 	case c.pipelined || c.rawio == nil || c.direct || ctx.Hijacked() ||
 		ctx.Response.IsBodyStream() || ctx.Response.ConnectionClose() || ctx.Request.Header.ConnectionClose():
+		// written as it comes
 	case c.holdOff > 0:
 		c.holdOff--
 	default:

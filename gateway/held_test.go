@@ -33,22 +33,27 @@ func heldPair(t *testing.T) (*yieldConn, net.Conn, *fasthttp.RequestCtx) {
 	return c, peer, ctx
 }
 
-// testCert is a self-signed certificate for 127.0.0.1, made once.
-var testCert = sync.OnceValues(func() (tls.Certificate, error) {
-	dir, err := os.MkdirTemp("", "held-cert")
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	defer os.RemoveAll(dir)
-	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeSelfSigned(&testing.T{}, cert, key, "held")
-	return tls.LoadX509KeyPair(cert, key)
-})
+// heldCert is a self-signed certificate for 127.0.0.1, made once.
+var heldCert struct {
+	sync.Once
+	cert tls.Certificate
+	err  error
+}
+
+func testCert(t *testing.T) (tls.Certificate, error) {
+	heldCert.Do(func() {
+		dir := t.TempDir()
+		cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		writeSelfSigned(t, cert, key, "held")
+		heldCert.cert, heldCert.err = tls.LoadX509KeyPair(cert, key)
+	})
+	return heldCert.cert, heldCert.err
+}
 
 // tlsPair runs a TLS handshake over c and peer and returns both ends.
 func tlsPair(t *testing.T, c, peer net.Conn) (srv, cli *tls.Conn) {
 	t.Helper()
-	cert, err := testCert()
+	cert, err := testCert(t)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,9 +237,9 @@ func (x *Conn) WriteThenRead(out, p []byte) (int, error) {
 //
 // sent, if not nil, is called once out is written whole, before the wait
 // (inside the runtime's read callback: it must not block); a Write may run
-// from then on. The int returned as sent is how much of out was written:
-// less than all of it only with an error, which may come before anything
-// was written (a deadline already past). out must not be empty.
+// from then on. nsent is how much of out was written: less than all of it
+// only with an error, which may come before anything was written (a
+// deadline already past). out must not be empty.
 func (x *Conn) WriteThenWait(out, p []byte, sent func()) (n, nsent int, err error) {
 	if len(out) == 0 {
 		return 0, 0, errors.New("rawio: WriteThenWait needs something to write")
