@@ -21,7 +21,10 @@ import (
 // begins, so a wait without a read first would miss bytes that came before
 // it. Writing the response inside the read, after that reset, closes the gap
 // for a client that waits for each response: its next request can only come
-// after the response, so its arrival is seen.
+// after the response, so its arrival is seen. Measured (wrk -t1 -c64, the
+// proxy pinned, 8 rounds alternating with the build before): 3.97 → 2.98
+// reads per request, 2.8% less CPU per request, p99 -17%; cache hits (6
+// rounds) 8.7% less CPU per hit.
 //
 // A client that pipelines (sends its next request before the response to
 // the last one) breaks that: its next request may have come before the

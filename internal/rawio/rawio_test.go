@@ -3,6 +3,7 @@ package rawio
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -256,6 +257,35 @@ func TestWriteThenWaitSendsWithoutAProbe(t *testing.T) {
 	}
 }
 
+// WriteThenWait's sent runs once, after out is written whole and before the
+// wait: here the peer answers only once it has run, small and large writes
+// alike (a large one is finished outside the read callback).
+func TestWriteThenWaitSignalsOnceWrittenBeforeTheWait(t *testing.T) {
+	for _, size := range []int{7, 1 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			x, tcp, peer := pair(t)
+			_ = tcp.SetDeadline(time.Now().Add(5 * time.Second))
+			out := bytes.Repeat([]byte("r"), size)
+			sent := make(chan struct{}, 2)
+			go func() {
+				if _, err := io.ReadFull(peer, make([]byte, size)); err != nil {
+					return
+				}
+				<-sent
+				_, _ = peer.Write([]byte("answer"))
+			}()
+			buf := make([]byte, 16)
+			n, nsent, err := x.WriteThenWait(out, buf, func() { sent <- struct{}{} })
+			if err != nil || string(buf[:n]) != "answer" || nsent != size {
+				t.Fatalf("WriteThenWait = %q, %d sent, %v; want answer, %d", buf[:n], nsent, err, size)
+			}
+			if len(sent) != 0 {
+				t.Fatal("sent ran more than once")
+			}
+		})
+	}
+}
+
 func TestWaitedTellsWhetherAReadFoundItsBytesThere(t *testing.T) {
 	x, _, peer := pair(t)
 	if _, err := peer.Write([]byte("here")); err != nil {
@@ -267,7 +297,7 @@ func TestWaitedTellsWhetherAReadFoundItsBytesThere(t *testing.T) {
 		t.Fatalf("Read = %d, %v, waited %v; want 4 bytes there at once", n, err, x.Waited())
 	}
 	go func() {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // after the read has begun
 		_, _ = peer.Write([]byte("later"))
 	}()
 	if n, err := x.Read(buf); err != nil || n != 5 || !x.Waited() {
