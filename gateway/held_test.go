@@ -70,6 +70,19 @@ func tlsPair(t *testing.T, c, peer net.Conn) (srv, cli *tls.Conn) {
 	return srv, cli
 }
 
+// holdAResponse has the connection hold "response", as fasthttp would write
+// it after the handler.
+func holdAResponse(t *testing.T, c *yieldConn, ctx *fasthttp.RequestCtx) {
+	t.Helper()
+	holdResponse(ctx)
+	if !c.hold {
+		t.Fatal("a whole response on a keep-alive connection is not held")
+	}
+	if _, err := c.Write([]byte("response")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // expectNothing fails if peer can read anything within 50ms.
 func expectNothing(t *testing.T, peer net.Conn, what string) {
 	t.Helper()
@@ -225,10 +238,7 @@ func TestAWaitCutShortByTheBoundTellsAPipeliningClientFromASlowOne(t *testing.T)
 func TestASlowClientIsServedAndHoldingBacksOff(t *testing.T) {
 	c, peer, ctx := heldPair(t)
 	c.heldWait = 30 * time.Millisecond
-	holdResponse(ctx)
-	if _, err := c.Write([]byte("response")); err != nil {
-		t.Fatal(err)
-	}
+	holdAResponse(t, c, ctx)
 	next := readAsync(c, 64)
 	expectRead(t, peer, "response")
 	time.Sleep(c.heldWait + 50*time.Millisecond)
@@ -268,10 +278,7 @@ func TestASlowClientIsServedAndHoldingBacksOff(t *testing.T) {
 // as idle: a response still held goes out before the close.
 func TestCloseWritesAHeldResponse(t *testing.T) {
 	c, peer, ctx := heldPair(t)
-	holdResponse(ctx)
-	if _, err := c.Write([]byte("response")); err != nil {
-		t.Fatal(err)
-	}
+	holdAResponse(t, c, ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Close() }()
 	if err := <-done; err != nil {
@@ -318,10 +325,7 @@ func TestAHeldResponseGoesOutBeforeAnythingElse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, peer, ctx := heldPair(t)
-			holdResponse(ctx)
-			if _, err := c.Write([]byte("response")); err != nil {
-				t.Fatal(err)
-			}
+			holdAResponse(t, c, ctx)
 			got := make(chan string, 1)
 			go func() {
 				buf := make([]byte, len("response")+len(tc.after))
@@ -344,10 +348,7 @@ func TestAHeldResponseGoesOutBeforeAnythingElse(t *testing.T) {
 // unread, say) writes the response, then fails.
 func TestAHeldResponseGoesOutWhenTheReadFails(t *testing.T) {
 	c, peer, ctx := heldPair(t)
-	holdResponse(ctx)
-	if _, err := c.Write([]byte("response")); err != nil {
-		t.Fatal(err)
-	}
+	holdAResponse(t, c, ctx)
 	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
 	if _, err := c.Read(make([]byte, 16)); !isTimeout(err) {
 		t.Fatalf("Read past its deadline = %v, want a timeout", err)
@@ -401,10 +402,7 @@ func TestCloseBesideTheNextReadSendsTheHeldResponseOnce(t *testing.T) {
 // under it.
 func TestCloseWaitsForAHeldResponseBeingWritten(t *testing.T) {
 	c, peer, ctx := heldPair(t)
-	holdResponse(ctx)
-	if _, err := c.Write([]byte("response")); err != nil {
-		t.Fatal(err)
-	}
+	holdAResponse(t, c, ctx)
 	closed := make(chan error, 1)
 	testHookHeldTaken = func(*yieldConn) {
 		go func() { closed <- c.Close() }()
@@ -464,10 +462,7 @@ func TestAReadAfterAHeldWaitRunsUnderTheConnectionsOwnDeadline(t *testing.T) {
 	c, peer, ctx := heldPair(t)
 	c.heldWait = time.Minute
 	_ = c.SetReadDeadline(time.Now().Add(time.Hour))
-	holdResponse(ctx)
-	if _, err := c.Write([]byte("response")); err != nil {
-		t.Fatal(err)
-	}
+	holdAResponse(t, c, ctx)
 	next := readAsync(c, 1)
 	expectRead(t, peer, "response")
 	if _, err := peer.Write([]byte("ab")); err != nil {
