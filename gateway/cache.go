@@ -223,16 +223,55 @@ func skipStoredField(name []byte) bool {
 func (s *Server) writeEntry(rq *request, res *cache.Result) {
 	e, resp := res.Entry, &rq.ctx.Response
 	resp.Reset()
+	s.cache.entryHead(&rq.hit, e, res.NotModified).CopyTo(&resp.Header)
+	if !res.NotModified {
+		resp.SetBodyRaw(e.Body)
+	}
+	rq.age = strconv.AppendInt(rq.age[:0], int64(res.Age/time.Second), 10)
+	resp.Header.SetBytesV(hdrAge, rq.age)
+	resp.Header.SetBytesV(hdrRequestID, rq.id)
+}
+
+// hitHead is the response head a request state last built from a stored
+// entry (writeEntry). Building one is a tenth of a cache hit (keeping the
+// stored Date means parsing it, and every stored field is added through
+// fasthttp's header API); a hot key's hits come to the same request states
+// again and again, and copy the head instead. Entries are immutable, so the
+// entry's identity says the head still matches. Only a small entry is
+// remembered: the request states are pooled, and one kept after the cache
+// dropped it stays in memory until its state is reused or collected.
+type hitHead struct {
+	entry       *cache.Entry
+	notModified bool
+	header      fasthttp.ResponseHeader
+}
+
+// maxHitHeadEntry is the largest entry a hitHead remembers, body included:
+// at most this much held per pooled request state beyond what the cache
+// holds.
+const maxHitHeadEntry = 16 << 10
+
+// entryHead returns the response head for e (a 304's when notModified),
+// built into h unless h already holds it.
+func (st *cacheStore) entryHead(h *hitHead, e *cache.Entry, notModified bool) *fasthttp.ResponseHeader {
+	if h.entry == e && h.notModified == notModified && e != nil {
+		return &h.header
+	}
+	h.entry, h.notModified = nil, notModified
+	if e.Size() <= maxHitHeadEntry {
+		h.entry = e
+	}
+	hd := &h.header
+	hd.Reset()
 	// Stored names go out as the backend spelled them, as on a proxied
 	// answer; normalising them again on every hit costs a tenth of a hit.
-	resp.Header.DisableNormalizing()
+	hd.DisableNormalizing()
 	// The stored Date, not the time of sending (see cachedate.go).
-	s.cache.keepStoredDate(&resp.Header, storedDate(e))
-	notModified := res.NotModified
+	st.keepStoredDate(hd, storedDate(e))
 	if notModified {
-		resp.SetStatusCode(fasthttp.StatusNotModified)
+		hd.SetStatusCode(fasthttp.StatusNotModified)
 	} else {
-		resp.SetStatusCode(e.Status)
+		hd.SetStatusCode(e.Status)
 	}
 	for i := range e.Header {
 		f := &e.Header[i]
@@ -240,14 +279,9 @@ func (s *Server) writeEntry(rq *request, res *cache.Result) {
 			notModified && !cache.NotModifiedField(f.Name) {
 			continue
 		}
-		resp.Header.AddBytesKV(f.Name, f.Value)
+		hd.AddBytesKV(f.Name, f.Value)
 	}
-	if !notModified {
-		resp.SetBodyRaw(e.Body)
-	}
-	rq.age = strconv.AppendInt(rq.age[:0], int64(res.Age/time.Second), 10)
-	resp.Header.SetBytesV(hdrAge, rq.age)
-	resp.Header.SetBytesV(hdrRequestID, rq.id)
+	return hd
 }
 
 // storedDate is the entry's first Date field value, nil when it has none.

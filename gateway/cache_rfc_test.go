@@ -136,6 +136,55 @@ func TestCacheHitKeepsTheStoredDate(t *testing.T) {
 	}
 }
 
+// TestCacheHitsGetTheirOwnEntrysHead: a request state keeps the head it
+// last built from an entry (hitHead) and copies it for the next hit on the
+// same entry; hits on two entries in turn, and a 304 between 200s of one,
+// must each get the head of their own entry and kind.
+func TestCacheHitsGetTheirOwnEntrysHead(t *testing.T) {
+	o := startRawCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	o.answer("/c/a", "Cache-Control: max-age=86400", `ETag: "a"`, "X-Entry: a")
+	o.answer("/c/b", "Cache-Control: max-age=86400", `ETag: "b"`, "X-Entry: b", "Content-Language: fr")
+	tests := []struct {
+		path      string
+		inm       string // If-None-Match, "" for none
+		status    int
+		entry     string // X-Entry, "" for none (a 304 does not keep it)
+		etag      string
+		body      string // prefix
+		languages int
+	}{
+		{"/c/a", "", 200, "a", `"a"`, "/c/a #", 0},
+		{"/c/a", "", 200, "a", `"a"`, "/c/a #", 0},
+		{"/c/b", "", 200, "b", `"b"`, "/c/b #", 1},
+		{"/c/b", "", 200, "b", `"b"`, "/c/b #", 1},
+		{"/c/a", "", 200, "a", `"a"`, "/c/a #", 0},
+		{"/c/a", `"a"`, 304, "", `"a"`, "", 0},
+		{"/c/a", "", 200, "a", `"a"`, "/c/a #", 0},
+		{"/c/b", `"b"`, 304, "", `"b"`, "", 0},
+		{"/c/b", "", 200, "b", `"b"`, "/c/b #", 1},
+		{"/c/a", `"a"`, 304, "", `"a"`, "", 0},
+		{"/c/a", `"a"`, 304, "", `"a"`, "", 0},
+		{"/c/a", "", 200, "a", `"a"`, "/c/a #", 0},
+	}
+	for i, tt := range tests {
+		var h []string
+		if tt.inm != "" {
+			h = []string{"If-None-Match", tt.inm}
+		}
+		r := do(t, "GET", s.url(tt.path), "", h...)
+		if r.status != tt.status || r.header.Get("X-Entry") != tt.entry || r.header.Get("ETag") != tt.etag ||
+			!strings.HasPrefix(r.body, tt.body) || len(r.header.Values("Content-Language")) != tt.languages ||
+			len(r.header.Values("X-Request-Id")) != 1 || len(r.header.Values("Age")) != 1 {
+			t.Errorf("request %d, GET %s (If-None-Match %s): %d, %v %q; want %d, X-Entry %q, ETag %s, body %q..., %d Content-Language",
+				i, tt.path, tt.inm, r.status, r.header, r.body, tt.status, tt.entry, tt.etag, tt.body, tt.languages)
+		}
+		if miss := i == 0 || i == 2; miss == strings.Contains(r.header.Get("Cache-Status"), "; hit") {
+			t.Errorf("request %d: Cache-Status %q, want a miss %v", i, r.header.Get("Cache-Status"), miss)
+		}
+	}
+}
+
 // TestKeepStoredDate: the stored Date is written once and the header is
 // otherwise as after a reset; a value that is empty or holds control bytes
 // is refused, leaving fasthttp's own Date, so a damaged entry cannot add a

@@ -101,6 +101,34 @@ func TestClientTrailersCannotForgeForwardingHeaders(t *testing.T) {
 	}
 }
 
+// Nor do trailer fields of any other name reach the backend or the
+// client: not merged into the header section (RFC 9110 §6.5.1), not a
+// second value of a field the head has, not the request's id.
+func TestClientTrailersAreNotMergedIntoTheHeaderSection(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	for _, announce := range []string{"", "Trailer: X-User, X-Request-Id, X-Sum\r\n"} {
+		raw := "POST /echo/x HTTP/1.1\r\nHost: a\r\nX-User: alice\r\n" + announce + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+			"5\r\nhello\r\n0\r\nX-User: admin\r\nX-Request-Id: forged\r\nX-Sum: 5\r\n\r\n"
+		status, resp := testnet.RawExchange(t, s.Addr().String(), raw)
+		if status != 200 || strings.Contains(resp, "forged") {
+			t.Fatalf("announced %q: status %d\n%.300s", announce, status, resp)
+		}
+		rec := lastReceived(t, o)
+		if v := rec.Values("X-User"); len(v) != 1 || v[0] != "alice" {
+			t.Errorf("announced %q: backend got X-User %q, want [alice]", announce, v)
+		}
+		if v := rec.Values("X-Request-Id"); len(v) != 1 || v[0] == "forged" {
+			t.Errorf("announced %q: backend got X-Request-Id %q, want the gateway's", announce, v)
+		}
+		for _, name := range []string{"X-Sum", "Trailer"} {
+			if v := rec.Values(name); len(v) != 0 {
+				t.Errorf("announced %q: backend got %s %q", announce, name, v)
+			}
+		}
+	}
+}
+
 // X-Forwarded-Host must name the authority the request was routed by. For
 // an absolute-form request that is the URI authority, not the Host header
 // (RFC 9112 §3.2.2), which the gateway also sends upstream as Host.
@@ -220,4 +248,40 @@ func TestRequestTargetsAndBodiesReachTheBackendExactly(t *testing.T) {
 			t.Errorf("status %d response %q", status, raw)
 		}
 	})
+}
+
+// A request body without a Content-Type reaches the backend without one:
+// fasthttp would add application/octet-stream, and a proxy does not change
+// what the client said about its content (RFC 9110 §8.3).
+func TestABodyWithoutContentTypeGoesOnWithoutOne(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	for _, raw := range []string{
+		"POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+		"POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+	} {
+		if status, resp := testnet.RawExchange(t, s.Addr().String(), raw); status != 200 {
+			t.Fatalf("status %d\n%.300s", status, resp)
+		}
+		rec := lastReceived(t, o)
+		if v := rec.Values("Content-Type"); len(v) != 0 || string(rec.Body) != "hello" {
+			t.Errorf("%q: backend got Content-Type %q and body %q, want none and hello", raw, v, rec.Body)
+		}
+	}
+}
+
+// A later minor version of HTTP/1 is processed as HTTP/1.1 (RFC 9110 §2.5):
+// answered and forwarded as HTTP/1.1. (fasthttp has decided to close the
+// connection after it, as for HTTP/1.0, before the gateway sees it; a
+// server may close any connection.)
+func TestALaterHTTP1MinorVersionIsTakenAsHTTP11(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	status, resp := testnet.RawExchange(t, s.Addr().String(), "GET /echo/x HTTP/1.2\r\nHost: a\r\n\r\n")
+	if status != 200 {
+		t.Fatalf("status %d\n%.300s", status, resp)
+	}
+	if p := lastReceived(t, o).Proto; p != "HTTP/1.1" {
+		t.Fatalf("backend got %s, want HTTP/1.1", p)
+	}
 }

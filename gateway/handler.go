@@ -18,7 +18,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.release(rq)
 	defer s.finish(rq)
 
-	if !s.check(rq) || !s.takeBody(rq) || !s.route(rq) || !s.limit(rq) {
+	if !s.check(rq) || !s.takeBody(rq) || !s.route(rq) || !s.limit(rq) || !s.maxForwards(rq) {
 		return
 	}
 	if rq.route.upgrade != nil && s.upgrade(rq) {
@@ -43,6 +43,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // path), then records who sent the request.
 func (s *Server) check(rq *request) bool {
 	ctx, t := rq.ctx, rq.table
+	// The trailer section of a chunked body goes nowhere: fasthttp's Peek
+	// would read its fields as the head's (a client's X-Request-Id), and
+	// forwarding would merge them into the header section.
+	httpsafe.DropTrailerSection(&ctx.Request.Header)
+	if httpsafe.LaterHTTP1(ctx.Request.Header.Protocol()) {
+		ctx.Request.Header.SetProtocol("HTTP/1.1")
+	}
 	host, seen, status, reason := httpsafe.CheckAppendAuthority(rq.host[:0], &ctx.Request, &t.safe)
 	if status == 0 {
 		rq.absent = absentFields(&ctx.Request.Header, seen)

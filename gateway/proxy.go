@@ -223,6 +223,9 @@ func (s *Server) rewriteRequest(rq *request) {
 	ctx, t, r := rq.ctx, rq.table, rq.route
 	req := &ctx.Request
 	h := &req.Header
+	// A body without a Content-Type goes on without one: its recipient may
+	// assume a type (RFC 9110 §8.3), a proxy does not add one.
+	h.SetNoDefaultContentType(true)
 
 	// For absolute-form requests the authority decides (RFC 9112 §3.2.2):
 	// it is the Host sent upstream, and the host the client asked for.

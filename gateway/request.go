@@ -66,6 +66,7 @@ type request struct {
 	limitBuf  []byte               // a rate limit's client key, then its header values
 	decisions []ratelimit.Decision // the route's limits passed, for writeLimitHeaders
 
+	hit       hitHead       // the head of the entry last answered with (cache.go)
 	key       []byte        // cache key
 	fields    []cache.Field // upstream response fields handed to the cache
 	status    []byte        // Cache-Status being built

@@ -51,7 +51,8 @@ const (
 // field, and Content-Length together with Transfer-Encoding reaches the
 // handler. The table in doc.go lists what fasthttp refuses by itself.
 //
-// Checked here: method (CONNECT, 405), version (only HTTP/1.0 and 1.1, 505),
+// Checked here: method (CONNECT, 405), version (HTTP/1.0, 1.1, or a later
+// HTTP/1 minor version, taken as 1.1 (LaterHTTP1); anything else 505),
 // request-target length (414) and form (origin-form or http(s) absolute-form;
 // no '*', no fragment), header syntax (bare CR or LF, obs-fold, field names
 // that are not tokens, controls in values), framing (duplicate or malformed
@@ -96,7 +97,7 @@ func checkHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason stri
 	if h.IsConnect() {
 		return 405, reasonConnect, routing, seen
 	}
-	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
+	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" && !LaterHTTP1(p) {
 		return 505, reasonVersion, routing, seen
 	}
 	target := h.RequestURI()
@@ -200,7 +201,7 @@ func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
 				return 400, reasonDupCoding, seen
 			}
 			if !EqualFold(value, "chunked") {
-				return 400, reasonBadCoding, seen
+				return codingStatus(value), reasonBadCoding, seen
 			}
 		}
 	}
@@ -250,6 +251,27 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// codingStatus is the refusal of a Transfer-Encoding other than a lone
+// "chunked": 501 when chunked is the final coding and the body's length is
+// known, so only a coding the gateway does not implement is in the way
+// (RFC 9112 §6.1, "gzip, chunked"); 400 when it is not, since the length
+// cannot be determined (§6.3, "gzip").
+func codingStatus(value []byte) int {
+	if i := bytes.LastIndexByte(value, ','); i >= 0 {
+		if EqualFold(bytes.Trim(value[i+1:], " \t"), "chunked") {
+			return 501
+		}
+	}
+	return 400
+}
+
+// LaterHTTP1 reports an HTTP/1 version with a minor version above 1
+// ("HTTP/1.2"), which a recipient processes as HTTP/1.1, the highest it
+// conforms to (RFC 9110 §2.5); the gateway forwards it as HTTP/1.1.
+func LaterHTTP1(p []byte) bool {
+	return len(p) == len("HTTP/1.1") && string(p[:7]) == "HTTP/1." && p[7] >= '2' && p[7] <= '9'
 }
 
 // EqualFold reports whether b equals the lower-case ASCII string lower,

@@ -93,10 +93,11 @@
 //	CONNECT a:443                            accepts                       Check 405
 //	OPTIONS *                                accepts                       ctx.Path() "/*"; Check 400
 //	GET *                                    400                           -
-//	GET / HTTP/2.0 (any HTTP/d.d)            accepts, conn close           Check 505
+//	GET / HTTP/2.0 (any HTTP/d.d)            accepts, conn close           Check 505; HTTP/1.2-1.9 taken as 1.1
 //	"GET  /", "HTTP/1.1 ", FOO/1.1, G@T      400                           -
 //	%2F, %00, \, raw UTF-8 in the path       accepts                       ctx.Path() decodes them; AppendPath 400
-//	chunk ext, trailers                      accepts, trailer kept         passes (Trailer stripped on forward)
+//	chunk ext, trailers                      accepts, trailer kept apart   passes; the trailer fields are dropped
+//	                                                                       (DropTrailerSection), never merged
 //	bad chunk size/data, CL trailer          400                           -
 //	CL or a chunk over MaxRequestBodySize    ErrBodyTooLarge               ErrorHandler 413
 //	head over ReadBufferSize                 *ErrSmallBuffer (431 default) ErrorHandler 431, or 414 if the

@@ -2,6 +2,7 @@ package httpsafe
 
 import (
 	"bytes"
+	"iter"
 
 	"github.com/valyala/fasthttp"
 )
@@ -29,6 +30,7 @@ const maxStripRounds = 512
 // alive before the handler ran, so clearing Connection: close here does not
 // change that. It allocates nothing unless the request announced trailers.
 func StripRequestHopByHop(h *fasthttp.RequestHeader) {
+	DropTrailerSection(h)
 	victims, named := 0, false
 	for k, v := range h.All() {
 		if isHopByHop(k) {
@@ -75,6 +77,66 @@ func StripRequestHopByHop(h *fasthttp.RequestHeader) {
 	h.ResetConnectionClose()
 }
 
+// trailerHeader is what DropTrailerSection needs of a fasthttp request or
+// response header.
+type trailerHeader interface {
+	All() iter.Seq2[[]byte, []byte] // the header section, without the trailer fields
+	PeekTrailerKeys() [][]byte
+	DelBytes(key []byte)
+	AddBytesKV(key, value []byte)
+}
+
+// DropTrailerSection discards the trailer fields of a chunked message read
+// whole, and its Trailer announcement, keeping its header section as it
+// was. The gateway forwards such a message with a Content-Length, and a
+// trailer field must not be merged into the header section (RFC 9110
+// §6.5.1): it arrived after the head was checked and routed, and would come
+// out as a header field the client or backend never sent as one
+// ("X-User: alice" in the head, "X-User: admin" in the trailer).
+//
+// fasthttp keeps trailer fields apart, but removing the Trailer field (a
+// hop-by-hop field) moves them into the header section; so does deleting a
+// name from one section only, which Del cannot do. The header section's
+// fields of the trailer names are set aside and added back after every
+// field of those names is gone. It allocates, only for a message that has
+// trailer names.
+func DropTrailerSection(h trailerHeader) {
+	names := h.PeekTrailerKeys()
+	if len(names) == 0 {
+		return
+	}
+	var kept [][2][]byte // header-section fields of a trailer name
+	for k, v := range h.All() {
+		if !EqualFold(k, "trailer") && isNamed(names, k) {
+			kept = append(kept, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+		}
+	}
+	dead := make([][]byte, 0, len(names)+len(kept)+1)
+	for _, n := range names {
+		dead = append(dead, bytes.Clone(n))
+	}
+	for _, kv := range kept {
+		dead = append(dead, kv[0]) // as spelled: Del matches exactly when names are not normalised
+	}
+	for _, n := range dead {
+		h.DelBytes(n)
+	}
+	h.DelBytes([]byte("Trailer")) // the trailer fields are gone: nothing moves
+	for _, kv := range kept {
+		h.AddBytesKV(kv[0], kv[1])
+	}
+}
+
+// isNamed reports whether name is one of names, in any case.
+func isNamed(names [][]byte, name []byte) bool {
+	for _, n := range names {
+		if bytes.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
 // StripResponseHopByHop is StripRequestHopByHop for a backend's response,
 // before it is written to the client. It also clears the backend's
 // Connection: close, which concerns the backend connection only (HostClient
@@ -85,6 +147,7 @@ func StripRequestHopByHop(h *fasthttp.RequestHeader) {
 // over both header types makes fasthttp's All() iterators escape through the
 // generic dictionary, 8 to 12 allocations per request (TestStripAllocatesNothing).
 func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
+	DropTrailerSection(h)
 	victims, named := 0, false
 	for k, v := range h.All() {
 		if isHopByHop(k) {

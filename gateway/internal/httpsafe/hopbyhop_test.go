@@ -221,3 +221,74 @@ func TestFasthttpRefusesNonTokenResponseNamesButSpace(t *testing.T) {
 		}
 	}
 }
+
+// A trailer field is never merged into the header section (RFC 9110
+// §6.5.1): the message goes on with its header section as received, with
+// or without a Trailer announcement, in any spelling, and with fields of the
+// same name in the head kept.
+func TestStripHopByHopDropsTheTrailerSection(t *testing.T) {
+	tests := []struct {
+		name      string
+		head      string // fields after the start line, each ending in CRLF
+		trailer   string // the trailer section's fields
+		normalise bool
+		want      []string // every field, lower-cased, sorted (requests: with host)
+	}{
+		{"an unannounced trailer field of a name the head has", "X-User: alice\r\n", "X-User: admin\r\n", true,
+			[]string{"x-user: alice"}},
+		{"an announced one", "Trailer: X-User\r\nX-User: alice\r\n", "X-User: admin\r\n", true,
+			[]string{"x-user: alice"}},
+		{"a name only the trailer has", "X-A: 1\r\n", "X-Request-Id: forged\r\nX-Sum: 5\r\n", true,
+			[]string{"x-a: 1"}},
+		{"names in another case, not normalised", "x-user: alice\r\nX-User: bob\r\n", "X-USER: admin\r\n", false,
+			[]string{"x-user: alice", "x-user: bob"}},
+		{"announced but not sent", "Trailer: X-Sum\r\nX-Sum: head\r\n", "", true,
+			[]string{"x-sum: head"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+" (request)", func(t *testing.T) {
+			req := &fasthttp.Request{}
+			if !tc.normalise {
+				req.Header.DisableNormalizing()
+			}
+			raw := "POST /p HTTP/1.1\r\nHost: a.example\r\n" + tc.head + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n" + tc.trailer + "\r\n"
+			if err := req.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			StripRequestHopByHop(&req.Header)
+			want := append([]string{"host: a.example"}, tc.want...)
+			slices.Sort(want)
+			if got := requestFields(&req.Header); !slices.Equal(got, want) {
+				t.Errorf("fields after strip:\n  %q\nwant\n  %q", got, want)
+			}
+			var buf bytes.Buffer
+			w := bufio.NewWriter(&buf)
+			if err := req.Write(w); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			_ = w.Flush()
+			if out := strings.ToLower(buf.String()); strings.Contains(out, "admin") || strings.Contains(out, "forged") ||
+				strings.Contains(out, "trailer") || !strings.HasSuffix(out, "\r\n\r\nabc") {
+				t.Errorf("forwarded:\n%s", buf.String())
+			}
+		})
+		t.Run(tc.name+" (response)", func(t *testing.T) {
+			resp := &fasthttp.Response{}
+			if !tc.normalise {
+				resp.Header.DisableNormalizing()
+			}
+			raw := "HTTP/1.1 200 OK\r\n" + tc.head + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n" + tc.trailer + "\r\n"
+			if err := resp.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			StripResponseHopByHop(&resp.Header)
+			got := responseFields(&resp.Header)
+			got = slices.DeleteFunc(got, func(f string) bool {
+				return strings.HasPrefix(f, "content-type: ") || strings.HasPrefix(f, "content-length: ")
+			})
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("fields after strip:\n  %q\nwant\n  %q", got, tc.want)
+			}
+		})
+	}
+}
