@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -78,6 +79,10 @@ type yieldConn struct {
 	holdBackoff uint8         // what holdOff was set to last, doubled at each expiry
 	reads       uint32        // Reads so far, and as of the last request: pipelining shows as no Read between requests
 	readsSeen   uint32
+
+	// linger: the gateway refused a request and closes the connection
+	// with the client's bytes perhaps still unread (lingerClose).
+	linger atomic.Bool
 
 	// The deadlines (deadline.go): recorded, settled at the next Read or
 	// Write within slack; applied at once after SetDeadline (direct).
@@ -202,7 +207,42 @@ func (c *yieldConn) Close() error {
 		_, _ = c.Conn.Write(b)
 		c.heldSent()
 	}
+	if c.linger.Swap(false) {
+		c.lingerClose()
+	}
 	return c.Conn.Close()
+}
+
+// How long, and how much, lingerClose reads before it closes.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 256 << 10
+)
+
+// lingerClose closes the connection in stages (RFC 9112 §9.6) after a
+// refusal: the gateway's side first, so that the client reads the refusal
+// and then the end of the stream, and then, once the client has stopped
+// sending (its close), or after lingerTime or lingerBytes, the rest.
+// Closing at once, with the client's bytes unread (the rest of a header
+// block over the limit, a body never read), makes the kernel send a reset,
+// which can destroy the refusal in flight before the client has read it.
+// It blocks the connection's goroutine for at most lingerTime.
+func (c *yieldConn) lingerClose() {
+	tc, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	if c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return
+	}
+	buf := make([]byte, 16<<10)
+	for n := 0; n < lingerBytes; {
+		m, err := c.Conn.Read(buf)
+		n += m
+		if err != nil {
+			return
+		}
+	}
 }
 
 // ReadFrom is the TCP connection's, so that a streamed response body moves

@@ -2,8 +2,12 @@ package gateway
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/internal/testnet"
@@ -283,5 +287,37 @@ func TestALaterHTTP1MinorVersionIsTakenAsHTTP11(t *testing.T) {
 	}
 	if p := lastReceived(t, o).Proto; p != "HTTP/1.1" {
 		t.Fatalf("backend got %s, want HTTP/1.1", p)
+	}
+}
+
+// A refused request is answered and the connection closed in stages
+// (RFC 9112 §9.6): with the client's bytes unread (a header block over the
+// limit), closing at once would send a reset, which can destroy the answer
+// before the client has read it. The client reads the refusal and then the
+// end of the stream, once it has stopped sending.
+func TestARefusalIsFollowedByTheEndOfTheStreamNotAReset(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	for _, tt := range []struct {
+		name, raw string
+		status    int
+	}{
+		{"a header block over the limit", "GET /echo/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", 200<<10) + "\r\n\r\n", 431},
+		{"a request line over the limit", "GET /echo/" + strings.Repeat("a", 200<<10) + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
+		{"a body over the limit, unread", "POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: " + strconv.Itoa(8<<20) + "\r\n\r\n" + strings.Repeat("c", 100<<10), 413},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := testnet.Dial(t, s.Addr().String())
+			go func() { _, _ = rc.Conn.Write([]byte(tt.raw)) }() // the gateway answers before it has read it all
+			r, _ := rc.ReadResponse(t, "GET")
+			if r.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", r.StatusCode, tt.status)
+			}
+			time.Sleep(50 * time.Millisecond) // a reset would have come by now
+			_ = rc.Conn.(*net.TCPConn).CloseWrite()
+			if _, err := io.Copy(io.Discard, rc.R); err != nil {
+				t.Fatalf("after the refusal: %v, want the end of the stream", err)
+			}
+		})
 	}
 }

@@ -178,6 +178,9 @@ func (s *Server) refuse(rq *request, status int, reason string) {
 	s.refusedHeads.Delete(&rq.ctx.Request.Header)
 	s.writeError(rq, status, reason)
 	rq.ctx.SetConnectionClose()
+	if c := clientConn(rq.ctx); c != nil {
+		c.linger.Store(true) // what the client sent after may be unread
+	}
 }
 
 // finish runs last for every request, handled or refused: it turns a panic

@@ -59,7 +59,7 @@ func MalformedRequests() []RawCase {
 		{"a negative Content-Length is refused", post + "Content-Length: -1\r\n\r\n", 400, true},
 		{"an overflowing Content-Length is refused", post + "Content-Length: 99999999999999999999999\r\n\r\n", 400, true},
 		{"an empty Content-Length is refused", post + "Content-Length: \r\n\r\n", 400, true},
-		{"Transfer-Encoding gzip, chunked is refused with 501 (a coding not implemented)", post + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, true},
+		{"Transfer-Encoding gzip, chunked is refused", post + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400, true},
 		{"Transfer-Encoding gzip (chunked not final) is refused with 400", post + "Transfer-Encoding: gzip\r\n\r\nhello", 400, true},
 		{"Transfer-Encoding identity is refused", post + "Transfer-Encoding: identity\r\n\r\n", 400, false},
 		{"Transfer-Encoding identity with Content-Length is refused", post + "Transfer-Encoding: identity\r\nContent-Length: 3\r\n\r\nabc", 400, false},

@@ -201,7 +201,7 @@ func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
 				return 400, reasonDupCoding, seen
 			}
 			if !EqualFold(value, "chunked") {
-				return codingStatus(value), reasonBadCoding, seen
+				return 400, reasonBadCoding, seen
 			}
 		}
 	}
@@ -251,20 +251,6 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// codingStatus is the refusal of a Transfer-Encoding other than a lone
-// "chunked": 501 when chunked is the final coding and the body's length is
-// known, so only a coding the gateway does not implement is in the way
-// (RFC 9112 §6.1, "gzip, chunked"); 400 when it is not, since the length
-// cannot be determined (§6.3, "gzip").
-func codingStatus(value []byte) int {
-	if i := bytes.LastIndexByte(value, ','); i >= 0 {
-		if EqualFold(bytes.Trim(value[i+1:], " \t"), "chunked") {
-			return 501
-		}
-	}
-	return 400
 }
 
 // LaterHTTP1 reports an HTTP/1 version with a minor version above 1

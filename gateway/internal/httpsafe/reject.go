@@ -80,30 +80,7 @@ func ErrorStatus(err error) (int, string) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return 408, reasonTimeout
 	}
-	var chunk fasthttp.ErrBrokenChunk // its Error needs the error it wraps
-	if errors.As(err, &chunk) {
-		return 400, reasonMalformed
-	}
-	if v, ok := unsupportedCoding(err.Error()); ok {
-		return codingStatus([]byte(v)), reasonBadCoding
-	}
 	return 400, reasonMalformed
-}
-
-// unsupportedCoding reads the Transfer-Encoding value out of fasthttp's
-// `unsupported transfer-encoding: "gzip, chunked"` (its parser refuses any
-// value but "chunked" and "identity" before the gateway's check sees it).
-func unsupportedCoding(msg string) (string, bool) {
-	_, q, ok := strings.Cut(msg, "unsupported transfer-encoding: ")
-	if !ok {
-		return "", false
-	}
-	v, err := strconv.QuotedPrefix(q)
-	if err != nil {
-		return "", false
-	}
-	v, err = strconv.Unquote(v)
-	return v, err == nil
 }
 
 // requestLineOverflowed reads fasthttp's ErrSmallBuffer text, which ends in
