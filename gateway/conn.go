@@ -235,7 +235,7 @@ func (c *yieldConn) lingerClose() {
 	if c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
 		return
 	}
-	buf := make([]byte, 16<<10)
+	buf := make([]byte, 4<<10) // refusals are rare; the connection is going
 	for n := 0; n < lingerBytes; {
 		m, err := c.Conn.Read(buf)
 		n += m

@@ -274,22 +274,6 @@ func TestABodyWithoutContentTypeGoesOnWithoutOne(t *testing.T) {
 	}
 }
 
-// A later minor version of HTTP/1 is processed as HTTP/1.1 (RFC 9110 §2.5):
-// answered and forwarded as HTTP/1.1. (fasthttp has decided to close the
-// connection after it, as for HTTP/1.0, before the gateway sees it; a
-// server may close any connection.)
-func TestALaterHTTP1MinorVersionIsTakenAsHTTP11(t *testing.T) {
-	o := startOrigin(t, origin.Options{})
-	s := startGateway(t, gatewayYAML(o.Addr()))
-	status, resp := testnet.RawExchange(t, s.Addr().String(), "GET /echo/x HTTP/1.2\r\nHost: a\r\n\r\n")
-	if status != 200 {
-		t.Fatalf("status %d\n%.300s", status, resp)
-	}
-	if p := lastReceived(t, o).Proto; p != "HTTP/1.1" {
-		t.Fatalf("backend got %s, want HTTP/1.1", p)
-	}
-}
-
 // A refused request is answered and the connection closed in stages
 // (RFC 9112 §9.6): with the client's bytes unread (a header block over the
 // limit), closing at once would send a reset, which can destroy the answer

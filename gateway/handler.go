@@ -47,9 +47,6 @@ func (s *Server) check(rq *request) bool {
 	// would read its fields as the head's (a client's X-Request-Id), and
 	// forwarding would merge them into the header section.
 	httpsafe.DropTrailerSection(&ctx.Request.Header)
-	if httpsafe.LaterHTTP1(ctx.Request.Header.Protocol()) {
-		ctx.Request.Header.SetProtocol("HTTP/1.1")
-	}
 	host, seen, status, reason := httpsafe.CheckAppendAuthority(rq.host[:0], &ctx.Request, &t.safe)
 	if status == 0 {
 		rq.absent = absentFields(&ctx.Request.Header, seen)

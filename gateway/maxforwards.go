@@ -22,11 +22,13 @@ func (s *Server) maxForwards(rq *request) bool {
 	if v == nil {
 		return true
 	}
-	n, err := strconv.ParseUint(string(v), 10, 64)
-	if err != nil || len(v) == 0 || v[0] < '0' || v[0] > '9' {
+	n, ok := maxForwardsValue(v)
+	if !ok {
 		return true
 	}
 	if n > 0 {
+		// Every copy goes: the one forwarded is the lower value.
+		h.Del(hdrMaxForwards)
 		h.Set(hdrMaxForwards, strconv.FormatUint(n-1, 10))
 		return true
 	}
@@ -46,9 +48,30 @@ func (s *Server) maxForwards(rq *request) bool {
 
 const hdrMaxForwards = "Max-Forwards"
 
+// maxMaxForwards is the largest Max-Forwards the gateway forwards (the
+// field's value is the lesser of the received one less one and "the
+// recipient's maximum supported value", RFC 9110 §7.6.2).
+const maxMaxForwards = 1<<31 - 1
+
+// maxForwardsValue parses a Max-Forwards value, 1*DIGIT; a larger number
+// than maxMaxForwards counts as that.
+func maxForwardsValue(v []byte) (uint64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = min(n*10+uint64(c-'0'), maxMaxForwards)
+	}
+	return n, true
+}
+
 // traceBody is the request TRACE reflects: its request line and header
-// section as received, without the fields that carry credentials, which the
-// final recipient should leave out (RFC 9110 §9.3.8).
+// section, without the fields likely to carry credentials, which the final
+// recipient should leave out (RFC 9110 §9.3.8).
 func traceBody(h *fasthttp.RequestHeader) []byte {
 	b := append([]byte(nil), h.Method()...)
 	b = append(b, ' ')
@@ -68,10 +91,13 @@ func traceBody(h *fasthttp.RequestHeader) []byte {
 	return append(b, "\r\n"...)
 }
 
-// sensitiveField reports a field TRACE does not reflect.
+// sensitiveField reports a field TRACE does not reflect: Authorization,
+// Proxy-Authorization, Cookie, and any whose name says it holds a
+// credential (X-Api-Key, X-Auth-Token, X-Session-Id, ...).
 func sensitiveField(name []byte) bool {
-	for _, s := range [...]string{"authorization", "proxy-authorization", "cookie"} {
-		if bytes.EqualFold(name, []byte(s)) {
+	lower := bytes.ToLower(name)
+	for _, s := range [...]string{"auth", "cookie", "token", "key", "secret", "session", "passw", "credential", "signature"} {
+		if bytes.Contains(lower, []byte(s)) {
 			return true
 		}
 	}

@@ -28,12 +28,13 @@ func TestMaxForwards(t *testing.T) {
 		{"TRACE at 1", "TRACE", "1", "0", ""},
 		{"TRACE with a value that is no number", "TRACE", "x1", "x1", ""},
 		{"GET at 0", "GET", "0", "0", ""},
+		{"OPTIONS at a value over the most forwarded", "OPTIONS", "99999999999999999999999", "2147483646", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(o.Received())
 			raw := tt.method + " /echo/x HTTP/1.1\r\nHost: a\r\nMax-Forwards: " + tt.value +
-				"\r\nCookie: secret=1\r\nX-Probe: p\r\nConnection: close\r\n\r\n"
+				"\r\nCookie: secret=1\r\nX-Api-Key: secret\r\nX-Probe: p\r\nConnection: close\r\n\r\n"
 			status, resp := testnet.RawExchange(t, s.Addr().String(), raw)
 			if status != 200 {
 				t.Fatalf("status %d\n%.400s", status, resp)
@@ -57,5 +58,19 @@ func TestMaxForwards(t *testing.T) {
 				t.Errorf("backend got Max-Forwards %q, want %q", v, tt.forwarded)
 			}
 		})
+	}
+}
+
+// Two Max-Forwards fields: the request goes on with one, the lower value.
+func TestMaxForwardsTwice(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	status, resp := testnet.RawExchange(t, s.Addr().String(),
+		"OPTIONS /echo/x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 5\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n")
+	if status != 200 {
+		t.Fatalf("status %d\n%.300s", status, resp)
+	}
+	if v := lastReceived(t, o).Values("Max-Forwards"); len(v) != 1 || v[0] != "4" {
+		t.Errorf("backend got Max-Forwards %q, want [4]", v)
 	}
 }

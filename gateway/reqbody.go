@@ -65,11 +65,13 @@ func (s *Server) takeBody(rq *request) bool {
 		if ended {
 			req.SetBody(buf)
 			s.dropLargeBody(rq)
+			// Its trailer section was read with the body, after check.
+			httpsafe.DropTrailerSection(&req.Header)
 			return true
 		}
 		src = io.MultiReader(bytes.NewReader(buf), src)
 	}
-	rb := &requestBody{src: src, max: int64(s.maxRequestBody), conn: rq.ctx.Conn(), idle: s.readTimeout}
+	rb := &requestBody{src: src, max: int64(s.maxRequestBody), conn: rq.ctx.Conn(), idle: s.readTimeout, header: &req.Header}
 	rq.reqBody = rb
 	// SetBodyStream drops fasthttp's stream without closing it: the server
 	// owns it (and drains what is left unread before the next request).
@@ -147,6 +149,10 @@ type requestBody struct {
 	idle      time.Duration
 	lastReset time.Time
 	err       error
+	// header is the request's: a chunked body's trailer section, read
+	// into it as the body ends, is dropped there (DropTrailerSection)
+	// before fasthttp, writing the request upstream, would send it on.
+	header *fasthttp.RequestHeader
 }
 
 func (rb *requestBody) Read(p []byte) (int, error) {
@@ -168,6 +174,9 @@ func (rb *requestBody) Read(p []byte) (int, error) {
 	}
 	if err != nil && err != io.EOF {
 		rb.err = err
+	}
+	if err == io.EOF && rb.header != nil {
+		httpsafe.DropTrailerSection(rb.header)
 	}
 	return n, err
 }

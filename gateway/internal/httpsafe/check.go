@@ -51,8 +51,9 @@ const (
 // field, and Content-Length together with Transfer-Encoding reaches the
 // handler. The table in doc.go lists what fasthttp refuses by itself.
 //
-// Checked here: method (CONNECT, 405), version (HTTP/1.0, 1.1, or a later
-// HTTP/1 minor version, taken as 1.1 (LaterHTTP1); anything else 505),
+// Checked here: method (CONNECT, 405), version (only HTTP/1.0 and 1.1, 505:
+// fasthttp takes any other, HTTP/1.2 too, as HTTP/1.0, and the gateway
+// cannot undo that once it sees the request),
 // request-target length (414) and form (origin-form or http(s) absolute-form;
 // no '*', no fragment), header syntax (bare CR or LF, obs-fold, field names
 // that are not tokens, controls in values), framing (duplicate or malformed
@@ -97,7 +98,7 @@ func checkHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason stri
 	if h.IsConnect() {
 		return 405, reasonConnect, routing, seen
 	}
-	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" && !LaterHTTP1(p) {
+	if p := h.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
 		return 505, reasonVersion, routing, seen
 	}
 	target := h.RequestURI()
@@ -251,13 +252,6 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// LaterHTTP1 reports an HTTP/1 version with a minor version above 1
-// ("HTTP/1.2"), which a recipient processes as HTTP/1.1, the highest it
-// conforms to (RFC 9110 §2.5); the gateway forwards it as HTTP/1.1.
-func LaterHTTP1(p []byte) bool {
-	return len(p) == len("HTTP/1.1") && string(p[:7]) == "HTTP/1." && p[7] >= '2' && p[7] <= '9'
 }
 
 // EqualFold reports whether b equals the lower-case ASCII string lower,

@@ -24,7 +24,7 @@ func TestCheck(t *testing.T) {
 
 		{"CONNECT is refused with 405", "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", Options{}, 405},
 		{"HTTP/2.0 in the request line is refused with 505", "GET / HTTP/2.0\r\nHost: a.example\r\n\r\n", Options{}, 505},
-		{"HTTP/1.2 is taken as HTTP/1.1 (RFC 9110 §2.5)", "GET / HTTP/1.2\r\nHost: a.example\r\n\r\n", Options{}, 0},
+		{"HTTP/1.2 is refused with 505", "GET / HTTP/1.2\r\nHost: a.example\r\n\r\n", Options{}, 505},
 		{"a request-target over MaxURILength is refused with 414", "GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\nHost: a\r\n\r\n", Options{MaxURILength: 100}, 414},
 		{"OPTIONS * is refused", "OPTIONS * HTTP/1.1\r\nHost: a.example\r\n\r\n", Options{}, 400},
 		{"a fragment is refused", "GET /a#b HTTP/1.1\r\nHost: a.example\r\n\r\n", Options{}, 400},

@@ -93,7 +93,7 @@
 //	CONNECT a:443                            accepts                       Check 405
 //	OPTIONS *                                accepts                       ctx.Path() "/*"; Check 400
 //	GET *                                    400                           -
-//	GET / HTTP/2.0 (any HTTP/d.d)            accepts, conn close           Check 505; HTTP/1.2-1.9 taken as 1.1
+//	GET / HTTP/2.0 (any HTTP/d.d)            accepts, conn close           Check 505
 //	"GET  /", "HTTP/1.1 ", FOO/1.1, G@T      400                           -
 //	%2F, %00, \, raw UTF-8 in the path       accepts                       ctx.Path() decodes them; AppendPath 400
 //	chunk ext, trailers                      accepts, trailer kept apart   passes; the trailer fields are dropped

@@ -99,7 +99,10 @@ type trailerHeader interface {
 // name from one section only, which Del cannot do. The header section's
 // fields of the trailer names are set aside and added back after every
 // field of those names is gone. It allocates, only for a message that has
-// trailer names.
+// trailer names. One field cannot be added back: fasthttp manages a
+// response's Date itself, so a response whose trailer names Date loses
+// the head's Date too (it goes out with the time of sending, and the cache
+// counts its age from when it arrived).
 func DropTrailerSection(h trailerHeader) {
 	names := h.PeekTrailerKeys()
 	if len(names) == 0 {
