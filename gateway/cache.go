@@ -254,7 +254,7 @@ const maxHitHeadEntry = 16 << 10
 // entryHead returns the response head for e (a 304's when notModified),
 // built into h unless h already holds it.
 func (st *cacheStore) entryHead(h *hitHead, e *cache.Entry, notModified bool) *fasthttp.ResponseHeader {
-	if h.entry == e && h.notModified == notModified && e != nil {
+	if h.entry == e && h.notModified == notModified {
 		return &h.header
 	}
 	h.entry, h.notModified = nil, notModified
@@ -264,7 +264,7 @@ func (st *cacheStore) entryHead(h *hitHead, e *cache.Entry, notModified bool) *f
 	hd := &h.header
 	hd.Reset()
 	// Stored names go out as the backend spelled them, as on a proxied
-	// answer; normalising them again on every hit costs a tenth of a hit.
+	// answer.
 	hd.DisableNormalizing()
 	// The stored Date, not the time of sending (see cachedate.go).
 	st.keepStoredDate(hd, storedDate(e))

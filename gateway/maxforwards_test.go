@@ -61,8 +61,9 @@ func TestMaxForwards(t *testing.T) {
 	}
 }
 
-// Two Max-Forwards fields: the request goes on with one, the lower value.
-func TestMaxForwardsTwice(t *testing.T) {
+// Two Max-Forwards fields: the first counts, and the request goes on with
+// one field, its value less one.
+func TestMaxForwardsInTwoFieldsGoesOnAsOneLowered(t *testing.T) {
 	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, gatewayYAML(o.Addr()))
 	status, resp := testnet.RawExchange(t, s.Addr().String(),
