@@ -79,26 +79,48 @@ func ParseCacheControl(b []byte) CacheControl {
 
 // Add parses one more Cache-Control field line into c, so that a message
 // with several lines reads as one list (RFC 9110 §5.3).
-func (c *CacheControl) Add(b []byte) {
+func (c *CacheControl) Add(b []byte) { c.add(b, false) }
+
+// SurrogateDevice is the device token of this cache in Surrogate-Control
+// (W3C Edge Architecture): a directive targeted at a device
+// ("max-age=60;sluice") applies here only when it names this token, and
+// the gateway announces it to origins in Surrogate-Capability.
+const SurrogateDevice = "sluice"
+
+// AddSurrogate parses one Surrogate-Control field line into c, leaving out
+// the directives targeted at another device ("max-age=3600;cdn"), and
+// reports whether it applied a directive this cache knows.
+func (c *CacheControl) AddSurrogate(b []byte) bool { return c.add(b, true) }
+
+// add parses one field line; with surrogate, a directive may be followed by
+// ";device" and counts only for SurrogateDevice. It reports whether a known
+// directive was applied.
+func (c *CacheControl) add(b []byte, surrogate bool) (known bool) {
 	i := 0
 	for i < len(b) {
 		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == ',') {
 			i++
 		}
 		if i >= len(b) {
-			return
+			return known
 		}
 		start := i
 		for i < len(b) && isTokenChar(b[i]) {
 			i++
 		}
 		name := b[start:i]
-		i = skipOWS(b, i)
 		var arg []byte
 		hasArg := false
-		if i < len(b) && b[i] == '=' {
+		if j := skipOWS(b, i); j < len(b) && b[j] == '=' {
 			hasArg = true
-			i = skipOWS(b, i+1)
+			// RFC 9111 §5.2 allows no whitespace around "=": with it the
+			// argument is invalid (for delta-seconds: 0, stale), though
+			// the directive still counts.
+			spaced := j > i
+			i = j + 1
+			if j = skipOWS(b, i); j > i {
+				spaced, i = true, j
+			}
 			if i < len(b) && b[i] == '"' {
 				end, closed := quotedEnd(b, i)
 				if closed {
@@ -114,6 +136,20 @@ func (c *CacheControl) Add(b []byte) {
 				}
 				arg = b[s:i]
 			}
+			if spaced {
+				arg = nil
+			}
+		} else {
+			i = j
+		}
+		mine := true
+		if j := skipOWS(b, i); surrogate && j < len(b) && b[j] == ';' {
+			s := skipOWS(b, j+1)
+			i = s
+			for i < len(b) && isTokenChar(b[i]) {
+				i++
+			}
+			mine = equalFold(b[s:i], SurrogateDevice)
 		}
 		// Skip whatever follows up to the next comma outside quotes.
 		for i < len(b) && b[i] != ',' {
@@ -123,13 +159,15 @@ func (c *CacheControl) Add(b []byte) {
 			}
 			i++
 		}
-		if len(name) > 0 {
-			c.apply(name, arg, hasArg)
+		if len(name) > 0 && mine && c.apply(name, arg, hasArg) {
+			known = true
 		}
 	}
+	return known
 }
 
-func (c *CacheControl) apply(name, arg []byte, hasArg bool) {
+// apply records one directive and reports whether it is one c knows.
+func (c *CacheControl) apply(name, arg []byte, hasArg bool) bool {
 	switch {
 	case equalFold(name, "max-age"):
 		c.MaxAge.atMost(parseDelta(arg, hasArg))
@@ -169,7 +207,10 @@ func (c *CacheControl) apply(name, arg []byte, hasArg bool) {
 		c.OnlyIfCached = true
 	case equalFold(name, "immutable"):
 		c.Immutable = true
+	default:
+		return false
 	}
+	return true
 }
 
 // parseDelta reads delta-seconds = 1*DIGIT (RFC 9111 §1.2.2). Anything

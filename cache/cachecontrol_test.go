@@ -45,7 +45,9 @@ func TestParseCacheControl(t *testing.T) {
 		{"§5.2.3 unknown directives are ignored", `foo, bar="a,b", max-age=3, baz=1`, CacheControl{MaxAge: d(3)}},
 		{"comma inside a quoted argument does not split", `community="UCI, max-age=9", public`, CacheControl{Public: true}},
 		{"garbage between directives is skipped", "max-age=4 junk ; private,,, ,public", CacheControl{MaxAge: d(4), Public: true}},
-		{"whitespace around = is tolerated", "max-age = 7", CacheControl{MaxAge: d(7)}},
+		{"§5.2 whitespace before = makes the argument invalid", "max-age =3600", CacheControl{MaxAge: d(0)}},
+		{"§5.2 whitespace after = makes the argument invalid", "max-age= 3600, public", CacheControl{MaxAge: d(0), Public: true}},
+		{"§5.2 a directive with a spaced argument still counts", "no-cache = \"x\"", CacheControl{NoCache: true, NoCacheFields: true}},
 		{"unterminated quote ends the value", `max-age="12`, CacheControl{MaxAge: d(12)}},
 		{"escaped quote inside a quoted argument", `x="a\"b", no-store`, CacheControl{NoStore: true}},
 	}

@@ -13,7 +13,8 @@ var (
 // RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" and asctime
 // "Sun Nov  6 08:49:37 1994". now resolves the two-digit year of the RFC 850
 // form: a date more than 50 years in the future of now is taken from the
-// previous century. Surrounding whitespace is ignored; anything else that
+// previous century. Names, "GMT" too, are matched without case, as RFC 9111
+// §4.2 asks of a cache. Surrounding whitespace is ignored; anything else that
 // does not match exactly is invalid. It does not allocate.
 func ParseHTTPDate(b []byte, now time.Time) (time.Time, bool) {
 	b = trimOWS(b)
@@ -30,7 +31,7 @@ func ParseHTTPDate(b []byte, now time.Time) (time.Time, bool) {
 // "Sun, 06 Nov 1994 08:49:37 GMT"
 func parseIMFFixdate(b []byte) (time.Time, bool) {
 	if !isDay(b[0:3], shortDays[:]) || b[4] != ' ' || b[7] != ' ' || b[11] != ' ' ||
-		b[16] != ' ' || string(b[25:]) != " GMT" {
+		b[16] != ' ' || b[25] != ' ' || !equalFold(b[26:], "gmt") {
 		return time.Time{}, false
 	}
 	day, ok1 := digits(b[5:7])
@@ -75,7 +76,7 @@ func parseRFC850(b []byte, now time.Time) (time.Time, bool) {
 	r := b[comma+1:]
 	// " 06-Nov-94 08:49:37 GMT"
 	if len(r) != 23 || r[0] != ' ' || r[3] != '-' || r[7] != '-' || r[10] != ' ' ||
-		string(r[19:]) != " GMT" {
+		r[19] != ' ' || !equalFold(r[20:], "gmt") {
 		return time.Time{}, false
 	}
 	day, ok1 := digits(r[1:3])

@@ -102,8 +102,8 @@ func (l *Local) Set(e *Entry, ttl time.Duration) {
 // Wait blocks until every Set made before it is visible to Get.
 func (l *Local) Wait() { l.c.Wait() }
 
-// Del removes the entry stored under key, if any.
-func (l *Local) Del(key []byte) { l.c.Del(l.hash(key)) }
+// Del removes the entry stored under e's key, if any.
+func (l *Local) Del(e *Entry) { l.c.Del(l.hash(e.Key)) }
 
 // Close stops ristretto's goroutines and drops every entry.
 func (l *Local) Close() { l.c.Close() }

@@ -37,7 +37,7 @@ func TestLocalGetSetDel(t *testing.T) {
 	if got := l.Get([]byte("other")); got != nil {
 		t.Fatalf("Get of another key = %v", got)
 	}
-	l.Del(e.Key)
+	l.Del(e)
 	l.Wait()
 	if got := l.Get(e.Key); got != nil {
 		t.Fatalf("Get after Del = %v", got)
@@ -125,7 +125,7 @@ func TestLocalURLIndexFollowsTheCache(t *testing.T) {
 	if n := indexed(l); n != 1 {
 		t.Fatalf("index holds %d keys after three sets of one key, want 1", n)
 	}
-	l.Del(e.Key)
+	l.Del(e)
 	l.Wait()
 	if n := indexed(l); n != 0 {
 		t.Fatalf("index holds %d keys after Del, want 0", n)

@@ -55,8 +55,9 @@ func ParseMeta(status int, header []Field, requestTime, responseTime, now time.T
 		case equalFold(n, "cache-control"):
 			m.CacheControl.Add(f.Value)
 		case equalFold(n, "surrogate-control"):
-			surrogate.Add(f.Value)
-			hasSurrogate = true
+			if surrogate.AddSurrogate(f.Value) {
+				hasSurrogate = true
+			}
 		case equalFold(n, "date"):
 			if !seenDate {
 				seenDate = true
@@ -104,9 +105,12 @@ func ParseMeta(status int, header []Field, requestTime, responseTime, now time.T
 	}
 	if hasSurrogate {
 		// Surrogate-Control (W3C Edge Architecture) is addressed to
-		// gateway caches like this one: when present it replaces
-		// Cache-Control for storing and freshness here, and the gateway
-		// removes it before the response goes on (SurrogateField).
+		// gateway caches like this one: when it carries a directive for
+		// this cache (untargeted, or targeted at SurrogateDevice) it
+		// replaces Cache-Control for storing and freshness here, and the
+		// gateway removes it before the response goes on
+		// (SurrogateField). Directives for other devices never count: a
+		// "max-age=3600;cdn" must not make a private response shared here.
 		m.CacheControl = surrogate
 	}
 	return m

@@ -39,7 +39,7 @@ func (t *Tiered) Invalidate(host, target []byte) int {
 	url := AppendURL(make([]byte, 0, len(host)+len(target)), host, path, query)
 	n := t.l1.purgeURL(url)
 	if t.l2 != nil {
-		t.l2.enqueue(Hash(url), writeJob{invalidate: url, message: t.message(purgeURL, url)})
+		t.l2.invalidate(url, t.message(purgeURL, url))
 	}
 	return n
 }
@@ -136,6 +136,7 @@ func (t *Tiered) applyRemote(payload string) {
 	switch parts[2][0] {
 	case purgeURL:
 		t.l1.purgeURL(arg)
+		t.l2.inval.seen(Hash(arg)) // an L2 read under way may predate it
 	case purgePrefix:
 		t.l1.purgeMatching(prefixMatcher(arg))
 	case purgeTag:

@@ -27,9 +27,14 @@ type Redis struct {
 	hash func([]byte) uint64 // Hash; tests force collisions through it
 	br   *breaker
 
+	// Every job about one URL's entries goes to the writer of the URL's
+	// hash, so an invalidation is applied after the writes queued before it
+	// (apply sends a batch's writes before its purges).
 	queues []chan writeJob
 	stop   chan struct{}
 	wg     sync.WaitGroup
+
+	inval *invalidations // queued and recent invalidations of URLs, for reads
 
 	hits, misses, corrupt, mismatches atomic.Uint64
 	errs, timeouts, skipped           atomic.Uint64
@@ -76,6 +81,7 @@ func NewRedis(c redis.UniversalClient, o Options) (*Redis, error) {
 		br:     newBreaker(o.BreakerFailures, o.BreakerCooldown),
 		queues: make([]chan writeJob, o.Writers),
 		stop:   make(chan struct{}),
+		inval:  newInvalidations(),
 	}
 	per := max(1, o.WriteQueue/o.Writers)
 	for i := range r.queues {
@@ -181,6 +187,7 @@ func (r *Redis) Get(key []byte) *Entry {
 func (r *Redis) get(key []byte) (*Entry, error) {
 	name := entryName(r.hash(key))
 	var val []byte
+	mark := r.inval.mark()
 	err := r.call(r.o.RedisTimeout, func(ctx context.Context) error {
 		v, err := r.c.Get(ctx, name).Bytes()
 		val = v
@@ -193,12 +200,13 @@ func (r *Redis) get(key []byte) (*Entry, error) {
 		}
 		return nil, err
 	}
-	return r.check(key, val), nil
+	return r.check(key, val, mark), nil
 }
 
-// check decodes a value read for key: corrupt values and values of other
-// keys are misses, counted.
-func (r *Redis) check(key, val []byte) *Entry {
+// check decodes a value read for key by a read that took mark before it
+// was sent: corrupt values, values of other keys and entries this instance
+// may have invalidated meanwhile are misses, counted.
+func (r *Redis) check(key, val []byte, mark uint64) *Entry {
 	e, err := decodeEntry(val)
 	if err != nil {
 		r.corrupt.Add(1)
@@ -207,6 +215,10 @@ func (r *Redis) check(key, val []byte) *Entry {
 	}
 	if !bytes.Equal(e.Key, key) {
 		r.mismatches.Add(1)
+		r.misses.Add(1)
+		return nil
+	}
+	if r.inval.dropped(Hash(e.url), mark) {
 		r.misses.Add(1)
 		return nil
 	}
@@ -219,12 +231,23 @@ func (r *Redis) Set(e *Entry, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
-	r.enqueue(r.hash(e.Key), writeJob{set: [2]stored{{e: e, ttl: ttl}}})
+	r.enqueue(Hash(e.url), writeJob{set: [2]stored{{e: e, ttl: ttl}}})
 }
 
-// Del queues the removal of the entry stored under key.
-func (r *Redis) Del(key []byte) {
-	r.enqueue(r.hash(key), writeJob{del: bytes.Clone(key)})
+// Del queues the removal of the entry stored under e's key.
+func (r *Redis) Del(e *Entry) {
+	r.enqueue(Hash(e.url), writeJob{del: bytes.Clone(e.Key)})
+}
+
+// invalidate queues the removal of every entry of url, and the purge
+// message for the other instances; reads of url's entries here are misses
+// until it is applied (invalidations).
+func (r *Redis) invalidate(url []byte, message string) {
+	h := Hash(url)
+	r.inval.start(h)
+	if !r.enqueue(h, writeJob{invalidate: url, message: message}) {
+		r.inval.finish(h) // dropped (counted): nothing to wait for
+	}
 }
 
 // enqueue hands a job to the writer that owns h, or drops it.
@@ -270,6 +293,11 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 	if !r.br.allow() {
 		r.skipped.Add(1)
 		r.writeDrops.Add(uint64(len(batch)))
+		for _, j := range batch {
+			if j.invalidate != nil {
+				r.inval.finish(Hash(j.invalidate)) // dropped: nothing to wait for
+			}
+		}
 		return buf
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.WriteTimeout)
@@ -316,6 +344,7 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 			if _, perr := r.purgeURL(ctx, j.invalidate); perr != nil && err == nil {
 				err = perr
 			}
+			r.inval.finish(Hash(j.invalidate))
 		}
 		if j.message != "" {
 			if perr := r.c.Publish(ctx, r.o.PurgeChannel, j.message).Err(); perr != nil && err == nil {
@@ -402,6 +431,7 @@ func (r *Redis) poll(key []byte, h uint64) (e *Entry, held bool, err error) {
 	// timeout it may still be running.
 	var val []byte
 	var lease bool
+	mark := r.inval.mark()
 	err = r.call(r.o.RedisTimeout, func(ctx context.Context) error {
 		pipe := r.c.Pipeline()
 		get := pipe.Get(ctx, entryName(h))
@@ -420,7 +450,7 @@ func (r *Redis) poll(key []byte, h uint64) (e *Entry, held bool, err error) {
 	if val == nil {
 		return nil, lease, nil
 	}
-	return r.check(key, val), lease, nil
+	return r.check(key, val, mark), lease, nil
 }
 
 // purgeURL deletes every entry indexed under url and returns how many

@@ -78,7 +78,8 @@ func Storable(method []byte, req *CacheControl, authorization bool, m *Meta, heu
 	switch {
 	case string(method) != "GET":
 		return NotStoredMethod
-	case m.Status < 200 || m.Status > 999 || m.Status == 206 || m.Status == 304:
+	case m.Status < 200 || m.Status > 599 || m.Status == 206 || m.Status == 304:
+		// Outside 100-599 a status is invalid (RFC 9110 §15): a 5xx to a client.
 		return NotStoredStatus
 	case cc.MustUnderstand && !understood(m.Status):
 		return NotStoredMustUnderstand
@@ -232,11 +233,12 @@ func StaleIfError(lifetime, age time.Duration, resp, req *CacheControl) bool {
 }
 
 // OriginFailed reports whether a fill counts as an error for stale-if-error:
-// no response at all, or 500, 502, 503 or 504 (RFC 5861 §4).
+// no response at all, 500, 502, 503 or 504 (RFC 5861 §4), or a status
+// outside 100-599, which a client takes as a 5xx (RFC 9110 §15).
 func OriginFailed(status int) bool {
 	switch status {
 	case 0, 500, 502, 503, 504:
 		return true
 	}
-	return false
+	return status > 599
 }

@@ -64,6 +64,7 @@ func TestStorable(t *testing.T) {
 		{"§3 a fresh 200 is stored", get, none, false, meta(200, "Cache-Control", "max-age=60"), 0, StoreOK},
 		{"§3 only GET responses are stored (policy)", head, none, false, meta(200, "Cache-Control", "max-age=60"), 0, NotStoredMethod},
 		{"§3 POST responses are not stored", []byte("POST"), none, false, meta(200, "Cache-Control", "max-age=60"), 0, NotStoredMethod},
+		{"RFC 9110 §15 a status above 599 is invalid, never stored", get, none, false, meta(999, "Cache-Control", "max-age=60"), 0, NotStoredStatus},
 		{"§3 no-store in the response", get, none, false, meta(200, "Cache-Control", "max-age=60, no-store"), 0, NotStoredNoStore},
 		{"§3 no-store in the request", get, CacheControl{NoStore: true}, false, meta(200, "Cache-Control", "max-age=60"), 0, NotStoredNoStore},
 		{"§5.2.2.3 must-understand with an understood status ignores no-store", get, none, false,
@@ -239,7 +240,7 @@ func TestStaleIfError(t *testing.T) {
 }
 
 func TestOriginFailed(t *testing.T) {
-	for status, want := range map[int]bool{0: true, 500: true, 502: true, 503: true, 504: true, 501: false, 404: false, 200: false} {
+	for status, want := range map[int]bool{0: true, 500: true, 502: true, 503: true, 504: true, 501: false, 404: false, 200: false, 599: false, 600: true, 999: true} {
 		if got := OriginFailed(status); got != want {
 			t.Errorf("RFC 5861 §4: OriginFailed(%d) = %v, want %v", status, got, want)
 		}

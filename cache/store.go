@@ -9,7 +9,7 @@ import "time"
 type Store interface {
 	Get(key []byte) *Entry
 	Set(e *Entry, ttl time.Duration)
-	Del(key []byte)
+	Del(e *Entry)
 }
 
 var (

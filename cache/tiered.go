@@ -551,7 +551,7 @@ func (t *Tiered) store(e *Entry, key []byte, now time.Time, h uint64, leased *bo
 		j.release, j.leaseHash = true, h
 		*leased = false
 	}
-	if !t.l2.enqueue(Hash(key), j) && j.release {
+	if !t.l2.enqueue(Hash(e.url), j) && j.release { // the URL's writer: see Redis.queues
 		*leased = true // dropped: release on its own
 	}
 	return true
@@ -559,9 +559,9 @@ func (t *Tiered) store(e *Entry, key []byte, now time.Time, h uint64, leased *bo
 
 // drop removes an entry from both tiers.
 func (t *Tiered) drop(e *Entry) {
-	t.l1.Del(e.Key)
+	t.l1.Del(e)
 	if t.l2 != nil {
-		t.l2.Del(e.Key)
+		t.l2.Del(e)
 	}
 }
 

@@ -285,3 +285,93 @@ func TestReconnectedSubscriptionClearsL1(t *testing.T) {
 		t.Errorf("L1 still holds the entry")
 	}
 }
+
+// gate holds, until it is opened, every pipeline that carries a command
+// named name: a real Redis that a test can make slow at one step.
+type gate struct {
+	name string
+	open chan struct{}
+}
+
+func holdPipelines(c *redis.Client, name string) *gate {
+	g := &gate{name: name, open: make(chan struct{})}
+	c.AddHook(g)
+	return g
+}
+
+func (g *gate) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == g.name {
+				<-g.open
+				break
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// An invalidation (RFC 9111 §4.4) reaches Redis after the write of what it
+// invalidates, even when that write is still queued: both go to the URL's
+// writer. With the entry's key choosing the writer, the purge ran first on
+// the other writer, found nothing, and the write then stored the
+// invalidated response in L2, to be served again.
+func TestInvalidationIsAppliedAfterTheQueuedWrite(t *testing.T) {
+	srv := testnet.StartRedis(t)
+	c := newClient(t, srv)
+	clk := newClock()
+	o := answer(200, "old", "Cache-Control", "max-age=60")
+	for i := range 8 { // URLs whose key and URL hashes pick different writers, among others
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			tc := newTestTieredRedis(t, c, clk, func(o *Options) { o.Writers = 4 })
+			g := holdPipelines(c, "set")
+			r := req("GET", fmt.Sprintf("/orders/%d", i))
+			if res := get(tc, r, o); !res.Stored {
+				t.Fatalf("not stored: %+v", res)
+			}
+			tc.Invalidate([]byte("api.example.com"), r.Path)
+			// Give a purge on another writer time to run ahead of the held write.
+			time.Sleep(20 * time.Millisecond)
+			close(g.open)
+			eventually(t, 2*time.Second, "the invalidation applied", func() bool { return tc.l2.inval.queued.Load() == 0 })
+			if e := tc.l2.Get(AppendKey(nil, r)); e != nil {
+				t.Fatalf("the invalidated response is in L2: %q", e.Body)
+			}
+		})
+	}
+}
+
+// Until Redis has dropped an invalidated URL's entries, the instance that
+// invalidated it reads them as misses: a GET right after the POST must not
+// copy the old response from L2 back into L1.
+func TestInvalidatedEntriesAreNotReadFromL2WhileThePurgeIsQueued(t *testing.T) {
+	srv := testnet.StartRedis(t)
+	c := newClient(t, srv)
+	tc := newTestTieredRedis(t, c, newClock(), nil)
+	o := answer(200, "old", "Cache-Control", "max-age=60")
+	r := req("GET", "/orders/1")
+	if res := get(tc, r, o); !res.Stored {
+		t.Fatalf("not stored: %+v", res)
+	}
+	eventually(t, 2*time.Second, "the entry in L2", func() bool { return tc.l2.Get(AppendKey(nil, r)) != nil })
+	g := holdPipelines(c, "del")
+	tc.Invalidate([]byte("api.example.com"), []byte("/orders/1"))
+	if res := get(tc, r, answer(200, "new", "Cache-Control", "max-age=60")); bodyOf(res) != "new" {
+		t.Errorf("right after the invalidation: %q from %s, want the origin's new response", bodyOf(res), res.Tier)
+	}
+	close(g.open)
+	eventually(t, 2*time.Second, "the invalidation applied", func() bool { return tc.l2.inval.queued.Load() == 0 })
+	if res := get(tc, r, o); bodyOf(res) != "new" {
+		t.Errorf("after the purge: %q from %s, want the new response", bodyOf(res), res.Tier)
+	}
+}
+
+// bodyOf is the body of the response a Get answered with, "" for none.
+func bodyOf(res Result) string {
+	if res.Entry == nil {
+		return ""
+	}
+	return string(res.Entry.Body)
+}

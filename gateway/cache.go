@@ -107,6 +107,11 @@ func (rq *request) readCacheFields() bool {
 	return true
 }
 
+var (
+	hdrSurrogateCapability = []byte("Surrogate-Capability")
+	surrogateCapability    = []byte(cache.SurrogateDevice + `="Surrogate/1.0"`)
+)
+
 // Fill fetches the response for the cache (cache.Filler): the client's
 // conditionals are replaced by the stored entry's validators when one is
 // being revalidated, the request is rewritten and exchanged as any other,
@@ -129,14 +134,17 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 	}
 	if !rq.rewritten {
 		s.rewriteRequest(rq)
+		// Announce the device token that Surrogate-Control directives can
+		// target at this cache ("max-age=60;sluice"), after any a cache in
+		// front of the gateway announced (W3C Edge Architecture).
+		h.AddBytesKV(hdrSurrogateCapability, surrogateCapability)
 	}
 	rq.fillErr = s.exchange(rq)
 	if rq.fillErr == nil {
 		rq.fillErr = readWholeIfStorable(&ctx.Response, rq.route.cache.MaxEntry)
 	}
 	if rq.fillErr != nil {
-		rq.cresp = cache.Response{}
-		return &rq.cresp
+		return nil // no response: fromCache answers with the error
 	}
 	rh := &ctx.Response.Header
 	httpsafe.StripResponseHopByHop(rh)

@@ -289,6 +289,14 @@ func TestSurrogateControlOverridesCacheControlAndStopsHere(t *testing.T) {
 		case "/c/sc-nostore":
 			ctx.Response.Header.Set("Cache-Control", "max-age=60")
 			ctx.Response.Header.Set("Surrogate-Control", "no-store")
+		case "/c/sc-for-another-device":
+			ctx.Response.Header.Set("Cache-Control", "private")
+			ctx.Response.Header.Set("Surrogate-Control", "max-age=60;cdn")
+		case "/c/sc-for-this-device":
+			// Targeted at the token the gateway announced.
+			token, _, _ := strings.Cut(string(ctx.Request.Header.Peek("Surrogate-Capability")), "=")
+			ctx.Response.Header.Set("Cache-Control", "no-store")
+			ctx.Response.Header.Set("Surrogate-Control", "max-age=60;"+token)
 		}
 		ctx.SetBodyString("x")
 	})
@@ -296,7 +304,7 @@ func TestSurrogateControlOverridesCacheControlAndStopsHere(t *testing.T) {
 	for _, tt := range []struct {
 		path   string
 		stored bool
-	}{{"/c/sc-fresh", true}, {"/c/sc-nostore", false}} {
+	}{{"/c/sc-fresh", true}, {"/c/sc-nostore", false}, {"/c/sc-for-another-device", false}, {"/c/sc-for-this-device", true}} {
 		do(t, "GET", s.url(tt.path), "")
 		r := do(t, "GET", s.url(tt.path), "")
 		if hit := strings.Contains(r.header.Get("Cache-Status"), "; hit"); hit != tt.stored {
