@@ -459,3 +459,17 @@ func getConcurrently(n int, url func(i int) string, host string) int64 {
 	wg.Wait()
 	return failed.Load()
 }
+
+// A fill that gets no response (the backend refuses connections) is a 502
+// whose Cache-Status says the origin failed, not that its status was
+// uncacheable.
+func TestCacheStatusOfAFailedFillSaysFailed(t *testing.T) {
+	s := startGateway(t, cacheYAML(testnet.FreeAddr(t), ""))
+	r := do(t, "GET", s.url("/c/nobody"), "")
+	if r.status != fasthttp.StatusBadGateway {
+		t.Fatalf("status %d, want 502", r.status)
+	}
+	if cs := r.header.Get("Cache-Status"); !strings.Contains(cs, "failed") {
+		t.Errorf("Cache-Status %q does not say the origin failed", cs)
+	}
+}
