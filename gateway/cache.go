@@ -49,6 +49,7 @@ func (s *Server) fromCache(rq *request) bool {
 		// The backend's own answer, not stored: already cleaned by Fill
 		// but for what only this cache was to read.
 		httpsafe.DelResponseField(&ctx.Response.Header, "surrogate-control")
+		speakHTTP11(&ctx.Response.Header)
 		ctx.Response.Header.SetBytesV(hdrRequestID, rq.id)
 	default:
 		s.writeEntry(rq, &res)
@@ -146,10 +147,7 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 	if rq.fillErr != nil {
 		return nil // no response: fromCache answers with the error
 	}
-	rh := &ctx.Response.Header
-	httpsafe.StripResponseHopByHop(rh)
-	httpsafe.DelResponseField(rh, "x-request-id")
-	httpsafe.DropInvalidResponseFields(rh)
+	rh := &ctx.Response.Header // stripped by exchange
 	rq.fields = rq.fields[:0]
 	for k, v := range rh.All() {
 		if skipStoredField(k) {

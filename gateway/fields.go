@@ -147,18 +147,22 @@ func (f *requestFields) firstNotEmpty(h *fasthttp.RequestHeader, field fieldSet,
 // whose name is not a token. Response names are not normalised upstream, so
 // fasthttp's Del would miss "x-request-id". A response with none of them
 // (most) costs one pass over its fields instead of the three the removals
-// each begin with.
-func stripResponse(h *fasthttp.ResponseHeader) {
+// each begin with. It fails, for a 502, on a response with more Connection
+// options or hop-by-hop fields than it removes.
+func stripResponse(h *fasthttp.ResponseHeader) error {
 	for k := range h.All() {
 		// fasthttp refuses every byte of a response field name that is not
 		// a token character but an inner space (TestFasthttpRefusesNonTokenResponseNamesButSpace),
 		// so a space is all the walk needs to look for.
 		if httpsafe.IsHopByHop(k) || httpsafe.EqualFold(k, "x-request-id") || bytes.IndexByte(k, ' ') >= 0 {
-			httpsafe.StripResponseHopByHop(h)
+			if err := httpsafe.StripResponseHopByHop(h); err != nil {
+				return err
+			}
 			httpsafe.DelResponseField(h, "x-request-id")
 			httpsafe.DropInvalidResponseFields(h)
-			return
+			return nil
 		}
 	}
 	h.ResetConnectionClose() // all StripResponseHopByHop has to do then
+	return nil
 }

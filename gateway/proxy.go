@@ -78,6 +78,11 @@ func (s *Server) exchange(rq *request) error {
 		// switched protocols on its own. The gateway does not tunnel.
 		err = errUnexpected1xx
 	}
+	if err == nil {
+		// Hop-by-hop fields, a stray request id, odd names: removed here,
+		// for the client and the cache alike.
+		err = stripResponse(&ctx.Response.Header)
+	}
 	return err
 }
 
@@ -174,6 +179,18 @@ func (s *Server) answerUpstreamError(rq *request, err error) {
 	}
 }
 
+var protoHTTP11b = []byte(protoHTTP11)
+
+// speakHTTP11 gives a backend's response the gateway's own version: it
+// speaks HTTP/1.1 to the client whatever the backend spoke (RFC 9110 §2.5).
+// An HTTP/1.0 status line over a body the gateway frames as chunked was read
+// by clients as a close-delimited body, chunk sizes and all.
+func speakHTTP11(h *fasthttp.ResponseHeader) {
+	if !h.IsHTTP11() {
+		h.SetProtocol(protoHTTP11b)
+	}
+}
+
 // errorKind names the kind of an upstream error for logs and metrics.
 func errorKind(err error) string {
 	switch {
@@ -189,7 +206,7 @@ func errorKind(err error) string {
 // removed and the gateway's request id in place of any the backend sent.
 func (s *Server) respond(rq *request) {
 	h := &rq.ctx.Response.Header
-	stripResponse(h)
+	speakHTTP11(h)
 	h.SetCanonical([]byte(hdrRequestID), rq.id) // SetBytesV, without normalising a canonical name
 	if rq.route.cache != nil {
 		// A cache-enabled route says so on every answer (RFC 9211): this

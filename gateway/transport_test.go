@@ -256,3 +256,68 @@ func TestAResponseFieldNamedWithASpaceIsDropped(t *testing.T) {
 		}
 	}
 }
+
+// The gateway speaks HTTP/1.1 to its clients whatever its backends speak
+// (RFC 9110 §2.5). An HTTP/1.0 backend's close-delimited body goes to the
+// client chunked; with the backend's HTTP/1.0 status line a client read
+// the chunk framing as the body and then waited for a close.
+func TestAnHTTP10BackendsResponseGoesOutAsHTTP11(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(c net.Conn, _ testnet.RawRequest) {
+		_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from an HTTP/1.0 backend")
+		_ = c.Close()
+	})
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	rc := testnet.Dial(t, s.Addr().String())
+	for i := range 2 { // the client connection stays usable
+		rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+		r, body := rc.ReadResponse(t, "GET")
+		if r.ProtoMinor != 1 || r.StatusCode != 200 || string(body) != "hello from an HTTP/1.0 backend" {
+			t.Fatalf("request %d: %s %d, body %q", i, r.Proto, r.StatusCode, body)
+		}
+	}
+}
+
+// RFC 9110 §7.6.1: the fields a Connection option names are removed. A
+// backend naming more than the gateway removes gets a 502, not a response
+// with some left (or seconds of CPU spent removing them).
+func TestAResponseNamingTooManyConnectionOptionsIs502(t *testing.T) {
+	var names []string
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("X-O%d", i))
+	}
+	head := "Connection: " + strings.Join(names, ",") + "\r\n" + strings.Join(names, ": v\r\n") + ": v\r\n"
+	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+		return "HTTP/1.1 200 OK\r\n" + head + "Content-Length: 2\r\n\r\nok"
+	}))
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	r := do(t, "GET", s.url("/echo/x"), "")
+	if r.status != 502 {
+		t.Fatalf("status %d, want 502", r.status)
+	}
+	if r.header.Get("X-O1") != "" {
+		t.Error("a named field reached the client")
+	}
+}
+
+// A request naming more fields in Connection than the gateway removes is
+// refused before it reaches a backend (a 16 KiB head naming 540 fields took
+// seconds of CPU to strip, and past 512 the rest went on).
+func TestARequestNamingTooManyConnectionOptionsIs400(t *testing.T) {
+	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	}))
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	var names []string
+	for i := range 540 {
+		names = append(names, fmt.Sprintf("Z%d", i))
+	}
+	rc := testnet.Dial(t, s.Addr().String())
+	rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: "+strings.Join(names, ",")+"\r\n"+
+		strings.Join(names, ": v\r\n")+": v\r\n\r\n")
+	if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 400 {
+		t.Fatalf("status %d, want 400", r.StatusCode)
+	}
+	if n := rb.Requests(); n != 0 {
+		t.Fatalf("the backend got %d requests", n)
+	}
+}

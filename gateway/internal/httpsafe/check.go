@@ -27,6 +27,7 @@ const (
 	reasonDupCoding        = "duplicate Transfer-Encoding header"
 	reasonBadCoding        = "unsupported Transfer-Encoding"
 	reasonLengthAndCoding  = "both Content-Length and Transfer-Encoding"
+	reasonHopByHop         = "too many Connection options or hop-by-hop fields"
 )
 
 // Fields is a set of fields a request head was seen to have, in any case,
@@ -145,7 +146,8 @@ func checkHeader(h *fasthttp.RequestHeader, o *Options) (status int, reason stri
 // checkRawHeaders validates the header section as received, up to and
 // including its empty last line, and reports which Fields it has.
 func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
-	var hosts, lengths, codings int
+	var hosts, lengths, codings, hops int
+	var opts connOptions   // views into raw
 	ended := len(raw) == 0 // fasthttp leaves RawHeaders empty for no fields
 	for pos := 0; pos < len(raw); {
 		lf := bytes.IndexByte(raw[pos:], '\n')
@@ -178,6 +180,12 @@ func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
 		name, value := line[:colon], trimOWS(line[colon+1:])
 		if why := valueFault(value); why != "" {
 			return 400, why, seen
+		}
+		if isHopByHop(name) {
+			hops++
+			if EqualFold(name, "connection") && !opts.add(value) {
+				return 400, reasonHopByHop, seen
+			}
 		}
 		switch {
 		case len(name) != 4 && len(name) != 12 && len(name) != 14 && len(name) != 16 && len(name) != 17:
@@ -212,7 +220,31 @@ func checkRawHeaders(raw []byte) (status int, reason string, seen Fields) {
 	if lengths > 0 && codings > 0 {
 		return 400, reasonLengthAndCoding, seen
 	}
+	if opts.n > 0 {
+		hops = countStripped(raw, &opts)
+	}
+	if hops > maxHopByHopFields {
+		return 400, reasonHopByHop, seen
+	}
 	return 0, "", seen
+}
+
+// countStripped counts the fields of a header section checkRawHeaders
+// accepted that the strip removes, given its Connection options.
+func countStripped(raw []byte, opts *connOptions) int {
+	n := 0
+	for len(raw) > 0 {
+		lf := bytes.IndexByte(raw, '\n')
+		line := raw[:lf-1]
+		raw = raw[lf+1:]
+		if len(line) == 0 {
+			break
+		}
+		if opts.strips(line[:bytes.IndexByte(line, ':')]) {
+			n++
+		}
+	}
+	return n
 }
 
 // valueFault returns why the field value v is refused (a CR, or a control

@@ -2,6 +2,7 @@ package httpsafe
 
 import (
 	"bytes"
+	"errors"
 	"iter"
 
 	"github.com/valyala/fasthttp"
@@ -12,12 +13,72 @@ import (
 // rest; fasthttp's read buffer caps a real header far below it.
 const maxStripRounds = 512
 
+// maxConnectionOptions is how many field names the Connection fields of one
+// message may list, and maxHopByHopFields how many fields of one message
+// the strips may have to remove. A real message has a handful; each
+// removal rescans the header (fasthttp's Del), so a request with more is
+// refused by Check (400) and a response by StripResponseHopByHop (the
+// gateway answers 502), rather than stripped at a quadratic cost (a 16 KiB
+// head naming 540 fields took seconds of CPU) or forwarded with some left.
+const (
+	maxConnectionOptions = 32
+	maxHopByHopFields    = 64
+)
+
+// ErrTooManyHopByHop is StripResponseHopByHop's error for a response with
+// more Connection options or hop-by-hop fields than it removes.
+var ErrTooManyHopByHop = errors.New("too many hop-by-hop fields or Connection options")
+
+// connOptions holds the field names a message's Connection fields list
+// (tokens other than close and keep-alive), as views into their values.
+type connOptions struct {
+	n     int
+	names [maxConnectionOptions][]byte
+}
+
+// add records the options of one Connection value; false when that makes
+// more than maxConnectionOptions.
+func (o *connOptions) add(v []byte) bool {
+	for len(v) > 0 {
+		var tok []byte
+		tok, v = nextToken(v)
+		if len(tok) == 0 || EqualFold(tok, "close") || EqualFold(tok, "keep-alive") {
+			continue
+		}
+		if o.n == len(o.names) {
+			return false
+		}
+		o.names[o.n] = tok
+		o.n++
+	}
+	return true
+}
+
+// strips reports whether the field name k is removed: a fixed hop-by-hop
+// field, or one an option names (never Host or Content-Length).
+func (o *connOptions) strips(k []byte) bool {
+	if isHopByHop(k) {
+		return true
+	}
+	if o.n == 0 || isProtected(k) {
+		return false
+	}
+	for _, n := range o.names[:o.n] {
+		if len(n) == len(k) && equalFoldBytes(n, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // StripRequestHopByHop removes from h, before it is forwarded, every field
 // that describes only the client's connection: Connection, Keep-Alive,
 // Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
 // Transfer-Encoding, Upgrade, and every field named by a token of a
 // Connection header (RFC 9110 section 7.6.1). Names match in any case, which
 // fasthttp's own Del does not do when DisableHeaderNamesNormalizing is set.
+// Check has refused a request with more options or such fields than it
+// removes (maxConnectionOptions, maxHopByHopFields).
 //
 // Host and Content-Length are never removed because a Connection token names
 // them: they carry routing and framing, and fasthttp re-frames the body on
@@ -31,42 +92,44 @@ const maxStripRounds = 512
 // change that. It allocates nothing unless the request announced trailers.
 func StripRequestHopByHop(h *fasthttp.RequestHeader) {
 	DropTrailerSection(h)
-	victims, named := 0, false
+	var o connOptions
+	victims := 0
 	for k, v := range h.All() {
 		if isHopByHop(k) {
 			victims++
-			named = named || EqualFold(k, "connection") && namesFields(v)
+			if EqualFold(k, "connection") {
+				o.add(v) // beyond the bound, Check refused the request
+			}
 		}
 	}
-	if named {
-		// Named fields first, Connection last: the names live in its value.
-		for range maxStripRounds {
-			victim := []byte(nil)
-			for k := range h.All() {
-				if !EqualFold(k, "connection") && !isProtected(k) && (isHopByHop(k) || requestConnectionNames(h, k)) {
-					victim = k
-					break
-				}
+	if o.n > 0 {
+		victims = 0
+		for k := range h.All() {
+			if o.strips(k) {
+				victims++
 			}
-			if victim == nil {
-				break
-			}
-			h.DelBytes(victim)
 		}
-		victims = maxStripRounds
 	}
-	// Each round starts over because a delete reorders the fields; knowing
-	// the count spares the last, empty round.
+	// Each round removes every field spelled as the first one left to go,
+	// at least one, so victims bounds the rounds; a delete reorders the
+	// fields, so each starts over. With options, Connection goes last: o
+	// views its values.
+	keepConnection := o.n > 0
 	for ; victims > 0; victims-- {
 		victim := []byte(nil)
 		for k := range h.All() {
-			if isHopByHop(k) {
+			if o.strips(k) && !(keepConnection && EqualFold(k, "connection")) {
 				victim = k
 				break
 			}
 		}
 		if victim == nil {
-			break
+			if !keepConnection {
+				break
+			}
+			keepConnection = false // the named fields are gone
+			victims++
+			continue
 		}
 		// DelBytes copies the key before it changes anything, so victim,
 		// which points into h, may be passed as is.
@@ -141,53 +204,61 @@ func isNamed(names [][]byte, name []byte) bool {
 }
 
 // StripResponseHopByHop is StripRequestHopByHop for a backend's response,
-// before it is written to the client. It also clears the backend's
-// Connection: close, which concerns the backend connection only (HostClient
-// has acted on it already); call ctx.SetConnectionClose after stripping when
-// the gateway wants the client connection closed.
+// before it is written to the client, with the bounds checked here: a
+// response with more options or such fields than it removes gets
+// ErrTooManyHopByHop, and h is then only partly stripped (answer 502). It
+// also clears the backend's Connection: close, which concerns the backend
+// connection only (HostClient has acted on it already); call
+// ctx.SetConnectionClose after stripping when the gateway wants the client
+// connection closed.
 //
 // It repeats StripRequestHopByHop line for line on purpose: a generic version
 // over both header types makes fasthttp's All() iterators escape through the
 // generic dictionary, 8 to 12 allocations per request (TestStripAllocatesNothing).
-func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
+func StripResponseHopByHop(h *fasthttp.ResponseHeader) error {
 	DropTrailerSection(h)
-	victims, named := 0, false
+	var o connOptions
+	victims := 0
 	for k, v := range h.All() {
 		if isHopByHop(k) {
 			victims++
-			named = named || EqualFold(k, "connection") && namesFields(v)
+			if EqualFold(k, "connection") && !o.add(v) {
+				return ErrTooManyHopByHop
+			}
 		}
 	}
-	if named {
-		for range maxStripRounds {
-			victim := []byte(nil)
-			for k := range h.All() {
-				if !EqualFold(k, "connection") && !isProtected(k) && (isHopByHop(k) || responseConnectionNames(h, k)) {
-					victim = k
-					break
-				}
+	if o.n > 0 {
+		victims = 0
+		for k := range h.All() {
+			if o.strips(k) {
+				victims++
 			}
-			if victim == nil {
-				break
-			}
-			h.DelBytes(victim)
 		}
-		victims = maxStripRounds
 	}
+	if victims > maxHopByHopFields {
+		return ErrTooManyHopByHop
+	}
+	keepConnection := o.n > 0
 	for ; victims > 0; victims-- {
 		victim := []byte(nil)
 		for k := range h.All() {
-			if isHopByHop(k) {
+			if o.strips(k) && !(keepConnection && EqualFold(k, "connection")) {
 				victim = k
 				break
 			}
 		}
 		if victim == nil {
-			break
+			if !keepConnection {
+				break
+			}
+			keepConnection = false
+			victims++
+			continue
 		}
 		h.DelBytes(victim)
 	}
 	h.ResetConnectionClose()
+	return nil
 }
 
 // DropUnderscoreFields removes every request field whose name contains "_".
@@ -258,24 +329,6 @@ func dropResponseFields(h *fasthttp.ResponseHeader, drop func(name []byte) bool)
 	}
 }
 
-func requestConnectionNames(h *fasthttp.RequestHeader, name []byte) bool {
-	for k, v := range h.All() {
-		if EqualFold(k, "connection") && hasToken(v, name) {
-			return true
-		}
-	}
-	return false
-}
-
-func responseConnectionNames(h *fasthttp.ResponseHeader, name []byte) bool {
-	for k, v := range h.All() {
-		if EqualFold(k, "connection") && hasToken(v, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // IsHopByHop reports whether name is one of the fields StripRequestHopByHop
 // and StripResponseHopByHop always remove, in any case: a header without
 // any has nothing for them to do but clear the close flag.
@@ -309,19 +362,6 @@ func isHopByHop(name []byte) bool {
 // names it: Host routes the request, Content-Length frames it.
 func isProtected(name []byte) bool {
 	return EqualFold(name, "host") || EqualFold(name, "content-length")
-}
-
-// namesFields reports whether a Connection value has a token other than
-// "close" and "keep-alive", i.e. names a field that must go too.
-func namesFields(v []byte) bool {
-	for len(v) > 0 {
-		var tok []byte
-		tok, v = nextToken(v)
-		if len(tok) > 0 && !EqualFold(tok, "close") && !EqualFold(tok, "keep-alive") {
-			return true
-		}
-	}
-	return false
 }
 
 // HasToken reports whether the comma-separated list v contains name,
