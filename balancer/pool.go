@@ -136,6 +136,16 @@ func (p *Pool) Release(b *Backend, o Outcome) {
 	}
 }
 
+// Abandon ends b's reservation without an outcome, for an exchange that
+// failed on the client's side (its streamed body broke or grew too large):
+// that says nothing of the backend's health or speed.
+func (p *Pool) Abandon(b *Backend) {
+	p.unreserve(b)
+	if p.br.waiting.Load() != 0 {
+		p.serve()
+	}
+}
+
 // Name returns the pool's name.
 func (p *Pool) Name() string { return p.name }
 

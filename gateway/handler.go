@@ -108,7 +108,7 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	rq := s.acquire(ctx)
 	defer s.release(rq)
 	defer s.finish(rq)
-	s.assignRequestID(rq)
+	s.assignUnparsedID(rq)
 	status, reason := httpsafe.ErrorStatus(err)
 	if v, ok := s.refusedHeads.Load(&ctx.Request.Header); ok {
 		r := v.(refusal)

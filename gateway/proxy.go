@@ -109,6 +109,14 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 	if err == nil { // a failed exchange may not have waited at all: the usual rule then
 		upstreamWaited(rq.ctx, yielded)
 	}
+	if err != nil && rq.reqBody != nil && rq.reqBody.err != nil {
+		// The client's streamed body broke (a bad chunk, too large, too
+		// slow) on its way up: the client's fault, answered with a 4xx by
+		// answerUpstreamError, not the backend's (a few such uploads got
+		// a healthy backend ejected).
+		rq.pool.pool.Abandon(b)
+		return err
+	}
 	o := balancer.Outcome{Status: rq.ctx.Response.StatusCode(), Err: err, Latency: latency}
 	if err == nil && rq.ctx.Response.IsBodyStream() {
 		// A streamed answer keeps its place on the backend until the body
@@ -157,6 +165,15 @@ func (s *Server) answerUpstreamError(rq *request, err error) {
 		// closed connection (the rest of its body is never read).
 		rq.errKind = "body_too_large"
 		s.refuse(rq, fasthttp.StatusRequestEntityTooLarge, httpsafe.ReasonBodyTooLarge)
+		return
+	case rq.reqBody != nil && rq.reqBody.err != nil:
+		// The client's streamed body broke on its way upstream (a bad
+		// chunk: 400; too slow: 408), the client's fault, not the
+		// backend's: the backend got a cut body, the client a 4xx and a
+		// closed connection.
+		rq.errKind = "client_body"
+		status, reason := httpsafe.ErrorStatus(rq.reqBody.err)
+		s.refuse(rq, status, reason)
 		return
 	case errors.Is(err, balancer.ErrNoBackend):
 		s.writeError(rq, fasthttp.StatusServiceUnavailable, "no healthy backend")

@@ -140,3 +140,21 @@ func TestGeneratedRequestIDsAreUniqueForUnparsableRequests(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// On a kept-alive connection, a request fasthttp cannot parse comes after
+// one it numbered: its refusal must not carry that request's id.
+func TestARefusalAfterARequestGetsAnIDOfItsOwn(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, gatewayYAML(o.Addr()))
+	rc := testnet.Dial(t, s.Addr().String())
+	rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+	first, _ := rc.ReadResponse(t, "GET")
+	rc.Send(t, "GET /echo/y HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("b", 20<<10)+"\r\n\r\n")
+	refused, _ := rc.ReadResponse(t, "GET")
+	if refused.StatusCode != 431 {
+		t.Fatalf("status %d, want 431", refused.StatusCode)
+	}
+	if a, b := first.Header.Get("X-Request-Id"), refused.Header.Get("X-Request-Id"); a == b {
+		t.Fatalf("the refusal carries the id of the request before it: %q", a)
+	}
+}

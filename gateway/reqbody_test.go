@@ -270,3 +270,25 @@ func TestStreamedRequestTrailersAreDropped(t *testing.T) {
 		})
 	}
 }
+
+// A streamed body that breaks on the client's side (a malformed chunk size
+// after the first 64 KiB went on) is the client's fault: a 400 and a closed
+// connection, and nothing counted against the backend, which a few such
+// uploads used to get ejected.
+func TestABrokenStreamedBodyIsTheClientsFault(t *testing.T) {
+	ub := startUploadBackend(t)
+	s := startGateway(t, strings.Replace(streamYAML(ub.addr, "", ""), "log:", streamingServerYAML, 1))
+	chunk := strings.Repeat("a", 128<<10)
+	for i := range 6 {
+		c := testnet.Dial(t, s.Addr().String())
+		c.Send(t, fmt.Sprintf("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\nZZ\r\n", len(chunk), chunk))
+		resp, _ := c.ReadResponse(t, "POST")
+		if resp.StatusCode != 400 || !resp.Close {
+			t.Fatalf("upload %d: status %d (close %v), want 400 and a closed connection", i, resp.StatusCode, resp.Close)
+		}
+	}
+	b := s.table.Load().pools["p"].pool.Backends()[0]
+	if n := b.FailStreak(); n != 0 {
+		t.Fatalf("the backend has %d failures counted against it", n)
+	}
+}

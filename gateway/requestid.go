@@ -24,15 +24,21 @@ func (s *Server) assignRequestID(rq *request) {
 			return
 		}
 	}
-	rq.id = append(rq.id[:0], s.idPrefix...)
 	n := ctx.ID()
 	if n == 0 {
-		// fasthttp has not numbered requests it could not parse; they get
-		// their own sequence, marked "e" so it cannot collide with ctx.ID.
-		rq.id = append(rq.id, 'e')
-		n = s.unparsed.Add(1)
+		s.assignUnparsedID(rq)
+		return
 	}
-	rq.id = strconv.AppendUint(rq.id, n, 16)
+	rq.id = strconv.AppendUint(append(rq.id[:0], s.idPrefix...), n, 16)
+}
+
+// assignUnparsedID gives a request fasthttp could not parse an id of its
+// own sequence, marked "e" so it cannot collide with ctx.ID: fasthttp has
+// not numbered it (on a kept-alive connection ctx.ID is still the last
+// request's, whose id the refusal carried too), and whatever X-Request-Id
+// its head held was not checked.
+func (s *Server) assignUnparsedID(rq *request) {
+	rq.id = strconv.AppendUint(append(append(rq.id[:0], s.idPrefix...), 'e'), s.unparsed.Add(1), 16)
 }
 
 func validRequestID(v []byte) bool {
