@@ -182,7 +182,7 @@ func (p *pipeline) replay(req *fasthttp.Request, resp *fasthttp.Response, deadli
 		resp.Header.DisableNormalizing()
 	}
 	br := p.normal.AcquireReader(conn)
-	err = QuietResponseError(resp.ReadLimitBody(br, p.maxBody))
+	err = QuietResponseError(readResponse(resp, br, p.maxBody))
 	p.normal.ReleaseReader(br)
 	if err == nil {
 		resp.ParseNetConn(conn)

@@ -141,3 +141,64 @@ func readBody(resp *fasthttp.Response, br *bufio.Reader, max int) error {
 func noBody(status int) bool {
 	return status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
 }
+
+var errHTTP10Coding = errors.New("HTTP/1.0 response with Transfer-Encoding")
+
+// readResponse is fasthttp's ReadLimitBody after checkHTTP10Coding.
+func readResponse(resp *fasthttp.Response, br *bufio.Reader, max int) error {
+	if err := checkHTTP10Coding(br); err != nil {
+		return err
+	}
+	return resp.ReadLimitBody(br, max)
+}
+
+// checkHTTP10Coding refuses the response head waiting in br when it is
+// HTTP/1.0 and has a Transfer-Encoding field: its framing is faulty (RFC
+// 9112 §6.1, a MUST), and fasthttp, which drops the field from an HTTP/1.0
+// response, would read the chunk framing as the body. A head that is not
+// HTTP/1.0 costs one look at nine bytes the read needs anyway; whatever
+// else is wrong with a head is left to the read that follows.
+func checkHTTP10Coding(br *bufio.Reader) error {
+	const http10 = "HTTP/1.0 "
+	b, err := br.Peek(len(http10))
+	if err != nil || string(b) != http10 {
+		return nil
+	}
+	for {
+		b, _ = br.Peek(br.Buffered())
+		if end := headEnd(b); end >= 0 {
+			b = b[:end]
+			break
+		}
+		if len(b) >= br.Size() {
+			return nil // too large: the read says so
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return nil // cut short: the read says so
+		}
+	}
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		name, _, ok := bytes.Cut(line, []byte{':'})
+		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("transfer-encoding")) {
+			return errHTTP10Coding
+		}
+	}
+	return nil
+}
+
+// headEnd is the length of the response head at the start of b up to its
+// last field line's end, or -1 when its empty line has not arrived.
+func headEnd(b []byte) int {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\n' && (b[i+1] == '\n' || b[i+1] == '\r' && i+2 < len(b) && b[i+2] == '\n') {
+			return i + 1
+		}
+	}
+	return -1
+}

@@ -461,7 +461,10 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	br := hc.AcquireReader(conn)
 	if mayStream {
-		err = readHead(resp, br)
+		err = checkHTTP10Coding(br)
+		if err == nil {
+			err = readHead(resp, br)
+		}
 		if err == nil && streams(resp, br, resp.SkipBody, t.bufferResponse) {
 			resp.SkipBody = skipBody
 			// Copies, so that only this branch pays for the closure: cc
@@ -482,7 +485,7 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 			err = readBody(resp, br, hc.MaxResponseBodySize)
 		}
 	} else {
-		err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
+		err = readResponse(resp, br, hc.MaxResponseBodySize)
 	}
 	err = QuietResponseError(err)
 	stray := br.Buffered() > 0

@@ -321,3 +321,25 @@ func TestARequestNamingTooManyConnectionOptionsIs400(t *testing.T) {
 		t.Fatalf("the backend got %d requests", n)
 	}
 }
+
+// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+// framing. fasthttp drops the field from an HTTP/1.0 response and read the
+// chunk framing as the body, which went to the client.
+func TestAnHTTP10ResponseWithTransferEncodingIs502(t *testing.T) {
+	tests := []struct{ name, resp string }{
+		{"close-delimited", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+		{"with a length", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\ntransfer-encoding: chunked\r\nContent-Length: 3\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, func(c net.Conn, _ testnet.RawRequest) {
+				_, _ = io.WriteString(c, tt.resp)
+				_ = c.Close()
+			})
+			s := startGateway(t, gatewayYAML(rb.Addr))
+			if r := do(t, "GET", s.url("/echo/x"), ""); r.status != 502 {
+				t.Fatalf("status %d, body %q; want 502", r.status, r.body)
+			}
+		})
+	}
+}
