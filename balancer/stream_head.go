@@ -142,26 +142,37 @@ func noBody(status int) bool {
 	return status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
 }
 
-var errHTTP10Coding = errors.New("HTTP/1.0 response with Transfer-Encoding")
+var (
+	errHTTP10Coding = errors.New("HTTP/1.0 response with Transfer-Encoding")
+	errBadStatus    = errors.New("response status outside 100-599")
+)
 
-// readResponse is fasthttp's ReadLimitBody after checkHTTP10Coding.
+// readResponse is fasthttp's ReadLimitBody after checkHead.
 func readResponse(resp *fasthttp.Response, br *bufio.Reader, max int) error {
-	if err := checkHTTP10Coding(br); err != nil {
+	if err := checkHead(br); err != nil {
 		return err
 	}
 	return resp.ReadLimitBody(br, max)
 }
 
-// checkHTTP10Coding refuses the response head waiting in br when it is
-// HTTP/1.0 and has a Transfer-Encoding field: its framing is faulty (RFC
-// 9112 §6.1, a MUST), and fasthttp, which drops the field from an HTTP/1.0
-// response, would read the chunk framing as the body. A head that is not
-// HTTP/1.0 costs one look at nine bytes the read needs anyway; whatever
-// else is wrong with a head is left to the read that follows.
-func checkHTTP10Coding(br *bufio.Reader) error {
+// checkHead refuses, before fasthttp reads it, a response head waiting in
+// br whose status is outside 100-599 (invalid, RFC 9110 §15: fasthttp
+// reads 000 as 200 and passes 600-999 on), or that is HTTP/1.0 with a
+// Transfer-Encoding field: its framing is faulty (RFC 9112 §6.1, a MUST),
+// and fasthttp, which drops the field from an HTTP/1.0 response, would read
+// the chunk framing as the body. An HTTP/1.1 head costs a look at twelve
+// bytes the read needs anyway; whatever else is wrong with a head is left to
+// the read that follows.
+func checkHead(br *bufio.Reader) error {
 	const http10 = "HTTP/1.0 "
-	b, err := br.Peek(len(http10))
-	if err != nil || string(b) != http10 {
+	b, err := br.Peek(len("HTTP/1.1 200"))
+	if err != nil || b[0] != 'H' { // cut short, or empty lines first: the read decides
+		return nil
+	}
+	if st := b[len(http10):]; st[0] != ' ' && (st[0] < '1' || st[0] > '5' || !isDigit(st[1]) || !isDigit(st[2])) {
+		return errBadStatus
+	}
+	if string(b[:len(http10)]) != http10 {
 		return nil
 	}
 	for {
@@ -202,3 +213,5 @@ func headEnd(b []byte) int {
 	}
 	return -1
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

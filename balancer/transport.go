@@ -461,7 +461,7 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	br := hc.AcquireReader(conn)
 	if mayStream {
-		err = checkHTTP10Coding(br)
+		err = checkHead(br)
 		if err == nil {
 			err = readHead(resp, br)
 		}

@@ -343,3 +343,19 @@ func TestAnHTTP10ResponseWithTransferEncodingIs502(t *testing.T) {
 		})
 	}
 }
+
+// RFC 9110 §15: a status outside 100-599 is invalid; a client takes it as a
+// 5xx. fasthttp read 000 as 200 and passed 600-999 on as they were.
+func TestAnInvalidBackendStatusIs502(t *testing.T) {
+	for _, status := range []string{"000", "099", "600", "999"} {
+		t.Run(status, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+				return "HTTP/1.1 " + status + " Odd\r\nContent-Length: 2\r\n\r\nok"
+			}))
+			s := startGateway(t, gatewayYAML(rb.Addr))
+			if r := do(t, "GET", s.url("/echo/x"), ""); r.status != 502 {
+				t.Fatalf("status %d, want 502", r.status)
+			}
+		})
+	}
+}
