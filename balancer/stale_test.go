@@ -51,12 +51,16 @@ func TestStaleReusedConnectionIsRetriedOnlyForIdempotentRequests(t *testing.T) {
 // goes out once, on another connection, and succeeds.
 func TestAnUnfitPooledConnectionIsReplacedForAPostBeforeItIsSent(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		after func(w net.Conn)
-		stray uint64
+		name   string
+		method string
+		after  func(w net.Conn)
+		stray  uint64
 	}{
-		{"closed while idle", func(w net.Conn) { _ = w.Close() }, 0},
-		{"bytes while idle", func(w net.Conn) { _, _ = w.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) }, 1},
+		{"closed while idle", "POST", func(w net.Conn) { _ = w.Close() }, 0},
+		{"bytes while idle", "POST", func(w net.Conn) { _, _ = w.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) }, 1},
+		// A GET is held until its response is read: the check is that read
+		// (backendConn.Read), and its failure must not be lost on the way.
+		{"bytes while idle, before a GET", "GET", func(w net.Conn) { _, _ = w.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) }, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
@@ -71,12 +75,18 @@ func TestAnUnfitPooledConnectionIsReplacedForAPostBeforeItIsSent(t *testing.T) {
 
 			get(t, b, "/warm")
 			time.Sleep(30 * time.Millisecond) // the close or the bytes arrive
-			got, err := tryDo(b, "POST", "/orders")
-			if err != nil {
-				t.Fatalf("POST: %v", err)
+			start := time.Now()
+			got, err := tryDo(b, tc.method, "/orders")
+			// Not a speed target: a lost check result made the request wait
+			// for its whole 5 s deadline before it went on a new connection.
+			if waited := time.Since(start); waited > 2*time.Second {
+				t.Errorf("%s waited %v for an unfit connection", tc.method, waited)
 			}
-			if got != "POST /orders" {
-				t.Fatalf("POST answered %q", got)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.method, err)
+			}
+			if got != tc.method+" /orders" {
+				t.Fatalf("%s answered %q", tc.method, got)
 			}
 			if n := rb.Conns(); n != 2 {
 				t.Errorf("%d connections, want 2: the POST on a new one", n)
@@ -84,8 +94,9 @@ func TestAnUnfitPooledConnectionIsReplacedForAPostBeforeItIsSent(t *testing.T) {
 			if n := rb.Requests(); n != 2 {
 				t.Errorf("the backend saw %d requests, want 2: the POST once", n)
 			}
-			if s := b.Stats(); s.StrayBytes != tc.stray || s.OtherErrors != 0 {
-				t.Errorf("StrayBytes, OtherErrors = %d, %d; want %d, 0", s.StrayBytes, s.OtherErrors, tc.stray)
+			if s := b.Stats(); s.StrayBytes != tc.stray || s.OtherErrors != 0 || s.TimeoutErrors != 0 {
+				t.Errorf("StrayBytes, OtherErrors, TimeoutErrors = %d, %d, %d; want %d, 0, 0",
+					s.StrayBytes, s.OtherErrors, s.TimeoutErrors, tc.stray)
 			}
 		})
 	}

@@ -166,8 +166,19 @@ func readResponse(resp *fasthttp.Response, br *bufio.Reader, max int) error {
 func checkHead(br *bufio.Reader) error {
 	const http10 = "HTTP/1.0 "
 	b, err := br.Peek(len("HTTP/1.1 200"))
-	if err != nil || b[0] != 'H' { // cut short, or empty lines first: the read decides
-		return nil
+	switch {
+	case err != nil && len(b) == 0:
+		// Peek consumed the error (bufio hands it out once): pass it on,
+		// or the read that follows would try the connection again (after
+		// a failed reuse check, wait for an answer to a request never
+		// sent).
+		return err
+	case err == io.EOF:
+		return fmt.Errorf("%w: response cut short in its status line", io.ErrUnexpectedEOF)
+	case err != nil:
+		return err
+	case b[0] != 'H':
+		return nil // empty lines first: the read decides
 	}
 	if st := b[len(http10):]; st[0] != ' ' && (st[0] < '1' || st[0] > '5' || !isDigit(st[1]) || !isDigit(st[2])) {
 		return errBadStatus
