@@ -154,19 +154,28 @@ type refusal struct {
 }
 
 // expect decides on "Expect: 100-continue" before fasthttp sends the 100: a
-// body that is too large by its Content-Length gets its 413 at once, so the
-// client never sends it. Everything else is checked by the pipeline once
+// body that is too large by its Content-Length, or a head headerReceived
+// refused (both Content-Length and Transfer-Encoding, a folded line, a bad
+// Host), gets its answer at once, so the client never sends the body, as
+// RFC 9110 §10.1.1 asks. Everything else is checked by the pipeline once
 // the body has arrived.
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
-	if cl := ctx.Request.Header.ContentLength(); cl > s.maxRequestBody {
-		rq := s.acquire(ctx)
-		defer s.release(rq)
-		defer s.finish(rq)
-		s.assignRequestID(rq)
-		s.refuse(rq, fasthttp.StatusRequestEntityTooLarge, httpsafe.ReasonBodyTooLarge)
-		return fasthttp.StatusRequestEntityTooLarge
+	status, reason := 0, ""
+	if v, ok := s.refusedHeads.Load(&ctx.Request.Header); ok {
+		r := v.(refusal)
+		status, reason = r.status, r.reason
+	} else if cl := ctx.Request.Header.ContentLength(); cl > s.maxRequestBody {
+		status, reason = fasthttp.StatusRequestEntityTooLarge, httpsafe.ReasonBodyTooLarge
 	}
-	return fasthttp.StatusContinue
+	if status == 0 {
+		return fasthttp.StatusContinue
+	}
+	rq := s.acquire(ctx)
+	defer s.release(rq)
+	defer s.finish(rq)
+	s.assignRequestID(rq)
+	s.refuse(rq, status, reason)
+	return status
 }
 
 // refuse answers a request that must not reach a backend and closes the

@@ -96,6 +96,10 @@ func TestRefusedHeadsWithABodyAreAnsweredAtOnce(t *testing.T) {
 	}{
 		{"Expect 100-continue with a body over the limit gets 413 without a 100",
 			"POST /api/orders HTTP/1.1\r\nHost: shop\r\nExpect: 100-continue\r\nContent-Length: 999999\r\n\r\n", 413},
+		{"Expect 100-continue with Content-Length and Transfer-Encoding gets 400 without a 100",
+			"POST /api/orders HTTP/1.1\r\nHost: shop\r\nExpect: 100-continue\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"Expect 100-continue with a folded line gets 400 without a 100",
+			"POST /api/orders HTTP/1.1\r\nHost: shop\r\nExpect: 100-continue\r\nX-A: a\r\n b\r\nContent-Length: 5\r\n\r\n", 400},
 		{"Content-Length with Transfer-Encoding gets 400 before the body",
 			"POST /api/orders HTTP/1.1\r\nHost: shop\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
 		{"an invalid Host with a body gets 400 before the body",
