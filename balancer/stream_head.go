@@ -99,8 +99,12 @@ var errTooManyInterim = errors.New("backend sent too many interim (1xx) response
 
 // readHead reads a response head from br, skipping interim 1xx responses
 // other than 101: fasthttp's ReadLimitBody without the body.
+// Every head is looked at first (checkHead), the interim ones too.
 func readHead(resp *fasthttp.Response, br *bufio.Reader) error {
 	resp.ResetBody()
+	if err := checkHead(br); err != nil {
+		return err
+	}
 	if err := resp.Header.Read(br); err != nil {
 		return err
 	}
@@ -111,6 +115,9 @@ func readHead(resp *fasthttp.Response, br *bufio.Reader) error {
 		}
 		if n >= maxInterimResponses {
 			return errTooManyInterim
+		}
+		if err := checkHead(br); err != nil {
+			return err
 		}
 		if err := resp.Header.Read(br); err != nil {
 			return err
@@ -147,71 +154,103 @@ var (
 	errBadStatus    = errors.New("response status outside 100-599")
 )
 
-// readResponse is fasthttp's ReadLimitBody after checkHead.
+// readResponse is fasthttp's ReadLimitBody, with every head looked at
+// first (readHead).
 func readResponse(resp *fasthttp.Response, br *bufio.Reader, max int) error {
-	if err := checkHead(br); err != nil {
+	if err := readHead(resp, br); err != nil {
 		return err
 	}
-	return resp.ReadLimitBody(br, max)
+	return readBody(resp, br, max)
 }
 
 // checkHead refuses, before fasthttp reads it, a response head waiting in
 // br whose status is outside 100-599 (invalid, RFC 9110 §15: fasthttp
-// reads 000 as 200 and passes 600-999 on), or that is HTTP/1.0 with a
-// Transfer-Encoding field: its framing is faulty (RFC 9112 §6.1, a MUST),
-// and fasthttp, which drops the field from an HTTP/1.0 response, would read
-// the chunk framing as the body. An HTTP/1.1 head costs a look at twelve
-// bytes the read needs anyway; whatever else is wrong with a head is left to
-// the read that follows.
+// reads 000 as 200 and passes 600-999 on), or whose version is not
+// HTTP/1.1 and which has a Transfer-Encoding field: fasthttp drops the
+// field from such a response and would read the chunk framing as the body
+// (for HTTP/1.0 the framing is faulty, RFC 9112 §6.1, a MUST). It reads the
+// status line as fasthttp does (empty lines before it skipped, spaces
+// between version and status too), from bytes the read needs anyway;
+// whatever else is wrong with a head is left to the read that follows.
 func checkHead(br *bufio.Reader) error {
-	const http10 = "HTTP/1.0 "
-	b, err := br.Peek(len("HTTP/1.1 200"))
-	switch {
-	case err != nil && len(b) == 0:
+	if _, err := br.Peek(1); err != nil {
 		// Peek consumed the error (bufio hands it out once): pass it on,
 		// or the read that follows would try the connection again (after
 		// a failed reuse check, wait for an answer to a request never
 		// sent).
 		return err
-	case err == io.EOF:
-		return fmt.Errorf("%w: response cut short in its status line", io.ErrUnexpectedEOF)
-	case err != nil:
-		return err
-	case b[0] != 'H':
-		return nil // empty lines first: the read decides
 	}
-	if st := b[len(http10):]; st[0] != ' ' && (st[0] < '1' || st[0] > '5' || !isDigit(st[1]) || !isDigit(st[2])) {
-		return errBadStatus
+	line, start, ok := peekStatusLine(br)
+	if !ok {
+		return nil // cut short or too long: the read says so
 	}
-	if string(b[:len(http10)]) != http10 {
+	version, rest, _ := bytes.Cut(line, []byte{' '})
+	rest = bytes.TrimLeft(rest, " ")
+	if len(rest) < 3 || (len(rest) > 3 && rest[3] != ' ' && rest[3] != '\r') ||
+		rest[0] < '1' || rest[0] > '5' || !isDigit(rest[1]) || !isDigit(rest[2]) {
+		if len(version) > 0 && version[0] == 'H' {
+			return errBadStatus
+		}
+		return nil // not a status line: the read says so
+	}
+	if string(version) == "HTTP/1.1" {
 		return nil
 	}
-	for {
-		b, _ = br.Peek(br.Buffered())
-		if end := headEnd(b); end >= 0 {
-			b = b[:end]
-			break
-		}
-		if len(b) >= br.Size() {
-			return nil // too large: the read says so
-		}
-		if _, err := br.Peek(len(b) + 1); err != nil {
-			return nil // cut short: the read says so
-		}
+	head, ok := peekHead(br, start)
+	if !ok {
+		return nil
 	}
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
+	for len(head) > 0 {
+		l := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			l, head = head[:i], head[i+1:]
 		} else {
-			b = nil
+			head = nil
 		}
-		name, _, ok := bytes.Cut(line, []byte{':'})
+		name, _, ok := bytes.Cut(l, []byte{':'})
 		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("transfer-encoding")) {
 			return errHTTP10Coding
 		}
 	}
 	return nil
+}
+
+// peekStatusLine returns the first non-empty line waiting in br (without
+// its line end) and where it starts, peeking for more as needed; false when
+// the connection ends first or the line fills the buffer.
+func peekStatusLine(br *bufio.Reader) (line []byte, start int, ok bool) {
+	for {
+		b, _ := br.Peek(br.Buffered())
+		for start < len(b) && (b[start] == '\r' || b[start] == '\n') {
+			start++
+		}
+		if i := bytes.IndexByte(b[start:], '\n'); i >= 0 {
+			return bytes.TrimSuffix(b[start:start+i], []byte{'\r'}), start, true
+		}
+		if len(b) >= br.Size() {
+			return nil, 0, false
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return nil, 0, false
+		}
+	}
+}
+
+// peekHead returns the head waiting in br from start up to its last field
+// line's end; false when the connection ends first or it fills the buffer.
+func peekHead(br *bufio.Reader, start int) ([]byte, bool) {
+	for {
+		b, _ := br.Peek(br.Buffered())
+		if end := headEnd(b[start:]); end >= 0 {
+			return b[start : start+end], true
+		}
+		if len(b) >= br.Size() {
+			return nil, false
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return nil, false
+		}
+	}
 }
 
 // headEnd is the length of the response head at the start of b up to its

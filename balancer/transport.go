@@ -461,10 +461,7 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	br := hc.AcquireReader(conn)
 	if mayStream {
-		err = checkHead(br)
-		if err == nil {
-			err = readHead(resp, br)
-		}
+		err = readHead(resp, br)
 		if err == nil && streams(resp, br, resp.SkipBody, t.bufferResponse) {
 			resp.SkipBody = skipBody
 			// Copies, so that only this branch pays for the closure: cc

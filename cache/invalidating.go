@@ -54,12 +54,6 @@ func (v *invalidations) finish(h uint64) {
 	v.queued.Add(-1)
 }
 
-// seen records an invalidation of h that another instance applied.
-func (v *invalidations) seen(h uint64) {
-	v.start(h)
-	v.finish(h)
-}
-
 // mark is taken before a read is sent and passed to dropped after.
 func (v *invalidations) mark() uint64 { return v.done.Load() }
 

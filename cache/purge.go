@@ -37,11 +37,13 @@ const (
 func (t *Tiered) Invalidate(host, target []byte) int {
 	path, query, _ := bytes.Cut(target, []byte("?"))
 	url := AppendURL(make([]byte, 0, len(host)+len(target)), host, path, query)
-	n := t.l1.purgeURL(url)
-	if t.l2 != nil {
-		t.l2.invalidate(url, t.message(purgeURL, url))
+	if t.l2 == nil {
+		return t.l1.purgeURL(url)
 	}
-	return n
+	// Queued before L1 forgets the URL: a read of L2 in between would find
+	// nothing under way and put the old entry back into L1.
+	t.l2.invalidate(url, t.message(purgeURL, url))
+	return t.l1.purgeURL(url)
 }
 
 // PurgeURL removes every stored response of url ("host/path?query", the
@@ -135,8 +137,12 @@ func (t *Tiered) applyRemote(payload string) {
 	arg := []byte(parts[3])
 	switch parts[2][0] {
 	case purgeURL:
+		// Under way while L1 forgets the URL, and recorded after: an L2
+		// read may predate the purge, and finish later.
+		h := Hash(arg)
+		t.l2.inval.start(h)
 		t.l1.purgeURL(arg)
-		t.l2.inval.seen(Hash(arg)) // an L2 read under way may predate it
+		t.l2.inval.finish(h)
 	case purgePrefix:
 		t.l1.purgeMatching(prefixMatcher(arg))
 	case purgeTag:

@@ -269,7 +269,16 @@ func (r *Redis) writer(q chan writeJob) {
 	for {
 		select {
 		case <-r.stop:
-			return
+			for { // what is dropped is no longer under way
+				select {
+				case j := <-q:
+					if j.invalidate != nil {
+						r.inval.finish(Hash(j.invalidate))
+					}
+				default:
+					return
+				}
+			}
 		case j := <-q:
 			batch = append(batch[:0], j)
 		}

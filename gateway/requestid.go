@@ -32,13 +32,17 @@ func (s *Server) assignRequestID(rq *request) {
 	rq.id = strconv.AppendUint(append(rq.id[:0], s.idPrefix...), n, 16)
 }
 
-// assignUnparsedID gives a request fasthttp could not parse an id of its
-// own sequence, marked "e" so it cannot collide with ctx.ID: fasthttp has
-// not numbered it (on a kept-alive connection ctx.ID is still the last
-// request's, whose id the refusal carried too), and whatever X-Request-Id
-// its head held was not checked.
+// assignUnparsedID gives a request fasthttp could not parse the client's
+// well-formed X-Request-Id, or an id of its own sequence, marked "x" (not a
+// hex digit) so it cannot collide with ctx.ID's: fasthttp has not numbered
+// it (on a kept-alive connection ctx.ID is still the last request's, whose
+// id the refusal carried too).
 func (s *Server) assignUnparsedID(rq *request) {
-	rq.id = strconv.AppendUint(append(append(rq.id[:0], s.idPrefix...), 'e'), s.unparsed.Add(1), 16)
+	if v := rq.ctx.Request.Header.Peek(hdrRequestID); validRequestID(v) {
+		rq.id = append(rq.id[:0], v...)
+		return
+	}
+	rq.id = strconv.AppendUint(append(append(rq.id[:0], s.idPrefix...), 'x'), s.unparsed.Add(1), 16)
 }
 
 func validRequestID(v []byte) bool {

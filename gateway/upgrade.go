@@ -95,6 +95,17 @@ func (s *Server) upgrade(rq *request) bool {
 		return true
 	}
 	conn, pending, err := s.handshake(rq, proto, key)
+	rh := &ctx.Response.Header
+	var upgradeValue []byte
+	if err == nil {
+		// Before the strip, which removes it with the other hop-by-hop
+		// fields; the 101 gets it back.
+		upgradeValue = bytes.Clone(rh.Peek(fasthttp.HeaderUpgrade))
+		if err = stripResponse(rh); err != nil && conn != nil {
+			_ = conn.Close()
+			conn = nil
+		}
+	}
 	switch {
 	case errors.Is(err, errBadUpgrade):
 		rq.errKind = "bad_upgrade"
@@ -118,9 +129,7 @@ func (s *Server) upgrade(rq *request) bool {
 		s.noSwitch(rq, u.m.upstreamError, fasthttp.StatusServiceUnavailable, "shutting down")
 		return true
 	}
-	rh := &ctx.Response.Header
-	upgradeValue := bytes.Clone(rh.Peek(fasthttp.HeaderUpgrade))
-	s.respond(rq) // hop-by-hop fields go, the two that make the switch come back
+	s.respond(rq) // hop-by-hop fields went above; the two that make the switch come back
 	rh.Set(fasthttp.HeaderConnection, "Upgrade")
 	rh.SetBytesV(fasthttp.HeaderUpgrade, upgradeValue)
 	s.writeLimitHeaders(rq)

@@ -548,3 +548,31 @@ func TestAMalformedUpgradeAnswerIsLoggedWithoutItsBytes(t *testing.T) {
 		t.Errorf("the log quotes the backend's answer:\n%s", got)
 	}
 }
+
+// The answer to a handshake loses its hop-by-hop fields like any other: a
+// 101 keeps only the Connection and Upgrade that make the switch, a
+// refusal none, and a field its Connection names never reaches the client.
+func TestHandshakeAnswersLoseTheirHopByHopFields(t *testing.T) {
+	for _, tc := range []struct{ name, answer string }{
+		{"a 101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, X-Internal\r\n" +
+			"X-Internal: secret\r\nKeep-Alive: timeout=5\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"},
+		{"a refusal", "HTTP/1.1 403 Forbidden\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=5\r\n" +
+			"Content-Length: 2\r\n\r\nno"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, func(c net.Conn, _ testnet.RawRequest) {
+				_, _ = io.WriteString(c, tc.answer)
+			})
+			s := startGateway(t, upgradeYAML(rb.Addr, ""))
+			rc := testnet.Dial(t, s.Addr().String())
+			rc.Send(t, handshake("/ws", "websocket"))
+			head := readRawHead(t, rc.R)
+			if h := strings.ToLower(head); strings.Contains(h, "x-internal") || strings.Contains(h, "keep-alive") {
+				t.Fatalf("hop-by-hop fields reached the client:\n%s", head)
+			}
+			if strings.HasPrefix(head, "HTTP/1.1 101") && !strings.Contains(strings.ToLower(head), "upgrade: websocket") {
+				t.Fatalf("the 101 lost its Upgrade:\n%s", head)
+			}
+		})
+	}
+}
