@@ -177,8 +177,13 @@ func checkHead(br *bufio.Reader) error {
 		// Peek consumed the error (bufio hands it out once): pass it on,
 		// or the read that follows would try the connection again (after
 		// a failed reuse check, wait for an answer to a request never
-		// sent).
-		return err
+		// sent). As fasthttp's read would: a timeout, or else io.EOF for
+		// any failure before the first byte, which the caller may retry
+		// (a reset on a pooled connection the backend had just closed).
+		if isTimeout(err) {
+			return fasthttp.ErrTimeout
+		}
+		return io.EOF
 	}
 	line, start, ok := peekStatusLine(br)
 	if !ok {
