@@ -17,8 +17,8 @@
 # $tmp/results.json with KEEP_TMP=1.
 #
 # Measured (2026-12-06, 0.4.5, with and without Redis): required 155 pass,
-# 1 fail, 1 retry, 3 setup failures, 5 failed prerequisites; optimal 72 of
-# 95; the required ones left are discussed in the README's cache section.
+# 1 fail, 4 setup failures, 5 failed prerequisites; optimal 72 of 95; the
+# required ones left are discussed in the README's cache section.
 #
 # Environment (defaults in brackets):
 #   VERSION [0.4.5]  REDIS []  SLUICE_BIN  KEEP_TMP [0]
