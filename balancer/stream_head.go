@@ -221,33 +221,43 @@ func checkHead(br *bufio.Reader) error {
 }
 
 // peekStatusLine returns the first non-empty line waiting in br (without
-// its line end) and where it starts, peeking for more as needed; false when
-// the connection ends first or the line fills the buffer.
+// its line end) and where it starts; false when the connection ends first or
+// the line fills the buffer.
 func peekStatusLine(br *bufio.Reader) (line []byte, start int, ok bool) {
-	for {
-		b, _ := br.Peek(br.Buffered())
-		for start < len(b) && (b[start] == '\r' || b[start] == '\n') {
-			start++
+	b, ok := peekUntil(br, func(b []byte) int {
+		for start = 0; start < len(b) && (b[start] == '\r' || b[start] == '\n'); start++ {
 		}
 		if i := bytes.IndexByte(b[start:], '\n'); i >= 0 {
-			return bytes.TrimSuffix(b[start:start+i], []byte{'\r'}), start, true
+			return start + i
 		}
-		if len(b) >= br.Size() {
-			return nil, 0, false
-		}
-		if _, err := br.Peek(len(b) + 1); err != nil {
-			return nil, 0, false
-		}
+		return -1
+	})
+	if !ok {
+		return nil, 0, false
 	}
+	return bytes.TrimSuffix(b[start:], []byte{'\r'}), start, true
 }
 
 // peekHead returns the head waiting in br from start up to its last field
 // line's end; false when the connection ends first or it fills the buffer.
 func peekHead(br *bufio.Reader, start int) ([]byte, bool) {
+	b, ok := peekUntil(br, func(b []byte) int {
+		if end := headEnd(b[start:]); end >= 0 {
+			return start + end
+		}
+		return -1
+	})
+	return b[min(start, len(b)):], ok
+}
+
+// peekUntil peeks at more and more of what br receives until end finds
+// where what the caller wants ends, and returns it up to there; false when
+// the connection ends first or the buffer fills.
+func peekUntil(br *bufio.Reader, end func(b []byte) int) ([]byte, bool) {
 	for {
 		b, _ := br.Peek(br.Buffered())
-		if end := headEnd(b[start:]); end >= 0 {
-			return b[start : start+end], true
+		if n := end(b); n >= 0 {
+			return b[:n], true
 		}
 		if len(b) >= br.Size() {
 			return nil, false
