@@ -150,8 +150,8 @@ func noBody(status int) bool {
 }
 
 var (
-	errHTTP10Coding = errors.New("HTTP/1.0 response with Transfer-Encoding")
-	errBadStatus    = errors.New("response status outside 100-599")
+	errCodingBeforeHTTP11 = errors.New("response in a version other than HTTP/1.1 with Transfer-Encoding")
+	errBadStatus          = errors.New("response status outside 100-599")
 )
 
 // readResponse is fasthttp's ReadLimitBody, with every head looked at
@@ -214,7 +214,7 @@ func checkHead(br *bufio.Reader) error {
 		}
 		name, _, ok := bytes.Cut(l, []byte{':'})
 		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("transfer-encoding")) {
-			return errHTTP10Coding
+			return errCodingBeforeHTTP11
 		}
 	}
 	return nil

@@ -133,7 +133,9 @@ func TestStripResponseHopByHop(t *testing.T) {
 			if err := resp.Read(bufio.NewReader(strings.NewReader(tc.raw))); err != nil {
 				t.Fatalf("read: %v", err)
 			}
-			StripResponseHopByHop(&resp.Header)
+			if err := StripResponseHopByHop(&resp.Header); err != nil {
+				t.Fatalf("strip: %v", err)
+			}
 			if got := responseFields(&resp.Header); !slices.Equal(got, tc.want) {
 				t.Fatalf("fields after strip:\n  %q\nwant\n  %q", got, tc.want)
 			}
@@ -282,7 +284,9 @@ func TestStripHopByHopDropsTheTrailerSection(t *testing.T) {
 			if err := resp.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
 				t.Fatalf("read: %v", err)
 			}
-			StripResponseHopByHop(&resp.Header)
+			if err := StripResponseHopByHop(&resp.Header); err != nil {
+				t.Fatalf("strip: %v", err)
+			}
 			got := responseFields(&resp.Header)
 			got = slices.DeleteFunc(got, func(f string) bool {
 				return strings.HasPrefix(f, "content-type: ") || strings.HasPrefix(f, "content-length: ")
