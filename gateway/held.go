@@ -70,7 +70,11 @@ var testHookHeldTaken func(*yieldConn)
 
 // holdResponse decides, once the handler is done, whether ctx's response is
 // held by its client connection until the next read, and notes pipelining:
-// a request that came with the last one, no read between them.
+// a request that came with the last one, no read between them. It also
+// tells the connection whether its next read begins a request head
+// (expectHead): not when the client pipelines (the next head may be
+// buffered already), nor after a request whose body streamed (fasthttp
+// drains what the handler left), nor under TLS or after a hand-over.
 func holdResponse(ctx *fasthttp.RequestCtx) {
 	c := clientConn(ctx)
 	if c == nil {
@@ -80,6 +84,10 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 		c.pipelined = true
 	}
 	c.readsSeen = c.reads
+	c.headStart = false
+	if !c.pipelined && !ctx.IsTLS() && !ctx.Hijacked() && !ctx.Request.IsBodyStream() {
+		c.expectHead()
+	}
 	hold := false
 	switch {
 	case c.pipelined || c.rawio == nil || c.direct || ctx.Hijacked() ||

@@ -158,3 +158,68 @@ func TestARefusalAfterARequestGetsAnIDOfItsOwn(t *testing.T) {
 		t.Fatalf("the refusal carries the id of the request before it: %q", a)
 	}
 }
+
+// fasthttp ends a request head only at CRLFCRLF, so a head whose blank line
+// is a bare LF used to wait for read_timeout (a 408 after 10s by default)
+// while its client waited for an answer. It is refused at once now, as a
+// bare LF anywhere else in the head is, and bare LFs in a body are left
+// alone.
+func TestAHeadEndedByABareLFIsRefusedAtOnce(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1))
+	soon := func(rc *testnet.Conn) {
+		_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	}
+	for _, head := range []string{
+		"GET /echo/x HTTP/1.1\nHost: a\n\n",
+		"GET /echo/x HTTP/1.1\r\nHost: a\n\r\n",
+		"GET /echo/x HTTP/1.1\r\nHost: a\r\nX: b\n\n",
+		"POST /echo/x HTTP/1.1\nHost: a\nContent-Length: 2\n\nhi",
+	} {
+		for _, after := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%q, after a request: %v", head, after), func(t *testing.T) {
+				rc := testnet.Dial(t, s.Addr().String())
+				before := o.Requests()
+				if after {
+					rc.Send(t, "GET /echo/first HTTP/1.1\r\nHost: a\r\n\r\n")
+					if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
+						t.Fatalf("first request: %v", r)
+					}
+				}
+				rc.Send(t, head)
+				soon(rc)
+				r, body := rc.ReadResponse(t, "GET")
+				if r.StatusCode != 400 || !strings.Contains(string(body), "bare LF") {
+					t.Fatalf("answer %v %q, want 400 for a bare LF", r.Status, body)
+				}
+				if !rc.Closed(3 * time.Second) {
+					t.Error("connection not closed after the refusal")
+				}
+				if n, want := o.Requests()-before, map[bool]int64{false: 0, true: 1}[after]; n != want {
+					t.Errorf("backend got %d requests, want %d", n, want)
+				}
+			})
+		}
+	}
+
+	t.Run("bare LFs in bodies, sent with the head or after it, are bodies", func(t *testing.T) {
+		rc := testnet.Dial(t, s.Addr().String())
+		for i, parts := range [][]string{
+			{"POST /echo/a HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\na\n\nb\n\n"},
+			{"POST /echo/b HTTP/1.1\r\nHost: a\r\nContent-Length: 22\r\n\r\n", "GET / HTTP/1.1\nX: y\n\n\n"},
+			{"POST /echo/c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\n\n\nx\n\n\r\n0\r\n\r\n"},
+			{"GET /echo/d HTTP/1.1\r\nHost: a\r\n\r\n"},
+		} {
+			for j, p := range parts {
+				if j > 0 {
+					time.Sleep(20 * time.Millisecond) // a read of its own
+				}
+				rc.Send(t, p)
+			}
+			soon(rc)
+			if r, body := rc.ReadResponse(t, "POST"); r.StatusCode != 200 {
+				t.Fatalf("request %d: %v %q", i+1, r.Status, body)
+			}
+		}
+	})
+}

@@ -81,6 +81,9 @@
 //	bare LF line ending (block ends CRLF)    accepts                       Check 400 (raw scan)
 //	bare LF ending the request line          accepts                       not visible (RawHeaders starts after
 //	                                                                       it); harmless: the line is rebuilt
+//	blank line of bare LF, no CRLFCRLF       waits for CRLFCRLF (until     gateway's connection read fails with
+//	                                         ReadTimeout: 408)             ErrBareLFHead when the head came whole
+//	                                                                       in its first read: 400 at once
 //	bare CR, NUL, CTL in a value             400                           -
 //	Host twice                               400                           -
 //	no or empty Host, HTTP/1.1               400                           -

@@ -56,6 +56,8 @@ func Reject(ctx *fasthttp.RequestCtx, status int, reason string) {
 //   - fasthttp.ErrBodyTooLarge (Content-Length or chunked body above
 //     Server.MaxRequestBodySize) to 413.
 //   - a read timeout to 408.
+//   - ErrBareLFHead (a head ended by a bare LF blank line, which fasthttp
+//     would wait on) to 400, as Check answers a bare LF.
 //   - everything else (bad request line, framing, duplicate Host, bare CR,
 //     NUL, broken chunks, invalid Host syntax) to 400.
 func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
@@ -75,6 +77,9 @@ func ErrorStatus(err error) (int, string) {
 	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		return 413, ReasonBodyTooLarge
+	}
+	if errors.Is(err, ErrBareLFHead) {
+		return 400, reasonBareLF
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -1,0 +1,47 @@
+package httpsafe
+
+import (
+	"bytes"
+	"errors"
+)
+
+// ErrBareLFHead is what a connection's read returns in place of waiting for
+// more bytes when the request head it holds ends in a blank line of bare LF
+// (BareLFHead): fasthttp ends a head only at CRLFCRLF (a peer that knows no
+// other end would frame the stream differently), so it would wait for one
+// until read_timeout while the client waits for an answer. ErrorStatus
+// makes it the 400 a bare LF in the head gets anywhere else.
+var ErrBareLFHead = errors.New("request head ends in a bare LF blank line")
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// BareLFHead reports whether b, the first bytes read of a request, are a
+// request line and a header section ended by a blank line that fasthttp
+// will never take for the end: "\n\n", or "\n\r\n" after a line ended by a
+// bare LF, with no CRLFCRLF anywhere in b. It is false for anything that
+// does not start with a request line (the start of a TLS record, a body),
+// so a caller unsure where b starts errs towards waiting, as before.
+func BareLFHead(b []byte) bool {
+	if bytes.Contains(b, crlfcrlf) {
+		return false // fasthttp ends the head there: Check reads it
+	}
+	lf := bytes.IndexByte(b, '\n')
+	if lf < 0 || !isRequestLine(bytes.TrimSuffix(b[:lf], []byte("\r"))) {
+		return false
+	}
+	rest := b[lf:] // from the request line's LF: "\n\n" may be a bare request without fields
+	return bytes.Contains(rest, []byte("\n\n")) || bytes.Contains(rest, []byte("\n\r\n"))
+}
+
+// isRequestLine reports whether line looks like "METHOD SP target SP
+// HTTP/d.d", enough to tell a request head from other bytes.
+func isRequestLine(line []byte) bool {
+	const v = len(" HTTP/1.1")
+	if len(line) < len("A / HTTP/1.1") || line[0] < 'A' || line[0] > 'Z' {
+		return false
+	}
+	tail := line[len(line)-v:]
+	return bytes.HasPrefix(tail, []byte(" HTTP/")) && isDigit(tail[6]) && tail[7] == '.' && isDigit(tail[8])
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

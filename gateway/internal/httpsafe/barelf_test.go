@@ -1,0 +1,33 @@
+package httpsafe
+
+import "testing"
+
+func TestBareLFHead(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"GET / HTTP/1.1\nHost: a\n\n", true},
+		{"GET / HTTP/1.1\n\n", true},
+		{"GET / HTTP/1.1\r\nHost: a\n\n", true},
+		{"GET / HTTP/1.1\r\nHost: a\n\r\n", true},
+		{"POST /x HTTP/1.0\nContent-Length: 2\n\nhi", true},
+		// fasthttp finds the end itself; Check refuses the bare LF
+		{"GET / HTTP/1.1\nHost: a\n\nX: b\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		// not whole yet
+		{"GET / HTTP/1.1\nHost: a\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r", false},
+		// not a request line: a body, a TLS record, a leading empty line
+		{"a\n\nb\n\n", false},
+		{"\r\nGET / HTTP/1.1\nHost: a\n\n", false},
+		{"\x16\x03\x01\x02\x00\x01\n\n", false},
+		{"hello world HTTP/x\n\n", false},
+		{"", false},
+	} {
+		if got := BareLFHead([]byte(tc.in)); got != tc.want {
+			t.Errorf("BareLFHead(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
