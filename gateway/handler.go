@@ -42,31 +42,39 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // check refuses what is unsafe before anything else (framing, Host, method,
 // path), then records who sent the request.
 func (s *Server) check(rq *request) bool {
+	status, reason := s.checkHead(rq)
+	s.assignRequestID(rq) // before any refusal, which carries the id
+	if status != 0 {
+		s.refuse(rq, status, reason)
+		return false
+	}
+	rq.identify()
+	return true
+}
+
+// checkHead is check's verdict on the request head, with no answer yet: a
+// status and reason to refuse it with, or 0. expect asks it too, before the
+// body is sent.
+func (s *Server) checkHead(rq *request) (int, string) {
 	ctx, t := rq.ctx, rq.table
 	// The trailer section of a chunked body goes nowhere: fasthttp's Peek
 	// would read its fields as the head's (a client's X-Request-Id), and
 	// forwarding would merge them into the header section.
 	httpsafe.DropTrailerSection(&ctx.Request.Header)
 	host, seen, status, reason := httpsafe.CheckAppendAuthority(rq.host[:0], &ctx.Request, &t.safe)
-	if status == 0 {
-		rq.absent = absentFields(&ctx.Request.Header, seen)
-	}
-	s.assignRequestID(rq) // before any refusal, which carries the id
 	if status != 0 {
-		s.refuse(rq, status, reason)
-		return false
+		return status, reason
 	}
+	rq.absent = absentFields(&ctx.Request.Header, seen)
 	rq.host = host
 	rawPath, query := httpsafe.SplitRequestURI(ctx.Request.Header.RequestURI())
 	path, status, reason := httpsafe.AppendPath(rq.path[:0], rawPath, &t.safe)
 	rq.path = path
 	if status != 0 {
-		s.refuse(rq, status, reason)
-		return false
+		return status, reason
 	}
 	rq.query = query
-	rq.identify()
-	return true
+	return 0, ""
 }
 
 // absentFields returns the fields of httpsafe.Fields that the request with
@@ -154,24 +162,27 @@ type refusal struct {
 }
 
 // expect decides on "Expect: 100-continue" before fasthttp sends the 100: a
-// body that is too large by its Content-Length, or a head headerReceived
-// refused (both Content-Length and Transfer-Encoding, a folded line, a bad
-// Host), gets its answer at once, so the client never sends the body, as
-// RFC 9110 §10.1.1 asks. Everything else is checked by the pipeline once
-// the body has arrived.
+// body that is too large by its Content-Length, a head headerReceived
+// refused (both Content-Length and Transfer-Encoding, a folded line), or
+// one check would refuse (a bad Host, an encoded slash in the path) gets its
+// answer at once, so the client never sends the body, as RFC 9110 §10.1.1
+// asks. Everything else (the route, the limits) is decided once the body
+// has arrived.
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	rq := s.acquire(ctx)
+	defer s.release(rq)
 	status, reason := 0, ""
 	if v, ok := s.refusedHeads.Load(&ctx.Request.Header); ok {
 		r := v.(refusal)
 		status, reason = r.status, r.reason
 	} else if cl := ctx.Request.Header.ContentLength(); cl > s.maxRequestBody {
 		status, reason = fasthttp.StatusRequestEntityTooLarge, httpsafe.ReasonBodyTooLarge
+	} else {
+		status, reason = s.checkHead(rq)
 	}
 	if status == 0 {
 		return fasthttp.StatusContinue
 	}
-	rq := s.acquire(ctx)
-	defer s.release(rq)
 	defer s.finish(rq)
 	s.assignRequestID(rq)
 	s.refuse(rq, status, reason)
