@@ -152,6 +152,7 @@ func noBody(status int) bool {
 var (
 	errCodingBeforeHTTP11 = errors.New("response in a version other than HTTP/1.1 with Transfer-Encoding")
 	errBadStatus          = errors.New("response status outside 100-599")
+	errNotHTTP1           = errors.New("response in an HTTP version other than 1.x")
 )
 
 // readResponse is fasthttp's ReadLimitBody, with every head looked at
@@ -165,7 +166,8 @@ func readResponse(resp *fasthttp.Response, br *bufio.Reader, max int) error {
 
 // checkHead refuses, before fasthttp reads it, a response head waiting in
 // br whose status is outside 100-599 (invalid, RFC 9110 §15: fasthttp
-// reads 000 as 200 and passes 600-999 on), or whose version is not
+// reads 000 as 200 and passes 600-999 on), whose version is not HTTP/1.x
+// (fasthttp reads HTTP/2.0 as HTTP/1.0), or whose version is not
 // HTTP/1.1 and which has a Transfer-Encoding field: fasthttp drops the
 // field from such a response and would read the chunk framing as the body
 // (for HTTP/1.0 the framing is faulty, RFC 9112 §6.1, a MUST). It reads the
@@ -200,6 +202,11 @@ func checkHead(br *bufio.Reader) error {
 	}
 	if string(version) == "HTTP/1.1" {
 		return nil
+	}
+	if !isHTTP1(version) {
+		// fasthttp reads any other version as HTTP/1.0 ("HTTP/2.0 200"
+		// from a backend that speaks something else on this port).
+		return errNotHTTP1
 	}
 	head, ok := peekHead(br, start)
 	if !ok {
@@ -280,3 +287,10 @@ func headEnd(b []byte) int {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// isHTTP1 reports whether version is HTTP/1.d, a version an HTTP/1.1
+// client reads (RFC 9110 §2.5: a higher minor version is read as 1.1's
+// highest it knows, which fasthttp takes for 1.0's framing, the safe side).
+func isHTTP1(v []byte) bool {
+	return len(v) == len("HTTP/1.1") && bytes.HasPrefix(v, []byte("HTTP/1.")) && isDigit(v[7])
+}

@@ -348,10 +348,13 @@ func TestAnHTTP10ResponseWithTransferEncodingIs502(t *testing.T) {
 }
 
 // RFC 9110 §15: a status outside 100-599 is invalid; a client takes it as a
-// 5xx. fasthttp read 000 as 200 and passed 600-999 on as they were.
+// 5xx. fasthttp read 000 as 200 and passed 600-999 on as they were. A
+// version other than HTTP/1.x is not one an HTTP/1.1 connection carries
+// (fasthttp read HTTP/2.0 as HTTP/1.0).
 func TestAnInvalidBackendStatusIs502(t *testing.T) {
 	for _, line := range []string{"HTTP/1.1 000 Odd", "HTTP/1.1 099 Odd", "HTTP/1.1 600 Odd", "HTTP/1.1 999 Odd",
-		"HTTP/1.1  000 Two spaces", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 700 After an interim response"} {
+		"HTTP/1.1  000 Two spaces", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 700 After an interim response",
+		"HTTP/2.0 200 OK", "HTTP/0.9 200 OK", "HTTP/3 200 OK", "HTTP/1.1 100 Continue\r\n\r\nHTTP/2.0 200 After an interim response"} {
 		t.Run(line, func(t *testing.T) {
 			rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
 				return line + "\r\nContent-Length: 2\r\n\r\nok"
