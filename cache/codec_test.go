@@ -13,7 +13,7 @@ func testEntry(key string, status int, body string, kv ...string) *Entry {
 	h := fields(kv...)
 	m := ParseMeta(status, h, t0, t0, t0)
 	return newEntry([]byte(key), []byte("api.example.com/a"), status, h, []byte(body),
-		normaliseVary(h), surrogateKeys(h), &m, Lifetime(&m, 0))
+		normaliseVary(h), surrogateKeys(h), &m, Lifetime(&m, Heuristic{}))
 }
 
 func TestCodecRoundTrip(t *testing.T) {

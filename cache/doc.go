@@ -11,9 +11,10 @@
 // Once per process: NewLocal, NewRedis on the shared client (omit it to run
 // on L1 alone), NewTiered. Close in the reverse order.
 //
-// A GET or HEAD on a cache-enabled route (requests with Range, If-Match,
+// A GET or HEAD on a cache-enabled route (requests with If-Match,
 // If-Unmodified-Since or If-Range bypass the cache: it must not evaluate
-// those):
+// those; a GET's Range is answered from a stored 200 by the caller, with
+// ParseRange):
 //
 //	s.creq = cache.Request{Method, Scheme, Host, Path, Query, Fields: s,
 //		Policy: route.Cache, CacheControl: cache.ParseCacheControl(cc),
@@ -136,12 +137,14 @@
 //
 //   - Never stored: responses with Set-Cookie (one user's session must not
 //     reach another; the origin can send the cookie on an uncached route),
-//     responses to anything but GET, 206 (ranges are not implemented), Vary: *,
+//     responses to anything but GET, 206 (partial responses are not stored; ranges are served from whole ones), Vary: *,
 //     private or no-store, Authorization without public, s-maxage or
 //     must-revalidate (§3.5), and responses stale at once with no validator
 //     and no stale-* window (they could never be served).
-//   - No heuristic freshness unless the route sets default_ttl, then only
-//     for status codes cacheable by default.
+//   - Heuristic freshness (§4.2.2) for status codes cacheable by default
+//     and public responses: the route's default_ttl when set, else a tenth
+//     of the time since Last-Modified, capped by heuristic_max (24h by
+//     default; negative: off).
 //   - Repeated directives resolve to the most restrictive value; invalid
 //     delta-seconds count as 0 (stale), overflow as 2^31; an invalid Expires
 //     has expired; an Age that is not one non-negative integer (a list, a

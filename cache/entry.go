@@ -201,7 +201,7 @@ func (e *Entry) keepFor(now time.Time, keepStale time.Duration) time.Duration {
 // §4.3.4): e's body with its header fields updated by the 304's, and
 // freshness computed anew from the merged fields and the new exchange's
 // times. ok is false when the 304 does not select e (see Selects304).
-func (e *Entry) revalidated(resp *Response, m304 *Meta, heuristic time.Duration, now time.Time) (*Entry, bool) {
+func (e *Entry) revalidated(resp *Response, m304 *Meta, heuristic Heuristic, now time.Time) (*Entry, bool) {
 	if !Selects304(e.etag, e.lastModified, m304) {
 		return nil, false
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -84,9 +83,8 @@ type Fields interface {
 // Policy is a route's cache settings, compiled once with the routing table
 // (see NewPolicy). It is read-only and shared by the route's requests.
 type Policy struct {
-	// DefaultTTL is the heuristic freshness lifetime for responses without
-	// explicit expiry, only for status codes cacheable by default. 0: none.
-	DefaultTTL time.Duration
+	// Heuristic gives freshness to responses without explicit expiry.
+	Heuristic Heuristic
 	// MaxEntry is the largest body stored, in bytes. The gateway can mark
 	// a response with a larger Content-Length as Streamed without buffering
 	// it.

@@ -23,7 +23,7 @@ func entryFor(url, variant string, kv ...string) *Entry {
 	h := fields(append([]string{"Cache-Control", "max-age=60"}, kv...)...)
 	m := ParseMeta(200, h, t0, t0, t0)
 	return newEntry([]byte(url+"#"+variant), []byte(url), 200, h, []byte("body of "+url),
-		nil, surrogateKeys(h), &m, Lifetime(&m, 0))
+		nil, surrogateKeys(h), &m, Lifetime(&m, Heuristic{}))
 }
 
 func TestLocalGetSetDel(t *testing.T) {

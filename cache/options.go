@@ -193,6 +193,12 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultHeuristicMax is the default cap on the freshness a Last-Modified
+// earns (RouteOptions.HeuristicMax): a resource unchanged for ten days or
+// more is reused for a day before the origin is asked again, with its
+// validator.
+const DefaultHeuristicMax = 24 * time.Hour
+
 // RouteOptions are a route's cache settings as configured
 // (routes[i].cache).
 type RouteOptions struct {
@@ -202,6 +208,12 @@ type RouteOptions struct {
 	// explicit expiry (no s-maxage, max-age or Expires) whose status is
 	// cacheable by default. Default 0: such responses are never fresh.
 	DefaultTTL time.Duration `mapstructure:"default_ttl"`
+	// HeuristicMax caps the freshness a response without explicit expiry
+	// earns from its Last-Modified when default_ttl is 0: a tenth of the
+	// time between Last-Modified and its Date (RFC 9111 §4.2.2), for
+	// status codes cacheable by default and public responses. Default
+	// DefaultHeuristicMax; negative turns it off.
+	HeuristicMax time.Duration `mapstructure:"heuristic_max"`
 	// MaxEntry is the largest response body stored for the route, in
 	// bytes. Default Options.MaxEntry. Larger responses pass through
 	// uncached.
@@ -243,7 +255,13 @@ func NewPolicy(o RouteOptions, defaults Options) (*Policy, error) {
 		return nil, err
 	}
 	d := defaults.WithDefaults()
-	p := &Policy{DefaultTTL: o.DefaultTTL, MaxEntry: o.MaxEntry}
+	p := &Policy{Heuristic: Heuristic{Fixed: o.DefaultTTL, LastModifiedMax: o.HeuristicMax}, MaxEntry: o.MaxEntry}
+	switch {
+	case o.HeuristicMax == 0:
+		p.Heuristic.LastModifiedMax = DefaultHeuristicMax
+	case o.HeuristicMax < 0:
+		p.Heuristic.LastModifiedMax = 0
+	}
 	if p.MaxEntry == 0 {
 		p.MaxEntry = d.MaxEntry
 	}

@@ -81,4 +81,15 @@ func TestNewPolicy(t *testing.T) {
 	if _, err := NewPolicy(RouteOptions{MaxEntry: 2 << 20}, Options{Memory: 1 << 20}); err == nil {
 		t.Error("a route max_entry over the cache memory was accepted")
 	}
+	for _, tt := range []struct {
+		set, want time.Duration
+	}{{0, DefaultHeuristicMax}, {time.Hour, time.Hour}, {-1, 0}} {
+		p, err := NewPolicy(RouteOptions{HeuristicMax: tt.set, DefaultTTL: time.Minute}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (Heuristic{Fixed: time.Minute, LastModifiedMax: tt.want}); p.Heuristic != want {
+			t.Errorf("heuristic_max %v: heuristic %+v, want %+v", tt.set, p.Heuristic, want)
+		}
+	}
 }

@@ -58,7 +58,7 @@ func CacheableByDefault(status int) bool {
 
 // understood reports whether this cache implements the caching rules of a
 // status code, for must-understand (RFC 9111 §5.2.2.3). Partial content is
-// excluded because ranges are not implemented.
+// excluded because partial responses are not stored.
 func understood(status int) bool {
 	return status != 206 && CacheableByDefault(status)
 }
@@ -66,14 +66,14 @@ func understood(status int) bool {
 // Storable reports whether a shared cache may store a response (RFC 9111 §3),
 // and if not, why. method is the request's; req its Cache-Control;
 // authorization whether it carried Authorization. heuristic is the route's
-// default_ttl (0: none).
+// heuristic freshness.
 //
 // Beyond the RFC, by policy: only GET responses are stored (a HEAD fill has
-// no body to serve a GET), 206 is not (no range support), a response with
+// no body to serve a GET), 206 is not (partial responses are not combined), a response with
 // Set-Cookie is not (one user's cookie must never reach another), and a
 // response that would be stale at once with no validator to revalidate it
 // and no stale-* window is not (it could never be served).
-func Storable(method []byte, req *CacheControl, authorization bool, m *Meta, heuristic time.Duration) NotStored {
+func Storable(method []byte, req *CacheControl, authorization bool, m *Meta, heuristic Heuristic) NotStored {
 	cc := &m.CacheControl
 	switch {
 	case string(method) != "GET":
@@ -106,12 +106,30 @@ func Storable(method []byte, req *CacheControl, authorization bool, m *Meta, heu
 	return StoreOK
 }
 
+// Heuristic is how a route gives freshness to a response that gives none
+// (RFC 9111 §4.2.2), when its status is cacheable by default or it is
+// marked public.
+type Heuristic struct {
+	// Fixed, when positive, is the lifetime given (a route's default_ttl).
+	Fixed time.Duration
+	// LastModifiedMax, when positive and Fixed is not, caps the lifetime
+	// a Last-Modified earns: LastModifiedFraction of the time from it to
+	// the response's Date, as §4.2.2 suggests (an unchanged resource
+	// likely stays so for a while). 0: no such heuristic.
+	LastModifiedMax time.Duration
+}
+
+// LastModifiedFraction is the share of a response's age at its Date since
+// Last-Modified given as its heuristic lifetime: RFC 9111 §4.2.2's
+// "typical setting", and Squid's and the browsers' default.
+const LastModifiedFraction = 0.1
+
 // Lifetime is the freshness lifetime of a response in a shared cache (RFC
 // 9111 §4.2.1): s-maxage, else max-age, else Expires minus Date (the
-// response time when Date is missing). With none of them, heuristic (a
-// route's default_ttl) applies to status codes cacheable by default (§4.2.2);
-// there is no other heuristic freshness.
-func Lifetime(m *Meta, heuristic time.Duration) time.Duration {
+// response time when Date is missing). With none of them, h gives a
+// heuristic lifetime to status codes cacheable by default and to responses
+// marked public (§4.2.2).
+func Lifetime(m *Meta, h Heuristic) time.Duration {
 	cc := &m.CacheControl
 	switch {
 	case cc.SMaxAge.Set:
@@ -122,15 +140,25 @@ func Lifetime(m *Meta, heuristic time.Duration) time.Duration {
 		if m.Expires.IsZero() {
 			return 0
 		}
-		date := m.Date
-		if date.IsZero() {
-			date = m.ResponseTime
-		}
-		return max(0, m.Expires.Sub(date))
-	case heuristic > 0 && CacheableByDefault(m.Status):
-		return heuristic
+		return max(0, m.Expires.Sub(m.dateOrResponseTime()))
+	case !CacheableByDefault(m.Status) && !cc.Public:
+		return 0
+	case h.Fixed > 0:
+		return h.Fixed
+	case h.LastModifiedMax > 0 && !m.LastModified.IsZero():
+		since := m.dateOrResponseTime().Sub(m.LastModified)
+		return min(h.LastModifiedMax, max(0, time.Duration(float64(since)*LastModifiedFraction)).Truncate(time.Second))
 	}
 	return 0
+}
+
+// dateOrResponseTime is the response's Date, or when it came without one,
+// the time it was received.
+func (m *Meta) dateOrResponseTime() time.Time {
+	if m.Date.IsZero() {
+		return m.ResponseTime
+	}
+	return m.Date
 }
 
 // InitialAge is the corrected initial age of a response (RFC 9111 §4.2.3):

@@ -99,7 +99,7 @@ func TestStorable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Storable(tt.method, &tt.req, tt.auth, &tt.m, tt.ttl); got != tt.want {
+			if got := Storable(tt.method, &tt.req, tt.auth, &tt.m, Heuristic{Fixed: tt.ttl}); got != tt.want {
 				t.Errorf("Storable = %q, want %q", got, tt.want)
 			}
 		})
@@ -123,12 +123,45 @@ func TestLifetime(t *testing.T) {
 		{"§5.3 invalid Expires is zero and blocks heuristics", meta(200, "Expires", "-1"), time.Hour, 0},
 		{"§4.2.2 default_ttl applies without explicit freshness", meta(200), time.Hour, time.Hour},
 		{"§4.2.2 default_ttl only for statuses cacheable by default", meta(302), time.Hour, 0},
-		{"§4.2.2 no heuristic without default_ttl", meta(200, "Last-Modified", httpDate(t0.Add(-24*time.Hour))), 0, 0},
+		{"§4.2.2 no heuristic without default_ttl or a Last-Modified", meta(200), 0, 0},
+		{"§4.2.2 default_ttl for a public response of any status", meta(500, "Cache-Control", "public"), time.Hour, time.Hour},
 		{"§4.2.1 invalid max-age is stale", meta(200, "Cache-Control", `max-age="x"`), time.Hour, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Lifetime(&tt.m, tt.ttl); got != tt.want {
+			if got := Lifetime(&tt.m, Heuristic{Fixed: tt.ttl}); got != tt.want {
+				t.Errorf("Lifetime = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLastModifiedHeuristic(t *testing.T) {
+	day := 24 * time.Hour
+	lm := func(status int, since time.Duration, fields ...string) Meta {
+		return meta(status, append([]string{"Date", httpDate(t0), "Last-Modified", httpDate(t0.Add(-since))}, fields...)...)
+	}
+	h := Heuristic{LastModifiedMax: day}
+	tests := []struct {
+		name string
+		m    Meta
+		h    Heuristic
+		want time.Duration
+	}{
+		{"§4.2.2 a tenth of the time since Last-Modified", lm(200, 100*time.Minute), h, 10 * time.Minute},
+		{"§4.2.2 capped", lm(200, 30*day), h, day},
+		{"§4.2.2 for every status cacheable by default", lm(404, 100*time.Minute), h, 10 * time.Minute},
+		{"§4.2.2 and for public responses", lm(599, 100*time.Minute, "Cache-Control", "public"), h, 10 * time.Minute},
+		{"§4.2.2 not for other statuses", lm(302, 100*time.Minute), h, 0},
+		{"§4.2.2 not with explicit freshness", lm(200, 100*time.Minute, "Cache-Control", "max-age=5"), h, 5 * time.Second},
+		{"§4.2.2 not with an Expires, even invalid", lm(200, 100*time.Minute, "Expires", "0"), h, 0},
+		{"§4.2.2 a Last-Modified after Date earns nothing", lm(200, -time.Hour), h, 0},
+		{"§4.2.2 default_ttl comes first", lm(200, 100*time.Minute), Heuristic{Fixed: time.Hour, LastModifiedMax: day}, time.Hour},
+		{"off", lm(200, 100*time.Minute), Heuristic{}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Lifetime(&tt.m, tt.h); got != tt.want {
 				t.Errorf("Lifetime = %v, want %v", got, tt.want)
 			}
 		})
@@ -288,7 +321,7 @@ func TestRFC9111Section5_1AgeParsing(t *testing.T) {
 				t.Fatalf("Age = %+v, want %+v", m.Age, tt.want)
 			}
 			// Fresh exactly when the age counted is within the lifetime.
-			fresh := Usable(Lifetime(&m, 0), CurrentAge(InitialAge(&m), t0, t0), &m.CacheControl, &CacheControl{}) == Fresh
+			fresh := Usable(Lifetime(&m, Heuristic{}), CurrentAge(InitialAge(&m), t0, t0), &m.CacheControl, &CacheControl{}) == Fresh
 			if want := tt.want.Seconds < 3600; fresh != want {
 				t.Errorf("fresh = %v, want %v", fresh, want)
 			}

@@ -131,7 +131,7 @@ type Tiered struct {
 	stopSub chan struct{}
 	subDone chan struct{}
 
-	fallback Policy // for a Request without one: no default_ttl, no key parts
+	fallback Policy // for a Request without one: no heuristic freshness, no key parts
 
 	c counters
 }
@@ -469,7 +469,7 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 	}
 	if status == 304 && stale != nil {
 		m304 := ParseMeta(304, resp.Header, reqTime, respTime, now)
-		if e, ok := stale.revalidated(resp, &m304, r.Policy.DefaultTTL, now); ok {
+		if e, ok := stale.revalidated(resp, &m304, r.Policy.Heuristic, now); ok {
 			t.c.updated.Add(1)
 			res := filled(e, TierOrigin, r, fwd, 304, now)
 			if !t.store(e, key, now, h, &leased) {
@@ -494,7 +494,7 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 	}
 
 	meta := ParseMeta(status, resp.Header, reqTime, respTime, now)
-	why := Storable(r.Method, &r.CacheControl, r.Authorization, &meta, r.Policy.DefaultTTL)
+	why := Storable(r.Method, &r.CacheControl, r.Authorization, &meta, r.Policy.Heuristic)
 	if why == StoreOK && (resp.Streamed || int64(len(resp.Body)) > r.Policy.MaxEntry) {
 		why = NotStoredTooLarge
 	}
@@ -506,7 +506,7 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 			sec = appendVaryKey(nil, key, vary, r.Fields)
 		}
 		e = newEntry(sec, AppendURL(nil, r.Host, r.Path, r.Query), status, resp.Header, resp.Body,
-			vary, surrogateKeys(resp.Header), &meta, Lifetime(&meta, r.Policy.DefaultTTL))
+			vary, surrogateKeys(resp.Header), &meta, Lifetime(&meta, r.Policy.Heuristic))
 		if !t.store(e, key, now, h, &leased) {
 			e, why = nil, NotStoredNoFreshness
 		}

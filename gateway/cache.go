@@ -74,12 +74,14 @@ const (
 // readCacheFields reads, in one pass over the request's header fields, what
 // the cache needs: its Cache-Control (every line; Pragma: no-cache counts
 // when there is none, RFC 9111 §5.4), Authorization, and the client's own
-// conditionals. It returns false for a request the cache must not answer:
-// one with Range, If-Match, If-Unmodified-Since or If-Range, which the cache
-// does not evaluate and which go to the backend as they are.
+// conditionals, and a GET's Range (writeEntry answers it from a stored
+// 200). It returns false for a request the cache must not answer: one with
+// If-Match, If-Unmodified-Since or If-Range, which the cache does not
+// evaluate and which go to the backend as they are.
 func (rq *request) readCacheFields() bool {
 	c := &rq.creq
 	c.CacheControl, c.Authorization, c.IfNoneMatch, c.IfModifiedSince = cache.CacheControl{}, false, nil, nil
+	rq.byteRange = nil
 	hasCC, pragmaNoCache := false, false
 	for k, v := range rq.ctx.Request.Header.All() {
 		if len(k) < 5 {
@@ -97,8 +99,13 @@ func (rq *request) readCacheFields() bool {
 			c.IfNoneMatch = v
 		case httpsafe.EqualFold(k, "if-modified-since"):
 			c.IfModifiedSince = v
-		case httpsafe.EqualFold(k, "range"), httpsafe.EqualFold(k, "if-match"),
-			httpsafe.EqualFold(k, "if-unmodified-since"), httpsafe.EqualFold(k, "if-range"):
+		case httpsafe.EqualFold(k, "range"):
+			// Defined for GET only (RFC 9110 §14.2); a HEAD's is ignored.
+			if rq.ctx.IsGet() {
+				rq.byteRange = v
+			}
+		case httpsafe.EqualFold(k, "if-match"), httpsafe.EqualFold(k, "if-unmodified-since"),
+			httpsafe.EqualFold(k, "if-range"):
 			return false
 		}
 	}
@@ -125,6 +132,11 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 	h.Del("If-None-Match")
 	h.Del("If-Modified-Since")
 	if stale != nil {
+		// A revalidation is of the whole response, which a range is
+		// then served from: a 206 could not update the entry. A miss
+		// asks for the client's range, if any, and stores nothing
+		// unless the backend answers with the whole.
+		h.Del("Range")
 		inm, ims := stale.Validators()
 		if inm != nil {
 			h.SetBytesV("If-None-Match", inm)
@@ -201,6 +213,38 @@ func readWholeIfStorable(resp *fasthttp.Response, maxEntry int64) error {
 	return err
 }
 
+// writeRange answers a GET's Range from a stored 200 (RFC 9110 §14): one
+// range is a 206 of its bytes, one past the end a 416 with the length, and
+// anything else (several ranges, an invalid field) the whole response. It
+// reports whether it wrote the body.
+func (rq *request) writeRange(e *cache.Entry) bool {
+	if rq.byteRange == nil || e.Status != fasthttp.StatusOK {
+		return false
+	}
+	size := int64(len(e.Body))
+	first, last, a := cache.ParseRange(rq.byteRange, size)
+	h := &rq.ctx.Response.Header
+	cr := append(rq.crange[:0], "bytes "...)
+	switch a {
+	case cache.RangePartial:
+		h.SetStatusCode(fasthttp.StatusPartialContent)
+		cr = strconv.AppendInt(cr, first, 10)
+		cr = append(cr, '-')
+		cr = strconv.AppendInt(cr, last, 10)
+		rq.ctx.Response.SetBodyRaw(e.Body[first : last+1])
+	case cache.RangeUnsatisfiable:
+		h.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+		cr = append(cr, '*')
+	default:
+		return false
+	}
+	cr = append(cr, '/')
+	cr = strconv.AppendInt(cr, size, 10)
+	rq.crange = cr
+	h.SetBytesV("Content-Range", cr)
+	return true
+}
+
 // variesOnGatewayField reports whether the Vary value v names a request
 // field that rewriteRequest or Fill sets whatever the client sent.
 func variesOnGatewayField(v []byte) bool {
@@ -230,7 +274,7 @@ func (s *Server) writeEntry(rq *request, res *cache.Result) {
 	e, resp := res.Entry, &rq.ctx.Response
 	resp.Reset()
 	s.cache.entryHead(&rq.hit, e, res.NotModified).CopyTo(&resp.Header)
-	if !res.NotModified {
+	if !res.NotModified && !rq.writeRange(e) {
 		resp.SetBodyRaw(e.Body)
 	}
 	rq.age = strconv.AppendInt(rq.age[:0], int64(res.Age/time.Second), 10)

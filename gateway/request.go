@@ -71,6 +71,8 @@ type request struct {
 	fields    []cache.Field // upstream response fields handed to the cache
 	status    []byte        // Cache-Status being built
 	age       []byte        // Age value
+	byteRange []byte        // a GET's Range field, served from a stored 200 (writeRange)
+	crange    []byte        // Content-Range value
 	schemeBuf []byte        // "http" or "https" (and the authority sent, see scheme), for the cache key
 
 	// The response body streaming to the client (stream.go); while it is
@@ -121,7 +123,8 @@ func (s *Server) release(rq *request) {
 	rq.backend, rq.errKind, rq.rewritten, rq.absent = nil, "", false, 0
 	rq.pool, rq.hashKey, rq.admitted = nil, rq.hashKey[:0], false
 	rq.creq, rq.cresp, rq.fillErr = cache.Request{}, cache.Response{}, nil
-	clear(rq.fields) // views of the finished response
+	rq.byteRange = nil // a view of the finished request
+	clear(rq.fields)   // views of the finished response
 	rq.decisions = rq.decisions[:0]
 	s.requests.Put(rq)
 }
