@@ -29,7 +29,7 @@ type Redis struct {
 
 	// Every job about one URL's entries goes to the writer of the URL's
 	// hash, so an invalidation is applied after the writes queued before it
-	// (apply sends a batch's writes before its purges).
+	// and before those queued after it (apply keeps a batch's order).
 	queues []chan writeJob
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -296,8 +296,10 @@ func (r *Redis) writer(q chan writeJob) {
 	}
 }
 
-// apply sends one batch. Purges of a URL need a read first, so they go one
-// by one after the pipelined writes.
+// apply sends one batch, in order: the writes between two purges go in one
+// pipeline, and each purge (which needs a read first) after the writes
+// queued before it and before those queued after it, so that a fresh fill
+// stored after an invalidation survives it.
 func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 	if !r.br.allow() {
 		r.skipped.Add(1)
@@ -311,10 +313,21 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.WriteTimeout)
 	defer cancel()
+	var err error
+	keep := func(e error) {
+		if e != nil && err == nil {
+			err = e
+		}
+	}
 	pipe := r.c.Pipeline()
-	var purges []writeJob
 	sets := 0
 	for _, j := range batch {
+		if j.invalidate != nil || j.message != "" {
+			keep(r.exec(ctx, pipe, sets))
+			sets = 0
+			keep(r.purgeJob(ctx, j))
+			continue
+		}
 		for _, s := range j.set {
 			if s.e == nil {
 				continue
@@ -333,36 +346,42 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 		if j.release {
 			releaseScript.Eval(ctx, pipe, []string{leaseName(j.leaseHash)}, r.id)
 		}
-		if j.invalidate != nil || j.message != "" {
-			purges = append(purges, j)
-		}
 	}
-	var err error
-	if pipe.Len() > 0 {
-		_, err = pipe.Exec(ctx)
-		if errors.Is(err, redis.Nil) {
-			err = nil
-		}
-		if err == nil {
-			// Counted once Redis has them: readers wait on this counter.
-			r.writes.Add(uint64(sets))
-		}
-	}
-	for _, j := range purges {
-		if j.invalidate != nil {
-			if _, perr := r.purgeURL(ctx, j.invalidate); perr != nil && err == nil {
-				err = perr
-			}
-			r.inval.finish(Hash(j.invalidate))
-		}
-		if j.message != "" {
-			if perr := r.c.Publish(ctx, r.o.PurgeChannel, j.message).Err(); perr != nil && err == nil {
-				err = perr
-			}
-		}
-	}
+	keep(r.exec(ctx, pipe, sets))
 	r.outcome(err)
 	return buf
+}
+
+// exec sends what pipe holds, which stores sets entries.
+func (r *Redis) exec(ctx context.Context, pipe redis.Pipeliner, sets int) error {
+	if pipe.Len() == 0 {
+		return nil
+	}
+	_, err := pipe.Exec(ctx)
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	if err == nil {
+		// Counted once Redis has them: readers wait on this counter.
+		r.writes.Add(uint64(sets))
+	}
+	return err
+}
+
+// purgeJob applies an invalidation job: the URL's entries go, then the
+// other instances are told.
+func (r *Redis) purgeJob(ctx context.Context, j writeJob) error {
+	var err error
+	if j.invalidate != nil {
+		_, err = r.purgeURL(ctx, j.invalidate)
+		r.inval.finish(Hash(j.invalidate))
+	}
+	if j.message != "" {
+		if perr := r.c.Publish(ctx, r.o.PurgeChannel, j.message).Err(); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	return err
 }
 
 // index adds a stored entry to the URL, host and tag indexes purges read.

@@ -375,3 +375,33 @@ func bodyOf(res Result) string {
 	}
 	return string(res.Entry.Body)
 }
+
+// A fill stored after an invalidation of its URL survives it, even when
+// both reach the writer in one batch: the batch is applied in order. Its
+// writes went first, and the purge then deleted the fresh copy from L2.
+func TestAFillStoredAfterAnInvalidationSurvivesIt(t *testing.T) {
+	srv := testnet.StartRedis(t)
+	c := newClient(t, srv)
+	tc := newTestTieredRedis(t, c, newClock(), func(o *Options) { o.Writers = 1 })
+	r := req("GET", "/orders/1")
+	if res := get(tc, r, answer(200, "old", "Cache-Control", "max-age=60")); !res.Stored {
+		t.Fatalf("not stored: %+v", res)
+	}
+	eventually(t, 2*time.Second, "the entry in L2", func() bool { return tc.l2.Get(AppendKey(nil, r)) != nil })
+	g := holdPipelines(c, "set")
+	// Holds the one writer, so that what follows is queued behind it.
+	if res := get(tc, req("GET", "/orders/0"), answer(200, "other", "Cache-Control", "max-age=60")); !res.Stored {
+		t.Fatalf("not stored: %+v", res)
+	}
+	time.Sleep(20 * time.Millisecond)
+	tc.Invalidate([]byte("api.example.com"), r.Path)
+	if res := get(tc, r, answer(200, "new", "Cache-Control", "max-age=60")); !res.Stored || bodyOf(res) != "new" {
+		t.Fatalf("after the invalidation: %q, stored %v", bodyOf(res), res.Stored)
+	}
+	close(g.open)
+	eventually(t, 2*time.Second, "the invalidation applied", func() bool { return tc.l2.inval.queued.Load() == 0 })
+	eventually(t, 2*time.Second, "the fresh fill in L2", func() bool {
+		e := tc.l2.Get(AppendKey(nil, r))
+		return e != nil && string(e.Body) == "new"
+	})
+}
