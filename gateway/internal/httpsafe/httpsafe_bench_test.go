@@ -101,3 +101,40 @@ const ordinaryRequestForBench = "GET /api/v1/orders/%61bc/./items//7?expand=line
 	"Connection: keep-alive\r\n" +
 	"Keep-Alive: timeout=5\r\n" +
 	"X-Custom: 1\r\n\r\n"
+
+// BenchmarkStripWorstCase is the most a strip may remove within its bounds
+// (31 options, each named field twice, in two spellings, and Connection),
+// among 1,400 other fields: a 17.5 KiB head.
+func BenchmarkStripWorstCase(b *testing.B) {
+	head := connectionNaming(31, 2, 1400)
+	b.Run("request", func(b *testing.B) {
+		req := &fasthttp.Request{}
+		req.Header.DisableNormalizing()
+		raw := "GET / HTTP/1.1\r\nHost: a\r\n" + head
+		if err := req.Header.Read(bufio.NewReaderSize(strings.NewReader(raw), len(raw)+16)); err != nil {
+			b.Fatal(err)
+		}
+		var h fasthttp.RequestHeader
+		h.DisableNormalizing()
+		for b.Loop() {
+			req.Header.CopyTo(&h)
+			StripRequestHopByHop(&h)
+		}
+	})
+	b.Run("response", func(b *testing.B) {
+		resp := &fasthttp.Response{}
+		resp.Header.DisableNormalizing()
+		raw := "HTTP/1.1 200 OK\r\n" + head
+		if err := resp.Header.Read(bufio.NewReaderSize(strings.NewReader(raw), len(raw)+16)); err != nil {
+			b.Fatal(err)
+		}
+		var h fasthttp.ResponseHeader
+		h.DisableNormalizing()
+		for b.Loop() {
+			resp.Header.CopyTo(&h)
+			if err := StripResponseHopByHop(&h); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
