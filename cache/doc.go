@@ -143,8 +143,8 @@
 //     and no stale-* window (they could never be served).
 //   - Heuristic freshness (§4.2.2) for status codes cacheable by default
 //     and public responses: the route's default_ttl when set, else a tenth
-//     of the time since Last-Modified, capped by heuristic_max (24h by
-//     default; negative: off).
+//     of the time since Last-Modified, capped by heuristic_max (1h by
+//     default; 0: off).
 //   - Repeated directives resolve to the most restrictive value; invalid
 //     delta-seconds count as 0 (stale), overflow as 2^31; an invalid Expires
 //     has expired; an Age that is not one non-negative integer (a list, a

@@ -22,6 +22,10 @@ type Response struct {
 	// route's max_entry, or of unknown length): such a response is never
 	// stored and Body is ignored.
 	Streamed bool
+	// Ranged reports that the fill asked the origin for the client's
+	// range: any answer but a 200 (a 206, a 416) is about that range
+	// only, and is not stored under the key every request of the URL reads.
+	Ranged bool
 }
 
 // Entry is a stored response. Entries are immutable once built and shared

@@ -194,10 +194,11 @@ func (o *Options) Validate() error {
 }
 
 // DefaultHeuristicMax is the default cap on the freshness a Last-Modified
-// earns (RouteOptions.HeuristicMax): a resource unchanged for ten days or
-// more is reused for a day before the origin is asked again, with its
-// validator.
-const DefaultHeuristicMax = 24 * time.Hour
+// earns (RouteOptions.HeuristicMax): a resource unchanged for ten hours or
+// more is reused for an hour before the origin is asked again, with its
+// validator. Short on purpose: an API's answers change without notice, and
+// an operator who knows better sets default_ttl or the origin max-age.
+const DefaultHeuristicMax = time.Hour
 
 // RouteOptions are a route's cache settings as configured
 // (routes[i].cache).
@@ -211,9 +212,9 @@ type RouteOptions struct {
 	// HeuristicMax caps the freshness a response without explicit expiry
 	// earns from its Last-Modified when default_ttl is 0: a tenth of the
 	// time between Last-Modified and its Date (RFC 9111 §4.2.2), for
-	// status codes cacheable by default and public responses. Default
-	// DefaultHeuristicMax; negative turns it off.
-	HeuristicMax time.Duration `mapstructure:"heuristic_max"`
+	// status codes cacheable by default and public responses. nil (unset):
+	// DefaultHeuristicMax; 0 turns it off.
+	HeuristicMax *time.Duration `mapstructure:"heuristic_max"`
 	// MaxEntry is the largest response body stored for the route, in
 	// bytes. Default Options.MaxEntry. Larger responses pass through
 	// uncached.
@@ -229,6 +230,9 @@ func (o *RouteOptions) Validate() error {
 	var errs []error
 	if o.DefaultTTL < 0 {
 		errs = append(errs, &FieldError{Path: "default_ttl", Err: fmt.Errorf("%s must not be negative", o.DefaultTTL)})
+	}
+	if o.HeuristicMax != nil && *o.HeuristicMax < 0 {
+		errs = append(errs, &FieldError{Path: "heuristic_max", Err: fmt.Errorf("%s must not be negative", *o.HeuristicMax)})
 	}
 	if o.MaxEntry < 0 {
 		errs = append(errs, &FieldError{Path: "max_entry", Err: fmt.Errorf("%d must not be negative", o.MaxEntry)})
@@ -255,12 +259,9 @@ func NewPolicy(o RouteOptions, defaults Options) (*Policy, error) {
 		return nil, err
 	}
 	d := defaults.WithDefaults()
-	p := &Policy{Heuristic: Heuristic{Fixed: o.DefaultTTL, LastModifiedMax: o.HeuristicMax}, MaxEntry: o.MaxEntry}
-	switch {
-	case o.HeuristicMax == 0:
-		p.Heuristic.LastModifiedMax = DefaultHeuristicMax
-	case o.HeuristicMax < 0:
-		p.Heuristic.LastModifiedMax = 0
+	p := &Policy{Heuristic: Heuristic{Fixed: o.DefaultTTL, LastModifiedMax: DefaultHeuristicMax}, MaxEntry: o.MaxEntry}
+	if o.HeuristicMax != nil {
+		p.Heuristic.LastModifiedMax = *o.HeuristicMax
 	}
 	if p.MaxEntry == 0 {
 		p.MaxEntry = d.MaxEntry

@@ -54,6 +54,7 @@ func TestRouteOptions(t *testing.T) {
 			Key: []string{"header:Accept-Language", "cookie:currency", "query:lang"}}, ""},
 		{"negative default_ttl", RouteOptions{DefaultTTL: -1}, "default_ttl"},
 		{"negative max_entry", RouteOptions{MaxEntry: -1}, "max_entry"},
+		{"negative heuristic_max", RouteOptions{HeuristicMax: new(time.Duration(-1))}, "heuristic_max"},
 		{"unknown key part", RouteOptions{Key: []string{"body:x"}}, "key[0]"},
 		{"repeated key part", RouteOptions{Key: []string{"header:Accept", "header:accept"}}, "key[1]: \"header:accept\" repeats key[0]"},
 	}
@@ -81,15 +82,17 @@ func TestNewPolicy(t *testing.T) {
 	if _, err := NewPolicy(RouteOptions{MaxEntry: 2 << 20}, Options{Memory: 1 << 20}); err == nil {
 		t.Error("a route max_entry over the cache memory was accepted")
 	}
+	d := func(d time.Duration) *time.Duration { return &d }
 	for _, tt := range []struct {
-		set, want time.Duration
-	}{{0, DefaultHeuristicMax}, {time.Hour, time.Hour}, {-1, 0}} {
+		set  *time.Duration
+		want time.Duration
+	}{{nil, DefaultHeuristicMax}, {d(24 * time.Hour), 24 * time.Hour}, {d(0), 0}} {
 		p, err := NewPolicy(RouteOptions{HeuristicMax: tt.set, DefaultTTL: time.Minute}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := (Heuristic{Fixed: time.Minute, LastModifiedMax: tt.want}); p.Heuristic != want {
-			t.Errorf("heuristic_max %v: heuristic %+v, want %+v", tt.set, p.Heuristic, want)
+			t.Errorf("heuristic_max %v: heuristic %+v, want %+v", tt.want, p.Heuristic, want)
 		}
 	}
 }

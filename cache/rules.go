@@ -19,12 +19,14 @@ const (
 	NotStoredNoFreshness              // stale at once, with no validator and no stale-* window: useless
 	NotStoredTooLarge                 // the body is over max_entry, or was not buffered
 	NotStoredFailed                   // the origin failed (no response)
+	NotStoredRange                    // the answer to a request for a range, other than a whole 200
 )
 
 var notStoredNames = [...]string{
 	StoreOK:                 "",
 	NotStoredMethod:         "method",
 	NotStoredStatus:         "status",
+	NotStoredRange:          "range",
 	NotStoredNoStore:        "no-store",
 	NotStoredPrivate:        "private",
 	NotStoredAuthorization:  "authorization",

@@ -498,6 +498,9 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 	if why == StoreOK && (resp.Streamed || int64(len(resp.Body)) > r.Policy.MaxEntry) {
 		why = NotStoredTooLarge
 	}
+	if why == StoreOK && resp.Ranged && status != 200 {
+		why = NotStoredRange
+	}
 	var e *Entry
 	if why == StoreOK {
 		sec := key

@@ -84,8 +84,9 @@ func (c *Config) validateCache(p *problems) {
 	for i := range c.Routes {
 		rc := &c.Routes[i].Cache
 		at := fmt.Sprintf("routes[%d].cache", i)
-		addFieldErrors(p, at, rc.Validate())
-		if rc.Enabled {
+		if err := rc.Validate(); err != nil {
+			addFieldErrors(p, at, err) // NewPolicy would report them again
+		} else if rc.Enabled {
 			if _, err := cache.NewPolicy(*rc, c.Cache); err != nil {
 				addFieldErrors(p, at, err)
 			}

@@ -55,6 +55,7 @@ func TestSharedSectionsAreRefusedWithTheKeyPath(t *testing.T) {
 		{"a zero Redis timeout", "redis: {addrs: [a:1], timeout: 0s}\n", "", "redis.timeout: must be positive"},
 		{"a route entry larger than the cache", "cache: {memory: 1MiB}\n", "    cache: {enabled: true, max_entry: 2MiB}\n", "routes[0].cache.max_entry:"},
 		{"a bad cache key part", "", "    cache: {enabled: true, key: [\"body:x\"]}\n", "routes[0].cache.key[0]:"},
+		{"a negative heuristic_max", "", "    cache: {enabled: true, heuristic_max: -1s}\n", "routes[0].cache.heuristic_max: -1s must not be negative"},
 		{"a byte size given as a burst", "rate_limits: {a: {rate: 1/s, burst: 4MiB}}\n", "", "rate_limits.a.burst:"},
 		{"a bad rate", "rate_limits: {a: {rate: 100/sec}}\n", "", "rate_limits.a.rate:"},
 		{"a bad key", "rate_limits: {a: {rate: 1/s, key: \"path:1\"}}\n", "", "rate_limits.a.key:"},
@@ -69,6 +70,9 @@ func TestSharedSectionsAreRefusedWithTheKeyPath(t *testing.T) {
 			_, err := Load(writeConfig(t, tt.head+sharedBase+tt.route))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+			if n := strings.Count(err.Error(), tt.want); n != 1 {
+				t.Errorf("the problem is reported %d times:\n%v", n, err)
 			}
 		})
 	}

@@ -135,7 +135,8 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 		// A revalidation is of the whole response, which a range is
 		// then served from: a 206 could not update the entry. A miss
 		// asks for the client's range, if any, and stores nothing
-		// unless the backend answers with the whole.
+		// unless the backend answers with the whole (Ranged): a
+		// backend's 206 or 416 is about that range only.
 		h.Del("Range")
 		inm, ims := stale.Validators()
 		if inm != nil {
@@ -185,6 +186,7 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 	rq.cresp = cache.Response{
 		Status: ctx.Response.StatusCode(), Header: rq.fields, Body: body,
 		Streamed: streamed || int64(len(body)) > rq.route.cache.MaxEntry,
+		Ranged:   stale == nil && rq.byteRange != nil,
 	}
 	return &rq.cresp
 }
@@ -233,7 +235,12 @@ func (rq *request) writeRange(e *cache.Entry) bool {
 		cr = strconv.AppendInt(cr, last, 10)
 		rq.ctx.Response.SetBodyRaw(e.Body[first : last+1])
 	case cache.RangeUnsatisfiable:
+		// No representation goes with it: nothing that describes one, or
+		// lets a cache in front keep the 416 for every request of the URL.
 		h.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+		for _, f := range [...]string{"cache-control", "expires", "content-type", "content-encoding", "content-language"} {
+			httpsafe.DelResponseField(h, f)
+		}
 		cr = append(cr, '*')
 	default:
 		return false
@@ -390,6 +397,10 @@ func (s *Server) refreshInBackground(rq *request) {
 	bg.srv, bg.table, bg.route, bg.start = s, rq.table, rq.route, time.Now()
 	bg.ctx = &fasthttp.RequestCtx{}
 	bg.ctx.Init(&rq.ctx.Request, rq.ctx.RemoteAddr(), nil)
+	// A refresh is of the whole response, even one a client's range
+	// started (the entry it refreshes may be gone, and Fill then sends the
+	// request as it is).
+	bg.ctx.Request.Header.Del("Range")
 	bg.host = append(bg.host, rq.host...)
 	bg.path = append(bg.path, rq.path...)
 	if rq.query != nil {

@@ -231,6 +231,9 @@ func TestCacheServesRangesFromAStoredResponse(t *testing.T) {
 	if r.header.Get("Cache-Status") != "sluice; fwd=bypass" || o.count("/c/ranged") != 2 {
 		t.Errorf("If-Range: %q, backend saw %d", r.header.Get("Cache-Status"), o.count("/c/ranged"))
 	}
+	if r := do(t, "GET", url, "", "Range", fmt.Sprintf("bytes=%d-", size)); r.header.Get("Cache-Control") != "" || r.header.Get("Content-Type") != "" {
+		t.Errorf("a 416 from the cache describes the stored response: %v", r.header)
+	}
 	// A miss asks for the range; this backend answers whole, which is
 	// stored, and the range comes from it.
 	miss := do(t, "GET", s.url("/c/first-ranged?cc=max-age%3D60"), "", "Range", "bytes=0-2")
@@ -518,5 +521,39 @@ func TestCacheStatusOfAFailedFillSaysFailed(t *testing.T) {
 	}
 	if cs := r.header.Get("Cache-Status"); !strings.Contains(cs, "failed") {
 		t.Errorf("Cache-Status %q does not say the origin failed", cs)
+	}
+}
+
+// A backend's answer to a request for a range (a 416, a 206) is about that
+// range only: it must not be stored under the key every request of the URL
+// reads. A 416 with max-age was stored and served to every later GET.
+func TestCacheNeverStoresABackendsAnswerToARange(t *testing.T) {
+	var calls atomic.Int64
+	addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		calls.Add(1)
+		ctx.Response.Header.Set("Cache-Control", "public, max-age=60")
+		ctx.Response.Header.Set("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
+		switch string(ctx.Request.Header.Peek("Range")) {
+		case "":
+			ctx.SetBodyString("hello")
+		case "bytes=100-":
+			ctx.SetStatusCode(416)
+			ctx.Response.Header.Set("Content-Range", "bytes */5")
+		default:
+			ctx.SetStatusCode(206)
+			ctx.Response.Header.Set("Content-Range", "bytes 0-1/5")
+			ctx.SetBodyString("he")
+		}
+	})
+	s := startGateway(t, cacheYAML(addr, ""))
+	for _, rng := range []string{"bytes=100-", "bytes=0-1"} {
+		url := s.url("/c/ranged-miss-" + rng[6:7])
+		if r := do(t, "GET", url, "", "Range", rng); r.status != 416 && r.status != 206 ||
+			!strings.Contains(r.header.Get("Cache-Status"), "not stored") {
+			t.Fatalf("Range %s: %d %q, want the backend's answer, not stored", rng, r.status, r.header.Get("Cache-Status"))
+		}
+		if r := do(t, "GET", url, ""); r.status != 200 || r.body != "hello" {
+			t.Fatalf("after Range %s, a GET without one: %d %q", rng, r.status, r.body)
+		}
 	}
 }

@@ -30,7 +30,8 @@ import (
 // Their deadlines are applied lazily and coarsely (deadline.go).
 type yieldListener struct {
 	net.Listener
-	slack time.Duration // see deadlineSlack
+	slack   time.Duration // see deadlineSlack
+	readBuf int           // the size of fasthttp's read buffer (expectHead)
 }
 
 func (l yieldListener) Accept() (net.Conn, error) {
@@ -38,7 +39,8 @@ func (l yieldListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	yc := &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr()), heldWait: heldWaitMax, headStart: true}
+	yc := &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr()), heldWait: heldWaitMax,
+		headStart: true, readBuf: l.readBuf}
 	yc.sent.L = &yc.mu
 	yc.sentFn = yc.heldSent
 	if tcp, ok := c.(*net.TCPConn); ok {
@@ -84,7 +86,11 @@ type yieldConn struct {
 	// headStart: the next bytes read begin a request head (expectHead);
 	// bareHead: they held a head fasthttp would wait on for ever
 	// (httpsafe.BareLFHead), so the next read fails instead of waiting.
-	headStart, bareHead bool
+	// readBuf is the size of fasthttp's read buffer: a read into all of it
+	// is one with nothing buffered before it. bodyStreamed: the request's
+	// body streamed, and what the handler left of it is drained later.
+	headStart, bareHead, bodyStreamed bool
+	readBuf                           int
 
 	// linger: the gateway refused a request and closes the connection
 	// with the client's bytes perhaps still unread (lingerClose).
@@ -143,7 +149,9 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 	n, err := c.read(p)
 	if c.headStart && n > 0 {
 		c.headStart = false
-		c.bareHead = httpsafe.BareLFHead(p[:n])
+		// Only into an empty buffer: bytes buffered before may be the
+		// start of this head (a pipelined request) or all of it.
+		c.bareHead = len(p) == c.readBuf && httpsafe.BareLFHead(p[:n])
 	}
 	return n, err
 }
@@ -177,12 +185,12 @@ func (c *yieldConn) read(p []byte) (int, error) {
 // read is looked at for a head ended by a bare LF (httpsafe.BareLFHead):
 // fasthttp would wait for a CRLFCRLF that never comes, until read_timeout,
 // where the read's error gets the client its 400 at once. Only the first
-// read is looked at, which costs one search of bytes already in cache per
-// request; a head sent in pieces waits, as before. The caller must know
-// that no bytes of the request are left to read (a streamed body fasthttp
-// drains) and none of the next are buffered already (pipelining): both
-// would put the look in the wrong place. BareLFHead errs towards waiting
-// when it is not at a request line.
+// read is looked at, and only when fasthttp's buffer was empty before it,
+// which costs one search of bytes already in cache per request; a head sent
+// in pieces waits, as before. The caller must know that no bytes of the
+// request are left to read (a streamed body fasthttp drains): they would
+// put the look in the wrong place. BareLFHead errs towards waiting when it
+// is not at a request line.
 func (c *yieldConn) expectHead() { c.headStart = true }
 
 // yieldNow reports whether this read yields first, by the rule above, and

@@ -72,9 +72,9 @@ var testHookHeldTaken func(*yieldConn)
 // held by its client connection until the next read, and notes pipelining:
 // a request that came with the last one, no read between them. It also
 // tells the connection whether its next read begins a request head
-// (expectHead): not when the client pipelines (the next head may be
-// buffered already), nor after a request whose body streamed (fasthttp
-// drains what the handler left), nor under TLS or after a hand-over.
+// (expectHead): not when the client pipelines, nor after a request whose
+// body streamed (fasthttp drains what the handler left; takeBody says so),
+// nor under TLS or after a hand-over.
 func holdResponse(ctx *fasthttp.RequestCtx) {
 	c := clientConn(ctx)
 	if c == nil {
@@ -84,10 +84,11 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 		c.pipelined = true
 	}
 	c.readsSeen = c.reads
-	c.headStart = false
-	if !c.pipelined && !ctx.IsTLS() && !ctx.Hijacked() && !ctx.Request.IsBodyStream() {
+	c.headStart, c.bareHead = false, false
+	if !c.pipelined && !c.bodyStreamed && !ctx.IsTLS() && !ctx.Hijacked() {
 		c.expectHead()
 	}
+	c.bodyStreamed = false
 	hold := false
 	switch {
 	case c.pipelined || c.rawio == nil || c.direct || ctx.Hijacked() ||

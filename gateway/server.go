@@ -209,7 +209,11 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	ln = yieldListener{Listener: ln, slack: deadlineSlack(cfg.Server)}
+	readBuf := s.front.ReadBufferSize
+	if readBuf <= 0 {
+		readBuf = 4096 // fasthttp's default
+	}
+	ln = yieldListener{Listener: ln, slack: deadlineSlack(cfg.Server), readBuf: readBuf}
 	if cfg.TLS.CertFile != "" {
 		ln = tls.NewListener(ln, &tls.Config{
 			MinVersion:     tls.VersionTLS12,

@@ -30,6 +30,9 @@ func BareLFHead(b []byte) bool {
 		return false
 	}
 	rest := b[lf:] // from the request line's LF: "\n\n" may be a bare request without fields
+	if bytes.HasPrefix(rest, []byte("\n\r\n")) {
+		return false // no fields and a CRLF blank line: fasthttp takes it
+	}
 	return bytes.Contains(rest, []byte("\n\n")) || bytes.Contains(rest, []byte("\n\r\n"))
 }
 

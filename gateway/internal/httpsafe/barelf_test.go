@@ -9,6 +9,7 @@ func TestBareLFHead(t *testing.T) {
 	}{
 		{"GET / HTTP/1.1\nHost: a\n\n", true},
 		{"GET / HTTP/1.1\n\n", true},
+		{"GET / HTTP/1.0\n\r\n", false}, // no fields: fasthttp ends the head at the CRLF
 		{"GET / HTTP/1.1\r\nHost: a\n\n", true},
 		{"GET / HTTP/1.1\r\nHost: a\n\r\n", true},
 		{"POST /x HTTP/1.0\nContent-Length: 2\n\nhi", true},
