@@ -78,11 +78,6 @@ func (s *Server) exchange(rq *request) error {
 		// switched protocols on its own. The gateway does not tunnel.
 		err = errUnexpected1xx
 	}
-	if err == nil {
-		// Hop-by-hop fields, a stray request id, odd names: removed here,
-		// for the client and the cache alike.
-		err = stripResponse(&ctx.Response.Header)
-	}
 	return err
 }
 
@@ -108,6 +103,13 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 	latency := time.Since(start)
 	if err == nil { // a failed exchange may not have waited at all: the usual rule then
 		upstreamWaited(rq.ctx, yielded)
+	}
+	if err == nil && rq.ctx.Response.StatusCode() >= 200 {
+		// Hop-by-hop fields, a stray request id, odd names: removed here,
+		// for the client and the cache alike. A response past the strip's
+		// bounds is the backend's failure, like any malformed one (a 502,
+		// counted against it, perhaps retried).
+		err = stripResponse(&rq.ctx.Response.Header)
 	}
 	if err != nil && rq.reqBody != nil && rq.reqBody.err != nil {
 		// The client's streamed body broke (a bad chunk, too large, too

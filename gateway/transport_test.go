@@ -286,16 +286,23 @@ func TestAResponseNamingTooManyConnectionOptionsIs502(t *testing.T) {
 		names = append(names, fmt.Sprintf("X-O%d", i))
 	}
 	head := "Connection: " + strings.Join(names, ",") + "\r\n" + strings.Join(names, ": v\r\n") + ": v\r\n"
-	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
-		return "HTTP/1.1 200 OK\r\n" + head + "Content-Length: 2\r\n\r\nok"
-	}))
-	s := startGateway(t, gatewayYAML(rb.Addr))
-	r := do(t, "GET", s.url("/echo/x"), "")
-	if r.status != 502 {
-		t.Fatalf("status %d, want 502", r.status)
-	}
-	if r.header.Get("X-O1") != "" {
-		t.Error("a named field reached the client")
+	// Whole, and streamed (over buffer_response): either way the
+	// backend's failure, counted against it.
+	for _, body := range []string{"ok", strings.Repeat("b", 100<<10)} {
+		rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+			return "HTTP/1.1 200 OK\r\n" + head + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
+		}))
+		s := startGateway(t, gatewayYAML(rb.Addr))
+		r := do(t, "GET", s.url("/echo/x"), "")
+		if r.status != 502 {
+			t.Fatalf("%d bytes: status %d, want 502", len(body), r.status)
+		}
+		if r.header.Get("X-O1") != "" {
+			t.Errorf("%d bytes: a named field reached the client", len(body))
+		}
+		if n := s.table.Load().pools["orders"].pool.Backends()[0].FailStreak(); n != 1 {
+			t.Errorf("%d bytes: %d failures counted against the backend, want 1", len(body), n)
+		}
 	}
 }
 
