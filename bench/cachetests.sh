@@ -16,8 +16,8 @@
 # such, as the suite's own report does. The raw results are kept in
 # $tmp/results.json with KEEP_TMP=1.
 #
-# Measured (2026-12-06, 0.4.5, with and without Redis): required 155 pass,
-# 1 fail, 4 setup failures, 5 failed prerequisites; optimal 72 of 95; the
+# Measured (2026-12-06, 0.4.5, with and without Redis): required 156 pass,
+# 1 fail, 4 setup failures, 4 failed prerequisites; optimal 84 of 95; the
 # required ones left are discussed in the README's cache section.
 #
 # Environment (defaults in brackets):
