@@ -345,15 +345,29 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 // made between them to turn the deadline into a timeout and back: each a
 // vDSO call, together 1.5-2% of a proxied request's CPU time in a profile.
 func (b *Backend) DoAt(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (yielded bool, err error) {
+	return b.DoAtWith(req, resp, now, deadline, nil)
+}
+
+// Interim receives the head of each interim (1xx) response a backend sends
+// before its final one, other than 100 (Continue: the gateway's own
+// business) and 101 (the final answer to an upgrade), for a proxy to
+// forward (RFC 9110 §15.2). h is the response's header, valid only during
+// the call, which may change it (remove hop-by-hop fields).
+type Interim func(h *fasthttp.ResponseHeader)
+
+// DoAtWith is DoAt that hands interim responses to interim (nil: they are
+// skipped), on the caller's goroutine. A request that goes out pipelined
+// has its skipped: its connection's reader reads them on another.
+func (b *Backend) DoAtWith(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time, interim Interim) (yielded bool, err error) {
 	b.requests.Add(1)
 	if !now.Before(deadline) {
 		return false, b.classify(fasthttp.ErrTimeout)
 	}
 	prepareExchange(req, resp)
 	if b.pipe != nil && b.pipe.eligible(req) { // upstream.pipeline: see pipeline.go
-		yielded, err = b.pipe.do(req, resp, now, deadline)
+		yielded, err = b.pipe.do(req, resp, now, deadline, interim)
 	} else {
-		yielded, err = b.transport.do(b.hc, req, resp, now, deadline)
+		yielded, err = b.transport.do(b.hc, req, resp, now, deadline, interim)
 	}
 	if err == io.EOF { //nolint:errorlint // fasthttp's own sentinel, returned as is
 		err = fasthttp.ErrConnectionClosed // closed before the first response byte

@@ -107,14 +107,16 @@ var errReplay = errors.New("pipelined connection ended before the response began
 // pipelined connection or, failing one, the ordinary transport. now is a
 // recent reading of the clock: the stall check and the timer count from it.
 // yielded is the ordinary transport's when it made the exchange (a
-// pipelined request waits on its work item, and does not yield).
-func (p *pipeline) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (yielded bool, err error) {
+// pipelined request waits on its work item, and does not yield). interim
+// is the ordinary transport's alone: a pipelined connection's reader skips
+// interim responses.
+func (p *pipeline) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time, interim Interim) (yielded bool, err error) {
 	if p.offReason.Load() != nil || p.closed.Load() {
-		return p.tr.do(p.normal, req, resp, now, deadline)
+		return p.tr.do(p.normal, req, resp, now, deadline, interim)
 	}
 	c := p.reserve(now, deadline)
 	if c == nil {
-		return p.tr.do(p.normal, req, resp, now, deadline)
+		return p.tr.do(p.normal, req, resp, now, deadline, interim)
 	}
 	w := p.works.Get().(*pipeWork)
 	if err := w.render(req); err != nil {
@@ -182,7 +184,7 @@ func (p *pipeline) replay(req *fasthttp.Request, resp *fasthttp.Response, deadli
 		resp.Header.DisableNormalizing()
 	}
 	br := p.normal.AcquireReader(conn)
-	err = QuietResponseError(readResponse(resp, br, p.maxBody))
+	err = QuietResponseError(readResponse(resp, br, p.maxBody, nil))
 	p.normal.ReleaseReader(br)
 	if err == nil {
 		resp.ParseNetConn(conn)

@@ -68,7 +68,7 @@ func (c *pipeConn) read() {
 		}
 		// Coarse (conndeadline.go): up to a sixteenth of timeout early.
 		_ = setResponseReadDeadline(c.conn, deadline, timeout)
-		err := QuietResponseError(readResponse(resp, c.br, c.p.maxBody))
+		err := QuietResponseError(readResponse(resp, c.br, c.p.maxBody, nil))
 		if err != nil {
 			headBytes = c.cr.n > start
 			headErr = err

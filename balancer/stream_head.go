@@ -98,9 +98,10 @@ const maxInterimResponses = 100
 var errTooManyInterim = errors.New("backend sent too many interim (1xx) responses")
 
 // readHead reads a response head from br, skipping interim 1xx responses
-// other than 101: fasthttp's ReadLimitBody without the body.
-// Every head is looked at first (checkHead), the interim ones too.
-func readHead(resp *fasthttp.Response, br *bufio.Reader) error {
+// other than 101 (handed to interim first, but 100): fasthttp's
+// ReadLimitBody without the body. Every head is looked at first
+// (checkHead), the interim ones too.
+func readHead(resp *fasthttp.Response, br *bufio.Reader, interim Interim) error {
 	resp.ResetBody()
 	if err := checkHead(br); err != nil {
 		return err
@@ -115,6 +116,9 @@ func readHead(resp *fasthttp.Response, br *bufio.Reader) error {
 		}
 		if n >= maxInterimResponses {
 			return errTooManyInterim
+		}
+		if interim != nil && st != fasthttp.StatusContinue {
+			interim(&resp.Header)
 		}
 		if err := checkHead(br); err != nil {
 			return err
@@ -157,8 +161,8 @@ var (
 
 // readResponse is fasthttp's ReadLimitBody, with every head looked at
 // first (readHead).
-func readResponse(resp *fasthttp.Response, br *bufio.Reader, max int) error {
-	if err := readHead(resp, br); err != nil {
+func readResponse(resp *fasthttp.Response, br *bufio.Reader, max int, interim Interim) error {
+	if err := readHead(resp, br, interim); err != nil {
 		return err
 	}
 	return readBody(resp, br, max)

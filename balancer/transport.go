@@ -327,11 +327,12 @@ type transport struct {
 // connection found unfit is an error instead, so the loop ends). yielded
 // reports whether an attempt let the other goroutines run before it read
 // (see roundTrip).
-func (t *transport) do(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (yielded bool, err error) {
+func (t *transport) do(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time,
+	interim Interim) (yielded bool, err error) {
 	stream := resp.StreamBody // roundTrip clears it
 	stale := false
 	for {
-		retry, y, err := t.roundTrip(hc, req, resp, now, deadline)
+		retry, y, err := t.roundTrip(hc, req, resp, now, deadline, interim)
 		yielded = yielded || y
 		switch {
 		case err == nil:
@@ -365,7 +366,7 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	if timeout := req.GetTimeOut(); timeout > 0 {
 		deadline = now.Add(timeout)
 	}
-	_, err = t.do(hc, req, resp, now, deadline)
+	_, err = t.do(hc, req, resp, now, deadline, nil)
 	return false, err
 }
 
@@ -379,7 +380,8 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 // it goes out as it is written, the goroutine lets the others run
 // (runtime.Gosched) before it reads, so that under load the answer has
 // usually arrived: yielded.
-func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (retry, yielded bool, err error) {
+func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time,
+	interim Interim) (retry, yielded bool, err error) {
 	var timeout time.Duration // what is left: AcquireConn's wait, the connection deadline's slack
 	if !deadline.IsZero() {
 		if timeout = deadline.Sub(now); timeout <= 0 {
@@ -461,7 +463,7 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	br := hc.AcquireReader(conn)
 	if mayStream {
-		err = readHead(resp, br)
+		err = readHead(resp, br, interim)
 		if err == nil && streams(resp, br, resp.SkipBody, t.bufferResponse) {
 			resp.SkipBody = skipBody
 			// Copies, so that only this branch pays for the closure: cc
@@ -482,7 +484,7 @@ func (t *transport) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 			err = readBody(resp, br, hc.MaxResponseBodySize)
 		}
 	} else {
-		err = readResponse(resp, br, hc.MaxResponseBodySize)
+		err = readResponse(resp, br, hc.MaxResponseBodySize, interim)
 	}
 	err = QuietResponseError(err)
 	stray := br.Buffered() > 0

@@ -81,6 +81,28 @@ func (s *Server) exchange(rq *request) error {
 	return err
 }
 
+// forwardInterim passes a backend's interim response (103 Early Hints, 102
+// Processing) on to the client at once, as RFC 9110 §15.2 asks of a proxy,
+// without its hop-by-hop fields. Not to an HTTP/1.0 client, which knows no
+// 1xx, nor when the request came pipelined (no read between it and the one
+// before): the response before it may still wait in fasthttp's write
+// buffer, and the interim one would overtake it. It is rq.interim.
+func (rq *request) forwardInterim(h *fasthttp.ResponseHeader) {
+	ctx := rq.ctx
+	c := clientConn(ctx)
+	if c == nil || c.pipelined || c.reads == c.readsSeen || rq.http10 {
+		return
+	}
+	if httpsafe.StripResponseHopByHop(h) != nil {
+		return // the final response decides; this one goes nowhere
+	}
+	speakHTTP11(h)
+	rq.interimBuf = h.AppendBytes(rq.interimBuf[:0])
+	// ctx.Conn: under TLS, the TLS connection. A failed write fails the
+	// final response's too.
+	_, _ = ctx.Conn().Write(rq.interimBuf)
+}
+
 // noBackend records why no attempt could even start.
 func (s *Server) noBackend(rq *request, err error) {
 	rq.errKind = "no_backend"
@@ -99,7 +121,7 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 	rq.ctx.Response.StreamBody = !rq.noStream
 	// start is the attempt's clock reading (the request's start for the
 	// first): the exchange counts from it and reads no clock of its own.
-	yielded, err := b.DoAt(&rq.ctx.Request, &rq.ctx.Response, start, deadline)
+	yielded, err := b.DoAtWith(&rq.ctx.Request, &rq.ctx.Response, start, deadline, rq.interim)
 	latency := time.Since(start)
 	if err == nil { // a failed exchange may not have waited at all: the usual rule then
 		upstreamWaited(rq.ctx, yielded)
@@ -295,6 +317,7 @@ func (s *Server) rewriteRequest(rq *request) {
 	if !h.IsHTTP11() {
 		h.SetProtocol(protoHTTP11)
 		rq.noStream = true // an HTTP/1.0 client cannot take a chunked stream
+		rq.http10 = true
 	}
 	if !t.allowUnderscores && f.has&fieldUnderscore != 0 {
 		httpsafe.DropUnderscoreFields(h)

@@ -66,20 +66,26 @@ type request struct {
 	limitBuf  []byte               // a rate limit's client key, then its header values
 	decisions []ratelimit.Decision // the route's limits passed, for writeLimitHeaders
 
-	hit       hitHead       // the head of the entry last answered with (cache.go)
-	key       []byte        // cache key
-	fields    []cache.Field // upstream response fields handed to the cache
-	status    []byte        // Cache-Status being built
-	age       []byte        // Age value
-	byteRange []byte        // a GET's Range field, served from a stored 200 (writeRange)
-	crange    []byte        // Content-Range value
-	schemeBuf []byte        // "http" or "https" (and the authority sent, see scheme), for the cache key
+	hit    hitHead       // the head of the entry last answered with (cache.go)
+	key    []byte        // cache key
+	fields []cache.Field // upstream response fields handed to the cache
+	status []byte        // Cache-Status being built
+	age    []byte        // Age value
+	// interim is forwardInterim, made once per request state so that
+	// passing it to the balancer allocates nothing; interimBuf is what it
+	// writes.
+	interim    balancer.Interim
+	interimBuf []byte
+	byteRange  []byte // a GET's Range field, served from a stored 200 (writeRange)
+	crange     []byte // Content-Range value
+	schemeBuf  []byte // "http" or "https" (and the authority sent, see scheme), for the cache key
 
 	// The response body streaming to the client (stream.go); while it is
 	// set the request outlives its handler. noStream asks for the whole
 	// body instead (a background refresh, an HTTP/1.0 client).
 	stream   *responseStream
 	noStream bool
+	http10   bool // the client spoke HTTP/1.0 (the upstream request is 1.1)
 	// reqBody is the request body streaming to the backend, nil when it
 	// was read whole (reqbody.go); body is the buffer one is read into.
 	reqBody *requestBody
@@ -93,12 +99,14 @@ type request struct {
 }
 
 func newRequest() any {
-	return &request{
+	rq := &request{
 		host: make([]byte, 0, 64), path: make([]byte, 0, 256), uri: make([]byte, 0, 512),
 		id: make([]byte, 0, 64), chain: make([]byte, 0, 128), fwd: make([]byte, 0, 128), allow: make([]byte, 0, 64), errBuf: make([]byte, 0, 256),
 		key: make([]byte, 0, 256), fields: make([]cache.Field, 0, 16), status: make([]byte, 0, 96),
 		age: make([]byte, 0, 12), schemeBuf: make([]byte, 0, 5), hashKey: make([]byte, 0, 64),
 	}
+	rq.interim = rq.forwardInterim
+	return rq
 }
 
 // acquire takes a request state for ctx, bound to the live table.
@@ -117,7 +125,7 @@ func (s *Server) release(rq *request) {
 	if rq.stream != nil {
 		return // the stream releases it when it ends
 	}
-	rq.noStream, rq.sent, rq.streamed, rq.reqBody = false, 0, false, nil
+	rq.noStream, rq.http10, rq.sent, rq.streamed, rq.reqBody = false, false, 0, false, nil
 	rq.ctx, rq.table, rq.route, rq.query, rq.tls = nil, nil, nil, nil, false
 	rq.peer, rq.client, rq.trusted = netip.Addr{}, netip.Addr{}, false
 	rq.backend, rq.errKind, rq.rewritten, rq.absent = nil, "", false, 0

@@ -111,6 +111,9 @@ func TestInterimAndChunkedBackendResponsesAreDeliveredWhole(t *testing.T) {
 			for i := 0; i < 2; i++ { // twice: the backend connection must be clean after it
 				rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
 				r, body := rc.ReadResponse(t, "GET")
+				if r.StatusCode == 103 { // forwarded (TestInterimResponsesAreForwarded)
+					r, body = rc.ReadResponse(t, "GET")
+				}
 				if r.StatusCode != 200 || string(body) != tt.want {
 					t.Fatalf("request %d: %v %q, want 200 %q", i+1, r, body, tt.want)
 				}
@@ -371,5 +374,61 @@ func TestAnInvalidBackendStatusIs502(t *testing.T) {
 				t.Fatalf("status %d, want 502", r.status)
 			}
 		})
+	}
+}
+
+// RFC 9110 §15.2: a proxy forwards 1xx responses (but those it asked for
+// itself). A backend's 103 Early Hints reaches an HTTP/1.1 client before
+// the final response, without its hop-by-hop fields; a 100 Continue (the
+// gateway answers Expect itself) and anything for an HTTP/1.0 client do
+// not. They were all dropped.
+func TestInterimResponsesAreForwarded(t *testing.T) {
+	const hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nConnection: X-Hop\r\nX-Hop: 1\r\n\r\n"
+	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
+		_, _ = io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n"+hints)
+		time.Sleep(300 * time.Millisecond) // the final answer takes a while
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	s := startGateway(t, gatewayYAML(rb.Addr))
+
+	rc := testnet.Dial(t, s.Addr().String())
+	for round := range 2 { // the second on a kept-alive connection
+		start := time.Now()
+		rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+		_ = rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		early := readRawHead(t, rc.R)
+		if took := time.Since(start); took > 250*time.Millisecond {
+			t.Errorf("round %d: the interim response came after %v, with the final one", round, took)
+		}
+		if !strings.HasPrefix(early, "HTTP/1.1 103 ") || !strings.Contains(early, "Link: </style.css>; rel=preload") ||
+			strings.Contains(early, "X-Hop") || strings.Contains(early, "Connection") {
+			t.Fatalf("round %d: first head:\n%s\nwant the 103 with Link and without its hop-by-hop fields", round, early)
+		}
+		if r, body := rc.ReadResponse(t, "GET"); r.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("round %d: final response %d %q", round, r.StatusCode, body)
+		}
+	}
+
+	// Pipelined, the second request's interim response could overtake the
+	// first's final one, still in fasthttp's write buffer: it is dropped.
+	pc := testnet.Dial(t, s.Addr().String())
+	pc.Send(t, "GET /echo/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/2 HTTP/1.1\r\nHost: a\r\n\r\n")
+	var got []string
+	for finals := 0; finals < 2 && len(got) < 4; {
+		status := readRawHead(t, pc.R)[9:12]
+		got = append(got, status)
+		if status == "200" {
+			finals++
+			_, _ = io.ReadFull(pc.R, make([]byte, 2)) // "ok"
+		}
+	}
+	if strings.Join(got, " ") != "103 200 200" {
+		t.Errorf("pipelined: statuses %v, want 103 200 200", got)
+	}
+
+	old := testnet.Dial(t, s.Addr().String())
+	old.Send(t, "GET /echo/x HTTP/1.0\r\nHost: a\r\n\r\n")
+	if head := readRawHead(t, old.R); !strings.HasPrefix(head, "HTTP/1.1 200 ") {
+		t.Fatalf("an HTTP/1.0 client got:\n%s\nwant the final response only", head)
 	}
 }
