@@ -311,21 +311,31 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 		}
 		return buf
 	}
+	// Each round trip has WriteTimeout of its own: one slow purge must not
+	// leave the rest of the batch no time.
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.WriteTimeout)
-	defer cancel()
+	defer func() { cancel() }()
 	var err error
 	keep := func(e error) {
 		if e != nil && err == nil {
 			err = e
 		}
 	}
+	renew := func() {
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), r.o.WriteTimeout)
+	}
 	pipe := r.c.Pipeline()
 	sets := 0
 	for _, j := range batch {
 		if j.invalidate != nil || j.message != "" {
-			keep(r.exec(ctx, pipe, sets))
+			if pipe.Len() > 0 {
+				keep(r.exec(ctx, pipe, sets))
+				renew()
+			}
 			sets = 0
 			keep(r.purgeJob(ctx, j))
+			renew()
 			continue
 		}
 		for _, s := range j.set {

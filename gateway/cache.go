@@ -101,8 +101,11 @@ func (rq *request) readCacheFields() bool {
 			c.IfModifiedSince = v
 		case httpsafe.EqualFold(k, "range"):
 			// Defined for GET only (RFC 9110 §14.2); a HEAD's is ignored.
+			// A copy: Fill may delete the field, and the slot then holds
+			// the next field set.
 			if rq.ctx.IsGet() {
-				rq.byteRange = v
+				rq.byteRange = append(rq.rangeBuf[:0], v...)
+				rq.rangeBuf = rq.byteRange
 			}
 		case httpsafe.EqualFold(k, "if-match"), httpsafe.EqualFold(k, "if-unmodified-since"),
 			httpsafe.EqualFold(k, "if-range"):
@@ -186,7 +189,7 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 	rq.cresp = cache.Response{
 		Status: ctx.Response.StatusCode(), Header: rq.fields, Body: body,
 		Streamed: streamed || int64(len(body)) > rq.route.cache.MaxEntry,
-		Ranged:   stale == nil && rq.byteRange != nil,
+		Ranged:   len(h.Peek("Range")) > 0, // still on the request: asked for
 	}
 	return &rq.cresp
 }

@@ -234,6 +234,13 @@ func TestCacheServesRangesFromAStoredResponse(t *testing.T) {
 	if r := do(t, "GET", url, "", "Range", fmt.Sprintf("bytes=%d-", size)); r.header.Get("Cache-Control") != "" || r.header.Get("Content-Type") != "" {
 		t.Errorf("a 416 from the cache describes the stored response: %v", r.header)
 	}
+	// A stale entry is revalidated (a 304) and the range served from it.
+	reval := s.url("/c/ranged-reval?cc=max-age%3D1&etag=%22v1%22")
+	do(t, "GET", reval, "")
+	time.Sleep(2100 * time.Millisecond) // Date has whole seconds
+	if r := do(t, "GET", reval, "", "Range", "bytes=0-2"); r.status != 206 || r.body != "/c/" {
+		t.Errorf("Range on a revalidated entry: %d %q %q", r.status, r.body, r.header.Get("Cache-Status"))
+	}
 	// A miss asks for the range; this backend answers whole, which is
 	// stored, and the range comes from it.
 	miss := do(t, "GET", s.url("/c/first-ranged?cc=max-age%3D60"), "", "Range", "bytes=0-2")

@@ -89,8 +89,12 @@ type yieldConn struct {
 	// readBuf is the size of fasthttp's read buffer: a read into all of it
 	// is one with nothing buffered before it. bodyStreamed: the request's
 	// body streamed, and what the handler left of it is drained later.
-	headStart, bareHead, bodyStreamed bool
-	readBuf                           int
+	// headFresh: the request's head began the first read after the last
+	// request, into an empty buffer: nothing of it or after it was
+	// buffered, so fasthttp had written out the answers before it
+	// (forwardInterim).
+	headStart, bareHead, bodyStreamed, headFresh bool
+	readBuf                                      int
 
 	// linger: the gateway refused a request and closes the connection
 	// with the client's bytes perhaps still unread (lingerClose).
@@ -151,7 +155,10 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 		c.headStart = false
 		// Only into an empty buffer: bytes buffered before may be the
 		// start of this head (a pipelined request) or all of it.
-		c.bareHead = len(p) == c.readBuf && httpsafe.BareLFHead(p[:n])
+		if len(p) == c.readBuf && httpsafe.StartsRequest(p[:n]) {
+			c.headFresh = true
+			c.bareHead = httpsafe.BareLFHead(p[:n])
+		}
 	}
 	return n, err
 }

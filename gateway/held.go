@@ -73,8 +73,9 @@ var testHookHeldTaken func(*yieldConn)
 // a request that came with the last one, no read between them. It also
 // tells the connection whether its next read begins a request head
 // (expectHead): not when the client pipelines, nor after a request whose
-// body streamed (fasthttp drains what the handler left; takeBody says so),
-// nor under TLS or after a hand-over.
+// body streamed (fasthttp drains what the handler left; takeBody says so,
+// and IsBodyStream for one answered before takeBody), nor under TLS or
+// after a hand-over.
 func holdResponse(ctx *fasthttp.RequestCtx) {
 	c := clientConn(ctx)
 	if c == nil {
@@ -84,8 +85,8 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 		c.pipelined = true
 	}
 	c.readsSeen = c.reads
-	c.headStart, c.bareHead = false, false
-	if !c.pipelined && !c.bodyStreamed && !ctx.IsTLS() && !ctx.Hijacked() {
+	c.headStart, c.bareHead, c.headFresh = false, false, false
+	if !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.IsTLS() && !ctx.Hijacked() {
 		c.expectHead()
 	}
 	c.bodyStreamed = false

@@ -83,24 +83,42 @@ func (s *Server) exchange(rq *request) error {
 
 // forwardInterim passes a backend's interim response (103 Early Hints, 102
 // Processing) on to the client at once, as RFC 9110 §15.2 asks of a proxy,
-// without its hop-by-hop fields. Not to an HTTP/1.0 client, which knows no
-// 1xx, nor when the request came pipelined (no read between it and the one
-// before): the response before it may still wait in fasthttp's write
-// buffer, and the interim one would overtake it. It is rq.interim.
+// cleaned as a final response is (stripResponse). Not to an HTTP/1.0
+// client, which knows no 1xx, nor unless the request's head came in a read
+// of its own (headFresh): with a request that came pipelined, the response
+// before it may still wait in fasthttp's write buffer (fasthttp does not
+// flush while the next request is buffered), and the interim one would
+// overtake it. Under TLS the connection sees records, not heads: there it
+// is enough that the client did not pipeline and a read came between the
+// two requests, which misses one case (a pipelined request whose body came
+// in a later read: its 103 can overtake the answer before it, which the
+// client then reads as that answer's). It is rq.interim.
 func (rq *request) forwardInterim(h *fasthttp.ResponseHeader) {
 	ctx := rq.ctx
 	c := clientConn(ctx)
-	if c == nil || c.pipelined || c.reads == c.readsSeen || rq.http10 {
+	if c == nil || rq.http10 || c.pipelined {
 		return
 	}
-	if httpsafe.StripResponseHopByHop(h) != nil {
+	if rq.tls && c.reads == c.readsSeen || !rq.tls && !c.headFresh {
+		return
+	}
+	if stripResponse(h) != nil {
 		return // the final response decides; this one goes nowhere
 	}
 	speakHTTP11(h)
 	rq.interimBuf = h.AppendBytes(rq.interimBuf[:0])
-	// ctx.Conn: under TLS, the TLS connection. A failed write fails the
-	// final response's too.
-	_, _ = ctx.Conn().Write(rq.interimBuf)
+	// ctx.Conn: under TLS, the TLS connection. fasthttp sets the write
+	// deadline only for the final response: until then the last one's is
+	// in force, or none.
+	conn := ctx.Conn()
+	if conn.SetWriteDeadline(time.Now().Add(rq.srv.writeTimeout)) != nil {
+		return
+	}
+	if _, err := conn.Write(rq.interimBuf); err != nil {
+		// Perhaps part of a head went out: nothing may follow it.
+		ctx.SetConnectionClose()
+		_ = conn.Close()
+	}
 }
 
 // noBackend records why no attempt could even start.

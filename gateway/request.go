@@ -76,7 +76,8 @@ type request struct {
 	// writes.
 	interim    balancer.Interim
 	interimBuf []byte
-	byteRange  []byte // a GET's Range field, served from a stored 200 (writeRange)
+	byteRange  []byte // a GET's Range field, served from a stored 200 (writeRange); nil: none
+	rangeBuf   []byte // byteRange's buffer
 	crange     []byte // Content-Range value
 	schemeBuf  []byte // "http" or "https" (and the authority sent, see scheme), for the cache key
 
@@ -131,8 +132,8 @@ func (s *Server) release(rq *request) {
 	rq.backend, rq.errKind, rq.rewritten, rq.absent = nil, "", false, 0
 	rq.pool, rq.hashKey, rq.admitted = nil, rq.hashKey[:0], false
 	rq.creq, rq.cresp, rq.fillErr = cache.Request{}, cache.Response{}, nil
-	rq.byteRange = nil // a view of the finished request
-	clear(rq.fields)   // views of the finished response
+	rq.byteRange = nil
+	clear(rq.fields) // views of the finished response
 	rq.decisions = rq.decisions[:0]
 	s.requests.Put(rq)
 }

@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -383,7 +386,7 @@ func TestAnInvalidBackendStatusIs502(t *testing.T) {
 // gateway answers Expect itself) and anything for an HTTP/1.0 client do
 // not. They were all dropped.
 func TestInterimResponsesAreForwarded(t *testing.T) {
-	const hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nConnection: X-Hop\r\nX-Hop: 1\r\n\r\n"
+	const hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nConnection: X-Hop\r\nX-Hop: 1\r\nX-Request-Id: backends\r\n\r\n"
 	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
 		_, _ = io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n"+hints)
 		time.Sleep(300 * time.Millisecond) // the final answer takes a while
@@ -401,7 +404,7 @@ func TestInterimResponsesAreForwarded(t *testing.T) {
 			t.Errorf("round %d: the interim response came after %v, with the final one", round, took)
 		}
 		if !strings.HasPrefix(early, "HTTP/1.1 103 ") || !strings.Contains(early, "Link: </style.css>; rel=preload") ||
-			strings.Contains(early, "X-Hop") || strings.Contains(early, "Connection") {
+			strings.Contains(early, "X-Hop") || strings.Contains(early, "Connection") || strings.Contains(early, "backends") {
 			t.Fatalf("round %d: first head:\n%s\nwant the 103 with Link and without its hop-by-hop fields", round, early)
 		}
 		if r, body := rc.ReadResponse(t, "GET"); r.StatusCode != 200 || string(body) != "ok" {
@@ -425,10 +428,65 @@ func TestInterimResponsesAreForwarded(t *testing.T) {
 	if strings.Join(got, " ") != "103 200 200" {
 		t.Errorf("pipelined: statuses %v, want 103 200 200", got)
 	}
+	// The same when only the second request's body came in a read of its
+	// own: fasthttp still held the first answer when the second's 103 came.
+	pc = testnet.Dial(t, s.Addr().String())
+	pc.Send(t, "GET /echo/1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo/2 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab")
+	time.Sleep(50 * time.Millisecond)
+	pc.Send(t, "cd")
+	got = got[:0]
+	for finals := 0; finals < 2 && len(got) < 4; {
+		status := readRawHead(t, pc.R)[9:12]
+		got = append(got, status)
+		if status == "200" {
+			finals++
+			_, _ = io.ReadFull(pc.R, make([]byte, 2))
+		}
+	}
+	if strings.Join(got, " ") != "103 200 200" {
+		t.Errorf("pipelined, the body apart: statuses %v, want 103 200 200", got)
+	}
 
 	old := testnet.Dial(t, s.Addr().String())
 	old.Send(t, "GET /echo/x HTTP/1.0\r\nHost: a\r\n\r\n")
 	if head := readRawHead(t, old.R); !strings.HasPrefix(head, "HTTP/1.1 200 ") {
 		t.Fatalf("an HTTP/1.0 client got:\n%s\nwant the final response only", head)
+	}
+}
+
+// An interim response goes out under a write deadline of its own: fasthttp
+// sets one only for the final response, so the last response's, long past
+// on a connection idle for longer than write_timeout, was in force, and
+// under TLS the failed write broke the connection before the final answer.
+func TestAnInterimResponseAfterAnIdleSpellReachesATLSClient(t *testing.T) {
+	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+		return "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	}))
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile, "x")
+	s := startGateway(t, strings.Replace(gatewayYAML(rb.Addr), "log:",
+		fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\nserver: {write_timeout: 500ms}\nlog:", certFile, keyFile), 1))
+	c, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // self-signed test cert
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for round := range 2 {
+		if round == 1 {
+			time.Sleep(800 * time.Millisecond) // past the first response's write deadline
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if head := readRawHead(t, br); !strings.HasPrefix(head, "HTTP/1.1 103 ") {
+			t.Fatalf("round %d: first head:\n%s", round, head)
+		}
+		if head := readRawHead(t, br); !strings.HasPrefix(head, "HTTP/1.1 200 ") {
+			t.Fatalf("round %d: final head:\n%s", round, head)
+		}
+		_, _ = io.ReadFull(br, make([]byte, 2))
 	}
 }

@@ -26,7 +26,7 @@ func BareLFHead(b []byte) bool {
 		return false // fasthttp ends the head there: Check reads it
 	}
 	lf := bytes.IndexByte(b, '\n')
-	if lf < 0 || !isRequestLine(bytes.TrimSuffix(b[:lf], []byte("\r"))) {
+	if !StartsRequest(b) {
 		return false
 	}
 	rest := b[lf:] // from the request line's LF: "\n\n" may be a bare request without fields
@@ -34,6 +34,14 @@ func BareLFHead(b []byte) bool {
 		return false // no fields and a CRLF blank line: fasthttp takes it
 	}
 	return bytes.Contains(rest, []byte("\n\n")) || bytes.Contains(rest, []byte("\n\r\n"))
+}
+
+// StartsRequest reports whether b begins with a whole request line ("METHOD
+// SP target SP HTTP/d.d", ended by LF or CRLF): bytes read at the start of
+// a request head, not in the middle of one or of a body.
+func StartsRequest(b []byte) bool {
+	lf := bytes.IndexByte(b, '\n')
+	return lf >= 0 && isRequestLine(bytes.TrimSuffix(b[:lf], []byte("\r")))
 }
 
 // isRequestLine reports whether line looks like "METHOD SP target SP

@@ -32,3 +32,18 @@ func TestBareLFHead(t *testing.T) {
 		}
 	}
 }
+
+func TestStartsRequest(t *testing.T) {
+	for in, want := range map[string]bool{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n": true,
+		"POST /x HTTP/1.0\n":                true,
+		"GET / HTTP/1.1":                    false, // the line has not ended
+		"cd":                                false, // a body's rest
+		"st: a\r\n\r\n":                     false, // a head's rest
+		"\r\nGET / HTTP/1.1\r\n":            false,
+	} {
+		if got := StartsRequest([]byte(in)); got != want {
+			t.Errorf("StartsRequest(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
