@@ -109,9 +109,13 @@ func (rq *request) forwardInterim(h *fasthttp.ResponseHeader) {
 	rq.interimBuf = h.AppendBytes(rq.interimBuf[:0])
 	// ctx.Conn: under TLS, the TLS connection. fasthttp sets the write
 	// deadline only for the final response: until then the last one's is
-	// in force, or none.
+	// in force, or none. write_timeout 0 is none.
 	conn := ctx.Conn()
-	if conn.SetWriteDeadline(time.Now().Add(rq.srv.writeTimeout)) != nil {
+	var deadline time.Time
+	if wt := rq.srv.writeTimeout; wt > 0 {
+		deadline = time.Now().Add(wt)
+	}
+	if conn.SetWriteDeadline(deadline) != nil {
 		return
 	}
 	if _, err := conn.Write(rq.interimBuf); err != nil {

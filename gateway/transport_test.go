@@ -465,8 +465,17 @@ func TestAnInterimResponseAfterAnIdleSpellReachesATLSClient(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeSelfSigned(t, certFile, keyFile, "x")
-	s := startGateway(t, strings.Replace(gatewayYAML(rb.Addr), "log:",
-		fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\nserver: {write_timeout: 500ms}\nlog:", certFile, keyFile), 1))
+	// write_timeout 0 is none: the 103 must not get a deadline of now.
+	for _, wt := range []string{"500ms", "0s"} {
+		t.Run("write_timeout "+wt, func(t *testing.T) {
+			interimAfterIdle(t, strings.Replace(gatewayYAML(rb.Addr), "log:",
+				fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\nserver: {write_timeout: %s}\nlog:", certFile, keyFile, wt), 1))
+		})
+	}
+}
+
+func interimAfterIdle(t *testing.T, yaml string) {
+	s := startGateway(t, yaml)
 	c, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // self-signed test cert
 	if err != nil {
 		t.Fatal(err)
