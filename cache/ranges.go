@@ -77,16 +77,13 @@ func ParseRange(v []byte, size int64) (first, last int64, a RangeAnswer) {
 	return first, min(last, size-1), RangePartial
 }
 
-// parseDigits reads 1*DIGIT that fits an int64.
+// parseDigits reads 1*DIGIT that fits an int64 (18 digits do).
 func parseDigits(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
+	if len(b) == 0 || len(b) > 18 || !allDigits(b) {
 		return 0, false
 	}
 	var n int64
 	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
