@@ -70,8 +70,8 @@ type Options struct {
 	// lease, poll). Default 20ms. A slower answer is a miss.
 	RedisTimeout time.Duration `mapstructure:"redis_timeout"`
 
-	// WriteTimeout bounds one batch of asynchronous L2 writes. Default
-	// 250ms.
+	// WriteTimeout bounds each round trip of a batch of asynchronous L2
+	// writes (the writes between two purges, one purge). Default 250ms.
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
 
 	// WriteQueue is how many L2 writes may wait; more are dropped and

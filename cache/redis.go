@@ -51,6 +51,7 @@ type writeJob struct {
 	leaseHash  uint64
 	invalidate []byte // delete every entry of this URL
 	message    string // publish this purge message
+	tries      uint8  // earlier attempts at the purge (retryPurge)
 }
 
 type stored struct {
@@ -303,10 +304,11 @@ func (r *Redis) writer(q chan writeJob) {
 func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 	if !r.br.allow() {
 		r.skipped.Add(1)
-		r.writeDrops.Add(uint64(len(batch)))
 		for _, j := range batch {
-			if j.invalidate != nil {
-				r.inval.finish(Hash(j.invalidate)) // dropped: nothing to wait for
+			if j.invalidate != nil || j.message != "" {
+				r.retryPurge(j)
+			} else {
+				r.writeDrops.Add(1)
 			}
 		}
 		return buf
@@ -334,7 +336,12 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 				renew()
 			}
 			sets = 0
-			keep(r.purgeJob(ctx, j))
+			if perr := r.purgeJob(ctx, j); perr != nil {
+				keep(perr)
+				r.retryPurge(j)
+			} else if j.invalidate != nil {
+				r.inval.finish(Hash(j.invalidate))
+			}
 			renew()
 			continue
 		}
@@ -362,6 +369,43 @@ func (r *Redis) apply(batch []writeJob, buf []byte) []byte {
 	return buf
 }
 
+// maxPurgeTries is how often an invalidation is sent to Redis before its
+// copy there is left to expire (counted in WriteDrops).
+const maxPurgeTries = 3
+
+// retryPurge sends a purge that failed (an error, a timeout, the breaker
+// open) again after BreakerCooldown: a copy an invalidation missed would
+// otherwise be served by every instance until it expires (RFC 9111 §4.4).
+// Until then this instance's reads of the URL's entries stay misses.
+func (r *Redis) retryPurge(j writeJob) {
+	var h uint64
+	if j.invalidate != nil {
+		h = Hash(j.invalidate)
+	}
+	give := func() {
+		r.writeDrops.Add(1)
+		if j.invalidate != nil {
+			r.inval.finish(h)
+		}
+	}
+	if j.tries+1 >= maxPurgeTries {
+		give()
+		return
+	}
+	j.tries++
+	time.AfterFunc(r.o.BreakerCooldown, func() {
+		select {
+		case <-r.stop:
+			give() // closed: nothing will send it
+			return
+		default:
+		}
+		if !r.enqueue(h, j) {
+			give()
+		}
+	})
+}
+
 // exec sends what pipe holds, which stores sets entries.
 func (r *Redis) exec(ctx context.Context, pipe redis.Pipeliner, sets int) error {
 	if pipe.Len() == 0 {
@@ -384,7 +428,6 @@ func (r *Redis) purgeJob(ctx context.Context, j writeJob) error {
 	var err error
 	if j.invalidate != nil {
 		_, err = r.purgeURL(ctx, j.invalidate)
-		r.inval.finish(Hash(j.invalidate))
 	}
 	if j.message != "" {
 		if perr := r.c.Publish(ctx, r.o.PurgeChannel, j.message).Err(); perr != nil && err == nil {

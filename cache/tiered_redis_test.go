@@ -405,3 +405,24 @@ func TestAFillStoredAfterAnInvalidationSurvivesIt(t *testing.T) {
 		return e != nil && string(e.Body) == "new"
 	})
 }
+
+// A purge that fails (Redis paused past the write timeout) is sent again
+// after BreakerCooldown: the invalidated copy used to stay in Redis, for
+// every instance to read, until it expired.
+func TestAFailedPurgeIsSentAgain(t *testing.T) {
+	srv := testnet.StartRedis(t)
+	c := newClient(t, srv)
+	tc := newTestTieredRedis(t, c, newClock(), func(o *Options) { o.WriteTimeout = 100 * time.Millisecond })
+	r := req("GET", "/orders/1")
+	if res := get(tc, r, answer(200, "old", "Cache-Control", "max-age=600")); !res.Stored {
+		t.Fatalf("not stored: %+v", res)
+	}
+	eventually(t, 2*time.Second, "the entry in L2", func() bool { return tc.l2.Get(AppendKey(nil, r)) != nil })
+	srv.Pause()
+	tc.Invalidate([]byte("api.example.com"), r.Path)
+	time.Sleep(300 * time.Millisecond) // the purge times out
+	srv.Resume()
+	eventually(t, 5*time.Second, "the invalidated entry gone from L2", func() bool {
+		return tc.l2.Get(AppendKey(nil, r)) == nil && tc.l2.inval.queued.Load() == 0
+	})
+}
