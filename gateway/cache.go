@@ -82,7 +82,7 @@ func (rq *request) readCacheFields() bool {
 	c := &rq.creq
 	c.CacheControl, c.Authorization, c.IfNoneMatch, c.IfModifiedSince = cache.CacheControl{}, false, nil, nil
 	rq.byteRange = nil
-	hasCC, pragmaNoCache := false, false
+	hasCC, pragmaNoCache, ranges := false, false, 0
 	for k, v := range rq.ctx.Request.Header.All() {
 		if len(k) < 5 {
 			continue
@@ -106,6 +106,7 @@ func (rq *request) readCacheFields() bool {
 			if rq.ctx.IsGet() {
 				rq.byteRange = append(rq.rangeBuf[:0], v...)
 				rq.rangeBuf = rq.byteRange
+				ranges++
 			}
 		case httpsafe.EqualFold(k, "if-match"), httpsafe.EqualFold(k, "if-unmodified-since"),
 			httpsafe.EqualFold(k, "if-range"):
@@ -114,6 +115,11 @@ func (rq *request) readCacheFields() bool {
 	}
 	if !hasCC && pragmaNoCache {
 		c.CacheControl.NoCache = true
+	}
+	if ranges > 1 {
+		// Range is one value (RFC 9110 §14.2): two lines are invalid, and
+		// an invalid Range is ignored.
+		rq.byteRange = nil
 	}
 	return true
 }

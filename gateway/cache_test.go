@@ -224,6 +224,13 @@ func TestCacheServesRangesFromAStoredResponse(t *testing.T) {
 	if n := o.count("/c/ranged"); n != 1 {
 		t.Errorf("the backend saw %d requests, want 1", n)
 	}
+	// Two Range lines are an invalid Range (one value, RFC 9110 §14.2):
+	// ignored, not the last line's range.
+	rc := testnet.Dial(t, s.Addr().String())
+	rc.Send(t, "GET /c/ranged?cc=max-age%3D60 HTTP/1.1\r\nHost: "+s.Addr().String()+"\r\nRange: bytes=0-1\r\nRange: bytes=3-4\r\n\r\n")
+	if r, body := rc.ReadResponse(t, "GET"); r.StatusCode != 200 || string(body) != whole {
+		t.Errorf("two Range lines: %d %q, want the whole 200", r.StatusCode, body)
+	}
 	if r := do(t, "HEAD", url, "", "Range", "bytes=0-1"); r.status != 200 || !strings.Contains(r.header.Get("Cache-Status"), "hit") {
 		t.Errorf("HEAD with Range: %d %q, want the stored 200", r.status, r.header.Get("Cache-Status"))
 	}

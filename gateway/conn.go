@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/netip"
@@ -93,8 +94,11 @@ type yieldConn struct {
 	// request, into an empty buffer: nothing of it or after it was
 	// buffered, so fasthttp had written out the answers before it
 	// (forwardInterim).
-	headStart, bareHead, bodyStreamed, headFresh bool
-	readBuf                                      int
+	// bareNext: those bytes ended with another request's head that
+	// fasthttp would wait on; unlike bareHead it outlives the request
+	// they began, for the read the next one makes.
+	headStart, bareHead, bareNext, bodyStreamed, headFresh bool
+	readBuf                                                int
 
 	// linger: the gateway refused a request and closes the connection
 	// with the client's bytes perhaps still unread (lingerClose).
@@ -147,7 +151,7 @@ const (
 //     saving (6.0 → 6.4 µs per hit, against 6.9 without yielding) with the
 //     p99 of not yielding.
 func (c *yieldConn) Read(p []byte) (int, error) {
-	if c.bareHead {
+	if c.bareHead || c.bareNext {
 		return 0, httpsafe.ErrBareLFHead
 	}
 	n, err := c.read(p)
@@ -155,9 +159,16 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 		c.headStart = false
 		// Only into an empty buffer: bytes buffered before may be the
 		// start of this head (a pipelined request) or all of it.
-		if len(p) == c.readBuf && httpsafe.StartsRequest(p[:n]) {
+		if b := p[:n]; len(p) == c.readBuf && httpsafe.StartsRequest(b) {
 			c.headFresh = true
-			c.bareHead = httpsafe.BareLFHead(p[:n])
+			switch end := bytes.Index(b, crlfcrlf); {
+			case end < 0:
+				c.bareHead = httpsafe.BareLFHead(b)
+			case end+len(crlfcrlf) < n:
+				// More than one head: a body, or requests pipelined
+				// behind this one, the last of which may be bare.
+				c.bareNext = httpsafe.BareLFHeadAfter(b)
+			}
 		}
 	}
 	return n, err
@@ -199,6 +210,8 @@ func (c *yieldConn) read(p []byte) (int, error) {
 // put the look in the wrong place. BareLFHead errs towards waiting when it
 // is not at a request line.
 func (c *yieldConn) expectHead() { c.headStart = true }
+
+var crlfcrlf = []byte("\r\n\r\n")
 
 // yieldNow reports whether this read yields first, by the rule above, and
 // moves the rule on.

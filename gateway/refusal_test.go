@@ -176,17 +176,28 @@ func TestAHeadEndedByABareLFIsRefusedAtOnce(t *testing.T) {
 		"GET /echo/x HTTP/1.1\r\nHost: a\r\nX: b\n\n",
 		"POST /echo/x HTTP/1.1\nHost: a\nContent-Length: 2\n\nhi",
 	} {
-		for _, after := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%q, after a request: %v", head, after), func(t *testing.T) {
+		for _, mode := range []string{"alone", "after a request", "pipelined behind one"} {
+			after := mode != "alone"
+			t.Run(fmt.Sprintf("%q, %s", head, mode), func(t *testing.T) {
 				rc := testnet.Dial(t, s.Addr().String())
 				before := o.Requests()
-				if after {
-					rc.Send(t, "GET /echo/first HTTP/1.1\r\nHost: a\r\n\r\n")
+				const first = "GET /echo/first HTTP/1.1\r\nHost: a\r\n\r\n"
+				switch mode {
+				case "after a request":
+					rc.Send(t, first)
 					if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
 						t.Fatalf("first request: %v", r)
 					}
+					rc.Send(t, head)
+				case "pipelined behind one":
+					rc.Send(t, first+head)
+					soon(rc)
+					if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
+						t.Fatalf("first request: %v", r)
+					}
+				default:
+					rc.Send(t, head)
 				}
-				rc.Send(t, head)
 				soon(rc)
 				r, body := rc.ReadResponse(t, "GET")
 				if r.StatusCode != 400 || !strings.Contains(string(body), "bare LF") {

@@ -44,6 +44,15 @@ func StartsRequest(b []byte) bool {
 	return lf >= 0 && isRequestLine(bytes.TrimSuffix(b[:lf], []byte("\r")))
 }
 
+// BareLFHeadAfter reports whether b, the first bytes read of a request that
+// ended its head with CRLFCRLF, end with another request pipelined behind
+// it (or behind several) whose head BareLFHead would refuse: what follows
+// b's last CRLFCRLF. A body there does not start with a request line.
+func BareLFHeadAfter(b []byte) bool {
+	i := bytes.LastIndex(b, crlfcrlf)
+	return i >= 0 && BareLFHead(b[i+len(crlfcrlf):])
+}
+
 // isRequestLine reports whether line looks like "METHOD SP target SP
 // HTTP/d.d", enough to tell a request head from other bytes.
 func isRequestLine(line []byte) bool {

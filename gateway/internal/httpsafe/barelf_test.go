@@ -33,6 +33,21 @@ func TestBareLFHead(t *testing.T) {
 	}
 }
 
+func TestBareLFHeadAfter(t *testing.T) {
+	for in, want := range map[string]bool{
+		"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\nHost: a\n\n":     true,
+		"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\n\n":  true,
+		"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n":   false, // not whole yet
+		"POST /a HTTP/1.1\r\nContent-Length: 4\r\n\r\na\n\nb":                false, // a body
+		"POST /a HTTP/1.1\r\nContent-Length: 20\r\n\r\nx GET / HTTP/1.1\n\n": false,
+		"GET /a HTTP/1.1\r\nHost: a\r\n\r\n":                                 false,
+	} {
+		if got := BareLFHeadAfter([]byte(in)); got != want {
+			t.Errorf("BareLFHeadAfter(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
 func TestStartsRequest(t *testing.T) {
 	for in, want := range map[string]bool{
 		"GET / HTTP/1.1\r\nHost: a\r\n\r\n": true,
