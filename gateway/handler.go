@@ -113,6 +113,10 @@ func (s *Server) route(rq *request) bool {
 // A body read that timed out because headerReceived refused the head gets
 // the head's refusal, not 408.
 func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	if c := ctx.Conn(); c != nil {
+		// fasthttp writes this answer under the last response's deadline.
+		_ = s.freshWriteDeadline(c)
+	}
 	rq := s.acquire(ctx)
 	defer s.release(rq)
 	defer s.finish(rq)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -111,11 +112,7 @@ func (rq *request) forwardInterim(h *fasthttp.ResponseHeader) {
 	// deadline only for the final response: until then the last one's is
 	// in force, or none. write_timeout 0 is none.
 	conn := ctx.Conn()
-	var deadline time.Time
-	if wt := rq.srv.writeTimeout; wt > 0 {
-		deadline = time.Now().Add(wt)
-	}
-	if conn.SetWriteDeadline(deadline) != nil {
+	if rq.srv.freshWriteDeadline(conn) != nil {
 		return
 	}
 	if _, err := conn.Write(rq.interimBuf); err != nil {
@@ -123,6 +120,18 @@ func (rq *request) forwardInterim(h *fasthttp.ResponseHeader) {
 		ctx.SetConnectionClose()
 		_ = conn.Close()
 	}
+}
+
+// freshWriteDeadline puts write_timeout from now in force on conn before a
+// write fasthttp sets no deadline for (an interim response, the answer to
+// a request it could not read): the last response's, long past on a
+// connection that was idle, would fail it. write_timeout 0 is none.
+func (s *Server) freshWriteDeadline(conn net.Conn) error {
+	var deadline time.Time
+	if s.writeTimeout > 0 {
+		deadline = time.Now().Add(s.writeTimeout)
+	}
+	return conn.SetWriteDeadline(deadline)
 }
 
 // noBackend records why no attempt could even start.

@@ -241,3 +241,23 @@ func TestAHeadEndedByABareLFIsRefusedAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// fasthttp writes the answer to a request it could not read (a 408 for a
+// head that stopped coming) without setting a write deadline: the last
+// response's was in force, long past on a kept-alive connection by then,
+// and the 408 was never written (the connection closed silently).
+func TestATimedOutHeadOnAKeptAliveConnectionGetsIts408(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 600ms, write_timeout: 200ms}\nlog:", 1))
+	rc := testnet.Dial(t, s.Addr().String())
+	rc.Send(t, "GET /echo/first HTTP/1.1\r\nHost: a\r\n\r\n")
+	if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
+		t.Fatalf("first request: %v", r)
+	}
+	time.Sleep(100 * time.Millisecond)
+	rc.Send(t, "GET /echo/second HTTP/1.1\r\nHost: a\r\n") // and no more
+	_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 408 {
+		t.Fatalf("status %d, want 408", r.StatusCode)
+	}
+}
