@@ -121,6 +121,12 @@ func readHead(resp *fasthttp.Response, br *bufio.Reader, interim Interim) error 
 			interim(&resp.Header)
 		}
 		if err := checkHead(br); err != nil {
+			if err == io.EOF { //nolint:errorlint // checkHead's own sentinel
+				// Not the keep-alive race that io.EOF stands for (a
+				// pooled connection closed before any byte): the backend
+				// answered, then closed. Not resent as if unanswered.
+				return io.ErrUnexpectedEOF
+			}
 			return err
 		}
 		if err := resp.Header.Read(br); err != nil {

@@ -499,3 +499,33 @@ func interimAfterIdle(t *testing.T, yaml string) {
 		_, _ = io.ReadFull(br, make([]byte, 2))
 	}
 }
+
+// A backend that sends an interim response and then closes has answered:
+// the request reached it, and a GET is not sent again as if the pooled
+// connection had been closed before any byte (the keep-alive race).
+func TestAnInterimResponseThenACloseIsNotResent(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
+		if r.Index == 0 { // a first answer pools the connection: the race is a pooled one's
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+		_ = c.Close()
+	})
+	s := startGateway(t, gatewayYAML(rb.Addr))
+	rc := testnet.Dial(t, s.Addr().String())
+	rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
+		t.Fatalf("first request: %v", r)
+	}
+	rc.Send(t, "GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if head := readRawHead(t, rc.R); !strings.HasPrefix(head, "HTTP/1.1 103 ") {
+		t.Fatalf("first head:\n%s", head)
+	}
+	if head := readRawHead(t, rc.R); !strings.HasPrefix(head, "HTTP/1.1 502 ") {
+		t.Fatalf("final head:\n%s\nwant 502", head)
+	}
+	if n := rb.Requests(); n != 2 {
+		t.Errorf("the backend got %d requests, want 2 (the second once)", n)
+	}
+}

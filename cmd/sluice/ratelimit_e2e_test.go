@@ -26,6 +26,8 @@ func TestAClientOverItsLimitIsRefusedAndOthersAreNot(t *testing.T) {
 	bin := buildBinary(t)
 	orig := testnet.FreeAddr(t)
 	start(t, bin, "origin", "-listen", orig)
+	// The polite client's first request must not race the origin's start.
+	testnet.Eventually(t, "the origin to answer", func() bool { st, _, _ := get("http://" + orig + "/healthz"); return st == 200 })
 	listen, admin := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
 	yaml := fmt.Sprintf(`listen: %s
