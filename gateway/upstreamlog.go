@@ -37,7 +37,8 @@ func newFailureLog(log *slog.Logger) *failureLog {
 }
 
 // record counts one failure and logs it when the key's interval has passed,
-// with the number of failures the line stands for.
+// with the number of failures the line stands for. The error logged is this
+// one's: the others counted share its kind, not its text.
 func (f *failureLog) record(pool, backend, kind string, err error) {
 	k := failureKey{pool, backend, kind}
 	v, ok := f.keys.Load(k)
