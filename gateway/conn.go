@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"net/netip"
@@ -159,16 +158,8 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 		c.headStart = false
 		// Only into an empty buffer: bytes buffered before may be the
 		// start of this head (a pipelined request) or all of it.
-		if b := p[:n]; len(p) == c.readBuf && httpsafe.StartsRequest(b) {
-			c.headFresh = true
-			switch end := bytes.Index(b, crlfcrlf); {
-			case end < 0:
-				c.bareHead = httpsafe.BareLFHead(b)
-			case end+len(crlfcrlf) < n:
-				// More than one head: a body, or requests pipelined
-				// behind this one, the last of which may be bare.
-				c.bareNext = httpsafe.BareLFHeadAfter(b)
-			}
+		if len(p) == c.readBuf {
+			c.headFresh, c.bareHead, c.bareNext = httpsafe.LookAtHead(p[:n])
 		}
 	}
 	return n, err
@@ -210,8 +201,6 @@ func (c *yieldConn) read(p []byte) (int, error) {
 // put the look in the wrong place. BareLFHead errs towards waiting when it
 // is not at a request line.
 func (c *yieldConn) expectHead() { c.headStart = true }
-
-var crlfcrlf = []byte("\r\n\r\n")
 
 // yieldNow reports whether this read yields first, by the rule above, and
 // moves the rule on.

@@ -416,16 +416,20 @@ func TestInterimResponsesAreForwarded(t *testing.T) {
 	// first's final one, still in fasthttp's write buffer: it is dropped.
 	pc := testnet.Dial(t, s.Addr().String())
 	pc.Send(t, "GET /echo/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/2 HTTP/1.1\r\nHost: a\r\n\r\n")
-	var got []string
-	for finals := 0; finals < 2 && len(got) < 4; {
-		status := readRawHead(t, pc.R)[9:12]
-		got = append(got, status)
-		if status == "200" {
-			finals++
-			_, _ = io.ReadFull(pc.R, make([]byte, 2)) // "ok"
+	// statuses reads heads until two final answers ("ok" each) have come.
+	statuses := func(c *testnet.Conn) string {
+		var got []string
+		for finals := 0; finals < 2 && len(got) < 4; {
+			status := readRawHead(t, c.R)[9:12]
+			got = append(got, status)
+			if status == "200" {
+				finals++
+				_, _ = io.ReadFull(c.R, make([]byte, 2)) // "ok"
+			}
 		}
+		return strings.Join(got, " ")
 	}
-	if strings.Join(got, " ") != "103 200 200" {
+	if got := statuses(pc); got != "103 200 200" {
 		t.Errorf("pipelined: statuses %v, want 103 200 200", got)
 	}
 	// The same when only the second request's body came in a read of its
@@ -434,16 +438,7 @@ func TestInterimResponsesAreForwarded(t *testing.T) {
 	pc.Send(t, "GET /echo/1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo/2 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab")
 	time.Sleep(50 * time.Millisecond)
 	pc.Send(t, "cd")
-	got = got[:0]
-	for finals := 0; finals < 2 && len(got) < 4; {
-		status := readRawHead(t, pc.R)[9:12]
-		got = append(got, status)
-		if status == "200" {
-			finals++
-			_, _ = io.ReadFull(pc.R, make([]byte, 2))
-		}
-	}
-	if strings.Join(got, " ") != "103 200 200" {
+	if got := statuses(pc); got != "103 200 200" {
 		t.Errorf("pipelined, the body apart: statuses %v, want 103 200 200", got)
 	}
 

@@ -22,26 +22,52 @@ var crlfcrlf = []byte("\r\n\r\n")
 // does not start with a request line (the start of a TLS record, a body),
 // so a caller unsure where b starts errs towards waiting, as before.
 func BareLFHead(b []byte) bool {
-	if bytes.Contains(b, crlfcrlf) {
-		return false // fasthttp ends the head there: Check reads it
-	}
-	lf := bytes.IndexByte(b, '\n')
-	if !StartsRequest(b) {
-		return false
-	}
-	rest := b[lf:] // from the request line's LF: "\n\n" may be a bare request without fields
+	lf := requestLineEnd(b)
+	return lf >= 0 && !bytes.Contains(b, crlfcrlf) && bareBlankAfter(b[lf:])
+}
+
+// bareBlankAfter reports whether rest, a head from its request line's LF
+// on, holds a blank line fasthttp will not end the head at.
+func bareBlankAfter(rest []byte) bool {
 	if bytes.HasPrefix(rest, []byte("\n\r\n")) {
 		return false // no fields and a CRLF blank line: fasthttp takes it
 	}
+	// "\n\n" from the request line's LF: a bare request without fields.
 	return bytes.Contains(rest, []byte("\n\n")) || bytes.Contains(rest, []byte("\n\r\n"))
 }
 
-// StartsRequest reports whether b begins with a whole request line ("METHOD
-// SP target SP HTTP/d.d", ended by LF or CRLF): bytes read at the start of
-// a request head, not in the middle of one or of a body.
-func StartsRequest(b []byte) bool {
+// requestLineEnd is the index of the LF ending the request line ("METHOD SP
+// target SP HTTP/d.d", ended by LF or CRLF) b starts with, or -1 when b
+// does not start with a whole one: bytes read in the middle of a head or of
+// a body.
+func requestLineEnd(b []byte) int {
 	lf := bytes.IndexByte(b, '\n')
-	return lf >= 0 && isRequestLine(bytes.TrimSuffix(b[:lf], []byte("\r")))
+	if lf < 0 || !isRequestLine(bytes.TrimSuffix(b[:lf], []byte("\r"))) {
+		return -1
+	}
+	return lf
+}
+
+// LookAtHead reads b, the first bytes read of a request head into an empty
+// buffer, in one pass for what the connection needs to know: starts, they
+// begin with a request line; bare, that head is one BareLFHead refuses;
+// next, whole heads are followed by one BareLFHeadAfter refuses. An
+// ordinary request costs a search for its line's end and one for
+// CRLFCRLF.
+func LookAtHead(b []byte) (starts, bare, next bool) {
+	lf := requestLineEnd(b)
+	if lf < 0 {
+		return false, false, false
+	}
+	switch end := bytes.Index(b, crlfcrlf); {
+	case end < 0:
+		return true, bareBlankAfter(b[lf:]), false
+	case end+len(crlfcrlf) < len(b):
+		// More than one head: a body, or requests pipelined behind this
+		// one, the last of which may be bare.
+		return true, false, BareLFHeadAfter(b)
+	}
+	return true, false, false
 }
 
 // BareLFHeadAfter reports whether b, the first bytes read of a request that

@@ -48,17 +48,24 @@ func TestBareLFHeadAfter(t *testing.T) {
 	}
 }
 
-func TestStartsRequest(t *testing.T) {
-	for in, want := range map[string]bool{
-		"GET / HTTP/1.1\r\nHost: a\r\n\r\n": true,
-		"POST /x HTTP/1.0\n":                true,
-		"GET / HTTP/1.1":                    false, // the line has not ended
-		"cd":                                false, // a body's rest
-		"st: a\r\n\r\n":                     false, // a head's rest
-		"\r\nGET / HTTP/1.1\r\n":            false,
+func TestLookAtHead(t *testing.T) {
+	for _, tc := range []struct {
+		in                 string
+		starts, bare, next bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true, false, false},
+		{"POST /x HTTP/1.0\n", true, false, false}, // not whole yet
+		{"GET / HTTP/1.1\nHost: a\n\n", true, true, false},
+		{"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\nHost: a\n\n", true, false, true},
+		{"POST /a HTTP/1.1\r\nContent-Length: 4\r\n\r\na\n\nb", true, false, false},
+		{"GET / HTTP/1.1", false, false, false}, // the line has not ended
+		{"cd", false, false, false},             // a body's rest
+		{"st: a\r\n\r\n", false, false, false},  // a head's rest
+		{"\r\nGET / HTTP/1.1\r\n", false, false, false},
 	} {
-		if got := StartsRequest([]byte(in)); got != want {
-			t.Errorf("StartsRequest(%q) = %v, want %v", in, got, want)
+		starts, bare, next := LookAtHead([]byte(tc.in))
+		if starts != tc.starts || bare != tc.bare || next != tc.next {
+			t.Errorf("LookAtHead(%q) = %v, %v, %v; want %v, %v, %v", tc.in, starts, bare, next, tc.starts, tc.bare, tc.next)
 		}
 	}
 }
