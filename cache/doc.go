@@ -34,7 +34,8 @@
 // fetch or with the stored entry to revalidate (send its Validators, not
 // the client's conditionals), in the request's own goroutine. Tiered decides
 // storability (Storable), builds the Entry, applies a 304 to the stored
-// entry (RFC 9111 §4.3.4), serves stale under stale-if-error when the
+// entry (RFC 9111 §4.3.4), serves stale under stale-if-error (the
+// response's, the request's or the route's, Policy.StaleIfError) when the
 // origin fails, stores in L1 at once and in L2 through the write queue, and
 // evaluates the client's own If-None-Match/If-Modified-Since. Result says
 // which tier answered (Tier), why the origin was asked (Fwd, RFC 9211's

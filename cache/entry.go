@@ -178,7 +178,7 @@ func (e *Entry) usable(r *Request, now time.Time) Decision {
 // staleIfError reports whether the entry may answer r, stale, after the
 // origin failed.
 func (e *Entry) staleIfError(r *Request, now time.Time) bool {
-	return StaleIfError(e.lifetime, e.Age(now), &e.cc, &r.CacheControl)
+	return StaleIfError(e.lifetime, e.Age(now), &e.cc, &r.CacheControl, r.Policy.StaleIfError)
 }
 
 // notModified evaluates r's own conditional fields against the entry.
@@ -191,10 +191,12 @@ func (e *Entry) notModified(r *Request, now time.Time) bool {
 }
 
 // keepFor is how long a store keeps the entry from now: what is left of its
-// freshness, plus the longest stale-* window, or keepStale when that is
-// longer and the entry can be revalidated. Zero or less: do not store.
-func (e *Entry) keepFor(now time.Time, keepStale time.Duration) time.Duration {
-	window := max(e.cc.StaleWhileRevalidate.Duration(), e.cc.StaleIfError.Duration())
+// freshness, plus the longest stale-* window (the route's stale-if-error,
+// routeSIE, where the entry allows it), or keepStale when that is longer
+// and the entry can be revalidated. Zero or less: do not store.
+func (e *Entry) keepFor(now time.Time, keepStale, routeSIE time.Duration) time.Duration {
+	window := max(e.cc.StaleWhileRevalidate.Duration(), e.cc.StaleIfError.Duration(),
+		routeWindow(e.lifetime, &e.cc, routeSIE))
 	if len(e.etag) > 0 || !e.lastModified.IsZero() {
 		window = max(window, keepStale)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -85,6 +86,9 @@ type Fields interface {
 type Policy struct {
 	// Heuristic gives freshness to responses without explicit expiry.
 	Heuristic Heuristic
+	// StaleIfError is the route's own stale-if-error window (see
+	// RouteOptions.StaleIfError); 0: none.
+	StaleIfError time.Duration
 	// MaxEntry is the largest body stored, in bytes. The gateway can mark
 	// a response with a larger Content-Length as Streamed without buffering
 	// it.

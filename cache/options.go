@@ -215,6 +215,17 @@ type RouteOptions struct {
 	// status codes cacheable by default and public responses. nil (unset):
 	// DefaultHeuristicMax; 0 turns it off.
 	HeuristicMax *time.Duration `mapstructure:"heuristic_max"`
+	// StaleIfError is how long past its freshness a stored response may
+	// answer when the backend fails to (no response: refused, closed,
+	// timed out; or 500, 502, 503, 504), as if it had said
+	// stale-if-error (RFC 5861 §4). RFC 9111 §4.2.4 lets a cache that cannot
+	// reach the origin serve stale; this is the operator's bound on it. It
+	// applies only to responses that were fresh for some time, and never
+	// to one with must-revalidate, proxy-revalidate, no-cache or s-maxage,
+	// or to a request with no-cache; a longer stale-if-error from the
+	// response or the request wins. Default 0: off, as in nginx, since a
+	// stale answer the origin did not allow is the operator's call.
+	StaleIfError time.Duration `mapstructure:"stale_if_error"`
 	// MaxEntry is the largest response body stored for the route, in
 	// bytes. Default Options.MaxEntry. Larger responses pass through
 	// uncached.
@@ -233,6 +244,9 @@ func (o *RouteOptions) Validate() error {
 	}
 	if o.HeuristicMax != nil && *o.HeuristicMax < 0 {
 		errs = append(errs, &FieldError{Path: "heuristic_max", Err: fmt.Errorf("%s must not be negative", *o.HeuristicMax)})
+	}
+	if o.StaleIfError < 0 {
+		errs = append(errs, &FieldError{Path: "stale_if_error", Err: fmt.Errorf("%s must not be negative", o.StaleIfError)})
 	}
 	if o.MaxEntry < 0 {
 		errs = append(errs, &FieldError{Path: "max_entry", Err: fmt.Errorf("%d must not be negative", o.MaxEntry)})
@@ -259,7 +273,8 @@ func NewPolicy(o RouteOptions, defaults Options) (*Policy, error) {
 		return nil, err
 	}
 	d := defaults.WithDefaults()
-	p := &Policy{Heuristic: Heuristic{Fixed: o.DefaultTTL, LastModifiedMax: DefaultHeuristicMax}, MaxEntry: o.MaxEntry}
+	p := &Policy{Heuristic: Heuristic{Fixed: o.DefaultTTL, LastModifiedMax: DefaultHeuristicMax},
+		StaleIfError: o.StaleIfError, MaxEntry: o.MaxEntry}
 	if o.HeuristicMax != nil {
 		p.Heuristic.LastModifiedMax = *o.HeuristicMax
 	}

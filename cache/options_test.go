@@ -55,6 +55,7 @@ func TestRouteOptions(t *testing.T) {
 		{"negative default_ttl", RouteOptions{DefaultTTL: -1}, "default_ttl"},
 		{"negative max_entry", RouteOptions{MaxEntry: -1}, "max_entry"},
 		{"negative heuristic_max", RouteOptions{HeuristicMax: new(time.Duration(-1))}, "heuristic_max"},
+		{"negative stale_if_error", RouteOptions{StaleIfError: -1}, "stale_if_error"},
 		{"unknown key part", RouteOptions{Key: []string{"body:x"}}, "key[0]"},
 		{"repeated key part", RouteOptions{Key: []string{"header:Accept", "header:accept"}}, "key[1]: \"header:accept\" repeats key[0]"},
 	}
@@ -94,5 +95,8 @@ func TestNewPolicy(t *testing.T) {
 		if want := (Heuristic{Fixed: time.Minute, LastModifiedMax: tt.want}); p.Heuristic != want {
 			t.Errorf("heuristic_max %v: heuristic %+v, want %+v", tt.want, p.Heuristic, want)
 		}
+	}
+	if p, err := NewPolicy(RouteOptions{StaleIfError: time.Minute}, Options{}); err != nil || p.StaleIfError != time.Minute {
+		t.Errorf("stale_if_error 1m: policy %+v, %v", p, err)
 	}
 }

@@ -248,18 +248,33 @@ func Usable(lifetime, age time.Duration, resp, req *CacheControl) Decision {
 // StaleIfError reports whether a stored response may be served, stale,
 // because the origin failed (no response, or 500, 502, 503, 504) while it
 // was being revalidated (RFC 5861 §4). The window is the larger of the
-// response's and the request's stale-if-error; must-revalidate,
+// response's and the request's stale-if-error and, where it applies
+// (routeWindow), the route's own (configured); must-revalidate,
 // proxy-revalidate and a response no-cache forbid it, and so does a request
 // no-cache unless the request itself carries stale-if-error.
-func StaleIfError(lifetime, age time.Duration, resp, req *CacheControl) bool {
+func StaleIfError(lifetime, age time.Duration, resp, req *CacheControl, configured time.Duration) bool {
 	if resp.MustRevalidate || resp.ProxyRevalidate || resp.NoCache {
 		return false
 	}
 	if req.NoCache && !req.StaleIfError.Set {
 		return false
 	}
-	window := max(resp.StaleIfError.Duration(), req.StaleIfError.Duration())
+	window := max(resp.StaleIfError.Duration(), req.StaleIfError.Duration(), routeWindow(lifetime, resp, configured))
 	return max(0, age-lifetime) < window
+}
+
+// routeWindow is the part of a route's configured stale-if-error window
+// that a stored response allows: none for a response that was never fresh
+// (the origin asked for every use to be checked) or that carries s-maxage
+// (which implies proxy-revalidate in a shared cache, RFC 9111 §5.2.2.10), or
+// must-revalidate, proxy-revalidate or no-cache. Only the origin's own
+// stale-if-error overrides those.
+func routeWindow(lifetime time.Duration, resp *CacheControl, configured time.Duration) time.Duration {
+	if configured <= 0 || lifetime <= 0 || resp.SMaxAge.Set ||
+		resp.MustRevalidate || resp.ProxyRevalidate || resp.NoCache {
+		return 0
+	}
+	return configured
 }
 
 // OriginFailed reports whether a fill counts as an error for stale-if-error:

@@ -247,25 +247,40 @@ func TestStaleIfError(t *testing.T) {
 	cc := func(s string) CacheControl { return ParseCacheControl([]byte(s)) }
 	const s = time.Second
 	tests := []struct {
-		name      string
-		age       time.Duration
-		resp, req string
-		want      bool
+		name       string
+		age        time.Duration
+		resp, req  string
+		configured time.Duration // the route's stale_if_error
+		want       bool
 	}{
-		{"RFC 5861 §4 within the response window", 100 * s, "max-age=60, stale-if-error=60", "", true},
-		{"RFC 5861 §4 past the response window", 130 * s, "max-age=60, stale-if-error=60", "", false},
-		{"RFC 5861 §4 the request window counts too", 100 * s, "max-age=60", "stale-if-error=60", true},
-		{"RFC 5861 §4 without a window nothing stale is served", 61 * s, "max-age=60", "", false},
-		{"§5.2.2.2 must-revalidate forbids stale-if-error", 100 * s, "max-age=60, must-revalidate, stale-if-error=600", "", false},
-		{"§5.2.2.8 proxy-revalidate forbids stale-if-error", 100 * s, "max-age=60, proxy-revalidate, stale-if-error=600", "", false},
-		{"§5.2.2.4 response no-cache forbids stale-if-error", 100 * s, "max-age=60, no-cache, stale-if-error=600", "", false},
-		{"§5.2.1.4 request no-cache forbids the response window", 100 * s, "max-age=60, stale-if-error=600", "no-cache", false},
-		{"§5.2.1.4 request no-cache with its own window allows it", 100 * s, "max-age=60", "no-cache, stale-if-error=600", true},
+		{"RFC 5861 §4 within the response window", 100 * s, "max-age=60, stale-if-error=60", "", 0, true},
+		{"RFC 5861 §4 past the response window", 130 * s, "max-age=60, stale-if-error=60", "", 0, false},
+		{"RFC 5861 §4 the request window counts too", 100 * s, "max-age=60", "stale-if-error=60", 0, true},
+		{"RFC 5861 §4 without a window nothing stale is served", 61 * s, "max-age=60", "", 0, false},
+		{"§5.2.2.2 must-revalidate forbids stale-if-error", 100 * s, "max-age=60, must-revalidate, stale-if-error=600", "", 0, false},
+		{"§5.2.2.8 proxy-revalidate forbids stale-if-error", 100 * s, "max-age=60, proxy-revalidate, stale-if-error=600", "", 0, false},
+		{"§5.2.2.4 response no-cache forbids stale-if-error", 100 * s, "max-age=60, no-cache, stale-if-error=600", "", 0, false},
+		{"§5.2.1.4 request no-cache forbids the response window", 100 * s, "max-age=60, stale-if-error=600", "no-cache", 0, false},
+		{"§5.2.1.4 request no-cache with its own window allows it", 100 * s, "max-age=60", "no-cache, stale-if-error=600", 0, true},
+		{"§4.2.4 the route's window serves a response that was fresh", 100 * s, "max-age=60", "", 60 * s, true},
+		{"§4.2.4 past the route's window the error goes through", 130 * s, "max-age=60", "", 60 * s, false},
+		{"§4.2.4 a longer response window wins over the route's", 130 * s, "max-age=60, stale-if-error=600", "", 60 * s, true},
+		{"§4.2.4 a response never fresh gets no route window", 30 * s, "max-age=0", "", 60 * s, false},
+		{"§5.2.2.10 s-maxage rules out the route's window", 100 * s, "s-maxage=60", "", 60 * s, false},
+		{"§5.2.2.10 s-maxage keeps the origin's own window", 100 * s, "s-maxage=60, stale-if-error=600", "", 60 * s, true},
+		{"§5.2.2.2 must-revalidate rules out the route's window", 100 * s, "max-age=60, must-revalidate", "", 60 * s, false},
+		{"§5.2.2.8 proxy-revalidate rules out the route's window", 100 * s, "max-age=60, proxy-revalidate", "", 60 * s, false},
+		{"§5.2.2.4 response no-cache rules out the route's window", 100 * s, "max-age=60, no-cache", "", 60 * s, false},
+		{"§5.2.1.4 request no-cache rules out the route's window", 100 * s, "max-age=60", "no-cache", 60 * s, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, req := cc(tt.resp), cc(tt.req)
-			if got := StaleIfError(60*s, tt.age, &resp, &req); got != tt.want {
+			lifetime := resp.MaxAge.Duration() // as Lifetime gives it, for these
+			if resp.SMaxAge.Set {
+				lifetime = resp.SMaxAge.Duration()
+			}
+			if got := StaleIfError(lifetime, tt.age, &resp, &req, tt.configured); got != tt.want {
 				t.Errorf("StaleIfError = %v, want %v", got, tt.want)
 			}
 		})

@@ -209,7 +209,7 @@ func (t *Tiered) Get(r *Request, key []byte, f Filler) Result {
 		if e2 != nil {
 			if res, ok := t.serve(e2, TierL2, r, key, now); ok {
 				t.c.l2Hits.Add(1)
-				t.keepL1(e2, now)
+				t.keepL1(e2, r, now)
 				return res
 			}
 			if m.stale == nil || e2.ResponseTime.After(m.stale.ResponseTime) {
@@ -305,14 +305,14 @@ func (t *Tiered) lookupL2(r *Request, key []byte) (e *Entry, vary bool) {
 func (t *Tiered) variantL2(r *Request, key []byte, marker *Entry) *Entry {
 	v := t.l2.Get(appendVaryKey(nil, key, marker.vary, r.Fields))
 	if v != nil {
-		t.l1.Set(marker, max(time.Second, v.keepFor(t.o.Now(), t.o.KeepStale)))
+		t.l1.Set(marker, max(time.Second, v.keepFor(t.o.Now(), t.o.KeepStale, r.Policy.StaleIfError)))
 	}
 	return v
 }
 
-// keepL1 copies an entry read from L2 into L1.
-func (t *Tiered) keepL1(e *Entry, now time.Time) {
-	t.l1.Set(e, e.keepFor(now, t.o.KeepStale))
+// keepL1 copies an entry read from L2 into L1, for r's route.
+func (t *Tiered) keepL1(e *Entry, r *Request, now time.Time) {
+	t.l1.Set(e, e.keepFor(now, t.o.KeepStale, r.Policy.StaleIfError))
 }
 
 // coalescable reports whether r may lead or join a coalesced fill: only a
@@ -425,7 +425,7 @@ func (t *Tiered) awaitRemote(r *Request, key []byte, h uint64) *Entry {
 				return nil
 			}
 			t.c.leaseHits.Add(1)
-			t.keepL1(e, t.o.Now())
+			t.keepL1(e, r, t.o.Now())
 			return e
 		}
 		if !held {
@@ -472,7 +472,7 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 		if e, ok := stale.revalidated(resp, &m304, r.Policy.Heuristic, now); ok {
 			t.c.updated.Add(1)
 			res := filled(e, TierOrigin, r, fwd, 304, now)
-			if !t.store(e, key, now, h, &leased) {
+			if !t.store(e, r, key, now, h, &leased) {
 				// Fresh for no time: answer this request with it, keep nothing.
 				res.Stored, res.NotStored = false, NotStoredNoFreshness
 				t.drop(stale)
@@ -510,7 +510,7 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 		}
 		e = newEntry(sec, AppendURL(nil, r.Host, r.Path, r.Query), status, resp.Header, resp.Body,
 			vary, surrogateKeys(resp.Header), &meta, Lifetime(&meta, r.Policy.Heuristic))
-		if !t.store(e, key, now, h, &leased) {
+		if !t.store(e, r, key, now, h, &leased) {
 			e, why = nil, NotStoredNoFreshness
 		}
 	}
@@ -532,9 +532,9 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 // in L1, waits until L1 shows it, and queues it for L2 together with the
 // release of the lease, so that instances polling L2 find the entry before
 // the lease is gone. It reports false, storing nothing, when the entry
-// would expire at once.
-func (t *Tiered) store(e *Entry, key []byte, now time.Time, h uint64, leased *bool) bool {
-	ttl := e.keepFor(now, t.o.KeepStale)
+// would expire at once. r is the request that filled it, for its route.
+func (t *Tiered) store(e *Entry, r *Request, key []byte, now time.Time, h uint64, leased *bool) bool {
+	ttl := e.keepFor(now, t.o.KeepStale, r.Policy.StaleIfError)
 	if ttl <= 0 {
 		return false
 	}

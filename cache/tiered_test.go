@@ -206,6 +206,56 @@ func TestTieredStaleIfError(t *testing.T) {
 	}
 }
 
+func TestTieredRouteStaleIfError(t *testing.T) {
+	tests := []struct {
+		name      string
+		cc        string
+		after     time.Duration
+		wantStale bool
+	}{
+		{"RFC 9111 §4.2.4 a backend that fails within the route's window gets stale served", "max-age=1", 10 * time.Second, true},
+		{"RFC 9111 §4.2.4 past the route's window the failure goes through", "max-age=1", 40 * time.Second, false},
+		{"RFC 9111 §5.2.2.10 s-maxage rules the route's window out", "s-maxage=1", 10 * time.Second, false},
+		{"RFC 9111 §5.2.2.2 must-revalidate rules the route's window out", "max-age=1, must-revalidate", 10 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			tc := newTestTiered(t, c, nil)
+			o := &origin{respond: func(_ *Entry, n int32) *Response {
+				if n == 1 {
+					return &Response{Status: 200, Header: fields("Cache-Control", tt.cc), Body: []byte("good")}
+				}
+				return nil // refused, closed, timed out
+			}}
+			r := req("GET", "/a")
+			r.Policy.StaleIfError = 30 * time.Second
+			get(tc, r, o)
+			c.Advance(tt.after)
+			res := get(tc, r, o)
+			if got := res.Entry != nil && res.Stale; got != tt.wantStale {
+				t.Fatalf("served stale = %v, want %v (%+v)", got, tt.wantStale, res)
+			}
+		})
+	}
+}
+
+func TestARouteStaleIfErrorWindowKeepsAnEntryWithoutValidators(t *testing.T) {
+	const s = time.Second
+	now := time.Now()
+	e := newEntry([]byte("k"), []byte("u"), 200, nil, nil, nil, nil, &Meta{RequestTime: now, ResponseTime: now, Date: now}, 10*s)
+	if got := e.keepFor(now, time.Minute, 0); got != 10*s {
+		t.Errorf("without a window: kept %v, want its freshness, 10s (no validator for keep_stale)", got)
+	}
+	if got := e.keepFor(now, time.Minute, 30*s); got != 40*s {
+		t.Errorf("with a route window of 30s: kept %v, want 40s", got)
+	}
+	never := newEntry([]byte("k"), []byte("u"), 200, nil, nil, nil, nil, &Meta{RequestTime: now, ResponseTime: now, Date: now}, 0)
+	if got := never.keepFor(now, time.Minute, 30*s); got > 0 {
+		t.Errorf("a response never fresh: kept %v, want nothing", got)
+	}
+}
+
 func TestTieredStaleWhileRevalidate(t *testing.T) {
 	c := newClock()
 	tc := newTestTiered(t, c, nil)

@@ -56,6 +56,7 @@ func TestSharedSectionsAreRefusedWithTheKeyPath(t *testing.T) {
 		{"a route entry larger than the cache", "cache: {memory: 1MiB}\n", "    cache: {enabled: true, max_entry: 2MiB}\n", "routes[0].cache.max_entry:"},
 		{"a bad cache key part", "", "    cache: {enabled: true, key: [\"body:x\"]}\n", "routes[0].cache.key[0]:"},
 		{"a negative heuristic_max", "", "    cache: {enabled: true, heuristic_max: -1s}\n", "routes[0].cache.heuristic_max: -1s must not be negative"},
+		{"a negative stale_if_error", "", "    cache: {enabled: true, stale_if_error: -1s}\n", "routes[0].cache.stale_if_error: -1s must not be negative"},
 		{"a byte size given as a burst", "rate_limits: {a: {rate: 1/s, burst: 4MiB}}\n", "", "rate_limits.a.burst:"},
 		{"a bad rate", "rate_limits: {a: {rate: 100/sec}}\n", "", "rate_limits.a.rate:"},
 		{"a bad key", "rate_limits: {a: {rate: 1/s, key: \"path:1\"}}\n", "", "rate_limits.a.key:"},

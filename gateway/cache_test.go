@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -568,6 +569,68 @@ func TestCacheNeverStoresABackendsAnswerToARange(t *testing.T) {
 		}
 		if r := do(t, "GET", url, ""); r.status != 200 || r.body != "hello" {
 			t.Fatalf("after Range %s, a GET without one: %d %q", rng, r.status, r.body)
+		}
+	}
+}
+
+// A backend that drops the connection instead of answering is "disconnected"
+// (RFC 9111 §4.2.4): a route with stale_if_error serves what it stored,
+// stale, for up to that long; without (the default) the failure goes
+// through, unless the response itself said stale-if-error.
+func TestCacheServesStaleWhenTheBackendDropsTheConnection(t *testing.T) {
+	var broken atomic.Bool
+	var hits atomic.Int64
+	origin := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		if broken.Load() {
+			ctx.HijackSetNoResponse(true)
+			ctx.Hijack(func(c net.Conn) { _ = c.Close() })
+			return
+		}
+		ctx.Response.Header.Set("Cache-Control", string(ctx.QueryArgs().Peek("cc")))
+		fmt.Fprintf(ctx, "%s #%d", ctx.Path(), hits.Add(1))
+	})
+	s := startGateway(t, fmt.Sprintf(`listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0}
+log: {level: error}
+pools:
+  orders:
+    timeout: 2s
+    backends: [{addr: %s}]
+routes:
+  - name: strict
+    match: {path_prefix: /strict}
+    pool: orders
+    cache: {enabled: true}
+  - name: cached
+    match: {path_prefix: /c}
+    pool: orders
+    cache: {enabled: true, stale_if_error: 10s}
+`, origin))
+	urls := map[string]string{
+		"route window":        s.url("/c/a?cc=max-age%3D1"),
+		"no route window":     s.url("/strict/a?cc=max-age%3D1"),
+		"must-revalidate":     s.url("/c/mr?cc=max-age%3D1,must-revalidate"),
+		"s-maxage":            s.url("/c/s?cc=s-maxage%3D1"),
+		"the origin's window": s.url("/strict/sie?cc=max-age%3D1,stale-if-error%3D60"),
+	}
+	first := map[string]string{}
+	for name, url := range urls {
+		if r := do(t, "GET", url, ""); r.status != 200 {
+			t.Fatalf("%s: fill: %d", name, r.status)
+		} else {
+			first[name] = r.body
+		}
+	}
+	broken.Store(true)
+	time.Sleep(2100 * time.Millisecond) // max-age=1, and Date has whole seconds
+	for name, url := range urls {
+		r := do(t, "GET", url, "")
+		wantStale := name == "route window" || name == "the origin's window"
+		switch {
+		case wantStale && (r.status != 200 || r.body != first[name]):
+			t.Errorf("%s: %d %q (%s), want the stored response, stale", name, r.status, r.body, r.header.Get("Cache-Status"))
+		case !wantStale && r.status != fasthttp.StatusBadGateway:
+			t.Errorf("%s: %d %q, want 502: no stale response may be served", name, r.status, r.body)
 		}
 	}
 }
