@@ -225,6 +225,9 @@ func appendValue(dst []byte, f Fields, kind KeyPartKind, name []byte) []byte {
 		dst, ok = f.AppendHeader(dst, name)
 		if ok {
 			dst = dst[:start+normaliseList(dst[start:])]
+			if string(name) == "accept-language" { // Vary names are lower case
+				dst = normaliseLanguages(dst, start)
+			}
 		}
 	case KeyCookie:
 		dst, ok = f.AppendCookie(dst, name)
