@@ -176,7 +176,7 @@ func TestAHeadEndedByABareLFIsRefusedAtOnce(t *testing.T) {
 		"GET /echo/x HTTP/1.1\r\nHost: a\r\nX: b\n\n",
 		"POST /echo/x HTTP/1.1\nHost: a\nContent-Length: 2\n\nhi",
 	} {
-		for _, mode := range []string{"alone", "after a request", "pipelined behind one"} {
+		for _, mode := range []string{"alone", "after a request", "pipelined behind one", "pipelined behind a body"} {
 			after := mode != "alone"
 			t.Run(fmt.Sprintf("%q, %s", head, mode), func(t *testing.T) {
 				rc := testnet.Dial(t, s.Addr().String())
@@ -193,6 +193,12 @@ func TestAHeadEndedByABareLFIsRefusedAtOnce(t *testing.T) {
 					rc.Send(t, first+head)
 					soon(rc)
 					if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
+						t.Fatalf("first request: %v", r)
+					}
+				case "pipelined behind a body":
+					rc.Send(t, "POST /echo/first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"+head)
+					soon(rc)
+					if r, _ := rc.ReadResponse(t, "POST"); r.StatusCode != 200 {
 						t.Fatalf("first request: %v", r)
 					}
 				default:

@@ -72,11 +72,64 @@ func LookAtHead(b []byte) (starts, bare, next bool) {
 
 // BareLFHeadAfter reports whether b, the first bytes read of a request that
 // ended its head with CRLFCRLF, end with another request pipelined behind
-// it (or behind several) whose head BareLFHead would refuse: what follows
-// b's last CRLFCRLF. A body there does not start with a request line.
+// it (or behind several) whose head BareLFHead would refuse. It walks the
+// requests as fasthttp frames them: each head, then as many body bytes as
+// its Content-Length says. A head it cannot frame so (Transfer-Encoding,
+// a Content-Length that is not one number) or a body that goes past b
+// ends the walk with false: the read that follows is then not known to
+// start a head, and the connection waits as before.
 func BareLFHeadAfter(b []byte) bool {
-	i := bytes.LastIndex(b, crlfcrlf)
-	return i >= 0 && BareLFHead(b[i+len(crlfcrlf):])
+	for {
+		end := bytes.Index(b, crlfcrlf)
+		if end < 0 {
+			return BareLFHead(b)
+		}
+		n, ok := bodyLength(b[:end])
+		if !ok || n > len(b)-end-len(crlfcrlf) {
+			return false
+		}
+		if b = b[end+len(crlfcrlf)+n:]; len(b) == 0 {
+			return false
+		}
+	}
+}
+
+// bodyLength is the length of the body that follows head (a request line
+// and its fields, without the blank line), as fasthttp reads it: its
+// Content-Length, 0 without one. ok is false for a body framed otherwise
+// (Transfer-Encoding) or a Content-Length that is not a single number of at
+// most 15 digits (which fasthttp refuses anyway).
+func bodyLength(head []byte) (n int, ok bool) {
+	seen := false
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		name, value, found := bytes.Cut(bytes.TrimSuffix(line, []byte("\r")), []byte(":"))
+		if !found {
+			continue // the request line
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
+			return 0, false
+		case bytes.EqualFold(name, []byte("content-length")):
+			v := bytes.Trim(value, " \t")
+			if seen || len(v) == 0 || len(v) > 15 {
+				return 0, false
+			}
+			for _, c := range v {
+				if !isDigit(c) {
+					return 0, false
+				}
+				n = n*10 + int(c-'0')
+			}
+			seen = true
+		}
+	}
+	return n, true
 }
 
 // isRequestLine reports whether line looks like "METHOD SP target SP

@@ -41,6 +41,17 @@ func TestBareLFHeadAfter(t *testing.T) {
 		"POST /a HTTP/1.1\r\nContent-Length: 4\r\n\r\na\n\nb":                false, // a body
 		"POST /a HTTP/1.1\r\nContent-Length: 20\r\n\r\nx GET / HTTP/1.1\n\n": false,
 		"GET /a HTTP/1.1\r\nHost: a\r\n\r\n":                                 false,
+		// Behind a body, framed by its Content-Length.
+		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\nHost: a\n\n":                                      true,
+		"POST /a HTTP/1.1\r\ncontent-length:  3 \r\n\r\n\r\n\r\nGET /b HTTP/1.1\n\n":                                          false, // 3 bytes: "\r\n\r", then "\nGET"
+		"POST /a HTTP/1.1\r\nContent-Length: 4\r\n\r\n\r\n\r\nGET /b HTTP/1.1\n\n":                                            true,  // a body holding CRLFCRLF
+		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloPOST /b HTTP/1.1\r\nContent-Length: 1\r\n\r\nxGET /c HTTP/1.1\n\n": true,
+		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel":                                                                    false, // the body goes on
+		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello":                                                                  false,
+		"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /b HTTP/1.1\n\n":                                  false, // not framed here
+		"POST /a HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\n\n":                          false,
+		"POST /a HTTP/1.1\r\nContent-Length: +5\r\n\r\nhelloGET /b HTTP/1.1\n\n":                                              false,
+		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: a\r\n":                                    false, // not whole yet
 	} {
 		if got := BareLFHeadAfter([]byte(in)); got != want {
 			t.Errorf("BareLFHeadAfter(%q) = %v, want %v", in, got, want)
