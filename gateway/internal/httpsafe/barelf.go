@@ -15,6 +15,10 @@ var ErrBareLFHead = errors.New("request head ends in a bare LF blank line")
 
 var crlfcrlf = []byte("\r\n\r\n")
 
+// maxLengthDigits bounds the Content-Length the bare-LF walk reads: 15
+// digits fit an int64 on every platform, so the walk never wraps.
+const maxLengthDigits = 15
+
 // BareLFHead reports whether b, the first bytes read of a request, are a
 // request line and a header section ended by a blank line that fasthttp
 // will never take for the end: "\n\n", or "\n\r\n" after a line ended by a
@@ -85,10 +89,10 @@ func BareLFHeadAfter(b []byte) bool {
 			return BareLFHead(b)
 		}
 		n, ok := bodyLength(b[:end])
-		if !ok || n > len(b)-end-len(crlfcrlf) {
+		if !ok || n > int64(len(b)-end-len(crlfcrlf)) {
 			return false
 		}
-		if b = b[end+len(crlfcrlf)+n:]; len(b) == 0 {
+		if b = b[end+len(crlfcrlf)+int(n):]; len(b) == 0 {
 			return false
 		}
 	}
@@ -97,9 +101,11 @@ func BareLFHeadAfter(b []byte) bool {
 // bodyLength is the length of the body that follows head (a request line
 // and its fields, without the blank line), as fasthttp reads it: its
 // Content-Length, 0 without one. ok is false for a body framed otherwise
-// (Transfer-Encoding) or a Content-Length that is not a single number of at
-// most 15 digits (which fasthttp refuses anyway).
-func bodyLength(head []byte) (n int, ok bool) {
+// (Transfer-Encoding), for more than one Content-Length, and for one that
+// is not a number or is longer than maxLengthDigits digits after its
+// leading zeros (far beyond any body fasthttp takes: the walk stops there,
+// and the connection waits as it did before the walk).
+func bodyLength(head []byte) (n int64, ok bool) {
 	seen := false
 	for len(head) > 0 {
 		line := head
@@ -117,14 +123,18 @@ func bodyLength(head []byte) (n int, ok bool) {
 			return 0, false
 		case bytes.EqualFold(name, []byte("content-length")):
 			v := bytes.Trim(value, " \t")
-			if seen || len(v) == 0 || len(v) > 15 {
+			if seen || len(v) == 0 {
+				return 0, false
+			}
+			v = bytes.TrimLeft(v, "0") // fasthttp takes any number of them
+			if len(v) > maxLengthDigits {
 				return 0, false
 			}
 			for _, c := range v {
 				if !isDigit(c) {
 					return 0, false
 				}
-				n = n*10 + int(c-'0')
+				n = n*10 + int64(c-'0')
 			}
 			seen = true
 		}

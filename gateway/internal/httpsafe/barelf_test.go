@@ -80,3 +80,23 @@ func TestLookAtHead(t *testing.T) {
 		}
 	}
 }
+
+// The walk reads Content-Length as fasthttp does, and never wraps: on a
+// 32-bit build 4294967200 wrapped to a negative length and the slice that
+// followed panicked, taking the gateway down.
+func TestBareLFHeadAfterContentLengths(t *testing.T) {
+	const tail = "GET /b HTTP/1.1\nHost: a\n\n"
+	for length, want := range map[string]bool{
+		"00000000000000000005": true, // leading zeros, as fasthttp takes them
+		"5":                    true,
+		"4294967200":           false,
+		"18446744073709551621": false, // 2^64+5
+		"999999999999999":      false,
+		"1000000000000000":     false, // 16 digits
+	} {
+		in := "POST /a HTTP/1.1\r\nContent-Length: " + length + "\r\n\r\nhello" + tail
+		if got := BareLFHeadAfter([]byte(in)); got != want {
+			t.Errorf("Content-Length %s: BareLFHeadAfter = %v, want %v", length, got, want)
+		}
+	}
+}
