@@ -17,7 +17,7 @@
 # $tmp/results.json with KEEP_TMP=1.
 #
 # Measured (2026-12-06, 0.4.5, with and without Redis): required 156 pass,
-# 1 fail, 4 setup failures, 4 failed prerequisites; optimal 86 of 95; the
+# 1 fail, 4 setup failures, 4 failed prerequisites; optimal 85 of 95; the
 # required ones left are discussed in the README's cache section.
 #
 # Environment (defaults in brackets):

@@ -196,7 +196,7 @@ func (e *Entry) notModified(r *Request, now time.Time) bool {
 // and the entry can be revalidated. Zero or less: do not store.
 func (e *Entry) keepFor(now time.Time, keepStale, routeSIE time.Duration) time.Duration {
 	window := max(e.cc.StaleWhileRevalidate.Duration(), e.cc.StaleIfError.Duration(),
-		routeWindow(e.lifetime, &e.cc, routeSIE))
+		routeWindow(e.lifetime, &e.cc, nil, routeSIE))
 	if len(e.etag) > 0 || !e.lastModified.IsZero() {
 		window = max(window, keepStale)
 	}

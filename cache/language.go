@@ -12,10 +12,12 @@ const maxLanguages = 16
 // asks for the same thing (RFC 9111 §4.1 lets a cache normalise): language
 // ranges and weights are case-insensitive (RFC 4647 §2, RFC 9110 §12.4.2),
 // whitespace around ";" is not significant, and members are ordered by
-// weight, those of equal weight (an equal preference) by name. A value it
-// cannot read as language ranges keeps its order. It returns dst, which may
-// have grown: the sorted form is built past its end and copied back, so a
-// reused buffer does not allocate.
+// weight. Members of equal weight keep their order: many servers (Go's
+// x/text, Django, Java's LanguageRange) take the first of them, so "en, de"
+// and "de, en" may well get different answers. A value it cannot read as
+// language ranges keeps its order. It returns dst, which may have grown:
+// the sorted form is built past its end and copied back, so a reused buffer
+// does not allocate.
 func normaliseLanguages(dst []byte, start int) []byte {
 	if bytes.IndexByte(dst[start:], '"') >= 0 {
 		return dst // not a language list: leave it as it is
@@ -50,11 +52,11 @@ func normaliseLanguages(dst []byte, start int) []byte {
 		n++
 		i = end + 1
 	}
-	// Insertion sort: a handful of members, and no allocation.
+	// Insertion sort, stable: a handful of members, and no allocation.
 	for i := 1; i < n; i++ {
 		for j := i; j > 0; j-- {
 			a, b := ms[j-1], ms[j]
-			if a.q > b.q || a.q == b.q && bytes.Compare(dst[a.from:a.to], dst[b.from:b.to]) <= 0 {
+			if a.q >= b.q { // stable: equal weights keep their order
 				break
 			}
 			ms[j-1], ms[j] = b, a

@@ -4,11 +4,12 @@ import "testing"
 
 func TestNormaliseLanguages(t *testing.T) {
 	tests := []struct{ name, in, want string }{
-		{"RFC 4647 §2 ranges are case-insensitive", "eN,De", "de,en"},
-		{"RFC 9110 §12.4.2 equal weights are an equal preference: order by name", "en,de", "de,en"},
+		{"RFC 4647 §2 ranges are case-insensitive", "eN,De", "en,de"},
+		{"equal weights keep their order: servers take the first", "en,de", "en,de"},
 		{"RFC 9110 §12.4.2 weights order the members", "fr;q=0.5,de;q=1.0,en;q=0.8", "de;q=1.0,en;q=0.8,fr;q=0.5"},
 		{"no weight is a weight of 1", "fr;q=0.9,en", "en,fr;q=0.9"},
 		{"whitespace around the weight is dropped", "fr ; Q=0.5,de", "de,fr;q=0.5"},
+		{"a weight moves a member past those of equal weight, which keep their order", "b;q=0.5,c,a", "c,a,b;q=0.5"},
 		{"a wildcard is a member like the others", "*;q=0.1,en", "en,*;q=0.1"},
 		{"a weight that is not a qvalue keeps the order", "fr;q=2,de", "fr;q=2,de"},
 		{"another parameter keeps the order", "fr;x=1,de", "fr;x=1,de"},
@@ -26,14 +27,21 @@ func TestNormaliseLanguages(t *testing.T) {
 	}
 }
 
-// Two requests that ask for the same languages in another order or case
-// share a Vary key; different weights do not.
+// Two requests that ask for the same languages in another case or with
+// the weights written in another order share a Vary key; another order of
+// equal weights or different weights do not.
 func TestAcceptLanguageVaryKeysAreNormalised(t *testing.T) {
 	key := func(lang string) string {
 		return string(appendVaryKey(nil, []byte("p"), []byte("accept-language"), header("Accept-Language", lang)))
 	}
-	if key("en, de") != key("De,EN") {
-		t.Error("en, de and De,EN have different keys")
+	if key("en, de") != key("EN,De") {
+		t.Error("en, de and EN,De have different keys")
+	}
+	if key("de;q=0.5, en") != key("en, de;q=0.5") {
+		t.Error("de;q=0.5, en and en, de;q=0.5 have different keys")
+	}
+	if key("en, de") == key("de, en") {
+		t.Error("en, de and de, en share a key: a server may answer each in its first language")
 	}
 	if key("en;q=0.5, de") == key("en, de;q=0.5") {
 		t.Error("different weights share a key")

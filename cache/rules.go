@@ -259,20 +259,26 @@ func StaleIfError(lifetime, age time.Duration, resp, req *CacheControl, configur
 	if req.NoCache && !req.StaleIfError.Set {
 		return false
 	}
-	window := max(resp.StaleIfError.Duration(), req.StaleIfError.Duration(), routeWindow(lifetime, resp, configured))
+	window := max(resp.StaleIfError.Duration(), req.StaleIfError.Duration(), routeWindow(lifetime, resp, req, configured))
 	return max(0, age-lifetime) < window
 }
 
 // routeWindow is the part of a route's configured stale-if-error window
-// that a stored response allows: none for a response that was never fresh
-// (the origin asked for every use to be checked) or that carries s-maxage
-// (which implies proxy-revalidate in a shared cache, RFC 9111 §5.2.2.10), or
-// must-revalidate, proxy-revalidate or no-cache. Only the origin's own
-// stale-if-error overrides those.
-func routeWindow(lifetime time.Duration, resp *CacheControl, configured time.Duration) time.Duration {
+// that a stored response and a request allow. None for a response that was
+// never fresh (the origin asked for every use to be checked) or that
+// carries s-maxage (which implies proxy-revalidate in a shared cache, RFC
+// 9111 §5.2.2.10), must-revalidate, proxy-revalidate or no-cache, nor for a
+// request with no-cache; only the origin's or the client's own
+// stale-if-error overrides those. A client's own stale-if-error caps it:
+// the operator's window is a default, and the client said how much
+// staleness it accepts.
+func routeWindow(lifetime time.Duration, resp, req *CacheControl, configured time.Duration) time.Duration {
 	if configured <= 0 || lifetime <= 0 || resp.SMaxAge.Set ||
-		resp.MustRevalidate || resp.ProxyRevalidate || resp.NoCache {
+		resp.MustRevalidate || resp.ProxyRevalidate || resp.NoCache || req != nil && req.NoCache {
 		return 0
+	}
+	if req != nil && req.StaleIfError.Set {
+		return min(configured, req.StaleIfError.Duration())
 	}
 	return configured
 }
