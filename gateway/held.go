@@ -86,6 +86,9 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	}
 	c.readsSeen = c.reads
 	c.headStart, c.bareHead, c.headFresh = false, false, false
+	if ctx.Hijacked() {
+		c.bareNext = false // what follows is the tunnel's, not a request
+	}
 	if !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.IsTLS() && !ctx.Hijacked() {
 		c.expectHead()
 	}

@@ -576,3 +576,32 @@ func TestHandshakeAnswersLoseTheirHopByHopFields(t *testing.T) {
 		})
 	}
 }
+
+// Early bytes after an upgrade request belong to the tunnel, whatever they
+// look like: a bare-LF request head among them used to leave the
+// connection's look (yieldConn.bareNext) set, and the tunnel's next read of
+// the client failed.
+func TestTunnelCarriesEarlyBytesThatLookLikeABareLFHead(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+		_, _ = io.Copy(c, c)
+		_ = c.Close()
+	})
+	s := startGateway(t, upgradeYAML(rb.Addr, ""))
+	c := testnet.Dial(t, s.Addr().String())
+	const early = "GET /x HTTP/1.1\nHost: a\n\n"
+	c.Send(t, handshake("/ws", "websocket")+early)
+	resp, _ := c.ReadResponse(t, "GET")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	time.Sleep(20 * time.Millisecond) // a read of its own
+	c.Send(t, "later|")
+	want := early + "later|"
+	got := make([]byte, len(want))
+	_ = c.SetReadDeadline(time.Now().Add(wsTimeout))
+	if _, err := io.ReadFull(c.R, got); err != nil || string(got) != want {
+		t.Fatalf("through the tunnel: %q, %v; want %q", got, err, want)
+	}
+}
