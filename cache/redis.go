@@ -382,11 +382,14 @@ func (r *Redis) retryPurge(j writeJob) {
 	if j.invalidate != nil {
 		h = Hash(j.invalidate)
 	}
-	give := func() {
-		r.writeDrops.Add(1)
+	finish := func() {
 		if j.invalidate != nil {
 			r.inval.finish(h)
 		}
+	}
+	give := func() {
+		r.writeDrops.Add(1)
+		finish()
 	}
 	if j.tries+1 >= maxPurgeTries {
 		give()
@@ -401,7 +404,7 @@ func (r *Redis) retryPurge(j writeJob) {
 		default:
 		}
 		if !r.enqueue(h, j) {
-			give()
+			finish() // the full queue counted the drop
 		}
 	})
 }
