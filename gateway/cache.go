@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"io"
 	"strconv"
 	"time"
@@ -508,7 +509,22 @@ func (rq *request) authority() []byte {
 // AppendHeader implements cache.Fields: the values of every line of the
 // field name (lower case), joined by ", ".
 func (rq *request) AppendHeader(dst, name []byte) ([]byte, bool) {
+	if rq.dropped(name) {
+		return dst, false
+	}
 	return appendFieldValues(dst, &rq.ctx.Request.Header, name)
+}
+
+// dropped reports whether the rewrite of the request for its backend
+// removes the field name (lower case): one the client's Connection names
+// (or a hop-by-hop one), or, where the table drops them, one with an
+// underscore. A key is built before the rewrite, and must hold only what
+// the backend will see: "X-Tenant: victim" with "Connection: X-Tenant"
+// reaches the backend without its tenant, and its answer must not be
+// stored under the tenant's key.
+func (rq *request) dropped(name []byte) bool {
+	return !rq.table.allowUnderscores && bytes.IndexByte(name, '_') >= 0 ||
+		httpsafe.RequestStrips(&rq.ctx.Request.Header, name)
 }
 
 // AppendCookie implements cache.Fields: the values of every copy of the
@@ -516,6 +532,9 @@ func (rq *request) AppendHeader(dst, name []byte) ([]byte, bool) {
 // which copy counts, so a key made of one copy would let a request with a
 // decoy copy store its answer under another client's key.
 func (rq *request) AppendCookie(dst, name []byte) ([]byte, bool) {
+	if rq.dropped([]byte("cookie")) {
+		return dst, false
+	}
 	found := false
 	for k, v := range rq.ctx.Request.Header.Cookies() {
 		if string(k) != string(name) {

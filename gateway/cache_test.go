@@ -634,3 +634,26 @@ routes:
 		}
 	}
 }
+
+// A key part the client names in Connection is removed before the request
+// reaches the backend, so the answer it gets is the one without it: stored
+// under the key of the value the client sent, it was served to every real
+// holder of that value (unkeyed-input poisoning).
+func TestCacheKeyPartsTheBackendNeverSeesAreNotKeyed(t *testing.T) {
+	o := startCacheOrigin(t)
+	yaml := strings.Replace(cacheYAML(o.addr, ""), `key: ["header:X-Tenant"]`, `key: ["header:X-Tenant", "cookie:tenant"]`, 1)
+	s := startGateway(t, yaml)
+	for _, tc := range []struct{ name, field, value, connection string }{
+		{"a header", "X-Tenant", "victim", "X-Tenant"},
+		{"a cookie", "Cookie", "tenant=victim", "Cookie"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := s.url("/c/hbh-" + strings.ToLower(tc.field) + "?cc=max-age%3D60")
+			do(t, "GET", url, "", tc.field, tc.value, "Connection", tc.connection)
+			r := do(t, "GET", url, "", tc.field, tc.value)
+			if cs := r.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=miss") {
+				t.Fatalf("the real %s got %q (Cache-Status %q), want its own fill", tc.value, r.body, cs)
+			}
+		})
+	}
+}

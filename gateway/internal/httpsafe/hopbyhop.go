@@ -335,6 +335,20 @@ func dropResponseFields(h *fasthttp.ResponseHeader, drop func(name []byte) bool)
 // any has nothing for them to do but clear the close flag.
 func IsHopByHop(name []byte) bool { return isHopByHop(name) }
 
+// RequestStrips reports whether StripRequestHopByHop would remove the field
+// name from h: a hop-by-hop field, or one a Connection line names (not one
+// the gateway protects). A cache key built before the strip must not hold
+// such a field: the backend never sees it. It allocates nothing.
+func RequestStrips(h *fasthttp.RequestHeader, name []byte) bool {
+	var o connOptions
+	for k, v := range h.All() {
+		if EqualFold(k, "connection") {
+			o.add(v)
+		}
+	}
+	return o.strips(name)
+}
+
 // isHopByHop reports whether name is one of the fixed hop-by-hop fields.
 // Proxy-Authenticate and Proxy-Authorization are in the list as in Go's
 // httputil.ReverseProxy: they are credentials for the gateway, not the
