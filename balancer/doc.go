@@ -96,7 +96,7 @@
 //
 // # Pipelining
 //
-// With upstream.pipeline on, Backend.Do sends GET, HEAD and OPTIONS requests
+// With upstream.pipeline on, Backend.Do sends GET and OPTIONS requests
 // without a body through a HostClient of its own whose transport is the
 // pipeline (pipeline.go): fasthttp prepares requests exactly as on the
 // ordinary path, and whatever is not pipelined is handed to the ordinary

@@ -81,10 +81,15 @@ func newPipeline(addr string, o Options, normal *fasthttp.HostClient, tr *transp
 
 // pipelinable reports whether req may share a connection with others:
 // idempotent and safe (RFC 9112 §9.3.2 allows pipelining only such
-// requests), no body, no upgrade, no Connection: close.
+// requests), no body, no upgrade, no Connection: close, and not HEAD. A
+// HEAD's response is the one whose framing depends on the request: a
+// backend that sends a body anyway (a common bug) has it read as the next
+// pipelined request's response, which then goes to another client, before
+// anything can tell. On its own connection the transport sees the extra
+// bytes and closes it.
 func pipelinable(req *fasthttp.Request) bool {
 	h := &req.Header
-	if !h.IsGet() && !h.IsHead() && !h.IsOptions() {
+	if !h.IsGet() && !h.IsOptions() {
 		return false
 	}
 	// ContentLength: above 0 a length, -1 chunked; 0 or -2 (none) no body.

@@ -203,7 +203,7 @@ func TestPipelineCarriesOnlyBodilessIdempotentRequests(t *testing.T) {
 		want   bool
 	}{
 		{"a GET is pipelined", func(*fasthttp.Request) {}, true},
-		{"a HEAD is pipelined", func(r *fasthttp.Request) { r.Header.SetMethod("HEAD") }, true},
+		{"a HEAD is not: a body its backend sends anyway would shift the pipeline", func(r *fasthttp.Request) { r.Header.SetMethod("HEAD") }, false},
 		{"an OPTIONS is pipelined", func(r *fasthttp.Request) { r.Header.SetMethod("OPTIONS") }, true},
 		{"a POST is not", func(r *fasthttp.Request) { r.Header.SetMethod("POST") }, false},
 		{"a PUT is not", func(r *fasthttp.Request) { r.Header.SetMethod("PUT") }, false},
