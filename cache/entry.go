@@ -206,10 +206,15 @@ func (e *Entry) keepFor(now time.Time, keepStale, routeSIE time.Duration) time.D
 // revalidated builds the entry that replaces e after a 304 (RFC 9111
 // §4.3.4): e's body with its header fields updated by the 304's, and
 // freshness computed anew from the merged fields and the new exchange's
-// times. ok is false when the 304 does not select e (see Selects304).
-func (e *Entry) revalidated(resp *Response, m304 *Meta, heuristic Heuristic, now time.Time) (*Entry, bool) {
+// times, for r. ok is false when the 304 does not select e (see
+// Selects304). why is StoreOK when the updated response may be stored in
+// e's place: the 304's fields can make it private, no-store or Vary: *
+// (Storable, as for a GET: a HEAD's 304 updates the stored GET too), or
+// vary on other fields, under which e's key no longer holds
+// (NotStoredVaryChanged).
+func (e *Entry) revalidated(resp *Response, m304 *Meta, r *Request, now time.Time) (_ *Entry, why NotStored, ok bool) {
 	if !Selects304(e.etag, e.lastModified, m304) {
-		return nil, false
+		return nil, StoreOK, false
 	}
 	merged := UpdateHeader(nil, e.Header, resp.Header)
 	m := ParseMeta(e.Status, merged, m304.RequestTime, m304.ResponseTime, now)
@@ -220,12 +225,15 @@ func (e *Entry) revalidated(resp *Response, m304 *Meta, heuristic Heuristic, now
 	if t := surrogateKeys(resp.Header); t != nil {
 		tags = t
 	}
-	vary := e.vary
-	if m.Vary {
-		vary = normaliseVary(merged)
+	vary := normaliseVary(merged)
+	why = Storable(methodGET, &r.CacheControl, r.Authorization, &m, r.Policy.Heuristic)
+	if why == StoreOK && string(vary) != string(e.vary) {
+		why = NotStoredVaryChanged
 	}
-	return newEntry(e.Key, e.url, e.Status, merged, e.Body, vary, tags, &m, Lifetime(&m, heuristic)), true
+	return newEntry(e.Key, e.url, e.Status, merged, e.Body, vary, tags, &m, Lifetime(&m, r.Policy.Heuristic)), why, true
 }
+
+var methodGET = []byte("GET")
 
 // surrogateKeys collects the tags of Surrogate-Key fields, separated by
 // single spaces; nil when there are none. Tags holding '{' or '}' are

@@ -20,6 +20,7 @@ const (
 	NotStoredTooLarge                 // the body is over max_entry, or was not buffered
 	NotStoredFailed                   // the origin failed (no response)
 	NotStoredRange                    // the answer to a request for a range, other than a whole 200
+	NotStoredVaryChanged              // a 304 changed the Vary of the response it revalidated
 )
 
 var notStoredNames = [...]string{
@@ -36,6 +37,7 @@ var notStoredNames = [...]string{
 	NotStoredNoFreshness:    "no-freshness",
 	NotStoredTooLarge:       "too-large",
 	NotStoredFailed:         "failed",
+	NotStoredVaryChanged:    "vary-changed",
 }
 
 // String is a short lower-case name fit for a metric label or a

@@ -469,9 +469,17 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 	}
 	if status == 304 && stale != nil {
 		m304 := ParseMeta(304, resp.Header, reqTime, respTime, now)
-		if e, ok := stale.revalidated(resp, &m304, r.Policy.Heuristic, now); ok {
+		if e, why, ok := stale.revalidated(resp, &m304, r, now); ok {
 			t.c.updated.Add(1)
 			res := filled(e, TierOrigin, r, fwd, 304, now)
+			if why != StoreOK {
+				// The answer to this request, but no longer one to store:
+				// nor may the old entry answer again.
+				res.Stored, res.NotStored = false, why
+				t.c.notStored.Add(1)
+				t.drop(stale)
+				return res, flightOutcome{status: 304}
+			}
 			if !t.store(e, r, key, now, h, &leased) {
 				// Fresh for no time: answer this request with it, keep nothing.
 				res.Stored, res.NotStored = false, NotStoredNoFreshness

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,6 +139,44 @@ func TestTieredRevalidation(t *testing.T) {
 	}
 	if st := tc.Stats(); st.Revalidations != 1 || st.Revalidated != 1 {
 		t.Errorf("stats: %d revalidations, %d updated; want 1 and 1", st.Revalidations, st.Revalidated)
+	}
+}
+
+// A 304 updates the stored response's fields (§4.3.4), and the result is
+// stored only if a response with those fields may be (§3): a 304 that says
+// private, no-store or Vary: *, or varies on other fields, answers its
+// request and leaves nothing stored. Found by a poisoning sweep: the
+// private answer was served to the next client from cache.
+func TestTieredA304ThatForbidsStoringLeavesNothingStored(t *testing.T) {
+	for _, fields304 := range [][]string{
+		{"Cache-Control", "private, max-age=60"},
+		{"Cache-Control", "no-store, max-age=60"},
+		{"Cache-Control", "max-age=60", "Vary", "*"},
+		{"Cache-Control", "max-age=60", "Vary", "X-Lang"},
+	} {
+		t.Run(fmt.Sprint(fields304), func(t *testing.T) {
+			c := newClock()
+			tc := newTestTiered(t, c, nil)
+			o := &origin{respond: func(_ *Entry, n int32) *Response {
+				switch n {
+				case 1:
+					return &Response{Status: 200, Header: fields("Cache-Control", "max-age=1", "ETag", `"v1"`), Body: []byte("body")}
+				case 2:
+					return &Response{Status: 304, Header: fields(append([]string{"ETag", `"v1"`}, fields304...)...)}
+				}
+				return &Response{Status: 200, Header: fields("Cache-Control", "max-age=60"), Body: []byte("anew")}
+			}}
+			r := req("GET", "/a")
+			get(tc, r, o)
+			c.Advance(5 * time.Second)
+			res := get(tc, r, o)
+			if res.FwdStatus != 304 || res.Stored || res.NotStored == StoreOK || string(res.Entry.Body) != "body" {
+				t.Fatalf("the revalidated answer: %+v, want the updated response, not stored", res)
+			}
+			if next := get(tc, r, o); next.Tier != TierOrigin || string(next.Entry.Body) != "anew" {
+				t.Fatalf("the next request: %+v, want a fill from the origin", next)
+			}
+		})
 	}
 }
 
