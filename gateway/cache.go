@@ -28,6 +28,14 @@ func (s *Server) fromCache(rq *request) bool {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		return false
 	}
+	// A GET with content (a "fat GET") goes around the cache: RFC 9110
+	// §9.3.1 gives the content no meaning, but it is forwarded and a
+	// backend may act on it, so its answer must not be stored under a key
+	// the content is no part of (cache poisoning), nor a stored answer
+	// stand in for it.
+	if cl := ctx.Request.Header.ContentLength(); cl > 0 || cl == -1 || ctx.Request.IsBodyStream() {
+		return false
+	}
 	if !rq.readCacheFields() {
 		return false
 	}

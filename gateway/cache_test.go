@@ -657,3 +657,17 @@ func TestCacheKeyPartsTheBackendNeverSeesAreNotKeyed(t *testing.T) {
 		})
 	}
 }
+
+// A GET's body is forwarded but is no part of the key: a response a backend
+// built from one ("role=admin") was stored and served to body-less GETs.
+func TestCacheGoesAroundAGetWithABody(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	url := s.url("/c/fat?cc=max-age%3D60")
+	if r := do(t, "GET", url, "role=admin"); r.header.Get("Cache-Status") != "sluice; fwd=bypass" {
+		t.Fatalf("a GET with a body: Cache-Status %q, want a bypass", r.header.Get("Cache-Status"))
+	}
+	if r := do(t, "GET", url, ""); !strings.Contains(r.header.Get("Cache-Status"), "fwd=miss") {
+		t.Fatalf("the GET after it: Cache-Status %q, want a miss: nothing was to be stored", r.header.Get("Cache-Status"))
+	}
+}
