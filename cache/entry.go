@@ -183,7 +183,9 @@ func (e *Entry) staleIfError(r *Request, now time.Time) bool {
 
 // notModified evaluates r's own conditional fields against the entry.
 func (e *Entry) notModified(r *Request, now time.Time) bool {
-	if r.IfNoneMatch == nil && r.IfModifiedSince == nil {
+	// Preconditions apply only to what would be a 2xx (RFC 9110 §13.2.1):
+	// a stored 404 or 301 is answered as it is, whatever the client holds.
+	if r.IfNoneMatch == nil && r.IfModifiedSince == nil || e.Status < 200 || e.Status > 299 {
 		return false
 	}
 	return NotModified(r.IfNoneMatch, r.IfModifiedSince, e.etag, e.lastModified, e.date,

@@ -341,6 +341,15 @@ func TestTieredClientConditionals(t *testing.T) {
 	if res := get(tc, r, o); res.NotModified {
 		t.Errorf("RFC 9110 §13.1.2: a different tag answered 304")
 	}
+	for _, status := range []int{404, 301} {
+		o := answer(status, "x", "Cache-Control", "max-age=60", "ETag", `"v1"`, "Location", "/b")
+		r := req("GET", fmt.Sprintf("/s%d", status))
+		r.IfNoneMatch = []byte(`"v1"`)
+		get(tc, r, o)
+		if res := get(tc, r, o); res.NotModified || res.Tier != TierL1 {
+			t.Errorf("RFC 9110 §13.2.1: a stored %d answered a matching If-None-Match with %+v, want itself", status, res)
+		}
+	}
 }
 
 func TestTieredOnlyIfCached(t *testing.T) {
