@@ -244,15 +244,18 @@ func appendValue(dst []byte, f Fields, kind KeyPartKind, name []byte) []byte {
 
 // normaliseList rewrites a combined field value in place so that
 // semantically equal lists compare equal: members are trimmed of whitespace
-// and joined by "," with empty members dropped; quoted-strings are kept as
-// they are. It returns the new length.
+// and joined by ","; quoted-strings are kept as they are. Empty members are
+// kept: a key or Vary value may be a field that is not a list, read by its
+// first copy or as a whole, where "X:" with "X: a", or "a,", is not "a".
+// It returns the new length.
 func normaliseList(b []byte) int {
-	w := 0
-	forEachMember(b, func(m []byte) {
-		if w > 0 {
+	w, first := 0, true
+	forEachListMember(b, true, func(m []byte) {
+		if !first {
 			b[w] = ','
 			w++
 		}
+		first = false
 		w += copy(b[w:], m)
 	})
 	return w

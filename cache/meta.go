@@ -154,7 +154,11 @@ func allDigits(b []byte) bool {
 // forEachMember calls fn with each non-empty member of a comma-separated
 // list (RFC 9110 §5.6.1), trimmed of whitespace; commas inside
 // quoted-strings do not separate.
-func forEachMember(b []byte, fn func(member []byte)) {
+func forEachMember(b []byte, fn func(member []byte)) { forEachListMember(b, false, fn) }
+
+// forEachListMember is forEachMember, with empty members passed to fn too
+// when keepEmpty is set.
+func forEachListMember(b []byte, keepEmpty bool, fn func(member []byte)) {
 	start := 0
 	for i := 0; i <= len(b); i++ {
 		if i < len(b) && b[i] == '"' {
@@ -163,7 +167,7 @@ func forEachMember(b []byte, fn func(member []byte)) {
 			continue
 		}
 		if i == len(b) || b[i] == ',' {
-			if m := trimOWS(b[start:i]); len(m) > 0 {
+			if m := trimOWS(b[start:i]); len(m) > 0 || keepEmpty {
 				fn(m)
 			}
 			start = i + 1

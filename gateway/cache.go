@@ -520,7 +520,9 @@ func (rq *request) AppendHeader(dst, name []byte) ([]byte, bool) {
 	if rq.dropped(name) {
 		return dst, false
 	}
-	return appendFieldValues(dst, &rq.ctx.Request.Header, name)
+	// Empty copies count: a key or Vary value must tell "X:" and "X: a"
+	// apart from "X: a" (cache.normaliseList keeps empty members too).
+	return appendFieldLines(dst, &rq.ctx.Request.Header, name, true)
 }
 
 // dropped reports whether the rewrite of the request for its backend

@@ -671,3 +671,18 @@ func TestCacheGoesAroundAGetWithABody(t *testing.T) {
 		t.Fatalf("the GET after it: Cache-Status %q, want a miss: nothing was to be stored", r.header.Get("Cache-Status"))
 	}
 }
+
+// Empty copies of a keyed field count: a backend that takes the first copy
+// reads "X-Tenant:" then "X-Tenant: victim" as no tenant, and "victim," is
+// not "victim" to one that reads the field whole.
+func TestCacheKeyKeepsEmptyMembersOfAKeyedField(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	url := s.url("/c/empty?cc=max-age%3D60")
+	do(t, "GET", url, "", "X-Tenant", "victim")
+	for _, tenant := range [][]string{{"X-Tenant", "", "X-Tenant", "victim"}, {"X-Tenant", "victim,"}} {
+		if r := do(t, "GET", url, "", tenant...); !strings.Contains(r.header.Get("Cache-Status"), "fwd=miss") {
+			t.Errorf("%q got victim's entry (Cache-Status %q)", tenant, r.header.Get("Cache-Status"))
+		}
+	}
+}

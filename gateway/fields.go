@@ -13,18 +13,26 @@ import (
 // allows for list fields, and reports whether the field is present at all.
 // It allocates only when dst is too small.
 func appendFieldValues(dst []byte, h *fasthttp.RequestHeader, lower []byte) ([]byte, bool) {
+	return appendFieldLines(dst, h, lower, false)
+}
+
+// appendFieldLines is appendFieldValues, with each empty copy kept as an
+// empty member when keepEmpty is set: "X:" and "X: a" then read ", a", not
+// "a", as a backend that takes the first copy tells them apart.
+func appendFieldLines(dst []byte, h *fasthttp.RequestHeader, lower []byte, keepEmpty bool) ([]byte, bool) {
 	start, found := len(dst), false
 	for k, v := range h.All() {
 		if !equalFoldBytes(k, lower) {
 			continue
 		}
-		found = true
-		if len(v) == 0 {
+		if len(v) == 0 && !keepEmpty {
+			found = true
 			continue
 		}
-		if len(dst) > start {
+		if found && (keepEmpty || len(dst) > start) {
 			dst = append(dst, ", "...)
 		}
+		found = true
 		dst = append(dst, v...)
 	}
 	return dst, found
