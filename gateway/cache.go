@@ -86,7 +86,8 @@ const (
 // conditionals, and a GET's Range (writeEntry answers it from a stored
 // 200). It returns false for a request the cache must not answer: one with
 // If-Match, If-Unmodified-Since or If-Range, which the cache does not
-// evaluate and which go to the backend as they are.
+// evaluate and which go to the backend as they are, and one with a method
+// override field.
 func (rq *request) readCacheFields() bool {
 	c := &rq.creq
 	c.CacheControl, c.Authorization, c.IfNoneMatch, c.IfModifiedSince = cache.CacheControl{}, false, nil, nil
@@ -119,6 +120,11 @@ func (rq *request) readCacheFields() bool {
 			}
 		case httpsafe.EqualFold(k, "if-match"), httpsafe.EqualFold(k, "if-unmodified-since"),
 			httpsafe.EqualFold(k, "if-range"):
+			return false
+		case httpsafe.EqualFold(k, "x-http-method-override"), httpsafe.EqualFold(k, "x-http-method"),
+			httpsafe.EqualFold(k, "x-method-override"):
+			// Many frameworks take these for the method: this GET may be a
+			// DELETE to its backend, whose answer is no GET's to store.
 			return false
 		}
 	}

@@ -686,3 +686,20 @@ func TestCacheKeyKeepsEmptyMembersOfAKeyedField(t *testing.T) {
 		}
 	}
 }
+
+// A GET with a method override may be a DELETE or a POST to its backend
+// (many frameworks read X-HTTP-Method-Override): its answer is no GET's to
+// store, nor may a stored GET stand in for it.
+func TestCacheGoesAroundAMethodOverride(t *testing.T) {
+	o := startCacheOrigin(t)
+	s := startGateway(t, cacheYAML(o.addr, ""))
+	url := s.url("/c/override?cc=max-age%3D60")
+	for _, name := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+		if r := do(t, "GET", url, "", name, "DELETE"); r.header.Get("Cache-Status") != "sluice; fwd=bypass" {
+			t.Errorf("%s: Cache-Status %q, want a bypass", name, r.header.Get("Cache-Status"))
+		}
+	}
+	if r := do(t, "GET", url, ""); !strings.Contains(r.header.Get("Cache-Status"), "fwd=miss") {
+		t.Fatalf("the plain GET after them: Cache-Status %q, want a miss", r.header.Get("Cache-Status"))
+	}
+}

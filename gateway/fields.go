@@ -86,6 +86,7 @@ const (
 	fieldVia
 	fieldForwarded
 	fieldRequestID
+	fieldProxyOwned // one of proxyOwned: set by proxies, never by clients
 
 	everyField = 1<<iota - 1
 )
@@ -109,6 +110,10 @@ func scanRequestFields(h *fasthttp.RequestHeader) requestFields {
 			f.has |= fieldRequestID
 		case hdrExpect:
 			f.has |= fieldExpect
+		case "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Forwarded-Server",
+			"X-Forwarded-Ssl", "X-Forwarded-Uri", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url",
+			"Front-End-Https", "X-Url-Scheme":
+			f.has |= fieldProxyOwned
 		default:
 			if httpsafe.IsHopByHop(k) {
 				return requestFields{has: everyField}
@@ -119,6 +124,30 @@ func scanRequestFields(h *fasthttp.RequestHeader) requestFields {
 		}
 	}
 	return f
+}
+
+// proxyOwned are the fields, beyond the X-Forwarded-* the gateway sets and
+// Forwarded, by which proxies tell a backend about the client's request:
+// its port, scheme, path prefix, original URL, address. Frameworks believe
+// them (Spring, Symfony, Rails, IIS's URL Rewrite), and from a client they
+// are a forgery: a path that bypasses the backend's access rules, or links
+// and redirects to another site, stored in the cache under a key that does
+// not hold them. Like X-Forwarded-For, they are kept only from a trusted
+// proxy (canonical spellings, as scanRequestFields compares them).
+var proxyOwned = [...]string{
+	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Forwarded-Server",
+	"X-Forwarded-Ssl", "X-Forwarded-Uri", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url",
+	"Front-End-Https", "X-Url-Scheme",
+}
+
+// delProxyOwned deletes every field of proxyOwned when the scan saw one.
+func (f *requestFields) delProxyOwned(h *fasthttp.RequestHeader) {
+	if f.has&fieldProxyOwned == 0 {
+		return
+	}
+	for _, name := range proxyOwned {
+		h.Del(name)
+	}
 }
 
 // general reports whether the request takes the general path (see

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/internal/testnet"
 )
@@ -303,5 +305,52 @@ func TestARefusalIsFollowedByTheEndOfTheStreamNotAReset(t *testing.T) {
 				t.Fatalf("after the refusal: %v, want the end of the stream", err)
 			}
 		})
+	}
+}
+
+// Guards against: the fields by which proxies tell a backend about the
+// client's request beyond X-Forwarded-For/Proto/Host (its port, prefix,
+// scheme, original URL, address) went through from any client. Frameworks
+// believe them: X-Original-URL bypasses path-based access rules in IIS and
+// Symfony, X-Forwarded-Prefix and -Port end up in links and redirects, and
+// a cache stores the result under a key that does not hold them. They are
+// kept only from a trusted proxy, as X-Forwarded-For is.
+func TestProxyOwnedFieldsComeOnlyFromTrustedProxies(t *testing.T) {
+	var raw strings.Builder
+	raw.WriteString("GET /echo/x HTTP/1.1\r\nHost: shop.example\r\n")
+	for _, name := range proxyOwned {
+		fmt.Fprintf(&raw, "%s: forged\r\n", strings.ToLower(name))
+	}
+	raw.WriteString("Connection: close\r\n\r\n")
+	for _, trusted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trusted=%v", trusted), func(t *testing.T) {
+			o := startOrigin(t, origin.Options{})
+			yaml := gatewayYAML(o.Addr())
+			if trusted {
+				yaml = strings.Replace(yaml, "log:", "server: {trusted_proxies: [127.0.0.1]}\nlog:", 1)
+			}
+			s := startGateway(t, yaml)
+			if status, resp := testnet.RawExchange(t, s.Addr().String(), raw.String()); status != 200 {
+				t.Fatalf("status %d\n%.300s", status, resp)
+			}
+			rec := lastReceived(t, o)
+			for _, name := range proxyOwned {
+				if got := rec.Values(name); trusted != (len(got) == 1) {
+					t.Errorf("%s reached the backend as %q", name, got)
+				}
+			}
+		})
+	}
+}
+
+// scanRequestFields spells out proxyOwned in a switch: the two lists must
+// agree.
+func TestTheScanSeesEveryProxyOwnedField(t *testing.T) {
+	for _, name := range proxyOwned {
+		var h fasthttp.RequestHeader
+		h.Set(name, "x")
+		if f := scanRequestFields(&h); f.has&fieldProxyOwned == 0 {
+			t.Errorf("the scan missed %s", name)
+		}
 	}
 }

@@ -427,6 +427,7 @@ func (s *Server) rewriteRequest(rq *request) {
 		}
 	} else {
 		f.del(h, fieldForwarded, hdrForwarded) // RFC 7239 header: same trust rule as X-Forwarded-*
+		f.delProxyOwned(h)
 	}
 	rq.fwd = append(rq.fwd, viaThisHop...)
 	f.replace(h, fieldVia, hdrVia, rq.fwd)
