@@ -67,6 +67,12 @@ type CacheControl struct {
 	NoTransform     bool // no-transform
 	OnlyIfCached    bool // only-if-cached (request)
 	Immutable       bool // immutable (RFC 8246), recorded only
+	// Malformed: a member had more than a directive and its argument
+	// before the next comma ("max-age=60 private", "max-age=60;no-store"),
+	// or an unterminated quoted string. What was meant cannot be told, and
+	// the rest may be the very directive that forbids storing: Storable
+	// refuses such a response.
+	Malformed bool
 }
 
 // ParseCacheControl parses one Cache-Control field value. It never fails and
@@ -127,6 +133,7 @@ func (c *CacheControl) add(b []byte, surrogate bool) (known bool) {
 					arg = b[i+1 : end-1]
 				} else {
 					arg = b[i+1:] // unterminated: keep what is there
+					c.Malformed = true
 				}
 				i = end
 			} else {
@@ -151,8 +158,12 @@ func (c *CacheControl) add(b []byte, surrogate bool) (known bool) {
 			}
 			mine = equalFold(b[s:i], SurrogateDevice)
 		}
-		// Skip whatever follows up to the next comma outside quotes.
+		// Skip whatever follows up to the next comma outside quotes: only
+		// whitespace, in a well-formed member.
 		for i < len(b) && b[i] != ',' {
+			if b[i] != ' ' && b[i] != '\t' {
+				c.Malformed = true
+			}
 			if b[i] == '"' {
 				i, _ = quotedEnd(b, i)
 				continue

@@ -44,11 +44,13 @@ func TestParseCacheControl(t *testing.T) {
 		{"RFC 8246 immutable", "immutable", CacheControl{Immutable: true}},
 		{"§5.2.3 unknown directives are ignored", `foo, bar="a,b", max-age=3, baz=1`, CacheControl{MaxAge: d(3)}},
 		{"comma inside a quoted argument does not split", `community="UCI, max-age=9", public`, CacheControl{Public: true}},
-		{"garbage between directives is skipped", "max-age=4 junk ; private,,, ,public", CacheControl{MaxAge: d(4), Public: true}},
+		{"garbage after a directive marks the field malformed (it may hide a private)", "max-age=4 junk ; private,,, ,public", CacheControl{MaxAge: d(4), Public: true, Malformed: true}},
+		{"a directive after a semicolon is no directive", "max-age=60;no-store", CacheControl{MaxAge: d(60), Malformed: true}},
+		{"empty members and whitespace are well-formed", " max-age=60 ,, private ,", CacheControl{MaxAge: d(60), Private: true}},
 		{"§5.2 whitespace before = makes the argument invalid", "max-age =3600", CacheControl{MaxAge: d(0)}},
 		{"§5.2 whitespace after = makes the argument invalid", "max-age= 3600, public", CacheControl{MaxAge: d(0), Public: true}},
 		{"§5.2 a directive with a spaced argument still counts", "no-cache = \"x\"", CacheControl{NoCache: true, NoCacheFields: true}},
-		{"unterminated quote ends the value", `max-age="12`, CacheControl{MaxAge: d(12)}},
+		{"unterminated quote ends the value, malformed", `max-age="12`, CacheControl{MaxAge: d(12), Malformed: true}},
 		{"escaped quote inside a quoted argument", `x="a\"b", no-store`, CacheControl{NoStore: true}},
 	}
 	for _, tt := range tests {

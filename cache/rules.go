@@ -21,6 +21,7 @@ const (
 	NotStoredFailed                   // the origin failed (no response)
 	NotStoredRange                    // the answer to a request for a range, other than a whole 200
 	NotStoredVaryChanged              // a 304 changed the Vary of the response it revalidated
+	NotStoredMalformed                // Cache-Control could not be read whole (CacheControl.Malformed)
 )
 
 var notStoredNames = [...]string{
@@ -38,6 +39,7 @@ var notStoredNames = [...]string{
 	NotStoredTooLarge:       "too-large",
 	NotStoredFailed:         "failed",
 	NotStoredVaryChanged:    "vary-changed",
+	NotStoredMalformed:      "malformed-cache-control",
 }
 
 // String is a short lower-case name fit for a metric label or a
@@ -90,6 +92,8 @@ func Storable(method []byte, req *CacheControl, authorization bool, m *Meta, heu
 	case cc.NoStore && !cc.MustUnderstand, req.NoStore:
 		// must-understand with an understood status overrides no-store (§5.2.2.3).
 		return NotStoredNoStore
+	case cc.Malformed:
+		return NotStoredMalformed
 	case cc.Private:
 		return NotStoredPrivate
 	case authorization && !cc.Public && !cc.SMaxAge.Set && !cc.MustRevalidate:

@@ -80,6 +80,7 @@ func TestStorable(t *testing.T) {
 		{"§3.5 Authorization with must-revalidate is stored", get, none, true, meta(200, "Cache-Control", "max-age=60, must-revalidate"), 0, StoreOK},
 		{"Set-Cookie is never stored (policy)", get, none, false, meta(200, "Cache-Control", "max-age=60, public", "Set-Cookie", "a=b"), 0, NotStoredSetCookie},
 		{"§4.1 Vary: * is never stored", get, none, false, meta(200, "Cache-Control", "max-age=60", "Vary", "*"), 0, NotStoredVaryStar},
+		{"a Cache-Control that cannot be read whole is not stored", get, none, false, meta(200, "Cache-Control", "max-age=60 private"), 0, NotStoredMalformed},
 		{"§3 206 is not stored (no range support)", get, none, false, meta(206, "Cache-Control", "max-age=60"), 0, NotStoredStatus},
 		{"§3 304 is not stored", get, none, false, meta(304, "Cache-Control", "max-age=60"), 0, NotStoredStatus},
 		{"§3 1xx is not stored", get, none, false, meta(103, "Cache-Control", "max-age=60"), 0, NotStoredStatus},
