@@ -26,6 +26,9 @@ type Response struct {
 	// range: any answer but a 200 (a 206, a 416) is about that range
 	// only, and is not stored under the key every request of the URL reads.
 	Ranged bool
+	// Unstorable is a reason the filler knows for not storing the
+	// response (StoreOK: none), such as NotStoredConnection.
+	Unstorable NotStored
 }
 
 // Entry is a stored response. Entries are immutable once built and shared

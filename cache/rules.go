@@ -22,6 +22,7 @@ const (
 	NotStoredRange                    // the answer to a request for a range, other than a whole 200
 	NotStoredVaryChanged              // a 304 changed the Vary of the response it revalidated
 	NotStoredMalformed                // Cache-Control could not be read whole (CacheControl.Malformed)
+	NotStoredConnection               // the response's Connection named an end-to-end field, removed before the cache saw it
 )
 
 var notStoredNames = [...]string{
@@ -40,6 +41,7 @@ var notStoredNames = [...]string{
 	NotStoredFailed:         "failed",
 	NotStoredVaryChanged:    "vary-changed",
 	NotStoredMalformed:      "malformed-cache-control",
+	NotStoredConnection:     "connection",
 }
 
 // String is a short lower-case name fit for a metric label or a

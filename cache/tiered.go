@@ -470,6 +470,9 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 	if status == 304 && stale != nil {
 		m304 := ParseMeta(304, resp.Header, reqTime, respTime, now)
 		if e, why, ok := stale.revalidated(resp, &m304, r, now); ok {
+			if why == StoreOK {
+				why = resp.Unstorable
+			}
 			t.c.updated.Add(1)
 			res := filled(e, TierOrigin, r, fwd, 304, now)
 			if why != StoreOK {
@@ -508,6 +511,9 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 	}
 	if why == StoreOK && resp.Ranged && status != 200 {
 		why = NotStoredRange
+	}
+	if why == StoreOK {
+		why = resp.Unstorable
 	}
 	var e *Entry
 	if why == StoreOK {

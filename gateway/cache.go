@@ -212,6 +212,12 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 		Streamed: streamed || int64(len(body)) > rq.route.cache.MaxEntry,
 		Ranged:   len(h.Peek("Range")) > 0, // still on the request: asked for
 	}
+	if rq.connNamed {
+		// "Connection: Vary" (or Cache-Control, Set-Cookie...): the
+		// field was for this hop alone and is gone, so what the cache
+		// would decide on is not what the backend said.
+		rq.cresp.Unstorable = cache.NotStoredConnection
+	}
 	return &rq.cresp
 }
 

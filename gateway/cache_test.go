@@ -703,3 +703,38 @@ func TestCacheGoesAroundAMethodOverride(t *testing.T) {
 		t.Fatalf("the plain GET after them: Cache-Status %q, want a miss", r.header.Get("Cache-Status"))
 	}
 }
+
+// A backend's Connection can name an end-to-end field: the gateway is its
+// only recipient and removes it with the hop-by-hop fields. The cache
+// decided on the stripped response, so "Connection: Vary" with "Vary:
+// Cookie" stored one user's answer for every user, and "Connection:
+// Cache-Control" lost a no-store. Such a response is not stored.
+func TestCacheDoesNotStoreAResponseWhoseConnectionNamedAField(t *testing.T) {
+	var n atomic.Int64
+	origin := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "max-age=600")
+		if named := string(ctx.QueryArgs().Peek("named")); named != "" {
+			ctx.Response.Header.Set("Connection", named)
+			ctx.Response.Header.Set("Vary", "Cookie")
+			if named == "Cache-Control" {
+				ctx.Response.Header.Set("Cache-Control", "no-store, private")
+				ctx.Response.Header.Set("Expires", "Thu, 01 Jan 2037 00:00:00 GMT")
+			}
+		}
+		fmt.Fprintf(ctx, "%s #%d", ctx.Request.Header.Peek("Cookie"), n.Add(1))
+	})
+	s := startGateway(t, cacheYAML(origin, ""))
+	for _, named := range []string{"Vary", "Cache-Control"} {
+		url := s.url("/c/named?named=" + named)
+		first := do(t, "GET", url, "", "Cookie", "user=0")
+		if cs := first.header.Get("Cache-Status"); !strings.Contains(cs, "not stored: connection") {
+			t.Errorf("Connection: %s: Cache-Status %q, want not stored", named, cs)
+		}
+		if r := do(t, "GET", url, "", "Cookie", "user=1"); r.body == first.body {
+			t.Errorf("Connection: %s: user 1 got user 0's answer %q", named, r.body)
+		}
+	}
+	if r := do(t, "GET", s.url("/c/named"), ""); !strings.Contains(r.header.Get("Cache-Status"), "; stored") {
+		t.Errorf("without Connection: Cache-Status %q, want stored", r.header.Get("Cache-Status"))
+	}
+}

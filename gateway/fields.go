@@ -185,21 +185,24 @@ func (f *requestFields) firstNotEmpty(h *fasthttp.RequestHeader, field fieldSet,
 // fasthttp's Del would miss "x-request-id". A response with none of them
 // (most) costs one pass over its fields instead of the three the removals
 // each begin with. It fails, for a 502, on a response with more Connection
-// options or hop-by-hop fields than it removes.
-func stripResponse(h *fasthttp.ResponseHeader) error {
+// options or hop-by-hop fields than it removes. named reports that its
+// Connection named an end-to-end field, which the strip removed
+// (httpsafe.ConnectionNamesFields).
+func stripResponse(h *fasthttp.ResponseHeader) (named bool, err error) {
 	for k := range h.All() {
 		// fasthttp refuses every byte of a response field name that is not
 		// a token character but an inner space (TestFasthttpRefusesNonTokenResponseNamesButSpace),
 		// so a space is all the walk needs to look for.
 		if httpsafe.IsHopByHop(k) || httpsafe.EqualFold(k, "x-request-id") || bytes.IndexByte(k, ' ') >= 0 {
+			named = httpsafe.ConnectionNamesFields(h)
 			if err := httpsafe.StripResponseHopByHop(h); err != nil {
-				return err
+				return named, err
 			}
 			httpsafe.DelResponseField(h, "x-request-id")
 			httpsafe.DropInvalidResponseFields(h)
-			return nil
+			return named, nil
 		}
 	}
 	h.ResetConnectionClose() // all StripResponseHopByHop has to do then
-	return nil
+	return false, nil
 }

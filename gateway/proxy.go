@@ -103,7 +103,7 @@ func (rq *request) forwardInterim(h *fasthttp.ResponseHeader) {
 	if rq.tls && c.reads == c.readsSeen || !rq.tls && !c.headFresh {
 		return
 	}
-	if stripResponse(h) != nil {
+	if _, err := stripResponse(h); err != nil {
 		return // the final response decides; this one goes nowhere
 	}
 	speakHTTP11(h)
@@ -162,7 +162,7 @@ func (s *Server) attempt(rq *request, b *balancer.Backend, start, deadline time.
 		// for the client and the cache alike. A response past the strip's
 		// bounds is the backend's failure, like any malformed one (a 502,
 		// counted against it, perhaps retried).
-		err = stripResponse(&rq.ctx.Response.Header)
+		rq.connNamed, err = stripResponse(&rq.ctx.Response.Header)
 	}
 	if err != nil && rq.reqBody != nil && rq.reqBody.err != nil {
 		// The client's streamed body broke (a bad chunk, too large, too

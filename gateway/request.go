@@ -52,6 +52,9 @@ type request struct {
 	creq    cache.Request
 	cresp   cache.Response
 	fillErr error
+	// connNamed: the last response's Connection named an end-to-end field
+	// (stripResponse), which the cache did not see: it is not stored.
+	connNamed bool
 
 	// Buffers, reused from request to request.
 	host   []byte // routing host: lower case, no port

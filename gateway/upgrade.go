@@ -101,7 +101,7 @@ func (s *Server) upgrade(rq *request) bool {
 		// Before the strip, which removes it with the other hop-by-hop
 		// fields; the 101 gets it back.
 		upgradeValue = bytes.Clone(rh.Peek(fasthttp.HeaderUpgrade))
-		if err = stripResponse(rh); err != nil && conn != nil {
+		if _, err = stripResponse(rh); err != nil && conn != nil {
 			_ = conn.Close()
 			conn = nil
 		}

@@ -262,6 +262,27 @@ func StripResponseHopByHop(h *fasthttp.ResponseHeader) error {
 	return nil
 }
 
+// ConnectionNamesFields reports whether the Connection fields of h name a
+// field that is not hop-by-hop by itself: one the strip removes though it
+// would otherwise be end to end (a backend's "Connection: Vary"). The
+// gateway is that field's only recipient; a cache that decides on the
+// stripped response would decide without it.
+func ConnectionNamesFields(h *fasthttp.ResponseHeader) bool {
+	for k, v := range h.All() {
+		if !EqualFold(k, "connection") {
+			continue
+		}
+		var o connOptions
+		o.add(v) // past its bound the strip refuses the response anyway
+		for _, n := range o.names[:o.n] {
+			if !isHopByHop(n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // DropUnderscoreFields removes every request field whose name contains "_".
 // CGI-style backends (PHP-FPM, WSGI, anything reading HTTP_* variables) turn
 // "-" into "_", so X_Forwarded_For would reach them as X-Forwarded-For, past
