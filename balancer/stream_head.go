@@ -165,6 +165,16 @@ var (
 	errNotHTTP1           = errors.New("response in an HTTP version other than 1.x")
 )
 
+// ReadResponse reads a backend's response from br as the transport does:
+// every head looked at first (a status outside 100-599, a version other
+// than HTTP/1.x, HTTP/1.0 with Transfer-Encoding: errors), 1xx but 101
+// skipped, the body whole up to max, and the error without the backend's
+// bytes (QuietResponseError). It is for a caller that exchanges on a
+// connection of its own, such as the gateway's upgrade handshake.
+func ReadResponse(resp *fasthttp.Response, br *bufio.Reader, max int) error {
+	return QuietResponseError(readResponse(resp, br, max, nil))
+}
+
 // readResponse is fasthttp's ReadLimitBody, with every head looked at
 // first (readHead).
 func readResponse(resp *fasthttp.Response, br *bufio.Reader, max int, interim Interim) error {

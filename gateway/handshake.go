@@ -94,9 +94,10 @@ func (s *Server) handshakeWith(rq *request, b *balancer.Backend, deadline time.T
 	}
 	br := bufio.NewReaderSize(conn, handshakeBufSize)
 	resp := &rq.ctx.Response
-	// ReadLimitBody stops after the head of a 101 and skips other 1xx.
-	if err := resp.ReadLimitBody(br, int(rq.pool.pool.Options().MaxResponseBody)); err != nil {
-		return fail(balancer.QuietResponseError(err)) // fasthttp's parse errors quote the bytes
+	// It stops after the head of a 101 and skips other 1xx; a backend
+	// that declines gets its answer checked as on any other exchange.
+	if err := balancer.ReadResponse(resp, br, int(rq.pool.pool.Options().MaxResponseBody)); err != nil {
+		return fail(err)
 	}
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		conn.Close()

@@ -605,3 +605,28 @@ func TestTunnelCarriesEarlyBytesThatLookLikeABareLFHead(t *testing.T) {
 		t.Fatalf("through the tunnel: %q, %v; want %q", got, err, want)
 	}
 }
+
+// A backend that declines an upgrade has its answer checked as on any
+// other exchange: an HTTP/1.0 answer with Transfer-Encoding went to the
+// client with its chunk framing as content, a status of 000 as a 200.
+func TestADeclinedUpgradesAnswerIsChecked(t *testing.T) {
+	for _, answer := range []string{
+		"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"HTTP/1.1 000 Zero\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 999 Weird\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/2.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	} {
+		t.Run(strings.SplitN(answer, "\r\n", 2)[0], func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
+				_, _ = io.WriteString(c, answer)
+				_ = c.Close()
+			})
+			s := startGateway(t, upgradeYAML(rb.Addr, ""))
+			c := testnet.Dial(t, s.Addr().String())
+			c.Send(t, handshake("/ws", "websocket"))
+			if resp, body := c.ReadResponse(t, "GET"); resp.StatusCode != http.StatusBadGateway {
+				t.Fatalf("status %d %q, want 502", resp.StatusCode, body)
+			}
+		})
+	}
+}
