@@ -421,3 +421,35 @@ func TestRetiredBackend(t *testing.T) {
 		}
 	})
 }
+
+// The error of a failed exchange ends up in the log, so it must not carry
+// the backend's bytes: fasthttp wraps a read error in the middle of a head
+// with what it had read ("contents: ...Set-Cookie: session=..."), and a
+// broken chunk with its size line.
+func TestAFailedResponsesErrorDoesNotQuoteTheBackend(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer string
+		then         func(net.Conn) // after the answer
+	}{
+		{"a head cut by a timeout", "HTTP/1.1 200 OK\r\nSet-Cookie: session=TOPSECRET\r\n",
+			func(net.Conn) { time.Sleep(time.Second) }},
+		{"a head cut by a close", "HTTP/1.1 200 OK\r\nSet-Cookie: session=TOPSECRET\r\n",
+			func(c net.Conn) { _ = c.Close() }},
+		{"a broken chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{\"token\":\"TOPSECRET\"}\r\n\r\n",
+			func(c net.Conn) { _ = c.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+				_, _ = w.Write([]byte(tc.answer))
+				tc.then(w)
+			})
+			b := NewBackend(rb.Addr, 1, testOptions())
+			t.Cleanup(b.Close)
+			req, resp := newGet(t, "/x")
+			err := b.Do(req, resp, time.Now().Add(300*time.Millisecond))
+			if err == nil || strings.Contains(err.Error(), "TOPSECRET") {
+				t.Fatalf("error %v: want one that does not quote the backend", err)
+			}
+		})
+	}
+}

@@ -55,11 +55,15 @@ func (s *Stream) readChunkSize() (int64, error) {
 }
 
 // parseChunkSize reads a chunk-size line without its line end: hex digits,
-// then optionally whitespace or extensions after ';', which are ignored.
+// then optionally whitespace and extensions after ';' (RFC 9112 §7.1.1:
+// chunk-size *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )),
+// which are ignored but must hold no control character. Anything else
+// after the digits ("5 5", "5 xyz") is malformed. An error quotes one byte
+// at most: the line is the backend's, and errors reach the log.
 func parseChunkSize(line []byte) (int64, error) {
 	var size int64
 	digits := 0
-	for _, c := range line {
+	for i, c := range line {
 		var v byte
 		switch {
 		case c >= '0' && c <= '9':
@@ -68,15 +72,10 @@ func parseChunkSize(line []byte) (int64, error) {
 			v = c - 'a' + 10
 		case c >= 'A' && c <= 'F':
 			v = c - 'A' + 10
-		case c == ';' || c == ' ' || c == '\t':
-			// Extensions (and the whitespace some senders put before them)
-			// end the size.
-			if digits == 0 {
-				return 0, fmt.Errorf("%w: chunk size line %q", ErrBrokenChunked, line)
-			}
-			return size, nil
+		case (c == ';' || c == ' ' || c == '\t') && digits > 0:
+			return size, chunkExtensions(line[i:])
 		default:
-			return 0, fmt.Errorf("%w: chunk size line %q", ErrBrokenChunked, line)
+			return 0, fmt.Errorf("%w: byte %q in a chunk size line", ErrBrokenChunked, c)
 		}
 		size = size<<4 | int64(v)
 		digits++
@@ -88,6 +87,27 @@ func parseChunkSize(line []byte) (int64, error) {
 		return 0, fmt.Errorf("%w: empty chunk size line", ErrBrokenChunked)
 	}
 	return size, nil
+}
+
+// chunkExtensions checks what follows a chunk size: whitespace, then
+// nothing or ";" and extensions without control characters.
+func chunkExtensions(rest []byte) error {
+	i := 0
+	for i < len(rest) && (rest[i] == ' ' || rest[i] == '\t') {
+		i++
+	}
+	if i == len(rest) {
+		return nil
+	}
+	if rest[i] != ';' {
+		return fmt.Errorf("%w: byte %q after a chunk size", ErrBrokenChunked, rest[i])
+	}
+	for _, c := range rest[i:] {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return fmt.Errorf("%w: control byte %q in a chunk extension", ErrBrokenChunked, c)
+		}
+	}
+	return nil
 }
 
 // readLine returns one line without its CRLF (or bare LF, which fasthttp

@@ -170,3 +170,26 @@ func TestChunkedBodyBufferedSeesOnlyWholeBodiesWithinTheLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestParseChunkSize(t *testing.T) {
+	for line, want := range map[string]int64{
+		"5": 5, "1a": 26, "5;name=value": 5, "5 ;name": 5, "5\t; a=\"b c\"": 5, "5 ": 5,
+		"": -1, "q": -1, "5 5": -1, "5 xyz": -1, ";x": -1, "5;\x01": -1, "5;\x7f": -1,
+		"fffffffffffffffff": -1,
+	} {
+		got, err := parseChunkSize([]byte(line))
+		if want < 0 {
+			if err == nil {
+				t.Errorf("RFC 9112 §7.1.1: %q read as %d, want an error", line, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("%q: %d, %v; want %d", line, got, err, want)
+		}
+	}
+	// The line is the backend's: an error quotes one byte of it at most.
+	if _, err := parseChunkSize([]byte(`{"token":"TOPSECRET"}`)); err == nil || strings.Contains(err.Error(), "TOPSECRET") {
+		t.Errorf("error %v quotes the line", err)
+	}
+}

@@ -568,9 +568,12 @@ var errMalformedResponse = errors.New("malformed response from backend")
 // backend's bytes, for whatever reads one (the gateway's upgrade handshake
 // too): the kinds the gateway and the pipeline tell apart or an operator
 // wants to read (timeouts, network errors, EOF and a body cut short, the
-// body limit, broken chunks, whose text quotes one byte at most, the
-// balancer's own) pass unchanged, and any other is a parse error:
-// errMalformedResponse.
+// body limit, broken chunks, the balancer's own) keep their kind, and any
+// other is a parse error: errMalformedResponse. fasthttp's texts quote
+// what the backend sent (a read error in the middle of a head comes
+// wrapped with "buffer size=78, contents: ...", a broken chunk with its
+// size line: a session cookie, a token), so only the balancer's own errors
+// pass whole; of fasthttp's, the network error inside or a sentinel.
 func QuietResponseError(err error) error {
 	if err == nil || err == io.EOF {
 		return err // before the targets of errors.As, which escape
@@ -581,16 +584,31 @@ func QuietResponseError(err error) error {
 		broken fasthttp.ErrBrokenChunk // returned as a value
 	)
 	switch {
-	case isTimeout(err), errors.As(err, &ne), errors.As(err, &broken), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, fasthttp.ErrBodyTooLarge), errors.Is(err, fasthttp.ErrConnectionClosed),
-		errors.Is(err, ErrConnect), errors.Is(err, ErrTimeout), errors.Is(err, errStaleConn),
-		errors.Is(err, ErrBrokenChunked), errors.Is(err, errTooManyInterim):
+	case errors.Is(err, ErrConnect), errors.Is(err, ErrTimeout), errors.Is(err, errStaleConn),
+		errors.Is(err, ErrBrokenChunked), errors.Is(err, errTooManyInterim), errors.Is(err, ErrBodyTooLarge):
 		return err
+	case errors.As(err, &ne):
+		return ne
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return fasthttp.ErrTimeout
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return fasthttp.ErrNoFreeConns
+	case errors.As(err, &broken):
+		return errBrokenChunk
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return io.ErrUnexpectedEOF
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fasthttp.ErrBodyTooLarge
+	case errors.Is(err, fasthttp.ErrConnectionClosed):
+		return fasthttp.ErrConnectionClosed
 	case errors.As(err, &small):
 		return fmt.Errorf("%w: response head larger than the read buffer", errMalformedResponse)
 	}
 	return errMalformedResponse
 }
+
+// errBrokenChunk is QuietResponseError's fasthttp.ErrBrokenChunk.
+var errBrokenChunk = fmt.Errorf("%w: bad chunk size line or chunk end", ErrBrokenChunked)
 
 // Idempotent reports whether req's method may be sent twice (RFC 9110
 // §9.2.2): GET, HEAD, PUT, DELETE, OPTIONS, TRACE.
