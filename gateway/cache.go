@@ -351,8 +351,10 @@ func (st *cacheStore) entryHead(h *hitHead, e *cache.Entry, notModified bool) *f
 	hd := &h.header
 	hd.Reset()
 	// Stored names go out as the backend spelled them, as on a proxied
-	// answer.
+	// answer, and a stored response without a Content-Type goes out
+	// without one (Reset forgets it: fasthttp would add text/plain).
 	hd.DisableNormalizing()
+	hd.SetNoDefaultContentType(true)
 	// The stored Date, not the time of sending (see cachedate.go).
 	st.keepStoredDate(hd, storedDate(e))
 	if notModified {

@@ -738,3 +738,20 @@ func TestCacheDoesNotStoreAResponseWhoseConnectionNamedAField(t *testing.T) {
 		t.Errorf("without Connection: Cache-Status %q, want stored", r.header.Get("Cache-Status"))
 	}
 }
+
+// A stored response without a Content-Type is answered without one, as a
+// proxied one is (RFC 9110 §8.3: a recipient may guess, a proxy must not
+// say): hits and stored misses got fasthttp's default text/plain.
+func TestCacheAddsNoContentType(t *testing.T) {
+	origin := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.SetNoDefaultContentType(true)
+		ctx.Response.Header.Set("Cache-Control", "max-age=60")
+		ctx.SetBodyString("bytes")
+	})
+	s := startGateway(t, cacheYAML(origin, ""))
+	for _, what := range []string{"the stored miss", "the hit"} {
+		if r := do(t, "GET", s.url("/c/untyped"), ""); r.header.Get("Content-Type") != "" {
+			t.Errorf("%s: Content-Type %q, want none (Cache-Status %q)", what, r.header.Get("Content-Type"), r.header.Get("Cache-Status"))
+		}
+	}
+}
