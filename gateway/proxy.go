@@ -256,10 +256,20 @@ var protoHTTP11b = []byte(protoHTTP11)
 // speakHTTP11 gives a backend's response the gateway's own version: it
 // speaks HTTP/1.1 to the client whatever the backend spoke (RFC 9110 §2.5).
 // An HTTP/1.0 status line over a body the gateway frames as chunked was read
-// by clients as a close-delimited body, chunk sizes and all.
+// by clients as a close-delimited body, chunk sizes and all. A reason
+// phrase with a control character (RFC 9112 §4 allows HTAB, SP, VCHAR and
+// obs-text: an escape sequence for a terminal, a NUL) is replaced by the
+// status code's own: it carries no meaning, and the gateway does not send
+// what it would refuse in a field value.
 func speakHTTP11(h *fasthttp.ResponseHeader) {
 	if !h.IsHTTP11() {
 		h.SetProtocol(protoHTTP11b)
+	}
+	for _, c := range h.StatusMessage() {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			h.SetStatusMessage(nil)
+			break
+		}
 	}
 }
 

@@ -524,3 +524,24 @@ func TestAnInterimResponseThenACloseIsNotResent(t *testing.T) {
 		t.Errorf("the backend got %d requests, want 2 (the second once)", n)
 	}
 }
+
+// A backend's reason phrase with a control character (an escape sequence
+// for the terminal of whoever reads it, a NUL) is not passed on: the client
+// gets the status code's own (RFC 9112 §4).
+func TestAReasonPhraseWithControlCharactersIsReplaced(t *testing.T) {
+	for _, reason := range []string{"\x1b[31mRED", "Bad\x00Gateway", "A\x7fB", "OK\tfine"} {
+		rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
+			return "HTTP/1.1 200 " + reason + "\r\nContent-Length: 2\r\n\r\nok"
+		}))
+		s := startGateway(t, gatewayYAML(rb.Addr))
+		status, raw := testnet.RawExchange(t, s.Addr().String(), "GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		line, _, _ := strings.Cut(raw, "\r\n")
+		want := "HTTP/1.1 200 OK"
+		if reason == "OK\tfine" {
+			want = "HTTP/1.1 200 OK\tfine" // HTAB is allowed
+		}
+		if status != 200 || line != want {
+			t.Errorf("reason %q: status line %q, want %q", reason, line, want)
+		}
+	}
+}
