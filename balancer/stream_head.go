@@ -220,6 +220,9 @@ func checkHead(br *bufio.Reader) error {
 		}
 		return nil // not a status line: the read says so
 	}
+	if buffered, _ := br.Peek(br.Buffered()); bareBlankLine(buffered[start:]) {
+		return errBareLFHead
+	}
 	if string(version) == "HTTP/1.1" {
 		return nil
 	}
@@ -304,6 +307,24 @@ func headEnd(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// errBareLFHead is checkHead's error for a head ended by a bare-LF blank
+// line: fasthttp ends a head at one only if a CRLFCRLF follows somewhere in
+// its buffer (perhaps in the body), and otherwise waits for one until the
+// timeout. Either way the framing would be a guess: a 502 at once.
+var errBareLFHead = fmt.Errorf("%w: head ended by a bare LF blank line", errMalformedResponse)
+
+// bareBlankLine reports whether b, the bytes received of a head from its
+// status line on, holds a blank line that is not CRLF after CRLF ("\n\n",
+// or "\n\r\n" after a line ended by a bare LF) before its first CRLFCRLF:
+// in a well-formed head the first blank line is that CRLFCRLF's. Two
+// searches of bytes already in cache; a head still arriving holds none.
+func bareBlankLine(b []byte) bool {
+	if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 {
+		b = b[:end]
+	}
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

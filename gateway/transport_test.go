@@ -63,6 +63,11 @@ func TestAmbiguouslyFramedBackendResponsesAre502(t *testing.T) {
 		{"a Content-Length list", "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello!"},
 		{"a negative Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nhello"},
 		{"an unknown transfer coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello"},
+		// fasthttp waits for a CRLFCRLF after these (a 504 at the timeout),
+		// or ends the head there when one comes later, in the body.
+		{"a head ended by a bare LF blank line", "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello"},
+		{"a bare LF line, then a CRLF blank line", "HTTP/1.1 200 OK\r\nContent-Length: 5\n\r\nhello"},
+		{"a bare LF blank line before a CRLFCRLF in the body", "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\nab\r\n\r\ncd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
