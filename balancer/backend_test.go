@@ -453,3 +453,28 @@ func TestAFailedResponsesErrorDoesNotQuoteTheBackend(t *testing.T) {
 		})
 	}
 }
+
+// A backend that sent bytes has answered, however badly: a flood of empty
+// lines before the status line (more than the read buffer) came back as
+// io.EOF, which stands for a pooled connection closed before any byte, and
+// the request was sent again, a PUT too.
+func TestABackendThatSentBytesIsNotAskedAgain(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		if r.Index == 0 { // the first on each connection: answered, kept
+			_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+			return
+		}
+		_, _ = w.Write([]byte(strings.Repeat("\r\n", 50000) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		_ = w.Close()
+	})
+	b := NewBackend(rb.Addr, 1, testOptions())
+	t.Cleanup(b.Close)
+	get(t, b, "/warm") // the PUT reuses this connection
+	before := rb.Requests()
+	if _, err := tryDo(b, "PUT", "/x"); err == nil {
+		t.Fatal("a flood of empty lines was taken for a response")
+	}
+	if n := rb.Requests() - before; n != 1 {
+		t.Errorf("the backend got the PUT %d times, want once", n)
+	}
+}

@@ -107,6 +107,13 @@ func readHead(resp *fasthttp.Response, br *bufio.Reader, interim Interim) error 
 		return err
 	}
 	if err := resp.Header.Read(br); err != nil {
+		if err == io.EOF { //nolint:errorlint // fasthttp's own sentinel
+			// checkHead saw a byte arrive: not the keep-alive race that
+			// io.EOF stands for (a pooled connection closed before any
+			// byte), so the request is not sent again. (fasthttp says
+			// io.EOF after, say, a flood of empty lines and a close.)
+			return io.ErrUnexpectedEOF
+		}
 		return err
 	}
 	for n := 0; ; n++ {
