@@ -212,14 +212,19 @@ func (e *Entry) keepFor(now time.Time, keepStale, routeSIE time.Duration) time.D
 // §4.3.4): e's body with its header fields updated by the 304's, and
 // freshness computed anew from the merged fields and the new exchange's
 // times, for r. ok is false when the 304 does not select e (see
-// Selects304). why is StoreOK when the updated response may be stored in
-// e's place: the 304's fields can make it private, no-store or Vary: *
-// (Storable, as for a GET: a HEAD's 304 updates the stored GET too), or
-// vary on other fields, under which e's key no longer holds
-// (NotStoredVaryChanged).
-func (e *Entry) revalidated(resp *Response, m304 *Meta, r *Request, now time.Time) (_ *Entry, why NotStored, ok bool) {
+// Selects304). why says whether the updated response may be stored in e's
+// place, and stale whether e may stay:
+//   - the 304's fields can make the response unstorable (private, no-store,
+//     Vary: *: Storable, as for a GET, since a HEAD's 304 updates the stored
+//     GET too) or vary on other fields, under which e's key no longer holds
+//     (NotStoredVaryChanged): then e must not answer again either;
+//   - r itself can forbid storing what answers it (its no-store, its
+//     Authorization without the response allowing sharing, §3.5): then
+//     nothing is stored from this exchange, and e stays as it was, or any
+//     client could evict an entry with one request.
+func (e *Entry) revalidated(resp *Response, m304 *Meta, r *Request, now time.Time) (_ *Entry, why NotStored, stale, ok bool) {
 	if !Selects304(e.etag, e.lastModified, m304) {
-		return nil, StoreOK, false
+		return nil, StoreOK, false, false
 	}
 	merged := UpdateHeader(nil, e.Header, resp.Header)
 	m := ParseMeta(e.Status, merged, m304.RequestTime, m304.ResponseTime, now)
@@ -231,11 +236,15 @@ func (e *Entry) revalidated(resp *Response, m304 *Meta, r *Request, now time.Tim
 		tags = t
 	}
 	vary := normaliseVary(merged)
-	why = Storable(methodGET, &r.CacheControl, r.Authorization, &m, r.Policy.Heuristic)
-	if why == StoreOK && string(vary) != string(e.vary) {
-		why = NotStoredVaryChanged
+	updated := newEntry(e.Key, e.url, e.Status, merged, e.Body, vary, tags, &m, Lifetime(&m, r.Policy.Heuristic))
+	var anyRequest CacheControl
+	if why := Storable(methodGET, &anyRequest, false, &m, r.Policy.Heuristic); why != StoreOK {
+		return updated, why, false, true
 	}
-	return newEntry(e.Key, e.url, e.Status, merged, e.Body, vary, tags, &m, Lifetime(&m, r.Policy.Heuristic)), why, true
+	if string(vary) != string(e.vary) {
+		return updated, NotStoredVaryChanged, false, true
+	}
+	return updated, Storable(methodGET, &r.CacheControl, r.Authorization, &m, r.Policy.Heuristic), true, true
 }
 
 var methodGET = []byte("GET")

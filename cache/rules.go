@@ -277,16 +277,19 @@ func StaleIfError(lifetime, age time.Duration, resp, req *CacheControl, configur
 // carries s-maxage (which implies proxy-revalidate in a shared cache, RFC
 // 9111 §5.2.2.10), must-revalidate, proxy-revalidate or no-cache, nor for a
 // request with no-cache; only the origin's or the client's own
-// stale-if-error overrides those. A client's own stale-if-error caps it:
-// the operator's window is a default, and the client said how much
-// staleness it accepts.
+// stale-if-error overrides those. The origin's or the client's own
+// stale-if-error caps it: the operator's window is a default for when
+// neither said how much staleness it accepts.
 func routeWindow(lifetime time.Duration, resp, req *CacheControl, configured time.Duration) time.Duration {
 	if configured <= 0 || lifetime <= 0 || resp.SMaxAge.Set ||
 		resp.MustRevalidate || resp.ProxyRevalidate || resp.NoCache || req != nil && req.NoCache {
 		return 0
 	}
+	if resp.StaleIfError.Set {
+		configured = min(configured, resp.StaleIfError.Duration())
+	}
 	if req != nil && req.StaleIfError.Set {
-		return min(configured, req.StaleIfError.Duration())
+		configured = min(configured, req.StaleIfError.Duration())
 	}
 	return configured
 }

@@ -469,18 +469,21 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 	}
 	if status == 304 && stale != nil {
 		m304 := ParseMeta(304, resp.Header, reqTime, respTime, now)
-		if e, why, ok := stale.revalidated(resp, &m304, r, now); ok {
-			if why == StoreOK {
-				why = resp.Unstorable
+		if e, why, keep, ok := stale.revalidated(resp, &m304, r, now); ok {
+			if why == StoreOK && resp.Unstorable != StoreOK {
+				why, keep = resp.Unstorable, false
 			}
 			t.c.updated.Add(1)
 			res := filled(e, TierOrigin, r, fwd, 304, now)
 			if why != StoreOK {
-				// The answer to this request, but no longer one to store:
-				// nor may the old entry answer again.
+				// The answer to this request, but not one to store; when
+				// the response itself forbids it, the old entry may not
+				// answer again either.
 				res.Stored, res.NotStored = false, why
 				t.c.notStored.Add(1)
-				t.drop(stale)
+				if !keep {
+					t.drop(stale)
+				}
 				return res, flightOutcome{status: 304}
 			}
 			if !t.store(e, r, key, now, h, &leased) {

@@ -180,6 +180,42 @@ func TestTieredA304ThatForbidsStoringLeavesNothingStored(t *testing.T) {
 	}
 }
 
+// A request that forbids storing what answers it (its no-store, its
+// Authorization without the response allowing sharing) stores nothing from
+// its revalidation, and leaves the entry as it was: dropping it let any
+// client evict a shared entry with one request.
+func TestTieredARequestThatForbidsStoringLeavesTheEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Request)
+	}{
+		{"no-store", func(r *Request) { r.CacheControl = ParseCacheControl([]byte("no-cache, no-store")) }},
+		{"Authorization", func(r *Request) {
+			r.CacheControl = ParseCacheControl([]byte("no-cache"))
+			r.Authorization = true
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc2 := newTestTiered(t, newClock(), nil)
+			o := &origin{respond: func(_ *Entry, n int32) *Response {
+				if n == 1 {
+					return &Response{Status: 200, Header: fields("Cache-Control", "max-age=600", "ETag", `"v1"`), Body: []byte("body")}
+				}
+				return &Response{Status: 304, Header: fields("Cache-Control", "max-age=600", "ETag", `"v1"`)}
+			}}
+			get(tc2, req("GET", "/a"), o)
+			r := req("GET", "/a")
+			tc.edit(r)
+			if res := get(tc2, r, o); res.FwdStatus != 304 || res.Stored {
+				t.Fatalf("the revalidation: %+v, want a 304, not stored", res)
+			}
+			if res := get(tc2, req("GET", "/a"), o); res.Tier != TierL1 {
+				t.Fatalf("the next request: %+v, want the entry, still in L1", res)
+			}
+		})
+	}
+}
+
 func TestTieredA304ForAnotherRepresentationRefetches(t *testing.T) {
 	c := newClock()
 	tc := newTestTiered(t, c, nil)
