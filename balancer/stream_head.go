@@ -328,6 +328,9 @@ var errBareLFHead = fmt.Errorf("%w: head ended by a bare LF blank line", errMalf
 // in a well-formed head the first blank line is that CRLFCRLF's. Two
 // searches of bytes already in cache; a head still arriving holds none.
 func bareBlankLine(b []byte) bool {
+	if lf := bytes.IndexByte(b, '\n'); lf >= 0 && bytes.HasPrefix(b[lf:], []byte("\n\r\n")) {
+		return false // no fields and a CRLF blank line: fasthttp ends the head there
+	}
 	if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 {
 		b = b[:end]
 	}

@@ -86,6 +86,21 @@ func TestAmbiguouslyFramedBackendResponsesAre502(t *testing.T) {
 // by the chunked coding; the gateway does: a chunked body that arrived whole
 // is read and sent with its true length, one still arriving streams, chunked
 // again. Pinned so that a change to 502 or to passing the bad length is seen.
+// A status line ended by a bare LF and followed at once by a CRLF blank
+// line is a head fasthttp reads, and the gateway passes it on.
+func TestAStatusLineEndedByABareLFBeforeACRLFBlankLineIsRead(t *testing.T) {
+	for _, resp := range []string{
+		"HTTP/1.1 204 No Content\n\r\n",
+		"HTTP/1.1 100 Continue\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+	} {
+		rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string { return resp }))
+		s := startGateway(t, gatewayYAML(rb.Addr))
+		if status, raw := testnet.RawExchange(t, s.Addr().String(), "GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); status != 204 {
+			t.Errorf("%q: status %d, want 204\n%.300q", resp, status, raw)
+		}
+	}
+}
+
 func TestContentLengthWithChunkedFromABackendIsReframed(t *testing.T) {
 	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
