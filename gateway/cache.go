@@ -540,14 +540,16 @@ func (rq *request) AppendHeader(dst, name []byte) ([]byte, bool) {
 }
 
 // dropped reports whether the rewrite of the request for its backend
-// removes the field name (lower case): one the client's Connection names
-// (or a hop-by-hop one), or, where the table drops them, one with an
-// underscore. A key is built before the rewrite, and must hold only what
-// the backend will see: "X-Tenant: victim" with "Connection: X-Tenant"
-// reaches the backend without its tenant, and its answer must not be
-// stored under the tenant's key.
+// removes or replaces the field name (lower case): one the client's
+// Connection names (or a hop-by-hop one), one the gateway sets or removes
+// (X-Forwarded-*, X-Real-IP..., unless from a trusted proxy), or, where the
+// table drops them, one with an underscore. A key is built before the
+// rewrite, and must hold only what the backend will see: "X-Tenant: victim"
+// with "Connection: X-Tenant" reaches the backend without its tenant, and
+// its answer must not be stored under the tenant's key.
 func (rq *request) dropped(name []byte) bool {
 	return !rq.table.allowUnderscores && bytes.IndexByte(name, '_') >= 0 ||
+		replacedForBackend(name, rq.trusted) ||
 		httpsafe.RequestStrips(&rq.ctx.Request.Header, name)
 }
 

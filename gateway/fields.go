@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -97,33 +98,43 @@ const hdrExpect = "Expect"
 func scanRequestFields(h *fasthttp.RequestHeader) requestFields {
 	var f requestFields
 	for k := range h.All() {
-		switch string(k) {
-		case hdrXFF:
-			f.has |= fieldXFFor
-		case hdrXFProto:
-			f.has |= fieldXFProto
-		case hdrVia:
-			f.has |= fieldVia
-		case hdrForwarded:
-			f.has |= fieldForwarded
-		case hdrRequestID:
-			f.has |= fieldRequestID
-		case hdrExpect:
-			f.has |= fieldExpect
-		case "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Forwarded-Server",
-			"X-Forwarded-Ssl", "X-Forwarded-Uri", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url",
-			"Front-End-Https", "X-Url-Scheme":
-			f.has |= fieldProxyOwned
-		default:
-			if httpsafe.IsHopByHop(k) {
-				return requestFields{has: everyField}
-			}
-			if bytes.IndexByte(k, '_') >= 0 {
-				f.has |= fieldUnderscore
-			}
+		has := scanRequestFields1(k)
+		if has == fieldHopByHop {
+			return requestFields{has: everyField}
 		}
+		f.has |= has
 	}
 	return f
+}
+
+// scanRequestFields1 is what the field named k (canonical spelling) adds to
+// a scan.
+func scanRequestFields1(k []byte) fieldSet {
+	switch string(k) {
+	case hdrXFF:
+		return fieldXFFor
+	case hdrXFProto:
+		return fieldXFProto
+	case hdrVia:
+		return fieldVia
+	case hdrForwarded:
+		return fieldForwarded
+	case hdrRequestID:
+		return fieldRequestID
+	case hdrExpect:
+		return fieldExpect
+	case "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Forwarded-Server",
+		"X-Forwarded-Ssl", "X-Forwarded-Uri", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url",
+		"Front-End-Https", "X-Url-Scheme": // proxyOwned; a test keeps the two in step
+		return fieldProxyOwned
+	}
+	if httpsafe.IsHopByHop(k) {
+		return fieldHopByHop
+	}
+	if bytes.IndexByte(k, '_') >= 0 {
+		return fieldUnderscore
+	}
+	return 0
 }
 
 // proxyOwned are the fields, beyond the X-Forwarded-* the gateway sets and
@@ -141,13 +152,48 @@ var proxyOwned = [...]string{
 }
 
 // delProxyOwned deletes every field of proxyOwned when the scan saw one.
+// On the general path, where every field counts as seen (a browser's
+// "Connection: keep-alive" is enough), it first looks whether one is there:
+// eleven Dels cost more than the pass.
 func (f *requestFields) delProxyOwned(h *fasthttp.RequestHeader) {
-	if f.has&fieldProxyOwned == 0 {
+	if f.has&fieldProxyOwned == 0 || f.general() && !hasProxyOwned(h) {
 		return
 	}
 	for _, name := range proxyOwned {
 		h.Del(name)
 	}
+}
+
+// hasProxyOwned reports whether h holds a field of proxyOwned.
+func hasProxyOwned(h *fasthttp.RequestHeader) bool {
+	for k := range h.All() {
+		if scanRequestFields1(k)&fieldProxyOwned != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// gatewaySets are the request fields the gateway sets or removes for the
+// backend, lower case: the forwarding fields, whose client values it keeps
+// only from a trusted proxy (trusted), and X-Request-Id, always its own.
+var gatewaySets = func() map[string]bool {
+	m := map[string]bool{
+		"x-forwarded-for": true, "x-forwarded-proto": true, "x-forwarded-host": true,
+		"forwarded": true, "via": true, "x-request-id": false,
+	}
+	for _, name := range proxyOwned {
+		m[strings.ToLower(name)] = true
+	}
+	return m
+}()
+
+// replacedForBackend reports whether the backend gets something else than
+// the client's value of the field lower (lower case), from a peer trusted
+// or not: a field the gateway sets or removes.
+func replacedForBackend(lower []byte, trusted bool) bool {
+	keptWhenTrusted, ok := gatewaySets[string(lower)]
+	return ok && !(trusted && keptWhenTrusted)
 }
 
 // general reports whether the request takes the general path (see

@@ -354,3 +354,26 @@ func TestTheScanSeesEveryProxyOwnedField(t *testing.T) {
 		}
 	}
 }
+
+// A cache key part on a field the gateway sets or removes must not hold the
+// client's value: the backend never sees it (from an untrusted peer), so an
+// untrusted client could store an answer under the key a trusted proxy's
+// requests use.
+func TestFieldsTheGatewayReplacesAreKnown(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted bool
+		want    bool
+	}{
+		{"x-forwarded-prefix", false, true},
+		{"x-forwarded-prefix", true, false},
+		{"x-forwarded-for", false, true},
+		{"x-real-ip", false, true},
+		{"x-request-id", true, true}, // always the gateway's own
+		{"x-tenant", false, false},
+	} {
+		if got := replacedForBackend([]byte(tc.name), tc.trusted); got != tc.want {
+			t.Errorf("%s (trusted %v): replaced = %v, want %v", tc.name, tc.trusted, got, tc.want)
+		}
+	}
+}
