@@ -96,8 +96,11 @@ type yieldConn struct {
 	// bareNext: those bytes ended with another request's head that
 	// fasthttp would wait on; unlike bareHead it outlives the request
 	// they began, for the read the next one makes.
-	headStart, bareHead, bareNext, bodyStreamed, headFresh bool
-	readBuf                                                int
+	// bareTrailer: they held a chunked body whose trailer section has a
+	// bare LF (httpsafe.ErrBareLFTrailer); cut short before it, so the read
+	// after fails.
+	headStart, bareHead, bareNext, bareTrailer, bodyStreamed, headFresh bool
+	readBuf                                                             int
 
 	// linger: the gateway refused a request and closes the connection
 	// with the client's bytes perhaps still unread (lingerClose).
@@ -153,13 +156,24 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 	if c.bareHead || c.bareNext {
 		return 0, httpsafe.ErrBareLFHead
 	}
+	if c.bareTrailer {
+		return 0, httpsafe.ErrBareLFTrailer
+	}
 	n, err := c.read(p)
 	if c.headStart && n > 0 {
 		c.headStart = false
 		// Only into an empty buffer: bytes buffered before may be the
 		// start of this head (a pipelined request) or all of it.
 		if len(p) == c.readBuf {
-			c.headFresh, c.bareHead, c.bareNext = httpsafe.LookAtHead(p[:n])
+			var trailerLF int
+			c.headFresh, c.bareHead, c.bareNext, trailerLF = httpsafe.LookAtHead(p[:n])
+			if trailerLF >= 0 {
+				// fasthttp would end the trailer there and read what
+				// follows as a request. It gets the bytes up to the bare
+				// LF, waits for the rest of the line, and the next read
+				// fails: a 400 for the request, and nothing after it.
+				n, c.bareTrailer = trailerLF, true
+			}
 		}
 	}
 	return n, err

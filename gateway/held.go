@@ -87,7 +87,7 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	c.readsSeen = c.reads
 	c.headStart, c.bareHead, c.headFresh = false, false, false
 	if ctx.Hijacked() {
-		c.bareNext = false // what follows is the tunnel's, not a request
+		c.bareNext, c.bareTrailer = false, false // what follows is the tunnel's, not a request
 	}
 	if !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.IsTLS() && !ctx.Hijacked() {
 		c.expectHead()

@@ -267,3 +267,35 @@ func TestATimedOutHeadOnAKeptAliveConnectionGetsIts408(t *testing.T) {
 		t.Fatalf("status %d, want 408", r.StatusCode)
 	}
 }
+
+// A chunked body whose trailer section ends with a bare LF: fasthttp takes
+// the LF for a line end and read the bytes after it as the next request,
+// which reached the backend, while a proxy in front that ends lines only at
+// CRLF sees one request (HTTP Garden's bare-LF-in-trailer discrepancy). The
+// request is refused at once, and nothing after it is read.
+func TestABareLFInAChunkedTrailerIsRefused(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1))
+	for _, trailer := range []string{"0\r\n\n", "0\r\nX-A: b\n\n", "0\r\nX-A: b\r\n\n"} {
+		t.Run(fmt.Sprintf("%q", trailer), func(t *testing.T) {
+			rc := testnet.Dial(t, s.Addr().String())
+			before := o.Requests()
+			rc.Send(t, "POST /echo/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"+trailer+
+				"GET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+			_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			// The reason is "bare LF" or, when the trailer is the bare LF
+			// alone, fasthttp's own "malformed" (it reads the failed read
+			// before the trailer's first byte as its end).
+			r, body := rc.ReadResponse(t, "POST")
+			if r.StatusCode != 400 {
+				t.Fatalf("answer %v %q, want 400", r.Status, body)
+			}
+			if !rc.Closed(3 * time.Second) {
+				t.Error("connection not closed after the refusal")
+			}
+			if n := o.Requests() - before; n != 0 {
+				t.Errorf("backend got %d requests, want none", n)
+			}
+		})
+	}
+}

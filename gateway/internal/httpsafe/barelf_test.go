@@ -48,7 +48,7 @@ func TestBareLFHeadAfter(t *testing.T) {
 		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloPOST /b HTTP/1.1\r\nContent-Length: 1\r\n\r\nxGET /c HTTP/1.1\n\n": true,
 		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel":                                                                    false, // the body goes on
 		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello":                                                                  false,
-		"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /b HTTP/1.1\n\n":                                  false, // not framed here
+		"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /b HTTP/1.1\n\n":                                  true, // behind a chunked body
 		"POST /a HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\n\n":                          false,
 		"POST /a HTTP/1.1\r\nContent-Length: +5\r\n\r\nhelloGET /b HTTP/1.1\n\n":                                              false,
 		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: a\r\n":                                    false, // not whole yet
@@ -74,8 +74,8 @@ func TestLookAtHead(t *testing.T) {
 		{"st: a\r\n\r\n", false, false, false},  // a head's rest
 		{"\r\nGET / HTTP/1.1\r\n", false, false, false},
 	} {
-		starts, bare, next := LookAtHead([]byte(tc.in))
-		if starts != tc.starts || bare != tc.bare || next != tc.next {
+		starts, bare, next, trailerLF := LookAtHead([]byte(tc.in))
+		if starts != tc.starts || bare != tc.bare || next != tc.next || trailerLF != -1 {
 			t.Errorf("LookAtHead(%q) = %v, %v, %v; want %v, %v, %v", tc.in, starts, bare, next, tc.starts, tc.bare, tc.next)
 		}
 	}
@@ -98,5 +98,40 @@ func TestBareLFHeadAfterContentLengths(t *testing.T) {
 		if got := BareLFHeadAfter([]byte(in)); got != want {
 			t.Errorf("Content-Length %s: BareLFHeadAfter = %v, want %v", length, got, want)
 		}
+	}
+}
+
+// A chunked body's trailer section ended by a bare LF: fasthttp takes it for
+// a line end and reads what follows as a request, which a peer that ends
+// lines only at CRLF reads as more trailer.
+func TestLookAtHeadFindsABareLFInAChunkedTrailer(t *testing.T) {
+	const head = "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for body, want := range map[string]int{
+		"0\r\n\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n":    len("0\r\n"),
+		"5\r\nhello\r\n0\r\nX-A: b\n\nGET / HTTP/1.1\r\n\r\n": len("5\r\nhello\r\n0\r\nX-A: b"),
+		"0\r\nX-A: b\r\n\nGET / HTTP/1.1\r\n\r\n":             len("0\r\nX-A: b\r\n"),
+		"0\r\n\n":                                   len("0\r\n"),
+		"0\r\n\r\nGET / HTTP/1.1\r\n\r\n":           -1, // well-formed, pipelined
+		"5\r\nhe\nlo\r\n0\r\n\r\n":                  -1, // a bare LF in data is data
+		"5;x=\"a\"\r\nhello\r\n0\r\nX-A: b\r\n\r\n": -1,
+		"5\r\nhel":                                  -1, // still coming
+		"0\n\n":                                     -1, // a bare LF size line: fasthttp refuses it
+	} {
+		_, _, _, lf := LookAtHead([]byte(head + body))
+		if want >= 0 {
+			want += len(head)
+		}
+		if lf != want {
+			t.Errorf("%q: trailerLF = %d, want %d", body, lf, want)
+		}
+	}
+}
+
+func TestALowerCaseMethodStartsAHead(t *testing.T) {
+	if !BareLFHead([]byte("get / HTTP/1.1\nHost: a\n\n")) {
+		t.Error("a bare-LF head with a lower-case method waits for read_timeout")
+	}
+	if BareLFHead([]byte("\n\n")) || BareLFHead([]byte("1 / HTTP/1.1\n\n")) {
+		t.Error("not a request line, taken for one")
 	}
 }

@@ -57,7 +57,9 @@ func Reject(ctx *fasthttp.RequestCtx, status int, reason string) {
 //     Server.MaxRequestBodySize) to 413.
 //   - a read timeout to 408.
 //   - ErrBareLFHead (a head ended by a bare LF blank line, which fasthttp
-//     would wait on) to 400, as Check answers a bare LF.
+//     would wait on) and ErrBareLFTrailer (a bare LF in a chunked body's
+//     trailer section, which fasthttp would take) to 400, as Check answers
+//     a bare LF.
 //   - everything else (bad request line, framing, duplicate Host, bare CR,
 //     NUL, broken chunks, invalid Host syntax) to 400.
 func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
@@ -78,7 +80,7 @@ func ErrorStatus(err error) (int, string) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		return 413, ReasonBodyTooLarge
 	}
-	if errors.Is(err, ErrBareLFHead) {
+	if errors.Is(err, ErrBareLFHead) || errors.Is(err, ErrBareLFTrailer) {
 		return 400, reasonBareLF
 	}
 	var ne net.Error
