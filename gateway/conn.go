@@ -96,10 +96,12 @@ type yieldConn struct {
 	// bareNext: those bytes ended with another request's head that
 	// fasthttp would wait on; unlike bareHead it outlives the request
 	// they began, for the read the next one makes.
-	// bareTrailer: they held a chunked body whose trailer section has a
-	// bare LF (httpsafe.ErrBareLFTrailer); cut short before it, so the read
-	// after fails.
+	// bareTrailer: a chunked body's trailer section had a bare LF
+	// (httpsafe.ErrBareLFTrailer); the read was cut short before it, so the
+	// read after fails. body follows a chunked body that the first read
+	// of its head did not hold whole.
 	headStart, bareHead, bareNext, bareTrailer, bodyStreamed, headFresh bool
+	body                                                                httpsafe.ChunkWatch
 	readBuf                                                             int
 
 	// linger: the gateway refused a request and closes the connection
@@ -160,23 +162,35 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 		return 0, httpsafe.ErrBareLFTrailer
 	}
 	n, err := c.read(p)
-	if c.headStart && n > 0 {
+	switch {
+	case n <= 0:
+	case c.headStart:
 		c.headStart = false
 		// Only into an empty buffer: bytes buffered before may be the
 		// start of this head (a pipelined request) or all of it.
 		if len(p) == c.readBuf {
-			var trailerLF int
-			c.headFresh, c.bareHead, c.bareNext, trailerLF = httpsafe.LookAtHead(p[:n])
-			if trailerLF >= 0 {
-				// fasthttp would end the trailer there and read what
-				// follows as a request. It gets the bytes up to the bare
-				// LF, waits for the rest of the line, and the next read
-				// fails: a 400 for the request, and nothing after it.
-				n, c.bareTrailer = trailerLF, true
+			look := httpsafe.LookAtHead(p[:n])
+			c.headFresh, c.bareHead, c.bareNext, c.body = look.Starts, look.Bare, look.Next, look.Body
+			if look.TrailerLF >= 0 {
+				n = c.cutAtBareTrailer(look.TrailerLF)
 			}
+		}
+	case c.body.Active():
+		if _, lf := c.body.Feed(p[:n]); lf >= 0 {
+			n = c.cutAtBareTrailer(lf)
 		}
 	}
 	return n, err
+}
+
+// cutAtBareTrailer ends a read at the bare LF at lf, which ends a line of a
+// chunked body's trailer section: fasthttp would end the trailer there and
+// read what follows as a request. It gets the bytes before it, waits for
+// the rest of the line, and the read after fails (ErrBareLFTrailer): a 400
+// for the request, and nothing after it read.
+func (c *yieldConn) cutAtBareTrailer(lf int) int {
+	c.bareTrailer = true
+	return lf
 }
 
 func (c *yieldConn) read(p []byte) (int, error) {

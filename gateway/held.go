@@ -87,7 +87,9 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	c.readsSeen = c.reads
 	c.headStart, c.bareHead, c.headFresh = false, false, false
 	if ctx.Hijacked() {
-		c.bareNext, c.bareTrailer = false, false // what follows is the tunnel's, not a request
+		// What follows is the tunnel's, not a request.
+		c.bareNext, c.bareTrailer = false, false
+		c.body.Stop()
 	}
 	if !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.IsTLS() && !ctx.Hijacked() {
 		c.expectHead()

@@ -60,143 +60,97 @@ func requestLineEnd(b []byte) int {
 	return lf
 }
 
+// HeadLook is what LookAtHead finds in the first bytes read of a request
+// head.
+type HeadLook struct {
+	// Starts: they begin with a request line.
+	Starts bool
+	// Bare: that head is one BareLFHead refuses.
+	Bare bool
+	// Next: whole heads are followed by one BareLFHead refuses.
+	Next bool
+	// TrailerLF is the index of a bare LF ending a line of a chunked body's
+	// trailer section (ErrBareLFTrailer), or -1.
+	TrailerLF int
+	// Body is left watching when the bytes end inside a chunked body: the
+	// reads that follow bring the rest (ChunkWatch.Feed).
+	Body ChunkWatch
+}
+
 // LookAtHead reads b, the first bytes read of a request head into an empty
-// buffer, in one pass for what the connection needs to know: starts, they
-// begin with a request line; bare, that head is one BareLFHead refuses;
-// next, whole heads are followed by one BareLFHeadAfter refuses;
-// trailerLF, the index in b of a bare LF that ends a line of a chunked
-// body's trailer section, or -1 (see ErrBareLFTrailer). An ordinary
-// request costs a search for its line's end and one for CRLFCRLF.
-func LookAtHead(b []byte) (starts, bare, next bool, trailerLF int) {
+// buffer, in one pass for what the connection needs to know (HeadLook). An
+// ordinary request without a body costs a search for its line's end, one
+// for CRLFCRLF and one for a chunked coding.
+func LookAtHead(b []byte) HeadLook {
+	look := HeadLook{TrailerLF: -1}
 	lf := requestLineEnd(b)
 	if lf < 0 {
-		return false, false, false, -1
+		return look
 	}
-	switch end := bytes.Index(b, crlfcrlf); {
+	look.Starts = true
+	end := bytes.Index(b, crlfcrlf)
+	switch {
 	case end < 0:
-		return true, bareBlankAfter(b[lf:]), false, -1
-	case end+len(crlfcrlf) < len(b):
+		look.Bare = bareBlankAfter(b[lf:])
+	case end+len(crlfcrlf) < len(b) || bytes.Contains(b[:end], []byte("hunked")):
 		// More than one head, or a body (a chunked one's trailer may
-		// hold a bare LF): the walk.
-		next, trailerLF = walkRequests(b)
-		return true, false, next, trailerLF
+		// hold a bare LF, in this read or a later one): the walk.
+		walkRequests(b, &look)
 	}
-	return true, false, false, -1
+	return look
 }
 
 // BareLFHeadAfter reports whether b, the first bytes read of a request that
 // ended its head with CRLFCRLF, end with another request pipelined behind
 // it (or behind several) whose head BareLFHead would refuse (walkRequests).
 func BareLFHeadAfter(b []byte) bool {
-	next, _ := walkRequests(b)
-	return next
+	look := HeadLook{TrailerLF: -1}
+	walkRequests(b, &look)
+	return look.Next
 }
 
 // walkRequests walks the requests in b, the first bytes read of a request,
 // as fasthttp frames them: each head, then as many body bytes as its
-// Content-Length says, or its chunked body. next reports that b ends with
-// a head BareLFHead refuses; trailerLF is the index of a bare LF ending a
-// line of a chunked body's trailer section, or -1. A head it cannot frame
-// (another transfer coding, a Content-Length that is not one number) or a
-// body that goes past b ends the walk: the read that follows is then not
-// known to start a head, and the connection waits as before.
-func walkRequests(b []byte) (next bool, trailerLF int) {
+// Content-Length says, or its chunked body (ChunkWatch), and records in
+// look what it finds. A head it cannot frame (another transfer coding, a
+// Content-Length that is not one number) or a body with a length that goes
+// past b ends the walk: the read that follows is then not known to start a
+// head, and the connection waits as before. A chunked body that goes past
+// b is left to watch in the reads that follow (look.Body).
+func walkRequests(b []byte, look *HeadLook) {
 	at := 0 // b's offset in the read
 	for {
 		end := bytes.Index(b, crlfcrlf)
 		if end < 0 {
-			return BareLFHead(b), -1
+			look.Next = BareLFHead(b)
+			return
 		}
 		n, chunked, ok := bodyLength(b[:end])
 		if !ok {
-			return false, -1
+			return
 		}
 		at += end + len(crlfcrlf)
 		b = b[end+len(crlfcrlf):]
 		if chunked {
-			m, lf, ok := chunkedBody(b)
-			if lf >= 0 {
-				return false, at + lf
-			}
-			if !ok {
-				return false, -1
+			look.Body.Start()
+			m, lf := look.Body.Feed(b)
+			switch {
+			case lf >= 0:
+				look.TrailerLF = at + lf
+				return
+			case m < 0:
+				return // it goes on in the reads that follow, or is not watched
 			}
 			n = int64(m)
 		}
 		if n > int64(len(b)) {
-			return false, -1
+			return
 		}
 		at += int(n)
 		if b = b[n:]; len(b) == 0 {
-			return false, -1
+			return
 		}
 	}
-}
-
-// chunkedBody reads the chunked body at the start of b (RFC 9112 §7.1):
-// chunk-size lines, their data and its CRLF, the last chunk, the trailer
-// section. n is its length; ok is false when it goes past b or is not
-// well-formed (fasthttp refuses what is not, a bare LF on a size line
-// too). lf is the index of a bare LF ending a trailer line, which fasthttp
-// takes, or -1.
-func chunkedBody(b []byte) (n, lf int, ok bool) {
-	for {
-		eol := bytes.IndexByte(b[n:], '\n')
-		if eol < 1 || b[n+eol-1] != '\r' {
-			return 0, -1, false
-		}
-		size, sizeOK := chunkSize(b[n : n+eol-1])
-		if !sizeOK {
-			return 0, -1, false
-		}
-		n += eol + 1
-		if size == 0 {
-			break
-		}
-		if size > int64(len(b)-n-2) {
-			return 0, -1, false
-		}
-		n += int(size)
-		if b[n] != '\r' || b[n+1] != '\n' {
-			return 0, -1, false
-		}
-		n += 2
-	}
-	for { // the trailer section, up to its empty line
-		eol := bytes.IndexByte(b[n:], '\n')
-		if eol < 0 {
-			return 0, -1, false
-		}
-		if eol == 0 || b[n+eol-1] != '\r' {
-			return 0, n + eol, false
-		}
-		n += eol + 1
-		if eol == 1 {
-			return n, -1, true
-		}
-	}
-}
-
-// chunkSize reads the hex size of a chunk-size line (without its CRLF),
-// up to any extension.
-func chunkSize(line []byte) (int64, bool) {
-	var size int64
-	for i, c := range line {
-		switch {
-		case isDigit(c):
-			size = size<<4 | int64(c-'0')
-		case c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
-			size = size<<4 | int64(c|0x20-'a'+10)
-		case c == ';' || c == ' ' || c == '\t':
-			return size, i > 0
-		default:
-			return 0, false
-		}
-		if i >= 15 {
-			return 0, false // over 2^60: no body fasthttp takes
-		}
-	}
-	return size, len(line) > 0
 }
 
 // bodyLength is the length of the body that follows head (a request line

@@ -74,8 +74,9 @@ func TestLookAtHead(t *testing.T) {
 		{"st: a\r\n\r\n", false, false, false},  // a head's rest
 		{"\r\nGET / HTTP/1.1\r\n", false, false, false},
 	} {
-		starts, bare, next, trailerLF := LookAtHead([]byte(tc.in))
-		if starts != tc.starts || bare != tc.bare || next != tc.next || trailerLF != -1 {
+		look := LookAtHead([]byte(tc.in))
+		starts, bare, next := look.Starts, look.Bare, look.Next
+		if starts != tc.starts || bare != tc.bare || next != tc.next || look.TrailerLF != -1 {
 			t.Errorf("LookAtHead(%q) = %v, %v, %v; want %v, %v, %v", tc.in, starts, bare, next, tc.starts, tc.bare, tc.next)
 		}
 	}
@@ -117,7 +118,7 @@ func TestLookAtHeadFindsABareLFInAChunkedTrailer(t *testing.T) {
 		"5\r\nhel":                                  -1, // still coming
 		"0\n\n":                                     -1, // a bare LF size line: fasthttp refuses it
 	} {
-		_, _, _, lf := LookAtHead([]byte(head + body))
+		lf := LookAtHead([]byte(head + body)).TrailerLF
 		if want >= 0 {
 			want += len(head)
 		}
