@@ -100,9 +100,10 @@ type yieldConn struct {
 	// (httpsafe.ErrBareLFTrailer); the read was cut short before it, so the
 	// read after fails. body follows a chunked body that the first read
 	// of its head did not hold whole.
-	headStart, bareHead, bareNext, bareTrailer, bodyStreamed, headFresh bool
-	body                                                                httpsafe.ChunkWatch
-	readBuf                                                             int
+	// bareCR: they held a head with bare CR line ends (httpsafe.ErrBareCRHead).
+	headStart, bareHead, bareNext, bareTrailer, bareCR, bodyStreamed, headFresh bool
+	body                                                                        httpsafe.ChunkWatch
+	readBuf                                                                     int
 
 	// linger: the gateway refused a request and closes the connection
 	// with the client's bytes perhaps still unread (lingerClose).
@@ -161,6 +162,9 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 	if c.bareTrailer {
 		return 0, httpsafe.ErrBareLFTrailer
 	}
+	if c.bareCR {
+		return 0, httpsafe.ErrBareCRHead
+	}
 	n, err := c.read(p)
 	switch {
 	case n <= 0:
@@ -171,6 +175,7 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 		if len(p) == c.readBuf {
 			look := httpsafe.LookAtHead(p[:n])
 			c.headFresh, c.bareHead, c.bareNext, c.body = look.Starts, look.Bare, look.Next, look.Body
+			c.bareCR = look.BareCR
 			if look.TrailerLF >= 0 {
 				n = c.cutAtBareTrailer(look.TrailerLF)
 			}

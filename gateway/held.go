@@ -85,7 +85,7 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 		c.pipelined = true
 	}
 	c.readsSeen = c.reads
-	c.headStart, c.bareHead, c.headFresh = false, false, false
+	c.headStart, c.bareHead, c.bareCR, c.headFresh = false, false, false, false
 	if ctx.Hijacked() {
 		// What follows is the tunnel's, not a request.
 		c.bareNext, c.bareTrailer = false, false

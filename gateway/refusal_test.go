@@ -312,3 +312,20 @@ func TestABareLFInAChunkedTrailerIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A head whose lines end in bare CRs waited for read_timeout (fasthttp looks
+// for an LF), then got a 408; it is refused at once, as a bare CR anywhere
+// else is.
+func TestAHeadWithBareCRLineEndsIsRefusedAtOnce(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	s := startGateway(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1))
+	rc := testnet.Dial(t, s.Addr().String())
+	rc.Send(t, "GET /echo/x HTTP/1.1\rHost: a\r\r")
+	_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if r, body := rc.ReadResponse(t, "GET"); r.StatusCode != 400 {
+		t.Fatalf("answer %v %q, want 400", r.Status, body)
+	}
+	if o.Requests() != 0 {
+		t.Error("the backend got the request")
+	}
+}

@@ -75,6 +75,27 @@ type HeadLook struct {
 	// Body is left watching when the bytes end inside a chunked body: the
 	// reads that follow bring the rest (ChunkWatch.Feed).
 	Body ChunkWatch
+	// BareCR: a head whose lines end in bare CRs ("GET / HTTP/1.1\rHost:
+	// a\r\r"), which fasthttp, looking for an LF, would wait on
+	// (ErrBareCRHead).
+	BareCR bool
+}
+
+// ErrBareCRHead is what a connection's read returns in place of waiting for
+// more bytes when the request head it holds ends its lines in bare CRs
+// (HeadLook.BareCR): fasthttp would wait for an LF until read_timeout.
+// ErrorStatus makes it the 400 a bare CR gets anywhere else.
+var ErrBareCRHead = errors.New("request head lines end in a bare CR")
+
+// bareCRLines reports whether b, the first bytes read of a request that
+// hold no LF, begin with a method and hold a CR followed by another byte:
+// a bare CR, where a head needs CRLF.
+func bareCRLines(b []byte) bool {
+	if len(b) == 0 || b[0]|0x20 < 'a' || b[0]|0x20 > 'z' || bytes.IndexByte(b, '\n') >= 0 {
+		return false
+	}
+	cr := bytes.IndexByte(b, '\r')
+	return cr >= 0 && cr+1 < len(b)
 }
 
 // LookAtHead reads b, the first bytes read of a request head into an empty
@@ -85,6 +106,7 @@ func LookAtHead(b []byte) HeadLook {
 	look := HeadLook{TrailerLF: -1}
 	lf := requestLineEnd(b)
 	if lf < 0 {
+		look.BareCR = bareCRLines(b)
 		return look
 	}
 	look.Starts = true

@@ -136,3 +136,17 @@ func TestALowerCaseMethodStartsAHead(t *testing.T) {
 		t.Error("not a request line, taken for one")
 	}
 }
+
+func TestLookAtHeadFindsBareCRLineEnds(t *testing.T) {
+	for in, want := range map[string]bool{
+		"GET / HTTP/1.1\rHost: a\r\r": true,
+		"GET / HTTP/1.1\r":            false, // its LF may come next
+		"GET / HTTP/1.1\r\n\r\n":      false,
+		"\r\nGET / HTTP/1.1":          false,
+		"hello\rworld":                true,
+	} {
+		if got := LookAtHead([]byte(in)).BareCR; got != want {
+			t.Errorf("%q: BareCR = %v, want %v", in, got, want)
+		}
+	}
+}
