@@ -101,7 +101,11 @@ type yieldConn struct {
 	// read after fails. body follows a chunked body that the first read
 	// of its head did not hold whole.
 	// bareCR: they held a head with bare CR line ends (httpsafe.ErrBareCRHead).
+	// behind: requests that began in that read behind its first, buffered
+	// already: the answers to the requests before them are not followed by
+	// a head's first read (holdResponse).
 	headStart, bareHead, bareNext, bareTrailer, bareCR, bodyStreamed, headFresh bool
+	behind                                                                      int
 	body                                                                        httpsafe.ChunkWatch
 	readBuf                                                                     int
 
@@ -168,6 +172,13 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 	n, err := c.read(p)
 	switch {
 	case n <= 0:
+	case c.body.Active():
+		// A body's bytes, whatever the connection expected: never looked
+		// at as a head.
+		c.headStart = false
+		if _, lf := c.body.Feed(p[:n]); lf >= 0 {
+			n = c.cutAtBareTrailer(lf)
+		}
 	case c.headStart:
 		c.headStart = false
 		// Only into an empty buffer: bytes buffered before may be the
@@ -176,13 +187,10 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 			look := httpsafe.LookAtHead(p[:n])
 			c.headFresh, c.bareHead, c.bareNext, c.body = look.Starts, look.Bare, look.Next, look.Body
 			c.bareCR = look.BareCR
+			c.behind = look.Behind
 			if look.TrailerLF >= 0 {
 				n = c.cutAtBareTrailer(look.TrailerLF)
 			}
-		}
-	case c.body.Active():
-		if _, lf := c.body.Feed(p[:n]); lf >= 0 {
-			n = c.cutAtBareTrailer(lf)
 		}
 	}
 	return n, err

@@ -88,10 +88,16 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	c.headStart, c.bareHead, c.bareCR, c.headFresh = false, false, false, false
 	if ctx.Hijacked() {
 		// What follows is the tunnel's, not a request.
-		c.bareNext, c.bareTrailer = false, false
+		c.bareNext, c.bareTrailer, c.behind = false, false, 0
 		c.body.Stop()
 	}
-	if !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.IsTLS() && !ctx.Hijacked() {
+	// A request that came behind this one in the same read is buffered
+	// already: the next read does not begin its head.
+	behind := c.behind > 0
+	if behind {
+		c.behind--
+	}
+	if !behind && !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.IsTLS() && !ctx.Hijacked() {
 		c.expectHead()
 	}
 	c.bodyStreamed = false

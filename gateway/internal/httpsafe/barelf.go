@@ -72,9 +72,13 @@ type HeadLook struct {
 	// TrailerLF is the index of a bare LF ending a line of a chunked body's
 	// trailer section (ErrBareLFTrailer), or -1.
 	TrailerLF int
-	// Body is left watching when the bytes end inside a chunked body: the
-	// reads that follow bring the rest (ChunkWatch.Feed).
+	// Body is left watching when the bytes end inside a body: the reads
+	// that follow bring the rest (ChunkWatch.Feed), and no head.
 	Body ChunkWatch
+	// Behind is how many requests begin in the bytes behind the first:
+	// already buffered when the first is answered, so the reads that
+	// follow those answers do not begin heads.
+	Behind int
 	// BareCR: a head whose lines end in bare CRs ("GET / HTTP/1.1\rHost:
 	// a\r\r"), which fasthttp, looking for an LF, would wait on
 	// (ErrBareCRHead).
@@ -114,7 +118,7 @@ func LookAtHead(b []byte) HeadLook {
 	switch {
 	case end < 0:
 		look.Bare = bareBlankAfter(b[lf:])
-	case end+len(crlfcrlf) < len(b) || bytes.Contains(b[:end], []byte("hunked")):
+	case end+len(crlfcrlf) < len(b) || hasChunked(b[:end]):
 		// More than one head, or a body (a chunked one's trailer may
 		// hold a bare LF, in this read or a later one): the walk.
 		walkRequests(b, &look)
@@ -137,11 +141,14 @@ func BareLFHeadAfter(b []byte) bool {
 // look what it finds. A head it cannot frame (another transfer coding, a
 // Content-Length that is not one number) or a body with a length that goes
 // past b ends the walk: the read that follows is then not known to start a
-// head, and the connection waits as before. A chunked body that goes past
-// b is left to watch in the reads that follow (look.Body).
+// head, and the connection waits as before. A body that goes past b is
+// left to watch in the reads that follow (look.Body).
 func walkRequests(b []byte, look *HeadLook) {
 	at := 0 // b's offset in the read
-	for {
+	for first := true; ; first = false {
+		if !first {
+			look.Behind++
+		}
 		end := bytes.Index(b, crlfcrlf)
 		if end < 0 {
 			look.Next = BareLFHead(b)
@@ -166,6 +173,7 @@ func walkRequests(b []byte, look *HeadLook) {
 			n = int64(m)
 		}
 		if n > int64(len(b)) {
+			look.Body.StartFixed(n - int64(len(b)))
 			return
 		}
 		at += int(n)
@@ -173,6 +181,25 @@ func walkRequests(b []byte, look *HeadLook) {
 			return
 		}
 	}
+}
+
+// hasChunked reports whether head holds "chunked" in any case, as a
+// Transfer-Encoding value would: two searches for its k, and a look around
+// each (a head holds few: keep-alive's).
+func hasChunked(head []byte) bool {
+	for _, k := range [2]byte{'k', 'K'} {
+		for i := 0; ; i++ {
+			j := bytes.IndexByte(head[i:], k)
+			if j < 0 {
+				break
+			}
+			i += j
+			if i >= 4 && i+3 <= len(head) && bytes.EqualFold(head[i-4:i+3], []byte("chunked")) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bodyLength is the length of the body that follows head (a request line

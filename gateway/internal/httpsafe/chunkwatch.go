@@ -1,7 +1,8 @@
 package httpsafe
 
-// ChunkWatch follows a chunked request body through the reads that bring
-// it, for a bare LF in its trailer section (ErrBareLFTrailer): fasthttp
+// ChunkWatch follows a request body through the reads that bring it: one of
+// a known length by count, so that no read of it is taken for a head, and
+// a chunked one for a bare LF in its trailer section (ErrBareLFTrailer): fasthttp
 // takes one for a line end and reads what follows as another request,
 // where a peer that ends lines only at CRLF reads it as more trailer. It
 // reads only the framing (size lines, the CRLF after each chunk's data, the
@@ -24,6 +25,7 @@ type watchState uint8
 
 const (
 	watchOff     watchState = iota
+	watchFixed              // a body of a known length: left bytes to come
 	watchSize               // a chunk-size line
 	watchData               // a chunk's data
 	watchDataCR             // the CR after the data
@@ -33,6 +35,15 @@ const (
 
 // Start begins watching a chunked body from its first byte.
 func (w *ChunkWatch) Start() { *w = ChunkWatch{state: watchSize} }
+
+// StartFixed begins counting the n bytes left of a body with a
+// Content-Length: the reads that bring them are body, not heads.
+func (w *ChunkWatch) StartFixed(n int64) {
+	*w = ChunkWatch{}
+	if n > 0 {
+		w.state, w.left = watchFixed, n
+	}
+}
 
 // Stop ends the watch.
 func (w *ChunkWatch) Stop() { w.state = watchOff }
@@ -49,6 +60,13 @@ func (w *ChunkWatch) Feed(b []byte) (end, lf int) {
 		c := b[i]
 		switch w.state {
 		case watchOff:
+			return -1, -1
+		case watchFixed:
+			skip := min(w.left, int64(len(b)-i))
+			if w.left -= skip; w.left == 0 {
+				w.state = watchOff
+				return i + int(skip), -1
+			}
 			return -1, -1
 		case watchData:
 			skip := min(w.left, int64(len(b)-i))

@@ -49,3 +49,32 @@ func TestChunkWatchFollowsABodyInPieces(t *testing.T) {
 		t.Error("the zero watch read a body")
 	}
 }
+
+func TestChunkWatchCountsABodyOfAKnownLength(t *testing.T) {
+	var w ChunkWatch
+	w.StartFixed(10)
+	if e, l := w.Feed([]byte("abc\r\n\n")); e != -1 || l != -1 || !w.Active() {
+		t.Fatalf("6 of 10 bytes: end %d, lf %d, active %v", e, l, w.Active())
+	}
+	if e, l := w.Feed([]byte("defgGET / HTTP/1.1\n\n")); e != 4 || l != -1 || w.Active() {
+		t.Fatalf("the last 4: end %d, lf %d, active %v; want the end at 4", e, l, w.Active())
+	}
+	if w.StartFixed(0); w.Active() {
+		t.Error("an empty body is watched")
+	}
+}
+
+func TestHasChunkedInAnyCase(t *testing.T) {
+	for head, want := range map[string]bool{
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked": true,
+		"POST / HTTP/1.1\r\nTRANSFER-ENCODING: CHUNKED": true,
+		"POST / HTTP/1.1\r\ntransfer-encoding: cHuNkEd": true,
+		"GET / HTTP/1.1\r\nConnection: keep-alive":      false,
+		"GET /k HTTP/1.1\r\nHost: k\r\nX-K: chunke":     false,
+		"kkkk": false,
+	} {
+		if got := hasChunked([]byte(head)); got != want {
+			t.Errorf("%q: %v, want %v", head, got, want)
+		}
+	}
+}
