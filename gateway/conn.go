@@ -176,8 +176,19 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 		// A body's bytes, whatever the connection expected: never looked
 		// at as a head.
 		c.headStart = false
-		if _, lf := c.body.Feed(p[:n]); lf >= 0 {
+		end, lf := c.body.Feed(p[:n])
+		switch {
+		case lf >= 0:
 			n = c.cutAtBareTrailer(lf)
+		case end >= 0 && end < n:
+			// The body ended within the read, and the next request
+			// begins behind it, buffered already: looked at as the
+			// first read of a head would be.
+			look := httpsafe.LookAtHead(p[end:n])
+			c.bareNext, c.body, c.behind = look.Next, look.Body, c.behind+1+look.Behind
+			if look.TrailerLF >= 0 {
+				n = c.cutAtBareTrailer(end + look.TrailerLF)
+			}
 		}
 	case c.headStart:
 		c.headStart = false
