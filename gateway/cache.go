@@ -215,7 +215,8 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 	if rq.connNamed {
 		// "Connection: Vary" (or Cache-Control, Set-Cookie...): the
 		// field was for this hop alone and is gone, so what the cache
-		// would decide on is not what the backend said.
+		// would decide on is not what the backend said. (Other named
+		// fields are gone too, and the response is stored without them.)
 		rq.cresp.Unstorable = cache.NotStoredConnection
 	}
 	return &rq.cresp

@@ -739,6 +739,29 @@ func TestCacheDoesNotStoreAResponseWhoseConnectionNamedAField(t *testing.T) {
 	}
 }
 
+// A field the backend's Connection names that the cache does not decide by
+// is removed, and the response stored without it (RFC 9111 §3.1; a
+// required test of the caching suite).
+func TestCacheStoresAResponseWithoutTheFieldsItsConnectionNamed(t *testing.T) {
+	origin := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "max-age=600")
+		ctx.Response.Header.Set("Connection", "X-A, X-B")
+		ctx.Response.Header.Set("X-A", "1")
+		ctx.Response.Header.Set("X-B", "2")
+		ctx.Response.Header.Set("X-C", "3")
+		ctx.SetBodyString("body")
+	})
+	s := startGateway(t, cacheYAML(origin, ""))
+	do(t, "GET", s.url("/c/named"), "")
+	r := do(t, "GET", s.url("/c/named"), "")
+	if !strings.Contains(r.header.Get("Cache-Status"), "; hit") {
+		t.Fatalf("Cache-Status %q, want a hit", r.header.Get("Cache-Status"))
+	}
+	if r.header.Get("X-A") != "" || r.header.Get("X-B") != "" || r.header.Get("X-C") != "3" {
+		t.Errorf("the hit's fields: %v, want X-C and neither X-A nor X-B", r.header)
+	}
+}
+
 // A stored response without a Content-Type is answered without one, as a
 // proxied one is (RFC 9110 §8.3: a recipient may guess, a proxy must not
 // say): hits and stored misses got fasthttp's default text/plain.

@@ -137,6 +137,15 @@ func scanRequestFields1(k []byte) fieldSet {
 	return 0
 }
 
+// cacheDecisionFields are the response fields the cache decides by, lower
+// case: a response whose Connection names one is not stored (its decision
+// would be made without it). Other named fields are removed and the
+// response stored without them (RFC 9111 §3.1).
+var cacheDecisionFields = []string{
+	"cache-control", "surrogate-control", "vary", "expires", "pragma", "set-cookie",
+	"age", "date", "etag", "last-modified", "surrogate-key",
+}
+
 // proxyOwned are the fields, beyond the X-Forwarded-* the gateway sets and
 // Forwarded, by which proxies tell a backend about the client's request:
 // its port, scheme, path prefix, original URL, address. Frameworks believe
@@ -232,15 +241,15 @@ func (f *requestFields) firstNotEmpty(h *fasthttp.RequestHeader, field fieldSet,
 // (most) costs one pass over its fields instead of the three the removals
 // each begin with. It fails, for a 502, on a response with more Connection
 // options or hop-by-hop fields than it removes. named reports that its
-// Connection named an end-to-end field, which the strip removed
-// (httpsafe.ConnectionNamesFields).
+// Connection named a field the cache decides by (cacheDecisionFields),
+// which the strip removed.
 func stripResponse(h *fasthttp.ResponseHeader) (named bool, err error) {
 	for k := range h.All() {
 		// fasthttp refuses every byte of a response field name that is not
 		// a token character but an inner space (TestFasthttpRefusesNonTokenResponseNamesButSpace),
 		// so a space is all the walk needs to look for.
 		if httpsafe.IsHopByHop(k) || httpsafe.EqualFold(k, "x-request-id") || bytes.IndexByte(k, ' ') >= 0 {
-			named = httpsafe.ConnectionNamesFields(h)
+			named = httpsafe.ConnectionNamesAny(h, cacheDecisionFields)
 			if err := httpsafe.StripResponseHopByHop(h); err != nil {
 				return named, err
 			}

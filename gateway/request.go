@@ -52,8 +52,8 @@ type request struct {
 	creq    cache.Request
 	cresp   cache.Response
 	fillErr error
-	// connNamed: the last response's Connection named an end-to-end field
-	// (stripResponse), which the cache did not see: it is not stored.
+	// connNamed: the last response's Connection named a field the cache
+	// decides by (stripResponse), which it did not see: it is not stored.
 	connNamed bool
 
 	// Buffers, reused from request to request.

@@ -262,12 +262,12 @@ func StripResponseHopByHop(h *fasthttp.ResponseHeader) error {
 	return nil
 }
 
-// ConnectionNamesFields reports whether the Connection fields of h name a
-// field that is not hop-by-hop by itself: one the strip removes though it
-// would otherwise be end to end (a backend's "Connection: Vary"). The
-// gateway is that field's only recipient; a cache that decides on the
-// stripped response would decide without it.
-func ConnectionNamesFields(h *fasthttp.ResponseHeader) bool {
+// ConnectionNamesAny reports whether the Connection fields of h name one of
+// names (lower case): a field the strip removes though it would otherwise
+// be end to end (a backend's "Connection: Vary"). The gateway is that
+// field's only recipient; a cache that decides on the stripped response
+// would decide without it.
+func ConnectionNamesAny(h *fasthttp.ResponseHeader, names []string) bool {
 	for k, v := range h.All() {
 		if !EqualFold(k, "connection") {
 			continue
@@ -275,8 +275,10 @@ func ConnectionNamesFields(h *fasthttp.ResponseHeader) bool {
 		var o connOptions
 		o.add(v) // past its bound the strip refuses the response anyway
 		for _, n := range o.names[:o.n] {
-			if !isHopByHop(n) {
-				return true
+			for _, name := range names {
+				if EqualFold(n, name) {
+					return true
+				}
 			}
 		}
 	}
