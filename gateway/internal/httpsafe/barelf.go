@@ -67,7 +67,7 @@ type HeadLook struct {
 	Starts bool
 	// Bare: that head is one BareLFHead refuses.
 	Bare bool
-	// Next: whole heads are followed by one BareLFHead refuses.
+	// Next: whole heads are followed by one BareLFHead refuses (walkRequests).
 	Next bool
 	// TrailerLF is the index of a bare LF ending a line of a chunked body's
 	// trailer section (ErrBareLFTrailer), or -1.
@@ -124,15 +124,6 @@ func LookAtHead(b []byte) HeadLook {
 		walkRequests(b, &look)
 	}
 	return look
-}
-
-// BareLFHeadAfter reports whether b, the first bytes read of a request that
-// ended its head with CRLFCRLF, end with another request pipelined behind
-// it (or behind several) whose head BareLFHead would refuse (walkRequests).
-func BareLFHeadAfter(b []byte) bool {
-	look := HeadLook{TrailerLF: -1}
-	walkRequests(b, &look)
-	return look.Next
 }
 
 // walkRequests walks the requests in b, the first bytes read of a request,

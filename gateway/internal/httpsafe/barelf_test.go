@@ -33,7 +33,7 @@ func TestBareLFHead(t *testing.T) {
 	}
 }
 
-func TestBareLFHeadAfter(t *testing.T) {
+func TestABareLFHeadBehindWholeRequestsIsFound(t *testing.T) {
 	for in, want := range map[string]bool{
 		"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\nHost: a\n\n":     true,
 		"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\n\n":  true,
@@ -53,8 +53,8 @@ func TestBareLFHeadAfter(t *testing.T) {
 		"POST /a HTTP/1.1\r\nContent-Length: +5\r\n\r\nhelloGET /b HTTP/1.1\n\n":                                              false,
 		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: a\r\n":                                    false, // not whole yet
 	} {
-		if got := BareLFHeadAfter([]byte(in)); got != want {
-			t.Errorf("BareLFHeadAfter(%q) = %v, want %v", in, got, want)
+		if got := LookAtHead([]byte(in)).Next; got != want {
+			t.Errorf("LookAtHead(%q).Next = %v, want %v", in, got, want)
 		}
 	}
 }
@@ -85,7 +85,7 @@ func TestLookAtHead(t *testing.T) {
 // The walk reads Content-Length as fasthttp does, and never wraps: on a
 // 32-bit build 4294967200 wrapped to a negative length and the slice that
 // followed panicked, taking the gateway down.
-func TestBareLFHeadAfterContentLengths(t *testing.T) {
+func TestTheWalkReadsContentLengthsAsFasthttpDoes(t *testing.T) {
 	const tail = "GET /b HTTP/1.1\nHost: a\n\n"
 	for length, want := range map[string]bool{
 		"00000000000000000005": true, // leading zeros, as fasthttp takes them
@@ -96,8 +96,8 @@ func TestBareLFHeadAfterContentLengths(t *testing.T) {
 		"1000000000000000":     false, // 16 digits
 	} {
 		in := "POST /a HTTP/1.1\r\nContent-Length: " + length + "\r\n\r\nhello" + tail
-		if got := BareLFHeadAfter([]byte(in)); got != want {
-			t.Errorf("Content-Length %s: BareLFHeadAfter = %v, want %v", length, got, want)
+		if got := LookAtHead([]byte(in)).Next; got != want {
+			t.Errorf("Content-Length %s: LookAtHead().Next = %v, want %v", length, got, want)
 		}
 	}
 }
