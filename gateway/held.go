@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/tls"
 	"errors"
 	"os"
 	"time"
@@ -74,8 +73,8 @@ var testHookHeldTaken func(*yieldConn)
 // tells the connection whether its next read begins a request head
 // (expectHead): not when the client pipelines, nor after a request whose
 // body streamed (fasthttp drains what the handler left; takeBody says so,
-// and IsBodyStream for one answered before takeBody), nor under TLS or
-// after a hand-over.
+// and IsBodyStream for one answered before takeBody), nor after a
+// hand-over. Under TLS the plaintext is looked at (tlsConn).
 func holdResponse(ctx *fasthttp.RequestCtx) {
 	c := clientConn(ctx)
 	if c == nil {
@@ -97,7 +96,7 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	if behind {
 		c.behind--
 	}
-	if !behind && !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.IsTLS() && !ctx.Hijacked() {
+	if !behind && !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.Hijacked() {
 		c.expectHead()
 	}
 	c.bodyStreamed = false
@@ -119,12 +118,13 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 // clientConn is ctx's connection from the gateway's listener, under TLS or
 // not; nil for others (tests without a connection).
 func clientConn(ctx *fasthttp.RequestCtx) *yieldConn {
-	conn := ctx.Conn()
-	if tc, ok := conn.(*tls.Conn); ok {
-		conn = tc.NetConn() // a TLS client's records are read through it
+	switch c := ctx.Conn().(type) {
+	case *yieldConn:
+		return c
+	case *tlsConn:
+		return c.y // a TLS client's records are read through it
 	}
-	c, _ := conn.(*yieldConn)
-	return c
+	return nil
 }
 
 // holdWrite keeps p to be written with the next read, if the response is

@@ -89,18 +89,15 @@ func (s *Server) exchange(rq *request) error {
 // of its own (headFresh): with a request that came pipelined, the response
 // before it may still wait in fasthttp's write buffer (fasthttp does not
 // flush while the next request is buffered), and the interim one would
-// overtake it. Under TLS the connection sees records, not heads: there it
-// is enough that the client did not pipeline and a read came between the
-// two requests, which misses one case (a pipelined request whose body came
-// in a later read: its 103 can overtake the answer before it, which the
-// client then reads as that answer's). It is rq.interim.
+// overtake it. Under TLS the same holds of the plaintext (tlsConn). It is
+// rq.interim.
 func (rq *request) forwardInterim(h *fasthttp.ResponseHeader) {
 	ctx := rq.ctx
 	c := clientConn(ctx)
 	if c == nil || rq.http10 || c.pipelined {
 		return
 	}
-	if rq.tls && c.reads == c.readsSeen || !rq.tls && !c.headFresh {
+	if !c.headFresh {
 		return
 	}
 	if _, err := stripResponse(h); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -166,86 +167,89 @@ func TestARefusalAfterARequestGetsAnIDOfItsOwn(t *testing.T) {
 // alone.
 func TestAHeadEndedByABareLFIsRefusedAtOnce(t *testing.T) {
 	o := startOrigin(t, origin.Options{})
-	s := startGateway(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1))
-	soon := func(rc *testnet.Conn) {
-		_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
-	}
-	for _, head := range []string{
-		"GET /echo/x HTTP/1.1\nHost: a\n\n",
-		"GET /echo/x HTTP/1.1\r\nHost: a\n\r\n",
-		"GET /echo/x HTTP/1.1\r\nHost: a\r\nX: b\n\n",
-		"POST /echo/x HTTP/1.1\nHost: a\nContent-Length: 2\n\nhi",
-	} {
-		for _, mode := range []string{"alone", "after a request", "pipelined behind one", "pipelined behind a body"} {
-			after := mode != "alone"
-			t.Run(fmt.Sprintf("%q, %s", head, mode), func(t *testing.T) {
-				rc := testnet.Dial(t, s.Addr().String())
-				before := o.Requests()
-				const first = "GET /echo/first HTTP/1.1\r\nHost: a\r\n\r\n"
-				switch mode {
-				case "after a request":
-					rc.Send(t, first)
-					if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
-						t.Fatalf("first request: %v", r)
+	for _, f := range fronts(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1)) {
+		t.Run(f.name, func(t *testing.T) {
+			soon := func(rc *testnet.Conn) {
+				_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			}
+			for _, head := range []string{
+				"GET /echo/x HTTP/1.1\nHost: a\n\n",
+				"GET /echo/x HTTP/1.1\r\nHost: a\n\r\n",
+				"GET /echo/x HTTP/1.1\r\nHost: a\r\nX: b\n\n",
+				"POST /echo/x HTTP/1.1\nHost: a\nContent-Length: 2\n\nhi",
+			} {
+				for _, mode := range []string{"alone", "after a request", "pipelined behind one", "pipelined behind a body"} {
+					after := mode != "alone"
+					t.Run(fmt.Sprintf("%q, %s", head, mode), func(t *testing.T) {
+						rc := f.dial(t)
+						before := o.Requests()
+						const first = "GET /echo/first HTTP/1.1\r\nHost: a\r\n\r\n"
+						switch mode {
+						case "after a request":
+							rc.Send(t, first)
+							if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
+								t.Fatalf("first request: %v", r)
+							}
+							rc.Send(t, head)
+						case "pipelined behind one":
+							rc.Send(t, first+head)
+							soon(rc)
+							if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
+								t.Fatalf("first request: %v", r)
+							}
+						case "pipelined behind a body":
+							rc.Send(t, "POST /echo/first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"+head)
+							soon(rc)
+							if r, _ := rc.ReadResponse(t, "POST"); r.StatusCode != 200 {
+								t.Fatalf("first request: %v", r)
+							}
+						default:
+							rc.Send(t, head)
+						}
+						soon(rc)
+						r, body := rc.ReadResponse(t, "GET")
+						if r.StatusCode != 400 || !strings.Contains(string(body), "bare LF") {
+							t.Fatalf("answer %v %q, want 400 for a bare LF", r.Status, body)
+						}
+						if !rc.Closed(3 * time.Second) {
+							t.Error("connection not closed after the refusal")
+						}
+						if n, want := o.Requests()-before, map[bool]int64{false: 0, true: 1}[after]; n != want {
+							t.Errorf("backend got %d requests, want %d", n, want)
+						}
+					})
+				}
+			}
+
+			t.Run("bare LFs in bodies, sent with the head or after it, are bodies", func(t *testing.T) {
+				rc := f.dial(t)
+				for i, parts := range [][]string{
+					{"POST /echo/a HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\na\n\nb\n\n"},
+					{"POST /echo/b HTTP/1.1\r\nHost: a\r\nContent-Length: 22\r\n\r\n", "GET / HTTP/1.1\nX: y\n\n\n"},
+					{"POST /echo/c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\n\n\nx\n\n\r\n0\r\n\r\n"},
+					{"GET /echo/d HTTP/1.1\r\nHost: a\r\n\r\n"},
+					// Pipelined: the POST's head came with the GET before it, so
+					// the read of its body follows a request that ended.
+					{"GET /echo/e HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo/f HTTP/1.1\r\nHost: a\r\nContent-Length: 22\r\n\r\n",
+						"GET / HTTP/1.1\nX: y\n\n\n"},
+					{"GET /echo/g HTTP/1.1\r\nHost: a\r\n\r\n"},
+				} {
+					for j, p := range parts {
+						if j > 0 {
+							time.Sleep(20 * time.Millisecond) // a read of its own
+						}
+						rc.Send(t, p)
 					}
-					rc.Send(t, head)
-				case "pipelined behind one":
-					rc.Send(t, first+head)
 					soon(rc)
-					if r, _ := rc.ReadResponse(t, "GET"); r.StatusCode != 200 {
-						t.Fatalf("first request: %v", r)
+					for range strings.Count(parts[0], " HTTP/1.1\r\n") {
+						if r, body := rc.ReadResponse(t, "POST"); r.StatusCode != 200 {
+							t.Fatalf("request %d: %v %q", i+1, r.Status, body)
+						}
 					}
-				case "pipelined behind a body":
-					rc.Send(t, "POST /echo/first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"+head)
-					soon(rc)
-					if r, _ := rc.ReadResponse(t, "POST"); r.StatusCode != 200 {
-						t.Fatalf("first request: %v", r)
-					}
-				default:
-					rc.Send(t, head)
-				}
-				soon(rc)
-				r, body := rc.ReadResponse(t, "GET")
-				if r.StatusCode != 400 || !strings.Contains(string(body), "bare LF") {
-					t.Fatalf("answer %v %q, want 400 for a bare LF", r.Status, body)
-				}
-				if !rc.Closed(3 * time.Second) {
-					t.Error("connection not closed after the refusal")
-				}
-				if n, want := o.Requests()-before, map[bool]int64{false: 0, true: 1}[after]; n != want {
-					t.Errorf("backend got %d requests, want %d", n, want)
 				}
 			})
-		}
+		})
 	}
-
-	t.Run("bare LFs in bodies, sent with the head or after it, are bodies", func(t *testing.T) {
-		rc := testnet.Dial(t, s.Addr().String())
-		for i, parts := range [][]string{
-			{"POST /echo/a HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\na\n\nb\n\n"},
-			{"POST /echo/b HTTP/1.1\r\nHost: a\r\nContent-Length: 22\r\n\r\n", "GET / HTTP/1.1\nX: y\n\n\n"},
-			{"POST /echo/c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\n\n\nx\n\n\r\n0\r\n\r\n"},
-			{"GET /echo/d HTTP/1.1\r\nHost: a\r\n\r\n"},
-			// Pipelined: the POST's head came with the GET before it, so
-			// the read of its body follows a request that ended.
-			{"GET /echo/e HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo/f HTTP/1.1\r\nHost: a\r\nContent-Length: 22\r\n\r\n",
-				"GET / HTTP/1.1\nX: y\n\n\n"},
-			{"GET /echo/g HTTP/1.1\r\nHost: a\r\n\r\n"},
-		} {
-			for j, p := range parts {
-				if j > 0 {
-					time.Sleep(20 * time.Millisecond) // a read of its own
-				}
-				rc.Send(t, p)
-			}
-			soon(rc)
-			for range strings.Count(parts[0], " HTTP/1.1\r\n") {
-				if r, body := rc.ReadResponse(t, "POST"); r.StatusCode != 200 {
-					t.Fatalf("request %d: %v %q", i+1, r.Status, body)
-				}
-			}
-		}
-	})
 }
 
 // fasthttp writes the answer to a request it could not read (a 408 for a
@@ -275,40 +279,43 @@ func TestATimedOutHeadOnAKeptAliveConnectionGetsIts408(t *testing.T) {
 // request is refused at once, and nothing after it is read.
 func TestABareLFInAChunkedTrailerIsRefused(t *testing.T) {
 	o := startOrigin(t, origin.Options{})
-	s := startGateway(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1))
-	const head = "POST /echo/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-	const smuggled = "GET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
-	for _, parts := range [][]string{
-		{head + "0\r\n\n" + smuggled},
-		{head + "0\r\nX-A: b\n\n" + smuggled},
-		{head + "0\r\nX-A: b\r\n\n" + smuggled},
-		// The body in reads of its own, as a proxy in front sends it.
-		{head, "5\r\nhello\r\n", "0\r\n\n" + smuggled},
-		{head + "5\r\nhel", "lo\r\n0\r\nX-A: b", "\n\n" + smuggled},
-		{strings.Replace(head, "chunked", "CHUNKED", 1), "0\r\n\n" + smuggled}, // the coding in any case
-	} {
-		t.Run(fmt.Sprintf("%q", parts), func(t *testing.T) {
-			rc := testnet.Dial(t, s.Addr().String())
-			before := o.Requests()
-			for i, p := range parts {
-				if i > 0 {
-					time.Sleep(20 * time.Millisecond) // a read of its own
-				}
-				rc.Send(t, p)
-			}
-			_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
-			// The reason is "bare LF" or, when the trailer is the bare LF
-			// alone, fasthttp's own "malformed" (it reads the failed read
-			// before the trailer's first byte as its end).
-			r, body := rc.ReadResponse(t, "POST")
-			if r.StatusCode != 400 {
-				t.Fatalf("answer %v %q, want 400", r.Status, body)
-			}
-			if !rc.Closed(3 * time.Second) {
-				t.Error("connection not closed after the refusal")
-			}
-			if n := o.Requests() - before; n != 0 {
-				t.Errorf("backend got %d requests, want none", n)
+	for _, f := range fronts(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1)) {
+		t.Run(f.name, func(t *testing.T) {
+			const head = "POST /echo/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+			const smuggled = "GET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+			for _, parts := range [][]string{
+				{head + "0\r\n\n" + smuggled},
+				{head + "0\r\nX-A: b\n\n" + smuggled},
+				{head + "0\r\nX-A: b\r\n\n" + smuggled},
+				// The body in reads of its own, as a proxy in front sends it.
+				{head, "5\r\nhello\r\n", "0\r\n\n" + smuggled},
+				{head + "5\r\nhel", "lo\r\n0\r\nX-A: b", "\n\n" + smuggled},
+				{strings.Replace(head, "chunked", "CHUNKED", 1), "0\r\n\n" + smuggled}, // the coding in any case
+			} {
+				t.Run(fmt.Sprintf("%q", parts), func(t *testing.T) {
+					rc := f.dial(t)
+					before := o.Requests()
+					for i, p := range parts {
+						if i > 0 {
+							time.Sleep(20 * time.Millisecond) // a read of its own
+						}
+						rc.Send(t, p)
+					}
+					_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+					// The reason is "bare LF" or, when the trailer is the bare LF
+					// alone, fasthttp's own "malformed" (it reads the failed read
+					// before the trailer's first byte as its end).
+					r, body := rc.ReadResponse(t, "POST")
+					if r.StatusCode != 400 {
+						t.Fatalf("answer %v %q, want 400", r.Status, body)
+					}
+					if !rc.Closed(3 * time.Second) {
+						t.Error("connection not closed after the refusal")
+					}
+					if n := o.Requests() - before; n != 0 {
+						t.Errorf("backend got %d requests, want none", n)
+					}
+				})
 			}
 		})
 	}
@@ -319,15 +326,18 @@ func TestABareLFInAChunkedTrailerIsRefused(t *testing.T) {
 // else is.
 func TestAHeadWithBareCRLineEndsIsRefusedAtOnce(t *testing.T) {
 	o := startOrigin(t, origin.Options{})
-	s := startGateway(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1))
-	rc := testnet.Dial(t, s.Addr().String())
-	rc.Send(t, "GET /echo/x HTTP/1.1\rHost: a\r\r")
-	_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
-	if r, body := rc.ReadResponse(t, "GET"); r.StatusCode != 400 {
-		t.Fatalf("answer %v %q, want 400", r.Status, body)
-	}
-	if o.Requests() != 0 {
-		t.Error("the backend got the request")
+	for _, f := range fronts(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1)) {
+		t.Run(f.name, func(t *testing.T) {
+			rc := f.dial(t)
+			rc.Send(t, "GET /echo/x HTTP/1.1\rHost: a\r\r")
+			_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if r, body := rc.ReadResponse(t, "GET"); r.StatusCode != 400 {
+				t.Fatalf("answer %v %q, want 400", r.Status, body)
+			}
+			if o.Requests() != 0 {
+				t.Error("the backend got the request")
+			}
+		})
 	}
 }
 
@@ -340,32 +350,56 @@ func TestAHeadWithBareCRLineEndsIsRefusedAtOnce(t *testing.T) {
 // head.
 func TestThePipelinedBodiesReadsAreNeverTakenForHeads(t *testing.T) {
 	o := startOrigin(t, origin.Options{})
-	s := startGateway(t, gatewayYAML(o.Addr()))
-	const a = "GET /echo/a HTTP/1.1\r\nHost: x\r\n\r\n"
-	for _, parts := range [][]string{
-		{a + "PUT /echo/b HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nab", "cd\ref", "ghijk"},
-		{a + "PUT /echo/b HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n", "get /x HTTP/1.1\nHost: y\n\n", "0123456789abcde"},
-		{a + "PUT /echo/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n11\r\nab", "cd\ref", "ghijklmnop\r\n0\r\n\r\n"},
-		{a + "PUT /echo/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-A: 1\r\n", "X-B: 2\r", "\n\r\n"},
-		// The first request's body ends in a later read, with the next
-		// request behind it, whose body comes later still.
-		{"PUT /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab",
-			"cdPUT /echo/b HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nab", "cd\ref", "ghijk"},
-	} {
-		t.Run(fmt.Sprintf("%q", parts), func(t *testing.T) {
-			rc := testnet.Dial(t, s.Addr().String())
-			for i, p := range parts {
-				if i > 0 {
-					time.Sleep(30 * time.Millisecond) // a read of its own
-				}
-				rc.Send(t, p)
-			}
-			_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
-			for _, method := range []string{"PUT", "PUT"} { // a GET's and a PUT's are framed alike
-				if r, body := rc.ReadResponse(t, method); r.StatusCode != 200 {
-					t.Fatalf("%s: %v %q, want 200", method, r.Status, body)
-				}
+	for _, f := range fronts(t, gatewayYAML(o.Addr())) {
+		t.Run(f.name, func(t *testing.T) {
+			const a = "GET /echo/a HTTP/1.1\r\nHost: x\r\n\r\n"
+			for _, parts := range [][]string{
+				{a + "PUT /echo/b HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nab", "cd\ref", "ghijk"},
+				{a + "PUT /echo/b HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n", "get /x HTTP/1.1\nHost: y\n\n", "0123456789abcde"},
+				{a + "PUT /echo/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n11\r\nab", "cd\ref", "ghijklmnop\r\n0\r\n\r\n"},
+				{a + "PUT /echo/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-A: 1\r\n", "X-B: 2\r", "\n\r\n"},
+				// The first request's body ends in a later read, with the next
+				// request behind it, whose body comes later still.
+				{"PUT /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab",
+					"cdPUT /echo/b HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nab", "cd\ref", "ghijk"},
+			} {
+				t.Run(fmt.Sprintf("%q", parts), func(t *testing.T) {
+					rc := f.dial(t)
+					for i, p := range parts {
+						if i > 0 {
+							time.Sleep(30 * time.Millisecond) // a read of its own
+						}
+						rc.Send(t, p)
+					}
+					_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+					for _, method := range []string{"PUT", "PUT"} { // a GET's and a PUT's are framed alike
+						if r, body := rc.ReadResponse(t, method); r.StatusCode != 200 {
+							t.Fatalf("%s: %v %q, want 200", method, r.Status, body)
+						}
+					}
+				})
 			}
 		})
+	}
+}
+
+// front is a way to reach a gateway's front listener.
+type front struct {
+	name string
+	dial func(t testing.TB) *testnet.Conn
+}
+
+// fronts starts two gateways from yaml, one plain and one terminating TLS,
+// for the checks on a client's bytes, which must hold on both.
+func fronts(t *testing.T, yaml string) []front {
+	t.Helper()
+	plain := startGateway(t, yaml)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile, "sluice")
+	sealed := startGateway(t, strings.Replace(yaml, "log:", fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\nlog:", certFile, keyFile), 1))
+	return []front{
+		{"plain", func(t testing.TB) *testnet.Conn { return testnet.Dial(t, plain.Addr().String()) }},
+		{"TLS", func(t testing.TB) *testnet.Conn { return testnet.DialTLS(t, sealed.Addr().String()) }},
 	}
 }

@@ -215,10 +215,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	}
 	ln = yieldListener{Listener: ln, slack: deadlineSlack(cfg.Server), readBuf: readBuf}
 	if cfg.TLS.CertFile != "" {
-		ln = tls.NewListener(ln, &tls.Config{
+		ln = tlsListener{Listener: ln, config: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
-		})
+		}}
 	}
 	s.frontLn = ln
 	s.scheme, s.adminListen = "http", cfg.Admin.Listen

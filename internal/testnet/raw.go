@@ -3,6 +3,7 @@ package testnet
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -149,6 +150,21 @@ type Conn struct {
 func Dial(t testing.TB, addr string) *Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, wait)
+	return open(t, addr, c, err)
+}
+
+// DialTLS is Dial over TLS, trusting whatever certificate addr shows (the
+// tests' own self-signed ones).
+func DialTLS(t testing.TB, addr string) *Conn {
+	t.Helper()
+	d := &net.Dialer{Timeout: wait}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test certificates
+	return open(t, addr, c, err)
+}
+
+// open finishes Dial and DialTLS: the deadline, and the close at the end.
+func open(t testing.TB, addr string, c net.Conn, err error) *Conn {
+	t.Helper()
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
