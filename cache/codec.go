@@ -93,6 +93,9 @@ func decodeEntry(b []byte) (*Entry, error) {
 		e.Body = nil
 	}
 	e.derive(cap(b))
+	if e.Status == 206 && (!e.part.OK || e.part.Len() != int64(len(e.Body))) {
+		return nil, errCorrupt // a part that does not say which, or holds other bytes
+	}
 	return e, nil
 }
 

@@ -25,6 +25,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			"Content-Type", "text/plain", "Surrogate-Key", "orders  order-7")},
 		{"an empty body and no fields", testEntry("k2", 204, "")},
 		{"a Vary index entry", newMarker([]byte("k3"), []byte("h/x"), []byte("accept"), t0)},
+		{"a part", testEntry("k4", 206, "4567", "Cache-Control", "max-age=60", "Content-Range", "bytes 4-7/10")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,7 +34,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			if !sameEntry(got, tt.e) {
+			if !sameEntry(got, tt.e) || got.part != tt.e.part {
 				t.Errorf("round trip changed the entry\n got %+v\nwant %+v", got, tt.e)
 			}
 		})
@@ -78,6 +79,16 @@ func TestCodecRejectsDamage(t *testing.T) {
 		b[2]++
 		if _, err := decodeEntry(b); err == nil {
 			t.Fatal("a value of another version decoded")
+		}
+	})
+	t.Run("a part that does not say which, or holds other bytes, is refused", func(t *testing.T) {
+		for _, e := range []*Entry{
+			testEntry("k", 206, "4567", "Cache-Control", "max-age=60"),
+			testEntry("k", 206, "4567", "Cache-Control", "max-age=60", "Content-Range", "bytes 4-8/10"),
+		} {
+			if _, err := decodeEntry(appendEntry(nil, e)); err == nil {
+				t.Errorf("a 206 with %q decoded", e.Header)
+			}
 		}
 	})
 	t.Run("a lying field count is refused without allocating for it", func(t *testing.T) {

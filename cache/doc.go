@@ -138,7 +138,10 @@
 //
 //   - Never stored: responses with Set-Cookie (one user's session must not
 //     reach another; the origin can send the cookie on an uncached route),
-//     responses to anything but GET, 206 (partial responses are not stored; ranges are served from whole ones), Vary: *,
+//     responses to anything but GET, a 206 other than one range of a
+//     known length (such a part answers only ranges inside it, while
+//     fresh; parts are never combined, and ranges are cut from whole
+//     responses too), Vary: *,
 //     private or no-store, Authorization without public, s-maxage or
 //     must-revalidate (§3.5), and responses stale at once with no validator
 //     and no stale-* window (they could never be served).

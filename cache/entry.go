@@ -23,8 +23,9 @@ type Response struct {
 	// stored and Body is ignored.
 	Streamed bool
 	// Ranged reports that the fill asked the origin for the client's
-	// range: any answer but a 200 (a 206, a 416) is about that range
-	// only, and is not stored under the key every request of the URL reads.
+	// range: a 416 is about that range only, and is not stored under the
+	// key every request of the URL reads; a 206 is stored as a partial
+	// entry (Entry.Part), which answers only ranges inside it.
 	Ranged bool
 	// Unstorable is a reason the filler knows for not storing the
 	// response (StoreOK: none), such as NotStoredConnection.
@@ -63,6 +64,9 @@ type Entry struct {
 	lastModified time.Time
 	date         time.Time
 	size         int
+	// part is the byte range a stored 206 holds (part.OK: a partial
+	// entry, see covers); Body is those bytes.
+	part ContentRange
 }
 
 // What an entry costs in L1 beyond its bytes: one Field per header line,
@@ -139,7 +143,28 @@ func (e *Entry) derive(alloc int) {
 	e.etag = m.ETag
 	e.lastModified = m.LastModified
 	e.date = m.Date
+	e.part = m.Range
 	e.size = alloc + cap(e.Header)*fieldCost + entryOverhead
+}
+
+// Part returns the byte range a partial entry (a stored 206) holds; ok is
+// false for a complete one.
+func (e *Entry) Part() (ContentRange, bool) { return e.part, e.part.OK }
+
+// covers reports whether e holds what r asks for: a complete entry holds
+// everything; a partial one only a GET's single byte range that lies
+// within its part (RFC 9111 §3.4: an incomplete response answers nothing
+// else). A range it cannot judge (invalid, several ranges, past the end)
+// goes to the origin, as a request without Range does.
+func (e *Entry) covers(r *Request) bool {
+	if !e.part.OK {
+		return true
+	}
+	if r.Range == nil {
+		return false
+	}
+	first, last, a := ParseRange(r.Range, e.part.Total)
+	return a == RangePartial && first >= e.part.First && last <= e.part.Last
 }
 
 // Size is the entry's cost in bytes as the L1 bound counts it: its contents
@@ -200,6 +225,9 @@ func (e *Entry) notModified(r *Request, now time.Time) bool {
 // routeSIE, where the entry allows it), or keepStale when that is longer
 // and the entry can be revalidated. Zero or less: do not store.
 func (e *Entry) keepFor(now time.Time, keepStale, routeSIE time.Duration) time.Duration {
+	if e.part.OK {
+		return e.lifetime - e.Age(now) // a part answers only while fresh (Tiered.serve)
+	}
 	window := max(e.cc.StaleWhileRevalidate.Duration(), e.cc.StaleIfError.Duration(),
 		routeWindow(e.lifetime, &e.cc, nil, routeSIE))
 	if len(e.etag) > 0 || !e.lastModified.IsZero() {

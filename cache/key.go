@@ -130,6 +130,10 @@ type Request struct {
 	// gateway must not forward them on a fill: it sends the stored entry's
 	// validators instead (Entry.Validators).
 	IfNoneMatch, IfModifiedSince []byte
+	// Range is a GET's Range field (nil: none, or not a GET). A partial
+	// entry (a stored 206) answers only a range within it; a complete one
+	// answers any request, and the gateway cuts the range from it.
+	Range []byte
 }
 
 // keyVersion changes whenever the key layout does, so old entries miss.

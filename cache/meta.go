@@ -32,6 +32,11 @@ type Meta struct {
 	Vary, VaryStar bool
 	// SetCookie reports a Set-Cookie field.
 	SetCookie bool
+	// Range is the byte range a 206 carries (its one Content-Range field);
+	// Range.OK is false for any other status, and for a 206 without one
+	// valid single range of a known length (a multipart/byteranges body,
+	// "bytes 0-4/*", two Content-Range lines).
+	Range ContentRange
 
 	// RequestTime and ResponseTime are when the request that produced the
 	// response was sent and when the response arrived (RFC 9111 §4.2.3).
@@ -46,6 +51,7 @@ type Meta struct {
 func ParseMeta(status int, header []Field, requestTime, responseTime, now time.Time) Meta {
 	m := Meta{Status: status, RequestTime: requestTime, ResponseTime: responseTime}
 	var seenDate, seenAge, seenLM bool
+	ranges := 0
 	var surrogate CacheControl
 	hasSurrogate := false
 	for i := range header {
@@ -101,7 +107,13 @@ func ParseMeta(status int, header []Field, requestTime, responseTime, now time.T
 			})
 		case equalFold(n, "set-cookie"):
 			m.SetCookie = true
+		case status == 206 && equalFold(n, "content-range"):
+			ranges++
+			m.Range = ParseContentRange(f.Value)
 		}
+	}
+	if ranges != 1 {
+		m.Range = ContentRange{}
 	}
 	if hasSurrogate {
 		// Surrogate-Control (W3C Edge Architecture) is addressed to

@@ -88,3 +88,46 @@ func parseDigits(b []byte) (int64, bool) {
 	}
 	return n, true
 }
+
+// ContentRange is a Content-Range field's one byte range: bytes First to
+// Last (inclusive) of a representation of Total bytes (RFC 9110 §14.4). OK
+// is false when the field is not exactly that.
+type ContentRange struct {
+	First, Last, Total int64
+	OK                 bool
+}
+
+// Len is the number of bytes the range holds.
+func (c ContentRange) Len() int64 { return c.Last - c.First + 1 }
+
+// ParseContentRange reads "bytes first-last/complete-length" with
+// first <= last < complete-length. The unsatisfied-range form ("bytes
+// */10"), an unknown length ("bytes 0-4/*") and other units are not OK:
+// a cache can neither place nor serve such a part.
+func ParseContentRange(v []byte) ContentRange {
+	v = trimOWS(v)
+	const unit = "bytes "
+	if len(v) <= len(unit) || !equalFold(v[:len(unit)], unit) {
+		return ContentRange{}
+	}
+	v = v[len(unit):]
+	dash, slash := -1, -1
+	for i, c := range v {
+		switch {
+		case c == '-' && dash < 0:
+			dash = i
+		case c == '/' && slash < 0:
+			slash = i
+		}
+	}
+	if dash <= 0 || slash <= dash+1 {
+		return ContentRange{}
+	}
+	first, ok1 := parseDigits(v[:dash])
+	last, ok2 := parseDigits(v[dash+1 : slash])
+	total, ok3 := parseDigits(v[slash+1:])
+	if !ok1 || !ok2 || !ok3 || first > last || last >= total {
+		return ContentRange{}
+	}
+	return ContentRange{First: first, Last: last, Total: total, OK: true}
+}

@@ -45,3 +45,32 @@ func TestParseRange(t *testing.T) {
 		t.Errorf("bytes=0- of an empty body: %d, want unsatisfiable", a)
 	}
 }
+
+func TestParseContentRange(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ContentRange
+	}{
+		{"bytes 4-9/10", ContentRange{4, 9, 10, true}},
+		{"bytes 0-0/1", ContentRange{0, 0, 1, true}},
+		{"Bytes 1-2/3", ContentRange{1, 2, 3, true}},
+		{" bytes 1-2/30 ", ContentRange{1, 2, 30, true}},
+		{"bytes 0-4/*", ContentRange{}},   // unknown length: cannot be placed
+		{"bytes */10", ContentRange{}},    // a 416's
+		{"bytes 5-4/10", ContentRange{}},  // backwards
+		{"bytes 0-10/10", ContentRange{}}, // past the end
+		{"bytes 0-4", ContentRange{}},
+		{"bytes -4/10", ContentRange{}},
+		{"bytes 0--4/10", ContentRange{}},
+		{"bytes 0-4/10/10", ContentRange{}},
+		{"bytes +0-4/10", ContentRange{}},
+		{"items 0-4/10", ContentRange{}},
+		{"bytes=0-4/10", ContentRange{}},
+		{"", ContentRange{}},
+	}
+	for _, tt := range tests {
+		if got := ParseContentRange([]byte(tt.in)); got != tt.want {
+			t.Errorf("ParseContentRange(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}

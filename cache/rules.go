@@ -19,7 +19,7 @@ const (
 	NotStoredNoFreshness              // stale at once, with no validator and no stale-* window: useless
 	NotStoredTooLarge                 // the body is over max_entry, or was not buffered
 	NotStoredFailed                   // the origin failed (no response)
-	NotStoredRange                    // the answer to a request for a range, other than a whole 200
+	NotStoredRange                    // a 416, or a 206 whose body is not the part it names
 	NotStoredVaryChanged              // a 304 changed the Vary of the response it revalidated
 	NotStoredMalformed                // Cache-Control could not be read whole (CacheControl.Malformed)
 	NotStoredConnection               // the response's Connection named an end-to-end field, removed before the cache saw it
@@ -66,7 +66,7 @@ func CacheableByDefault(status int) bool {
 
 // understood reports whether this cache implements the caching rules of a
 // status code, for must-understand (RFC 9111 §5.2.2.3). Partial content is
-// excluded because partial responses are not stored.
+// excluded: only some partial responses are stored, and none is combined.
 func understood(status int) bool {
 	return status != 206 && CacheableByDefault(status)
 }
@@ -77,7 +77,9 @@ func understood(status int) bool {
 // heuristic freshness.
 //
 // Beyond the RFC, by policy: only GET responses are stored (a HEAD fill has
-// no body to serve a GET), 206 is not (partial responses are not combined), a response with
+// no body to serve a GET), a 206 only when it holds one byte range of a
+// known length (m.Range: it is stored as a partial entry, which answers
+// the ranges inside it and nothing else, §3.4; parts are not combined), a response with
 // Set-Cookie is not (one user's cookie must never reach another), and a
 // response that would be stale at once with no validator to revalidate it
 // and no stale-* window is not (it could never be served).
@@ -86,7 +88,7 @@ func Storable(method []byte, req *CacheControl, authorization bool, m *Meta, heu
 	switch {
 	case string(method) != "GET":
 		return NotStoredMethod
-	case m.Status < 200 || m.Status > 599 || m.Status == 206 || m.Status == 304:
+	case m.Status < 200 || m.Status > 599 || m.Status == 206 && !m.Range.OK || m.Status == 304:
 		// Outside 100-599 a status is invalid (RFC 9110 §15): a 5xx to a client.
 		return NotStoredStatus
 	case cc.MustUnderstand && !understood(m.Status):

@@ -199,7 +199,9 @@ func (t *Tiered) Get(r *Request, key []byte, f Filler) Result {
 			t.c.l1Hits.Add(1)
 			return res
 		}
-		m.stale, m.tier = e, TierL1
+		if !e.part.OK { // a part is never revalidated: the origin's answer replaces it
+			m.stale, m.tier = e, TierL1
+		}
 	} else if vary {
 		m.fwd = FwdVaryMiss
 	}
@@ -212,7 +214,7 @@ func (t *Tiered) Get(r *Request, key []byte, f Filler) Result {
 				t.keepL1(e2, r, now)
 				return res
 			}
-			if m.stale == nil || e2.ResponseTime.After(m.stale.ResponseTime) {
+			if !e2.part.OK && (m.stale == nil || e2.ResponseTime.After(m.stale.ResponseTime)) {
 				m.stale, m.tier = e2, TierL2
 			}
 		} else if vary2 && m.stale == nil {
@@ -258,10 +260,14 @@ func filled(e *Entry, tier Tier, r *Request, fwd Fwd, status int, now time.Time)
 	}
 }
 
-// serve answers from a stored entry when its freshness allows.
+// serve answers from a stored entry when its freshness allows, and it
+// holds what r asks for (a part only while fresh: no stale-* for it).
 func (t *Tiered) serve(e *Entry, tier Tier, r *Request, key []byte, now time.Time) (Result, bool) {
+	if !e.covers(r) {
+		return Result{}, false
+	}
 	d := e.usable(r, now)
-	if d != Fresh && d != StaleAccepted && d != StaleWhileRevalidate {
+	if d != Fresh && (e.part.OK || d != StaleAccepted && d != StaleWhileRevalidate) {
 		return Result{}, false
 	}
 	res := filled(e, tier, r, FwdNone, 0, now)
@@ -338,7 +344,7 @@ func (t *Tiered) fill(r *Request, key []byte, m miss, f Filler) Result {
 	defer func() { t.flights.land(h, key, fl, out) }()
 
 	// Another request may have filled the key between our miss and joining.
-	if e, _ := t.lookupL1(r, key); e != nil && e.usable(r, t.o.Now()) == Fresh {
+	if e, _ := t.lookupL1(r, key); e != nil && e.covers(r) && e.usable(r, t.o.Now()) == Fresh {
 		out = flightOutcome{entry: e, tier: TierL1}
 		res := filled(e, TierL1, r, FwdNone, 0, t.o.Now())
 		res.Collapsed = true
@@ -390,8 +396,12 @@ func (t *Tiered) await(fl *flight, r *Request, key []byte, m miss, f Filler) Res
 
 // matches reports whether an entry filled for another request answers r:
 // same primary key, and for a response with Vary, the same values of the
-// fields it varies on.
+// fields it varies on; a part (the answer to another range) only when it
+// holds r's range.
 func (t *Tiered) matches(e *Entry, r *Request, key []byte) bool {
+	if !e.covers(r) {
+		return false
+	}
 	if len(e.vary) == 0 {
 		return string(e.Key) == string(key)
 	}
@@ -421,7 +431,7 @@ func (t *Tiered) awaitRemote(r *Request, key []byte, h uint64) *Entry {
 					return nil
 				}
 			}
-			if d := e.usable(r, t.o.Now()); d != Fresh {
+			if d := e.usable(r, t.o.Now()); d != Fresh || !e.covers(r) {
 				return nil
 			}
 			t.c.leaseHits.Add(1)
@@ -512,8 +522,12 @@ func (t *Tiered) fetch(r *Request, key []byte, m miss, f Filler, h uint64, lease
 	if why == StoreOK && (resp.Streamed || int64(len(resp.Body)) > r.Policy.MaxEntry) {
 		why = NotStoredTooLarge
 	}
-	if why == StoreOK && resp.Ranged && status != 200 {
-		why = NotStoredRange
+	switch {
+	case why != StoreOK:
+	case status == 206 && int64(len(resp.Body)) != meta.Range.Len():
+		why = NotStoredRange // the body is not the part Content-Range names
+	case resp.Ranged && status != 200 && status != 206:
+		why = NotStoredRange // a 416 is about the range asked for only
 	}
 	if why == StoreOK {
 		why = resp.Unstorable

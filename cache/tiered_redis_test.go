@@ -73,6 +73,36 @@ func TestTwoInstancesShareL2(t *testing.T) {
 	}
 }
 
+// A part stored by one instance answers the ranges it holds on another,
+// read from Redis, and nothing else there either.
+func TestTwoInstancesShareAPart(t *testing.T) {
+	srv := testnet.StartRedis(t)
+	clk := newClock()
+	a := newTestTieredRedis(t, newClient(t, srv), clk, nil)
+	b := newTestTieredRedis(t, newClient(t, srv), clk, nil)
+	o := &origin{respond: func(*Entry, int32) *Response {
+		return &Response{Status: 206, Ranged: true, Body: []byte("4567"),
+			Header: fields("Cache-Control", "max-age=60", "Content-Range", "bytes 4-7/10")}
+	}}
+	r := req("GET", "/part")
+	r.Range = []byte("bytes=4-7")
+	if res := get(a, r, o); !res.Stored {
+		t.Fatalf("instance a did not store the part: %+v", res)
+	}
+	eventually(t, 2*time.Second, "a's queued write reaching L2", func() bool {
+		e, _ := b.lookupL2(r, AppendKey(nil, r))
+		return e != nil
+	})
+	r.Range = []byte("bytes=5-6")
+	if res := get(b, r, o); res.Tier != TierL2 || string(res.Entry.Body) != "4567" || o.calls.Load() != 1 {
+		t.Fatalf("instance b, a range inside the part: %+v (origin asked %d times)", res, o.calls.Load())
+	}
+	r.Range = nil
+	if res := get(b, r, o); res.Tier != TierOrigin || o.calls.Load() != 2 {
+		t.Errorf("instance b, no Range: %+v, want the origin asked", res)
+	}
+}
+
 func TestPurgeOnOneInstanceReachesTheOther(t *testing.T) {
 	srv := testnet.StartRedis(t)
 	clk := newClock()

@@ -616,3 +616,70 @@ func TestRFC9111Section4_2_3AgeOfARevalidatedResponse(t *testing.T) {
 		})
 	}
 }
+
+// A 206 with one byte range of a known length is kept as a part, which
+// answers only GETs for ranges inside it, and only while fresh (RFC 9111
+// §3.4): anything else goes to the origin, whose answer replaces it, and a
+// part is never revalidated or served stale.
+func TestTieredKeepsAPartForTheRangesItHolds(t *testing.T) {
+	c := newClock()
+	tc := newTestTiered(t, c, nil)
+	ranged := func(v string) *Request { r := req("GET", "/p"); r.Range = []byte(v); return r }
+	var stales []*Entry
+	o := &origin{respond: func(stale *Entry, _ int32) *Response {
+		stales = append(stales, stale)
+		return &Response{Status: 206, Ranged: true, Body: []byte("4567"),
+			Header: fields("Cache-Control", "max-age=60, stale-while-revalidate=600", "Content-Range", "bytes 4-7/10", "ETag", `"p"`)}
+	}}
+	if res := get(tc, ranged("bytes=4-7"), o); !res.Stored {
+		t.Fatalf("the 206 = %+v, want it stored", res)
+	}
+	for _, rng := range []string{"bytes=4-7", "bytes=5-6", "bytes=-3"} { // -3 of 10 is 7-9: not held
+		res := get(tc, ranged(rng), o)
+		part, ok := res.Entry.Part()
+		held := rng != "bytes=-3"
+		if held && (res.Tier != TierL1 || !ok || part != (ContentRange{4, 7, 10, true})) ||
+			!held && res.Tier != TierOrigin {
+			t.Errorf("Range %s: tier %v part %+v, want held=%v", rng, res.Tier, part, held)
+		}
+	}
+	if res := get(tc, req("HEAD", "/p"), o); res.Tier != TierOrigin {
+		t.Errorf("a HEAD was answered from a part: %+v", res)
+	}
+	c.Advance(2 * time.Minute) // stale, within stale-while-revalidate
+	before := o.calls.Load()
+	if res := get(tc, ranged("bytes=4-7"), o); res.Tier != TierOrigin || res.Stale || o.calls.Load() != before+1 {
+		t.Errorf("a stale part: %+v, want the origin asked", res)
+	}
+	for i, s := range stales {
+		if s != nil {
+			t.Errorf("fill %d revalidated a part", i+1)
+		}
+	}
+	whole := answer(200, "0123456789", "Cache-Control", "max-age=60")
+	if res := get(tc, req("GET", "/p"), whole); res.Tier != TierOrigin || !res.Stored {
+		t.Fatalf("a GET without Range: %+v, want the origin's whole answer stored", res)
+	}
+	if res := get(tc, ranged("bytes=0-1"), o); res.Tier != TierL1 || string(res.Entry.Body) != "0123456789" {
+		t.Errorf("after the whole answer, a range: %+v, want the whole entry", res)
+	}
+}
+
+func TestTieredDoesNotKeepAPartItCannotPlace(t *testing.T) {
+	for _, kv := range [][]string{
+		{"Content-Range", "bytes 0-4/*"},
+		{"Content-Range", "bytes 0-2/10"}, // the body is 4 bytes
+		{"Content-Range", "bytes 0-3/10", "Content-Range", "bytes 0-3/10"},
+		{"Content-Type", "multipart/byteranges; boundary=x"},
+	} {
+		tc := newTestTiered(t, newClock(), nil)
+		r := req("GET", "/p")
+		r.Range = []byte("bytes=0-3")
+		o := &origin{respond: func(*Entry, int32) *Response {
+			return &Response{Status: 206, Ranged: true, Body: []byte("0123"), Header: fields(append([]string{"Cache-Control", "max-age=60"}, kv...)...)}
+		}}
+		if res := get(tc, r, o); res.Stored || res.Entry != nil {
+			t.Errorf("%q: %+v, want nothing stored", kv, res)
+		}
+	}
+}

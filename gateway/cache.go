@@ -44,6 +44,7 @@ func (s *Server) fromCache(rq *request) bool {
 		Fields: rq, Policy: p,
 		CacheControl: rq.creq.CacheControl, Authorization: rq.creq.Authorization,
 		IfNoneMatch: rq.creq.IfNoneMatch, IfModifiedSince: rq.creq.IfModifiedSince,
+		Range: rq.byteRange,
 	}
 	rq.key = cache.AppendKey(rq.key[:0], &rq.creq)
 	res := s.cache.Get(&rq.creq, rq.key, rq)
@@ -158,9 +159,9 @@ func (rq *request) Fill(stale *cache.Entry) *cache.Response {
 	if stale != nil {
 		// A revalidation is of the whole response, which a range is
 		// then served from: a 206 could not update the entry. A miss
-		// asks for the client's range, if any, and stores nothing
-		// unless the backend answers with the whole (Ranged): a
-		// backend's 206 or 416 is about that range only.
+		// asks for the client's range, if any (Ranged): a backend's 206
+		// is kept as a part, which answers the ranges inside it, a 416
+		// is about that range only.
 		h.Del("Range")
 		inm, ims := stale.Validators()
 		if inm != nil {
@@ -246,26 +247,38 @@ func readWholeIfStorable(resp *fasthttp.Response, maxEntry int64) error {
 	return err
 }
 
-// writeRange answers a GET's Range from a stored 200 (RFC 9110 §14): one
-// range is a 206 of its bytes, one past the end a 416 with the length, and
-// anything else (several ranges, an invalid field) the whole response. It
-// reports whether it wrote the body.
+// writeRange answers a GET's Range from a stored response (RFC 9110 §14):
+// from a 200, one range is a 206 of its bytes, one past the end a 416 with
+// the length, and anything else (several ranges, an invalid field) the
+// whole response; from a partial entry (a stored 206), the range within
+// its part that the cache found it to hold (cache.Entry.Part). It reports
+// whether it wrote the body.
 func (rq *request) writeRange(e *cache.Entry) bool {
-	if rq.byteRange == nil || e.Status != fasthttp.StatusOK {
+	part, partial := e.Part()
+	if rq.byteRange == nil && !partial || e.Status != fasthttp.StatusOK && !partial {
 		return false
 	}
 	size := int64(len(e.Body))
+	if partial {
+		size = part.Total
+	}
 	first, last, a := cache.ParseRange(rq.byteRange, size)
 	h := &rq.ctx.Response.Header
 	cr := append(rq.crange[:0], "bytes "...)
-	switch a {
-	case cache.RangePartial:
+	switch {
+	case partial && (a != cache.RangePartial || first < part.First || last > part.Last):
+		// Never so: the cache answers only ranges a part holds. Were it
+		// so, the part as stored, with its own Content-Range, is a 206
+		// a client can place; the whole of something it is not.
+		rq.ctx.Response.SetBodyRaw(e.Body)
+		return true
+	case a == cache.RangePartial:
 		h.SetStatusCode(fasthttp.StatusPartialContent)
 		cr = strconv.AppendInt(cr, first, 10)
 		cr = append(cr, '-')
 		cr = strconv.AppendInt(cr, last, 10)
-		rq.ctx.Response.SetBodyRaw(e.Body[first : last+1])
-	case cache.RangeUnsatisfiable:
+		rq.ctx.Response.SetBodyRaw(e.Body[first-part.First : last-part.First+1])
+	case a == cache.RangeUnsatisfiable:
 		// No representation goes with it: nothing that describes one, or
 		// lets a cache in front keep the 416 for every request of the URL.
 		h.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
@@ -449,7 +462,7 @@ func (s *Server) refreshInBackground(rq *request) {
 	bg.creq.Scheme, bg.creq.Host, bg.creq.Path, bg.creq.Query = bg.scheme(), bg.host, bg.path, bg.query
 	bg.creq.Authority = bg.authority() // a view of bg's own copy of the request
 	bg.creq.Fields = bg
-	bg.creq.IfNoneMatch, bg.creq.IfModifiedSince = nil, nil
+	bg.creq.IfNoneMatch, bg.creq.IfModifiedSince, bg.creq.Range = nil, nil, nil
 	key := append([]byte(nil), rq.key...)
 	s.refreshMu.Lock()
 	if s.draining.Load() {

@@ -539,10 +539,13 @@ func TestCacheStatusOfAFailedFillSaysFailed(t *testing.T) {
 	}
 }
 
-// A backend's answer to a request for a range (a 416, a 206) is about that
-// range only: it must not be stored under the key every request of the URL
-// reads. A 416 with max-age was stored and served to every later GET.
-func TestCacheNeverStoresABackendsAnswerToARange(t *testing.T) {
+// A backend's 416 is about the range asked for only: it must not be stored
+// under the key every request of the URL reads (a 416 with max-age was
+// stored and served to every later GET). Its 206 is kept as a part, which
+// answers the ranges inside it and nothing else (RFC 9111 §3.4): a GET
+// without a Range, or with one the part does not hold, goes to the
+// backend.
+func TestCacheKeepsABackendsPartialAnswerOnlyForTheRangesItHolds(t *testing.T) {
 	var calls atomic.Int64
 	addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		calls.Add(1)
@@ -550,25 +553,76 @@ func TestCacheNeverStoresABackendsAnswerToARange(t *testing.T) {
 		ctx.Response.Header.Set("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
 		switch string(ctx.Request.Header.Peek("Range")) {
 		case "":
-			ctx.SetBodyString("hello")
+			ctx.SetBodyString("0123456789")
 		case "bytes=100-":
 			ctx.SetStatusCode(416)
-			ctx.Response.Header.Set("Content-Range", "bytes */5")
-		default:
+			ctx.Response.Header.Set("Content-Range", "bytes */10")
+		case "bytes=4-7":
 			ctx.SetStatusCode(206)
-			ctx.Response.Header.Set("Content-Range", "bytes 0-1/5")
-			ctx.SetBodyString("he")
+			ctx.Response.Header.Set("Content-Range", "bytes 4-7/10")
+			ctx.SetBodyString("4567")
+		default: // a 206 whose body is not the part it names
+			ctx.SetStatusCode(206)
+			ctx.Response.Header.Set("Content-Range", "bytes 0-3/10")
+			ctx.SetBodyString("01")
 		}
 	})
 	s := startGateway(t, cacheYAML(addr, ""))
-	for _, rng := range []string{"bytes=100-", "bytes=0-1"} {
-		url := s.url("/c/ranged-miss-" + rng[6:7])
-		if r := do(t, "GET", url, "", "Range", rng); r.status != 416 && r.status != 206 ||
-			!strings.Contains(r.header.Get("Cache-Status"), "not stored") {
-			t.Fatalf("Range %s: %d %q, want the backend's answer, not stored", rng, r.status, r.header.Get("Cache-Status"))
+
+	url := s.url("/c/range-416")
+	if r := do(t, "GET", url, "", "Range", "bytes=100-"); r.status != 416 || !strings.Contains(r.header.Get("Cache-Status"), "not stored") {
+		t.Fatalf("416: %d %q, want the backend's answer, not stored", r.status, r.header.Get("Cache-Status"))
+	}
+	if r := do(t, "GET", url, ""); r.status != 200 || r.body != "0123456789" {
+		t.Fatalf("after a 416, a GET without Range: %d %q", r.status, r.body)
+	}
+
+	url = s.url("/c/range-206")
+	if r := do(t, "GET", url, "", "Range", "bytes=4-7"); r.status != 206 || r.body != "4567" ||
+		!strings.Contains(r.header.Get("Cache-Status"), "stored") {
+		t.Fatalf("the first 206: %d %q %q", r.status, r.body, r.header.Get("Cache-Status"))
+	}
+	for _, c := range []struct{ rng, body, contentRange string }{
+		{"bytes=4-7", "4567", "bytes 4-7/10"},
+		{"bytes=5-6", "56", "bytes 5-6/10"},
+		{"bytes=5-7", "567", "bytes 5-7/10"},
+	} {
+		before := calls.Load()
+		r := do(t, "GET", url, "", "Range", c.rng)
+		if r.status != 206 || r.body != c.body || r.header.Get("Content-Range") != c.contentRange ||
+			!strings.HasPrefix(r.header.Get("Cache-Status"), "sluice; hit") || calls.Load() != before {
+			t.Errorf("Range %s from the part: %d %q %q %q, want a hit with %q %q", c.rng, r.status, r.body,
+				r.header.Get("Content-Range"), r.header.Get("Cache-Status"), c.body, c.contentRange)
 		}
-		if r := do(t, "GET", url, ""); r.status != 200 || r.body != "hello" {
-			t.Fatalf("after Range %s, a GET without one: %d %q", rng, r.status, r.body)
+	}
+	// What the part does not hold goes to the backend, and a whole answer
+	// replaces the part.
+	for _, c := range []struct {
+		rng    []string
+		status int
+		body   string
+	}{
+		{[]string{"Range", "bytes=3-5"}, 206, "01"}, // the backend's answer, whatever it is
+		{[]string{"Range", "bytes=4-5, 6-7"}, 206, "01"},
+		{nil, 200, "0123456789"},
+	} {
+		before := calls.Load()
+		r := do(t, "GET", url, "", c.rng...)
+		if r.status != c.status || r.body != c.body || calls.Load() != before+1 {
+			t.Errorf("%v: %d %q (backend asked %d times), want the backend's %d %q", c.rng, r.status, r.body,
+				calls.Load()-before, c.status, c.body)
+		}
+	}
+	if r := do(t, "GET", url, "", "Range", "bytes=0-1"); r.status != 206 || r.body != "01" ||
+		!strings.HasPrefix(r.header.Get("Cache-Status"), "sluice; hit") {
+		t.Errorf("after the whole response, a range: %d %q %q, want a hit cut from it", r.status, r.body, r.header.Get("Cache-Status"))
+	}
+	// A 206 whose body is not the part it names is not kept.
+	url = s.url("/c/range-short")
+	for range 2 {
+		before := calls.Load()
+		if r := do(t, "GET", url, "", "Range", "bytes=0-3"); calls.Load() != before+1 || !strings.Contains(r.header.Get("Cache-Status"), "not stored") {
+			t.Errorf("a short 206: %d %q, want it from the backend each time, not stored", r.status, r.header.Get("Cache-Status"))
 		}
 	}
 }
