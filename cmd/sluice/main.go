@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/sluice-gw/sluice/bench"
@@ -154,6 +155,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	c := fs.String("c", "gateway.yaml", "configuration `file` (or give it as the only argument)")
 	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` when it ends (go tool pprof reads it)")
 	var ports demoPorts // moves nothing for run
 	if demo {
 		ports.addFlags(fs)
@@ -172,6 +174,13 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range warnings {
 		log.Warn("configuration warning", "file", path, "warning", w)
+	}
+	if *cpuProfile != "" {
+		stop, err := profileCPU(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	if demo {
@@ -223,6 +232,23 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 			return err
 		}
 	}
+}
+
+// profileCPU starts a CPU profile written to path; stop ends it and closes
+// the file.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // secondSignal returns a channel closed by the next SIGTERM or SIGINT after

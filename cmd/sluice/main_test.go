@@ -257,3 +257,33 @@ func TestValidateAgreesWithRun(t *testing.T) {
 		})
 	}
 }
+
+// -cpuprofile writes a profile of the whole run, readable by go tool pprof
+// (a gzipped protocol buffer), when the run ends.
+func TestRunWritesACPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	path := testnet.WriteFile(t, filepath.Join(dir, "gateway.yaml"), `
+listen: 127.0.0.1:0
+admin: {listen: ""}
+log: {format: text}
+pools:
+  orders: {backends: [{addr: 127.0.0.1:9001}]}
+routes:
+  - {name: orders, pool: orders, match: {path_prefix: /}}
+`)
+	prof := filepath.Join(dir, "cpu.pprof")
+	if _, err := runOnce(t, "-cpuprofile", prof, path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("the profile is %d bytes, not gzipped", len(b))
+	}
+	if _, err := runOnce(t, "-cpuprofile", filepath.Join(dir, "no", "such", "dir"), path); err == nil ||
+		!strings.Contains(err.Error(), "cpuprofile") {
+		t.Errorf("an unwritable profile: %v, want an error naming the flag", err)
+	}
+}
