@@ -93,23 +93,29 @@ type yieldConn struct {
 	// request, into an empty buffer: nothing of it or after it was
 	// buffered, so fasthttp had written out the answers before it
 	// (forwardInterim).
-	// bareNext: those bytes ended with another request's head that
-	// fasthttp would wait on; unlike bareHead it outlives the request
-	// they began, for the read the next one makes.
+	// next: those bytes ended with another request's head that the
+	// connection refuses (a bare-LF or bare-CR head, bytes that are no
+	// request: httpsafe.HeadLook.Next), the error the read after the
+	// answers returns; unlike bareHead it outlives the request they began.
 	// bareTrailer: a chunked body's trailer section had a bare LF
 	// (httpsafe.ErrBareLFTrailer); the read was cut short before it, so the
 	// read after fails. body follows a chunked body that the first read
 	// of its head did not hold whole.
 	// bareCR: they held a head with bare CR line ends (httpsafe.ErrBareCRHead).
+	// notHTTP: they cannot begin a request (httpsafe.ErrNotHTTP).
+	// pending: they ended inside a head (httpsafe.HeadLook.Partial), kept
+	// in stash and looked at again with the reads that bring the rest.
 	// behind: requests that began in that read behind its first, buffered
 	// already: the answers to the requests before them are not followed by
 	// a head's first read (holdResponse).
 	// sealed: the connection carries TLS records, and tlsConn looks at
 	// the plaintext instead (tls.go).
-	headStart, bareHead, bareNext, bareTrailer, bareCR, bodyStreamed, headFresh, sealed bool
-	behind                                                                              int
-	body                                                                                httpsafe.ChunkWatch
-	readBuf                                                                             int
+	headStart, bareHead, bareTrailer, bareCR, notHTTP, pending, stashFresh, bodyStreamed, headFresh, sealed bool
+	next                                                                                                    error
+	behind                                                                                                  int
+	body                                                                                                    httpsafe.ChunkWatch
+	stash                                                                                                   []byte
+	readBuf                                                                                                 int
 
 	// linger: the gateway refused a request and closes the connection
 	// with the client's bytes perhaps still unread (lingerClose).
@@ -176,23 +182,40 @@ func (c *yieldConn) Read(p []byte) (int, error) {
 // the connection refuses (look).
 func (c *yieldConn) refusal() error {
 	switch {
-	case c.bareHead || c.bareNext:
+	case c.bareHead:
 		return httpsafe.ErrBareLFHead
+	case c.next != nil:
+		return c.next
 	case c.bareTrailer:
 		return httpsafe.ErrBareLFTrailer
 	case c.bareCR:
 		return httpsafe.ErrBareCRHead
+	case c.notHTTP:
+		return httpsafe.ErrNotHTTP
 	}
 	return nil
 }
 
-// look follows the request bytes p[:n] just read: a body's framing
-// (httpsafe.ChunkWatch), or, in the first read of a head, the head and
-// the requests behind it (httpsafe.LookAtHead). It returns how many of
-// the bytes the read hands on: fewer when a chunked trailer has a bare LF.
+// look follows the request bytes p[:n] just read: a head kept from the
+// reads before (pending), a body's framing (httpsafe.ChunkWatch), or, in
+// the first read of a head, the head and the requests behind it
+// (httpsafe.LookAtHead). It returns how many of the bytes the read hands
+// on: fewer when a chunked trailer has a bare LF.
 func (c *yieldConn) look(p []byte, n int) int {
 	switch {
 	case n <= 0:
+	case c.pending:
+		// The rest of a head: looked at with what came of it before, as
+		// if it had come whole. Only a head fasthttp's buffer can hold
+		// is kept; fasthttp refuses a larger one.
+		kept := len(c.stash)
+		c.pending = false
+		if kept+n > c.readBuf {
+			c.stash = c.stash[:0]
+			return n
+		}
+		c.stash = append(c.stash, p[:n]...)
+		return c.lookAt(c.stash, kept, n, c.stashFresh)
 	case c.body.Active():
 		// A body's bytes, whatever the connection expected: never looked
 		// at as a head.
@@ -204,26 +227,61 @@ func (c *yieldConn) look(p []byte, n int) int {
 		case end >= 0 && end < n:
 			// The body ended within the read, and the next request
 			// begins behind it, buffered already: looked at as the
-			// first read of a head would be.
-			look := httpsafe.LookAtHead(p[end:n])
-			c.bareNext, c.body, c.behind = look.Next, look.Body, c.behind+1+look.Behind
-			if look.TrailerLF >= 0 {
-				n = c.cutAtBareTrailer(end + look.TrailerLF)
-			}
+			// first read of a head would be, its refusal kept for the
+			// read after this request's answer.
+			c.behind++
+			return c.lookAt(p[end:n], -end, n, false)
 		}
 	case c.headStart:
 		c.headStart = false
 		// Only into an empty buffer: bytes buffered before may be the
 		// start of this head (a pipelined request) or all of it.
 		if len(p) == c.readBuf {
-			look := httpsafe.LookAtHead(p[:n])
-			c.headFresh, c.bareHead, c.bareNext, c.body = look.Starts, look.Bare, look.Next, look.Body
-			c.bareCR = look.BareCR
-			c.behind = look.Behind
-			if look.TrailerLF >= 0 {
-				n = c.cutAtBareTrailer(look.TrailerLF)
-			}
+			c.behind = 0
+			return c.lookAt(p[:n], 0, n, true)
 		}
+	}
+	return n
+}
+
+// lookAt looks at b, bytes that begin a request head, and records what it
+// finds: in the first read of a head into an empty buffer (fresh), in a
+// read after the end of a body (the head of a request behind the one
+// being read: its refusal waits for the read after that one's answer), or
+// a kept head with the read that goes on with it (fresh when the kept
+// bytes began a fresh read). The read's own n bytes begin at offset from
+// in b (negative: b begins inside the read). It returns how many of them
+// the read hands on.
+func (c *yieldConn) lookAt(b []byte, from, n int, fresh bool) int {
+	look := httpsafe.LookAtHead(b)
+	behind := from < 0
+	switch {
+	case !behind:
+		c.headFresh = fresh && look.Starts
+		c.bareHead, c.bareCR, c.notHTTP = look.Bare, look.BareCR, look.NotHTTP
+		c.next = look.Next
+	case look.Bare:
+		c.next = httpsafe.ErrBareLFHead
+	case look.BareCR:
+		c.next = httpsafe.ErrBareCRHead
+	case look.NotHTTP:
+		c.next = httpsafe.ErrNotHTTP
+	default:
+		c.next = look.Next
+	}
+	c.body = look.Body
+	c.behind += look.Behind
+	if look.Partial >= 0 {
+		// A head that goes on in the reads that follow: kept (moved to
+		// the front of the stash when b is the stash already).
+		c.stash = append(c.stash[:0], b[look.Partial:]...)
+		c.stashFresh = fresh && look.Partial == 0
+		c.pending = true
+	} else {
+		c.stash = c.stash[:0]
+	}
+	if look.TrailerLF >= 0 {
+		return c.cutAtBareTrailer(look.TrailerLF - from)
 	}
 	return n
 }

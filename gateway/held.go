@@ -84,10 +84,10 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 		c.pipelined = true
 	}
 	c.readsSeen = c.reads
-	c.headStart, c.bareHead, c.bareCR, c.headFresh = false, false, false, false
+	c.headStart, c.bareHead, c.bareCR, c.notHTTP, c.headFresh = false, false, false, false, false
 	if ctx.Hijacked() {
 		// What follows is the tunnel's, not a request.
-		c.bareNext, c.bareTrailer, c.behind = false, false, 0
+		c.next, c.bareTrailer, c.behind, c.pending = nil, false, 0, false
 		c.body.Stop()
 	}
 	// A request that came behind this one in the same read is buffered

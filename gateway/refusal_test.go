@@ -403,3 +403,86 @@ func fronts(t *testing.T, yaml string) []front {
 		{"TLS", func(t testing.TB) *testnet.Conn { return testnet.DialTLS(t, sealed.Addr().String()) }},
 	}
 }
+
+// The trailer and head looks could be stepped around by how the bytes came
+// (a differential probe against nginx and HAProxy found each): empty lines
+// before the request line, a method that does not begin with a letter, a
+// head in two writes or two TLS records, a head begun behind another
+// request, a chunked request behind a Content-Length body whose bytes came
+// in a later read. Each is refused now, whether its parts came apart or
+// together, and what came before it is answered.
+func TestTheLooksFollowHeadsHoweverTheyCome(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	const head = "POST /echo/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	const smuggle = "5\r\nhello\r\n0\r\n\nGET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+	const get = "GET /echo/g HTTP/1.1\r\nHost: a\r\n\r\n"
+	const post = "POST /echo/p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"
+	for _, f := range fronts(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1)) {
+		t.Run(f.name, func(t *testing.T) {
+			for _, c := range []struct {
+				parts  []string
+				before []string // the methods answered 200 before the refusal
+			}{
+				{[]string{"\r\n" + head + smuggle}, nil},
+				{[]string{"\n" + head + smuggle}, nil},
+				{[]string{strings.Replace(head, "POST", "_POST", 1) + smuggle}, nil},
+				{[]string{head[:10], head[10:] + smuggle}, nil},
+				{[]string{head[:len(head)-1], "\n" + smuggle}, nil},
+				{[]string{get + head[:20], head[20:] + smuggle}, []string{"GET"}},
+				{[]string{post, "hello" + head + smuggle}, []string{"POST"}},
+				{[]string{post, "hel", "lo" + head[:30], head[30:] + smuggle}, []string{"POST"}},
+				{[]string{"GET /echo/x HTTP/1.1\n", "Host: a\n\n"}, nil},               // a bare-LF head in pieces
+				{[]string{get + "GET /echo/y HTTP/1.1\rHost: a\r\r"}, []string{"GET"}}, // bare CRs behind a request
+			} {
+				for _, apart := range []bool{true, false} {
+					t.Run(fmt.Sprintf("%q apart=%v", c.parts, apart), func(t *testing.T) {
+						rc := f.dial(t)
+						before := o.Requests()
+						for i, p := range c.parts {
+							if i > 0 && apart {
+								time.Sleep(30 * time.Millisecond) // a read of its own
+							}
+							rc.Send(t, p)
+						}
+						_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+						for _, m := range c.before {
+							if r, body := rc.ReadResponse(t, m); r.StatusCode != 200 {
+								t.Fatalf("%s before the refusal: %v %q", m, r.Status, body)
+							}
+						}
+						if r, body := rc.ReadResponse(t, "POST"); r.StatusCode != 400 {
+							t.Fatalf("answer %v %q, want 400", r.Status, body)
+						}
+						if !rc.Closed(3 * time.Second) {
+							t.Error("connection not closed after the refusal")
+						}
+						if n := o.Requests() - before; n != int64(len(c.before)) {
+							t.Errorf("backend got %d requests, want %d", n, len(c.before))
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+// Bytes no request can begin with (a TLS handshake on the plain port, a
+// NUL, a space) waited for read_timeout and got a 408; they get a 400 at
+// once, as nginx and HAProxy answer.
+func TestBytesThatCannotBeginARequestAreRefusedAtOnce(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	for _, f := range fronts(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1)) {
+		t.Run(f.name, func(t *testing.T) {
+			for _, raw := range []string{"\x16\x03\x01\x00\x05hello", "\x00\x01", " ", "\r\n\x80abc"} {
+				t.Run(fmt.Sprintf("%q", raw), func(t *testing.T) {
+					rc := f.dial(t)
+					rc.Send(t, raw)
+					_ = rc.SetReadDeadline(time.Now().Add(3 * time.Second))
+					if r, body := rc.ReadResponse(t, "GET"); r.StatusCode != 400 {
+						t.Fatalf("answer %v %q, want 400", r.Status, body)
+					}
+				})
+			}
+		})
+	}
+}

@@ -21,6 +21,13 @@ var ErrBareLFHead = errors.New("request head ends in a bare LF blank line")
 // the gap request smuggling lives in. ErrorStatus makes it a 400.
 var ErrBareLFTrailer = errors.New("chunked request body's trailer section has a bare LF")
 
+// ErrNotHTTP is what a connection's read returns in place of waiting for
+// more bytes when they cannot begin a request (HeadLook.NotHTTP): a TLS
+// handshake on the plain port, a NUL, a space: fasthttp would wait for a
+// line end until read_timeout and then answer 408, for bytes it will
+// refuse whatever follows. ErrorStatus makes it a 400.
+var ErrNotHTTP = errors.New("request does not begin with a method")
+
 var crlfcrlf = []byte("\r\n\r\n")
 
 // maxLengthDigits bounds the Content-Length the bare-LF walk reads: 15
@@ -67,8 +74,10 @@ type HeadLook struct {
 	Starts bool
 	// Bare: that head is one BareLFHead refuses.
 	Bare bool
-	// Next: whole heads are followed by one BareLFHead refuses (walkRequests).
-	Next bool
+	// Next: whole heads are followed by one the connection refuses
+	// (walkRequests): the error its read returns once their answers are
+	// out (ErrBareLFHead, ErrBareCRHead, ErrNotHTTP); nil for none.
+	Next error
 	// TrailerLF is the index of a bare LF ending a line of a chunked body's
 	// trailer section (ErrBareLFTrailer), or -1.
 	TrailerLF int
@@ -83,6 +92,14 @@ type HeadLook struct {
 	// a\r\r"), which fasthttp, looking for an LF, would wait on
 	// (ErrBareCRHead).
 	BareCR bool
+	// NotHTTP: bytes that cannot begin a request (ErrNotHTTP).
+	NotHTTP bool
+	// Partial is the offset of a head the bytes end inside, which the
+	// reads that follow go on with (-1: none): the caller keeps its bytes
+	// and looks at them again with the rest (LookAtHead on the whole), so
+	// that a head in pieces (written in two, in two TLS records, behind
+	// another request) is looked at as one that came whole.
+	Partial int
 }
 
 // ErrBareCRHead is what a connection's read returns in place of waiting for
@@ -95,7 +112,7 @@ var ErrBareCRHead = errors.New("request head lines end in a bare CR")
 // hold no LF, begin with a method and hold a CR followed by another byte:
 // a bare CR, where a head needs CRLF.
 func bareCRLines(b []byte) bool {
-	if len(b) == 0 || b[0]|0x20 < 'a' || b[0]|0x20 > 'z' || bytes.IndexByte(b, '\n') >= 0 {
+	if len(b) == 0 || !isTokenChar(b[0]) || bytes.IndexByte(b, '\n') >= 0 {
 		return false
 	}
 	cr := bytes.IndexByte(b, '\r')
@@ -103,46 +120,137 @@ func bareCRLines(b []byte) bool {
 }
 
 // LookAtHead reads b, the first bytes read of a request head into an empty
-// buffer, in one pass for what the connection needs to know (HeadLook). An
-// ordinary request without a body costs a search for its line's end, one
-// for CRLFCRLF and one for a chunked coding.
+// buffer, or a head kept from reads before (HeadLook.Partial) with the
+// bytes read since, in one pass for what the connection needs to know
+// (HeadLook). Empty lines before a request line are skipped, as fasthttp
+// does (RFC 9112 §2.2). An ordinary request without a body costs a search
+// for its line's end, one for CRLFCRLF and one per field line for a field
+// that frames a body.
 func LookAtHead(b []byte) HeadLook {
-	look := HeadLook{TrailerLF: -1}
-	lf := requestLineEnd(b)
-	if lf < 0 {
-		look.BareCR = bareCRLines(b)
+	look := HeadLook{TrailerLF: -1, Partial: -1}
+	start := skipEmptyLines(b)
+	h := b[start:]
+	if cannotBeginRequest(h) {
+		look.NotHTTP = true
+		return look
+	}
+	lf := requestLineEnd(h)
+	end := bytes.Index(h, crlfcrlf)
+	switch {
+	case lf < 0:
+		look.BareCR = bareCRLines(h)
+		if !look.BareCR && bytes.IndexByte(h, '\n') < 0 {
+			look.Partial = start // the request line goes on in the reads that follow
+		}
+		return look
+	case end < 0:
+		look.Starts = true
+		if look.Bare = bareBlankAfter(h[lf:]); !look.Bare {
+			look.Partial = start
+		}
 		return look
 	}
 	look.Starts = true
-	end := bytes.Index(b, crlfcrlf)
-	switch {
-	case end < 0:
-		look.Bare = bareBlankAfter(b[lf:])
-	case end+len(crlfcrlf) < len(b) || hasChunked(b[:end]):
+	if end+len(crlfcrlf) < len(h) || framesABody(h[:end]) {
 		// More than one head, or a body (a chunked one's trailer may
-		// hold a bare LF, in this read or a later one): the walk.
-		walkRequests(b, &look)
+		// hold a bare LF, in this read or a later one; a body read
+		// later must not be taken for a head, nor the head behind it
+		// missed): the walk.
+		walkRequests(h, start, &look)
 	}
 	return look
 }
 
-// walkRequests walks the requests in b, the first bytes read of a request,
-// as fasthttp frames them: each head, then as many body bytes as its
-// Content-Length says, or its chunked body (ChunkWatch), and records in
-// look what it finds. A head it cannot frame (another transfer coding, a
-// Content-Length that is not one number) or a body with a length that goes
-// past b ends the walk: the read that follows is then not known to start a
-// head, and the connection waits as before. A body that goes past b is
-// left to watch in the reads that follow (look.Body).
-func walkRequests(b []byte, look *HeadLook) {
-	at := 0 // b's offset in the read
+// skipEmptyLines is the length of the empty lines (CRLF or LF) b begins
+// with, which fasthttp skips before a request line.
+func skipEmptyLines(b []byte) int {
+	i := 0
+	for {
+		switch {
+		case i < len(b) && b[i] == '\n':
+			i++
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			i += 2
+		default:
+			return i
+		}
+	}
+}
+
+// cannotBeginRequest reports whether b, past any empty lines, begins with
+// a byte no request line can: a control byte, a space, or one outside
+// ASCII (a TLS handshake on the plain port, a NUL). A method is a token
+// (RFC 9110 §9.1). Only such bytes count, not every non-token byte, so
+// that a look made at the wrong place (in a body) errs towards waiting.
+func cannotBeginRequest(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	c := b[0]
+	return c == ' ' || c >= 0x7f || c < 0x20 && c != '\r' && c != '\n'
+}
+
+// framesABody reports whether head (a request line and its fields) has a
+// field that may frame a body: a Content-Length, or a Transfer-Encoding
+// with "chunked" in it, names in any case. One search per line, and a look
+// at the lines that begin with a C or a T.
+func framesABody(head []byte) bool {
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		switch {
+		case len(line) < len("content-length:"):
+		case line[0]|0x20 == 'c':
+			if bytes.EqualFold(line[:len("content-length:")], []byte("content-length:")) {
+				return true
+			}
+		case line[0]|0x20 == 't':
+			if len(line) > len("transfer-encoding:") &&
+				bytes.EqualFold(line[:len("transfer-encoding:")], []byte("transfer-encoding:")) && hasChunked(line) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// walkRequests walks the requests in b, which begins at offset at of the
+// bytes read (past any empty lines), as fasthttp frames them: each head,
+// then as many body bytes as its Content-Length says, or its chunked body
+// (ChunkWatch), and records in look what it finds. A head it cannot frame
+// (another transfer coding, a Content-Length that is not one number) ends
+// the walk: the read that follows is then not known to start a head, and
+// the connection waits as before. A body that goes past b is left to
+// watch in the reads that follow (look.Body), a head that does is left to
+// look at again with them (look.Partial).
+func walkRequests(b []byte, at int, look *HeadLook) {
 	for first := true; ; first = false {
 		if !first {
+			skip := skipEmptyLines(b)
+			at, b = at+skip, b[skip:]
+			if len(b) == 0 {
+				return
+			}
 			look.Behind++
+			if cannotBeginRequest(b) {
+				look.Next = ErrNotHTTP
+				return
+			}
 		}
 		end := bytes.Index(b, crlfcrlf)
 		if end < 0 {
-			look.Next = BareLFHead(b)
+			switch {
+			case BareLFHead(b):
+				look.Next = ErrBareLFHead
+			case bareCRLines(b):
+				look.Next = ErrBareCRHead
+			case bytes.IndexByte(b, '\n') < 0 || requestLineEnd(b) >= 0:
+				look.Partial = at // a head that goes on in the reads that follow
+			}
 			return
 		}
 		n, chunked, ok := bodyLength(b[:end])
@@ -249,11 +357,8 @@ func bodyLength(head []byte) (n int64, chunked, ok bool) {
 func isRequestLine(line []byte) bool {
 	const v = len(" HTTP/1.1")
 	// A method is a token; upper case is the convention, not the rule
-	// ("get" is answered as any unknown method).
-	if len(line) < len("A / HTTP/1.1") {
-		return false
-	}
-	if c := line[0] | 0x20; c < 'a' || c > 'z' {
+	// ("get" is answered as any unknown method, and so is "_POST").
+	if len(line) < len("A / HTTP/1.1") || !isTokenChar(line[0]) {
 		return false
 	}
 	tail := line[len(line)-v:]
@@ -261,3 +366,5 @@ func isRequestLine(line []byte) bool {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isTokenChar(c byte) bool { return tokenTable[c] != 0 }

@@ -82,8 +82,9 @@
 //	bare LF ending the request line          accepts                       not visible (RawHeaders starts after
 //	                                                                       it); harmless: the line is rebuilt
 //	blank line of bare LF, no CRLFCRLF       waits for CRLFCRLF (until     gateway's connection read fails with
-//	                                         ReadTimeout: 408)             ErrBareLFHead when the head came whole
-//	                                                                       in its first read: 400 at once
+//	                                         ReadTimeout: 408)             ErrBareLFHead (LookAtHead, a head in
+//	                                                                       pieces looked at whole): 400 at once
+//	a first byte no method has (TLS, NUL)    waits for a line end          ErrNotHTTP: 400 at once
 //	bare CR, NUL, CTL in a value             400                           -
 //	Host twice                               400                           -
 //	no or empty Host, HTTP/1.1               400                           -

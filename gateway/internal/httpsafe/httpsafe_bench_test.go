@@ -138,3 +138,16 @@ func BenchmarkStripWorstCase(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLookAtHead is the look at the first read of an ordinary GET,
+// made on every proxied request.
+func BenchmarkLookAtHead(b *testing.B) {
+	head := []byte("GET /api/orders/42 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: wrk\r\n" +
+		"Accept: application/json\r\nAccept-Encoding: gzip, deflate\r\nCache-Control: no-cache\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if look := LookAtHead(head); !look.Starts {
+			b.Fatal("not a head")
+		}
+	}
+}
