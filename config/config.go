@@ -172,6 +172,12 @@ type Server struct {
 	// an encoded slash separates segments, which lets a request dodge a
 	// prefix route.
 	AllowEncodedSlash bool `mapstructure:"allow_encoded_slash"`
+	// AllowMatrixParams lets ';' through in a path ("/app;jsessionid=1",
+	// "/a;v=2/b"). Default false: such a path is refused with 400, because
+	// servlet containers (Tomcat, Jetty) drop ";params" from a segment
+	// before matching, so "/admin;x" would reach /admin on the backend
+	// while the gateway routed it as another path.
+	AllowMatrixParams bool `mapstructure:"allow_matrix_params"`
 	// AllowUnderscoresInHeaders forwards header fields whose names contain
 	// "_". Default false: they are dropped, as nginx does, because CGI-style
 	// backends read X_Forwarded_For as X-Forwarded-For, which would let a

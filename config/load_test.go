@@ -141,6 +141,7 @@ func TestLoadDefaultsMatchTheirDocumentation(t *testing.T) {
 		{"server.max_uri_length", d.Server.MaxURILength, Size(8 << 10)},
 		{"server.merge_slashes", d.Server.MergeSlashes, true},
 		{"server.allow_encoded_slash", d.Server.AllowEncodedSlash, false},
+		{"server.allow_matrix_params", d.Server.AllowMatrixParams, false},
 		{"server.allow_underscores_in_headers", d.Server.AllowUnderscoresInHeaders, false},
 		{"server.drain_timeout", d.Server.DrainTimeout, 30 * time.Second},
 		{"server.shutdown_delay", d.Server.ShutdownDelay, time.Duration(0)},

@@ -486,3 +486,28 @@ func TestBytesThatCannotBeginARequestAreRefusedAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// A ';' in a path is refused by default (a servlet container drops
+// ";params" before matching, so "/admin;x" would reach /admin while the
+// gateway routed another path); server.allow_matrix_params lets it through
+// as it came, for backends that use them (a jsessionid).
+func TestMatrixParamsAreRefusedUnlessAllowed(t *testing.T) {
+	o := startOrigin(t, origin.Options{})
+	const path = "/echo/login;jsessionid=ABC123/x;v=2"
+	for _, allow := range []bool{false, true} {
+		yaml := strings.Replace(gatewayYAML(o.Addr()), "log:", fmt.Sprintf("server: {allow_matrix_params: %v}\nlog:", allow), 1)
+		s := startGateway(t, yaml)
+		before := o.Requests()
+		r, body := testnet.Do(t, s.Addr().String(), "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		switch {
+		case !allow && (r.StatusCode != 400 || !strings.Contains(string(body), "semicolon")):
+			t.Errorf("by default: %v %q, want 400 for the semicolon", r.Status, body)
+		case !allow && o.Requests() != before:
+			t.Error("by default: the backend got the request")
+		case allow && r.StatusCode != 200:
+			t.Errorf("allowed: %v %q, want 200", r.Status, body)
+		case allow && lastReceived(t, o).RequestURI != path:
+			t.Errorf("allowed: the backend got %q, want %q", lastReceived(t, o).RequestURI, path)
+		}
+	}
+}

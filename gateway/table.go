@@ -87,6 +87,7 @@ func buildTable(cfg *config.Config, prev *Table, m *metrics, onHealth func(pool,
 		safe: httpsafe.Options{
 			MergeSlashes:      cfg.Server.MergeSlashes,
 			AllowEncodedSlash: cfg.Server.AllowEncodedSlash,
+			AllowMatrixParams: cfg.Server.AllowMatrixParams,
 			MaxURILength:      int(cfg.Server.MaxURILength),
 		},
 		allowUnderscores: cfg.Server.AllowUnderscoresInHeaders,
