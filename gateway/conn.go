@@ -104,18 +104,20 @@ type yieldConn struct {
 	// bareCR: they held a head with bare CR line ends (httpsafe.ErrBareCRHead).
 	// notHTTP: they cannot begin a request (httpsafe.ErrNotHTTP).
 	// pending: they ended inside a head (httpsafe.HeadLook.Partial), kept
-	// in stash and looked at again with the reads that bring the rest.
+	// in stash and looked at again with the reads that bring the rest, or
+	// at a request's end (an empty stash: the next read begins a head).
+	// lost: a read went unfollowed (look), and nothing is looked at after.
 	// behind: requests that began in that read behind its first, buffered
 	// already: the answers to the requests before them are not followed by
 	// a head's first read (holdResponse).
 	// sealed: the connection carries TLS records, and tlsConn looks at
 	// the plaintext instead (tls.go).
-	headStart, bareHead, bareTrailer, bareCR, notHTTP, pending, stashFresh, bodyStreamed, headFresh, sealed bool
-	next                                                                                                    error
-	behind                                                                                                  int
-	body                                                                                                    httpsafe.ChunkWatch
-	stash                                                                                                   []byte
-	readBuf                                                                                                 int
+	headStart, bareHead, bareTrailer, bareCR, notHTTP, pending, stashFresh, lost, bodyStreamed, headFresh, sealed bool
+	next                                                                                                          error
+	behind                                                                                                        int
+	body                                                                                                          httpsafe.ChunkWatch
+	stash                                                                                                         []byte
+	readBuf                                                                                                       int
 
 	// linger: the gateway refused a request and closes the connection
 	// with the client's bytes perhaps still unread (lingerClose).
@@ -204,18 +206,23 @@ func (c *yieldConn) refusal() error {
 func (c *yieldConn) look(p []byte, n int) int {
 	switch {
 	case n <= 0:
+	case c.lost:
+		// A read went unfollowed before: where a head begins is unknown
+		// from then on, and a look would guess.
 	case c.pending:
 		// The rest of a head: looked at with what came of it before, as
 		// if it had come whole. Only a head fasthttp's buffer can hold
 		// is kept; fasthttp refuses a larger one.
 		kept := len(c.stash)
-		c.pending = false
+		c.pending, c.headStart = false, false
 		if kept+n > c.readBuf {
-			c.stash = c.stash[:0]
+			c.stash, c.lost = nil, true
 			return n
 		}
 		c.stash = append(c.stash, p[:n]...)
-		return c.lookAt(c.stash, kept, n, c.stashFresh)
+		// Fresh: a head kept from a fresh read, or one that begins this
+		// read into an empty buffer.
+		return c.lookAt(c.stash, kept, n, c.stashFresh || kept == 0 && len(p) == c.readBuf)
 	case c.body.Active():
 		// A body's bytes, whatever the connection expected: never looked
 		// at as a head.
@@ -231,18 +238,32 @@ func (c *yieldConn) look(p []byte, n int) int {
 			// read after this request's answer.
 			c.behind++
 			return c.lookAt(p[end:n], -end, n, false)
+		case end == n:
+			// The body ended with the read: the next bytes begin a head.
+			c.pending, c.stashFresh, c.stash = true, false, c.stash[:0]
 		}
 	case c.headStart:
 		c.headStart = false
 		// Only into an empty buffer: bytes buffered before may be the
 		// start of this head (a pipelined request) or all of it.
-		if len(p) == c.readBuf {
-			c.behind = 0
-			return c.lookAt(p[:n], 0, n, true)
+		if len(p) != c.readBuf {
+			c.lost = true
+			return n
 		}
+		c.behind = 0
+		return c.lookAt(p[:n], 0, n, true)
+	default:
+		// Bytes no look followed (a pipelining client's, those after a
+		// streamed body or a head the walk could not frame): from here
+		// on nothing is looked at, or a body could be judged as a head.
+		c.lost = true
 	}
 	return n
 }
+
+// stashKeep is the most a connection keeps of its stash's buffer once a
+// head in pieces has been looked at whole.
+const stashKeep = 1 << 10
 
 // lookAt looks at b, bytes that begin a request head, and records what it
 // finds: in the first read of a head into an empty buffer (fresh), in a
@@ -277,6 +298,8 @@ func (c *yieldConn) lookAt(b []byte, from, n int, fresh bool) int {
 		c.stash = append(c.stash[:0], b[look.Partial:]...)
 		c.stashFresh = fresh && look.Partial == 0
 		c.pending = true
+	} else if cap(c.stash) > stashKeep {
+		c.stash = nil // a large head was rare: its buffer goes
 	} else {
 		c.stash = c.stash[:0]
 	}
@@ -311,7 +334,7 @@ func (c *yieldConn) read(p []byte) (int, error) {
 	if err := c.settleRead(); err != nil {
 		return 0, err
 	}
-	if c.yieldNow() {
+	if !c.direct && c.yieldNow() { // direct: a tunnel's, whose two directions run at once
 		runtime.Gosched()
 	}
 	if c.rawio != nil {
@@ -362,7 +385,9 @@ func (c *yieldConn) Write(p []byte) (int, error) {
 	if err := c.flushHeld(); err != nil {
 		return 0, err
 	}
-	c.wrote = true
+	if !c.direct { // a tunnel's writes run beside its reads: no bookkeeping
+		c.wrote = true
+	}
 	return c.write(p)
 }
 
@@ -433,7 +458,9 @@ func (c *yieldConn) ReadFrom(r io.Reader) (int64, error) {
 	if err := c.flushHeld(); err != nil {
 		return 0, err
 	}
-	c.wrote = true
+	if !c.direct {
+		c.wrote = true
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}

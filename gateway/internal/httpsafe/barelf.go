@@ -95,10 +95,14 @@ type HeadLook struct {
 	// NotHTTP: bytes that cannot begin a request (ErrNotHTTP).
 	NotHTTP bool
 	// Partial is the offset of a head the bytes end inside, which the
-	// reads that follow go on with (-1: none): the caller keeps its bytes
-	// and looks at them again with the rest (LookAtHead on the whole), so
-	// that a head in pieces (written in two, in two TLS records, behind
-	// another request) is looked at as one that came whole.
+	// reads that follow go on with, or len of the bytes when they end
+	// exactly where a request ends (the next read begins a head); -1
+	// when the reads that follow do not begin or go on with a head (a
+	// body, or framing the walk cannot follow). The caller keeps those
+	// bytes and looks at them again with the rest (LookAtHead on the
+	// whole), so that a head in pieces (written in two, in two TLS
+	// records, behind another request) is looked at as one that came
+	// whole, and where every head begins stays known.
 	Partial int
 }
 
@@ -151,13 +155,14 @@ func LookAtHead(b []byte) HeadLook {
 		return look
 	}
 	look.Starts = true
-	if end+len(crlfcrlf) < len(h) || framesABody(h[:end]) {
-		// More than one head, or a body (a chunked one's trailer may
-		// hold a bare LF, in this read or a later one; a body read
-		// later must not be taken for a head, nor the head behind it
-		// missed): the walk.
-		walkRequests(h, start, &look)
+	if end+len(crlfcrlf) == len(h) && !framesABody(h[:end]) {
+		look.Partial = len(b) // a whole head and no body: the next head begins after it
+		return look
 	}
+	// More than one head, or a body (a chunked one's trailer may hold a
+	// bare LF, in this read or a later one; a body read later must not be
+	// taken for a head, nor the head behind it missed): the walk.
+	walkRequests(h, start, &look)
 	return look
 }
 
@@ -233,6 +238,7 @@ func walkRequests(b []byte, at int, look *HeadLook) {
 			skip := skipEmptyLines(b)
 			at, b = at+skip, b[skip:]
 			if len(b) == 0 {
+				look.Partial = at // the next head begins in the reads that follow
 				return
 			}
 			look.Behind++
@@ -276,9 +282,7 @@ func walkRequests(b []byte, at int, look *HeadLook) {
 			return
 		}
 		at += int(n)
-		if b = b[n:]; len(b) == 0 {
-			return
-		}
+		b = b[n:]
 	}
 }
 

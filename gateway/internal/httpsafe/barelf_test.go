@@ -189,15 +189,18 @@ func TestLookAtHeadFindsABareLFTrailerHoweverTheHeadBegins(t *testing.T) {
 func TestLookAtHeadReportsAHeadThatGoesOn(t *testing.T) {
 	const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 	for in, want := range map[string]int{
-		"POST / HT":                       0,
-		"POST / HTTP/1.1\r\nHost: a":      0,
-		"\r\nPOST / HTTP/1.1\r\n":         2,
-		get + "POST / HTTP/1.1\r\nHo":     len(get),
-		get + "\r\nPOST":                  len(get) + 2,
-		get:                               -1,
-		"GET / HTTP/1.1\nHost: a\n\n":     -1, // refused
-		"GET / HTTP/1.1\rHost: a\r\r":     -1, // refused
-		"GET /x HTTP/1.1x\r\nHost: a\r\n": -1, // no request line: fasthttp refuses it
+		"POST / HT":                   0,
+		"POST / HTTP/1.1\r\nHost: a":  0,
+		"\r\nPOST / HTTP/1.1\r\n":     2,
+		get + "POST / HTTP/1.1\r\nHo": len(get),
+		get + "\r\nPOST":              len(get) + 2,
+		get:                           len(get), // the next head begins after it
+		get + "\r\n":                  len(get) + 2,
+		get + get:                     2 * len(get),
+		"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc": len("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"),
+		"GET / HTTP/1.1\nHost: a\n\n":                     -1, // refused
+		"GET / HTTP/1.1\rHost: a\r\r":                     -1, // refused
+		"GET /x HTTP/1.1x\r\nHost: a\r\n":                 -1, // no request line: fasthttp refuses it
 		"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc": -1, // a body
 	} {
 		if got := LookAtHead([]byte(in)).Partial; got != want {
