@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -224,11 +223,7 @@ func TestATLSTunnelCarriesBothWaysAtOnce(t *testing.T) {
 		_, _ = io.Copy(c, c)
 		_ = c.Close()
 	})
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeSelfSigned(t, certFile, keyFile, "sluice")
-	s := startGateway(t, strings.Replace(upgradeYAML(rb.Addr, ""), "log:",
-		fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\nlog:", certFile, keyFile), 1))
+	s := startGateway(t, withTLS(t, upgradeYAML(rb.Addr, "")))
 	c := testnet.DialTLS(t, s.Addr().String())
 	const early = "GET /x HTTP/1.1\r\nHos" // sent with the handshake: the tunnel's, not a head
 	c.Send(t, handshake("/ws", "websocket")+early)

@@ -394,10 +394,7 @@ type front struct {
 func fronts(t *testing.T, yaml string) []front {
 	t.Helper()
 	plain := startGateway(t, yaml)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeSelfSigned(t, certFile, keyFile, "sluice")
-	sealed := startGateway(t, strings.Replace(yaml, "log:", fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\nlog:", certFile, keyFile), 1))
+	sealed := startGateway(t, withTLS(t, yaml))
 	return []front{
 		{"plain", func(t testing.TB) *testnet.Conn { return testnet.Dial(t, plain.Addr().String()) }},
 		{"TLS", func(t testing.TB) *testnet.Conn { return testnet.DialTLS(t, sealed.Addr().String()) }},
@@ -510,4 +507,13 @@ func TestMatrixParamsAreRefusedUnlessAllowed(t *testing.T) {
 			t.Errorf("allowed: the backend got %q, want %q", lastReceived(t, o).RequestURI, path)
 		}
 	}
+}
+
+// withTLS adds a tls section with a new self-signed certificate to yaml.
+func withTLS(t *testing.T, yaml string) string {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile, "sluice")
+	return strings.Replace(yaml, "log:", fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\nlog:", certFile, keyFile), 1)
 }
