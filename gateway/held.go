@@ -74,11 +74,13 @@ var testHookHeldTaken func(*yieldConn)
 // (expectHead): not when the client pipelines, nor after a request whose
 // body streamed (fasthttp drains what the handler left; takeBody says so,
 // and IsBodyStream for one answered before takeBody), nor after a
-// hand-over. Under TLS the plaintext is looked at (tlsConn).
-func holdResponse(ctx *fasthttp.RequestCtx) {
+// hand-over. Under TLS the plaintext is looked at (tlsConn). flush reports
+// a request buffered behind this one whose body is still coming: fasthttp
+// would keep this response in its writer until that body is read.
+func holdResponse(ctx *fasthttp.RequestCtx) (flush bool) {
 	c := clientConn(ctx)
 	if c == nil {
-		return
+		return false
 	}
 	if c.reads == c.readsSeen {
 		c.pipelined = true
@@ -95,6 +97,9 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	behind := c.behind > 0
 	if behind {
 		c.behind--
+		// That request's body is still coming (the watch follows it):
+		// the caller makes fasthttp flush this response before it reads on.
+		flush = c.body.Active() && !c.lost
 	}
 	if !behind && !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.Hijacked() {
 		c.expectHead()
@@ -113,6 +118,7 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	c.mu.Lock()
 	c.hold = hold
 	c.mu.Unlock()
+	return flush
 }
 
 // clientConn is ctx's connection from the gateway's listener, under TLS or

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"errors"
-	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -123,7 +122,7 @@ func (rq *request) forwardInterim(h *fasthttp.ResponseHeader) {
 // write fasthttp sets no deadline for (an interim response, the answer to
 // a request it could not read): the last response's, long past on a
 // connection that was idle, would fail it. write_timeout 0 is none.
-func (s *Server) freshWriteDeadline(conn net.Conn) error {
+func (s *Server) freshWriteDeadline(conn interface{ SetWriteDeadline(time.Time) error }) error {
 	var deadline time.Time
 	if s.writeTimeout > 0 {
 		deadline = time.Now().Add(s.writeTimeout)

@@ -82,7 +82,14 @@ func (s *Server) serveFront(ctx *fasthttp.RequestCtx) {
 	if s.closing.Load() && !ctx.Hijacked() {
 		ctx.SetConnectionClose()
 	}
-	holdResponse(ctx)
+	if holdResponse(ctx) {
+		// fasthttp keeps a response in its writer while another request
+		// is buffered behind it, and reads that request's body before it
+		// flushes: a client that sends the rest of that body only once it
+		// has this answer would wait read_timeout for it. A write
+		// deadline set by the handler makes fasthttp flush.
+		_ = s.freshWriteDeadline(ctx)
+	}
 }
 
 // countConn keeps s.conns, the number of open front connections, from
