@@ -53,7 +53,10 @@ func (l yieldListener) Accept() (net.Conn, error) {
 
 type yieldConn struct {
 	net.Conn
-	wrote      bool   // a write happened since the last read
+	// wrote: a write happened since the last read. Atomic: a TLS
+	// connection's close_notify is written by Close, which may come from
+	// another goroutine, as do a tunnel's writes.
+	wrote      atomic.Bool
 	yieldReads uint32 // reads after a write, for yielding on every other one
 	// upstream is how the last request waited for its backend, set by the
 	// handler (upstreamWaited): it decides whether the next read yields.
@@ -324,7 +327,8 @@ func (c *yieldConn) read(p []byte) (int, error) {
 	if b := c.takeHeld(true); b != nil {
 		if c.rawio != nil && !c.direct && len(p) > 0 {
 			// The wait after the write replaces the yield.
-			c.wrote, c.upstream = false, upstreamNone
+			c.wrote.Store(false)
+			c.upstream = upstreamNone
 			return c.readHeld(b, p)
 		}
 		if err := c.writeHeld(b); err != nil {
@@ -359,10 +363,10 @@ func (c *yieldConn) expectHead() { c.headStart = true }
 // yieldNow reports whether this read yields first, by the rule above, and
 // moves the rule on.
 func (c *yieldConn) yieldNow() bool {
-	if !c.wrote {
+	if !c.wrote.Load() {
 		return false
 	}
-	c.wrote = false
+	c.wrote.Store(false)
 	up := c.upstream
 	c.upstream = upstreamNone
 	switch up {
@@ -385,9 +389,7 @@ func (c *yieldConn) Write(p []byte) (int, error) {
 	if err := c.flushHeld(); err != nil {
 		return 0, err
 	}
-	if !c.direct { // a tunnel's writes run beside its reads: no bookkeeping
-		c.wrote = true
-	}
+	c.wrote.Store(true)
 	return c.write(p)
 }
 
@@ -458,9 +460,7 @@ func (c *yieldConn) ReadFrom(r io.Reader) (int64, error) {
 	if err := c.flushHeld(); err != nil {
 		return 0, err
 	}
-	if !c.direct {
-		c.wrote = true
-	}
+	c.wrote.Store(true)
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}
