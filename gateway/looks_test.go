@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -217,12 +216,7 @@ func randomRequest(r *rand.Rand, i int) (raw, method string) {
 // (the TLS connection reads and writes through it), whose read and write
 // bookkeeping raced (go test -race). From a review.
 func TestATLSTunnelCarriesBothWaysAtOnce(t *testing.T) {
-	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nfirst|")
-		_, _ = io.Copy(c, c)
-		_ = c.Close()
-	})
+	rb := startEchoTunnelBackend(t, "first|")
 	s := startGateway(t, withTLS(t, upgradeYAML(rb.Addr, "")))
 	c := testnet.DialTLS(t, s.Addr().String())
 	const early = "GET /x HTTP/1.1\r\nHos" // sent with the handshake: the tunnel's, not a head

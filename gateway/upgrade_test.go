@@ -582,12 +582,7 @@ func TestHandshakeAnswersLoseTheirHopByHopFields(t *testing.T) {
 // connection's look (yieldConn.bareNext) set, and the tunnel's next read of
 // the client failed.
 func TestTunnelCarriesEarlyBytesThatLookLikeABareLFHead(t *testing.T) {
-	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
-		_, _ = io.Copy(c, c)
-		_ = c.Close()
-	})
+	rb := startEchoTunnelBackend(t, "")
 	s := startGateway(t, upgradeYAML(rb.Addr, ""))
 	c := testnet.Dial(t, s.Addr().String())
 	const early = "GET /x HTTP/1.1\nHost: a\n\n"
@@ -629,4 +624,16 @@ func TestADeclinedUpgradesAnswerIsChecked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startEchoTunnelBackend is a backend that accepts any upgrade with a 101,
+// sends first, and then echoes what the tunnel brings until it ends.
+func startEchoTunnelBackend(t *testing.T, first string) *testnet.RawBackend {
+	t.Helper()
+	return testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"+first)
+		_, _ = io.Copy(c, c)
+		_ = c.Close()
+	})
 }

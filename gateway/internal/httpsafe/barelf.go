@@ -195,18 +195,23 @@ func cannotBeginRequest(b []byte) bool {
 	return c == ' ' || c >= 0x7f || c < 0x20 && c != '\r' && c != '\n'
 }
 
+// cutLine splits b at its first LF: the line before it (without the LF)
+// and the rest after it; all of b and nil when it has none.
+func cutLine(b []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i], b[i+1:]
+	}
+	return b, nil
+}
+
 // framesABody reports whether head (a request line and its fields) has a
 // field that may frame a body: a Content-Length, or a Transfer-Encoding
 // with "chunked" in it, names in any case. One search per line, and a look
 // at the lines that begin with a C or a T.
 func framesABody(head []byte) bool {
 	for len(head) > 0 {
-		line := head
-		if i := bytes.IndexByte(head, '\n'); i >= 0 {
-			line, head = head[:i], head[i+1:]
-		} else {
-			head = nil
-		}
+		var line []byte
+		line, head = cutLine(head)
 		switch {
 		case len(line) < len("content-length:"):
 		case line[0]|0x20 == 'c':
@@ -316,12 +321,8 @@ func hasChunked(head []byte) bool {
 func bodyLength(head []byte) (n int64, chunked, ok bool) {
 	seen := false
 	for len(head) > 0 {
-		line := head
-		if i := bytes.IndexByte(head, '\n'); i >= 0 {
-			line, head = head[:i], head[i+1:]
-		} else {
-			head = nil
-		}
+		var line []byte
+		line, head = cutLine(head)
 		name, value, found := bytes.Cut(bytes.TrimSuffix(line, []byte("\r")), []byte(":"))
 		if !found {
 			continue // the request line
