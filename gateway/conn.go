@@ -218,14 +218,17 @@ func (c *yieldConn) look(p []byte, n int) int {
 		// is kept; fasthttp refuses a larger one.
 		kept := len(c.stash)
 		c.pending, c.headStart = false, false
+		if kept == 0 {
+			// The last look ended where a request did: this read begins
+			// a head, looked at in place (fresh into an empty buffer).
+			return c.lookAt(p[:n], 0, n, len(p) == c.readBuf)
+		}
 		if kept+n > c.readBuf {
 			c.stash, c.lost = nil, true
 			return n
 		}
 		c.stash = append(c.stash, p[:n]...)
-		// Fresh: a head kept from a fresh read, or one that begins this
-		// read into an empty buffer.
-		return c.lookAt(c.stash, kept, n, c.stashFresh || kept == 0 && len(p) == c.readBuf)
+		return c.lookAt(c.stash, kept, n, c.stashFresh)
 	case c.body.Active():
 		// A body's bytes, whatever the connection expected: never looked
 		// at as a head.
