@@ -630,5 +630,10 @@ func (t *Tiered) Refresh(r *Request, key []byte, f Filler) {
 		m.stale, _ = t.lookupL2(r, key)
 		m.tier = TierL2
 	}
+	if m.stale != nil && m.stale.part.OK {
+		// A part stored since the refresh was claimed: never revalidated
+		// (Get); the refresh fetches the whole response instead.
+		m.stale, m.fwd = nil, FwdMiss
+	}
 	t.fill(r, key, m, f)
 }

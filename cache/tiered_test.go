@@ -683,3 +683,29 @@ func TestTieredDoesNotKeepAPartItCannotPlace(t *testing.T) {
 		}
 	}
 }
+
+// A background refresh that finds a part where the stale whole response
+// was (a range request's 206 stored since the refresh was claimed) does
+// not revalidate it: it fetches the whole response.
+func TestTieredARefreshNeverRevalidatesAPart(t *testing.T) {
+	tc := newTestTiered(t, newClock(), nil)
+	r := req("GET", "/p")
+	r.Range = []byte("bytes=4-7")
+	part := &origin{respond: func(*Entry, int32) *Response {
+		return &Response{Status: 206, Ranged: true, Body: []byte("4567"),
+			Header: fields("Cache-Control", "max-age=60", "Content-Range", "bytes 4-7/10", "ETag", `"p"`)}
+	}}
+	if res := get(tc, r, part); !res.Stored {
+		t.Fatalf("the part: %+v, want it stored", res)
+	}
+	o := answer(200, "0123456789", "Cache-Control", "max-age=60")
+	o.stales = make(chan *Entry, 1)
+	whole := req("GET", "/p")
+	tc.Refresh(whole, AppendKey(nil, whole), o)
+	if stale := <-o.stales; stale != nil {
+		t.Errorf("the refresh revalidated the part %q", stale.Body)
+	}
+	if res := get(tc, whole, o); res.Tier != TierL1 || string(res.Entry.Body) != "0123456789" {
+		t.Errorf("after the refresh: %+v, want the whole response from L1", res)
+	}
+}
