@@ -31,16 +31,24 @@ import (
 type yieldListener struct {
 	net.Listener
 	slack   time.Duration // see deadlineSlack
-	readBuf int           // the size of fasthttp's read buffer (expectHead)
+	readBuf int           // the size of fasthttp's read buffer (yieldConn.look)
 }
 
 func (l yieldListener) Accept() (net.Conn, error) {
+	yc, err := l.accept()
+	if err != nil {
+		return nil, err // not a nil *yieldConn in an interface
+	}
+	return yc, nil
+}
+
+func (l yieldListener) accept() (*yieldConn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
 	yc := &yieldConn{Conn: c, slack: l.slack, peer: peerAddr(c.RemoteAddr()), heldWait: heldWaitMax,
-		headStart: true, readBuf: l.readBuf}
+		pending: true, readBuf: l.readBuf} // the first read begins a head
 	yc.sent.L = &yc.mu
 	yc.sentFn = yc.heldSent
 	if tcp, ok := c.(*net.TCPConn); ok {
@@ -86,12 +94,10 @@ type yieldConn struct {
 	reads       uint32        // Reads so far, and as of the last request: pipelining shows as no Read between requests
 	readsSeen   uint32
 
-	// headStart: the next bytes read begin a request head (expectHead);
-	// bareHead: they held a head fasthttp would wait on for ever
-	// (httpsafe.BareLFHead), so the next read fails instead of waiting.
+	// bareHead: the bytes looked at last held a head fasthttp would wait
+	// on for ever (httpsafe.BareLFHead), so the next read fails instead.
 	// readBuf is the size of fasthttp's read buffer: a read into all of it
-	// is one with nothing buffered before it. bodyStreamed: the request's
-	// body streamed, and what the handler left of it is drained later.
+	// is one with nothing buffered before it.
 	// headFresh: the request's head began the first read after the last
 	// request, into an empty buffer: nothing of it or after it was
 	// buffered, so fasthttp had written out the answers before it
@@ -102,8 +108,8 @@ type yieldConn struct {
 	// answers returns; unlike bareHead it outlives the request they began.
 	// bareTrailer: a chunked body's trailer section had a bare LF
 	// (httpsafe.ErrBareLFTrailer); the read was cut short before it, so the
-	// read after fails. body follows a chunked body that the first read
-	// of its head did not hold whole.
+	// read after fails. body follows a body that the read of its head did
+	// not hold whole.
 	// bareCR: they held a head with bare CR line ends (httpsafe.ErrBareCRHead).
 	// notHTTP: they cannot begin a request (httpsafe.ErrNotHTTP).
 	// pending: they ended inside a head (httpsafe.HeadLook.Partial), kept
@@ -115,12 +121,12 @@ type yieldConn struct {
 	// a head's first read (holdResponse).
 	// sealed: the connection carries TLS records, and tlsConn looks at
 	// the plaintext instead (tls.go).
-	headStart, bareHead, bareTrailer, bareCR, notHTTP, pending, stashFresh, lost, bodyStreamed, headFresh, sealed bool
-	next                                                                                                          error
-	behind                                                                                                        int
-	body                                                                                                          httpsafe.ChunkWatch
-	stash                                                                                                         []byte
-	readBuf                                                                                                       int
+	bareHead, bareTrailer, bareCR, notHTTP, pending, stashFresh, lost, headFresh, sealed bool
+	next                                                                                 error
+	behind                                                                               int
+	body                                                                                 httpsafe.ChunkWatch
+	stash                                                                                []byte
+	readBuf                                                                              int
 
 	// linger: the gateway refused a request and closes the connection
 	// with the client's bytes perhaps still unread (lingerClose).
@@ -201,11 +207,13 @@ func (c *yieldConn) refusal() error {
 	return nil
 }
 
-// look follows the request bytes p[:n] just read: a head kept from the
-// reads before (pending), a body's framing (httpsafe.ChunkWatch), or, in
-// the first read of a head, the head and the requests behind it
-// (httpsafe.LookAtHead). It returns how many of the bytes the read hands
-// on: fewer when a chunked trailer has a bare LF.
+// look follows the request bytes p[:n] just read: a head that begins
+// with them (pending: the connection's first read, or the last look ended
+// where a request did) or goes on from the reads before (the stash), and
+// the requests behind it (httpsafe.LookAtHead), or a body's framing
+// (httpsafe.ChunkWatch). So the connection knows where every head begins,
+// pipelined or not. It returns how many of the bytes the read hands on:
+// fewer when a chunked trailer has a bare LF.
 func (c *yieldConn) look(p []byte, n int) int {
 	switch {
 	case n <= 0:
@@ -217,7 +225,7 @@ func (c *yieldConn) look(p []byte, n int) int {
 		// if it had come whole. Only a head fasthttp's buffer can hold
 		// is kept; fasthttp refuses a larger one.
 		kept := len(c.stash)
-		c.pending, c.headStart = false, false
+		c.pending = false
 		if kept == 0 {
 			// The last look ended where a request did: this read begins
 			// a head, looked at in place (fresh into an empty buffer).
@@ -232,7 +240,6 @@ func (c *yieldConn) look(p []byte, n int) int {
 	case c.body.Active():
 		// A body's bytes, whatever the connection expected: never looked
 		// at as a head.
-		c.headStart = false
 		end, lf := c.body.Feed(p[:n])
 		switch {
 		case lf >= 0:
@@ -248,20 +255,11 @@ func (c *yieldConn) look(p []byte, n int) int {
 			// The body ended with the read: the next bytes begin a head.
 			c.pending, c.stashFresh, c.stash = true, false, c.stash[:0]
 		}
-	case c.headStart:
-		c.headStart = false
-		// Only into an empty buffer: bytes buffered before may be the
-		// start of this head (a pipelined request) or all of it.
-		if len(p) != c.readBuf {
-			c.lost = true
-			return n
-		}
-		c.behind = 0
-		return c.lookAt(p[:n], 0, n, true)
 	default:
-		// Bytes no look followed (a pipelining client's, those after a
-		// streamed body or a head the walk could not frame): from here
-		// on nothing is looked at, or a body could be judged as a head.
+		// Bytes no look placed (after a head the walk could not frame,
+		// which the checks refuse, or a chunked body whose framing the
+		// watch gave up on): from here on nothing is looked at, or a
+		// body could be judged as a head.
 		c.lost = true
 	}
 	return n
@@ -349,19 +347,6 @@ func (c *yieldConn) read(p []byte) (int, error) {
 	}
 	return c.Conn.Read(p)
 }
-
-// expectHead tells the connection that the request it carried is over and
-// the next bytes it reads begin the next request's head, so that its first
-// read is looked at for a head ended by a bare LF (httpsafe.BareLFHead):
-// fasthttp would wait for a CRLFCRLF that never comes, until read_timeout,
-// where the read's error gets the client its 400 at once. Only the first
-// read is looked at, and only when fasthttp's buffer was empty before it,
-// which costs one search of bytes already in cache per request; a head sent
-// in pieces waits, as before. The caller must know that no bytes of the
-// request are left to read (a streamed body fasthttp drains): they would
-// put the look in the wrong place. BareLFHead errs towards waiting when it
-// is not at a request line.
-func (c *yieldConn) expectHead() { c.headStart = true }
 
 // yieldNow reports whether this read yields first, by the rule above, and
 // moves the rule on.

@@ -69,12 +69,9 @@ var testHookHeldTaken func(*yieldConn)
 
 // holdResponse decides, once the handler is done, whether ctx's response is
 // held by its client connection until the next read, and notes pipelining:
-// a request that came with the last one, no read between them. It also
-// tells the connection whether its next read begins a request head
-// (expectHead): not when the client pipelines, nor after a request whose
-// body streamed (fasthttp drains what the handler left; takeBody says so,
-// and IsBodyStream for one answered before takeBody), nor after a
-// hand-over. Under TLS the plaintext is looked at (tlsConn). flush reports
+// a request that came with the last one, no read between them. (Where the
+// next request's head begins the connection knows from its looks: see
+// yieldConn.look.) flush reports
 // a request buffered behind this one whose body is still coming: fasthttp
 // would keep this response in its writer until that body is read.
 func holdResponse(ctx *fasthttp.RequestCtx) (flush bool) {
@@ -86,7 +83,7 @@ func holdResponse(ctx *fasthttp.RequestCtx) (flush bool) {
 		c.pipelined = true
 	}
 	c.readsSeen = c.reads
-	c.headStart, c.bareHead, c.bareCR, c.notHTTP, c.headFresh = false, false, false, false, false
+	c.bareHead, c.bareCR, c.notHTTP, c.headFresh = false, false, false, false
 	if ctx.Hijacked() {
 		// What follows is the tunnel's, not a request.
 		c.next, c.bareTrailer, c.behind, c.pending = nil, false, 0, false
@@ -101,10 +98,6 @@ func holdResponse(ctx *fasthttp.RequestCtx) (flush bool) {
 		// the caller makes fasthttp flush this response before it reads on.
 		flush = c.body.Active() && !c.lost
 	}
-	if !behind && !c.pipelined && !c.bodyStreamed && !ctx.Request.IsBodyStream() && !ctx.Hijacked() {
-		c.expectHead()
-	}
-	c.bodyStreamed = false
 	hold := false
 	switch {
 	case c.pipelined || c.rawio == nil || c.direct || ctx.Hijacked() ||

@@ -73,9 +73,6 @@ func (s *Server) takeBody(rq *request) bool {
 	}
 	rb := &requestBody{src: src, max: int64(s.maxRequestBody), conn: rq.ctx.Conn(), idle: s.readTimeout, header: &req.Header}
 	rq.reqBody = rb
-	if c := clientConn(rq.ctx); c != nil {
-		c.bodyStreamed = true // what the request leaves unread is the next read's (expectHead)
-	}
 	// SetBodyStream drops fasthttp's stream without closing it: the server
 	// owns it (and drains what is left unread before the next request).
 	req.SetBodyStream(rb, cl)

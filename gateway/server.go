@@ -213,9 +213,10 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if readBuf <= 0 {
 		readBuf = 4096 // fasthttp's default
 	}
-	ln = yieldListener{Listener: ln, slack: deadlineSlack(cfg.Server), readBuf: readBuf}
+	yl := yieldListener{Listener: ln, slack: deadlineSlack(cfg.Server), readBuf: readBuf}
+	ln = yl
 	if cfg.TLS.CertFile != "" {
-		ln = tlsListener{Listener: ln, config: &tls.Config{
+		ln = tlsListener{yieldListener: yl, config: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
 		}}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"crypto/tls"
-	"fmt"
 	"net"
 )
 
@@ -12,19 +11,14 @@ import (
 // same framing checks: tls.NewListener would leave yieldConn looking at
 // ciphertext, where it can judge nothing.
 type tlsListener struct {
-	net.Listener // a yieldListener
-	config       *tls.Config
+	yieldListener
+	config *tls.Config
 }
 
 func (l tlsListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
+	y, err := l.accept()
 	if err != nil {
 		return nil, err
-	}
-	y, ok := c.(*yieldConn)
-	if !ok {
-		c.Close()
-		return nil, fmt.Errorf("tls listener: accepted a %T, want a yieldConn", c)
 	}
 	y.sealed = true
 	return &tlsConn{Conn: tls.Server(y, l.config), y: y}, nil
