@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -47,11 +48,37 @@ func (s *Stream) readChunked(p []byte) (int, error) {
 const maxChunkSize = 1 << 40
 
 func (s *Stream) readChunkSize() (int64, error) {
-	line, err := s.readLine()
+	line, err := s.readLineChecked(partialChunkSize)
 	if err != nil {
 		return 0, err
 	}
 	return parseChunkSize(line)
+}
+
+// partialChunkSize refuses the start of a chunk-size line that no bytes to
+// come can make valid: a byte no size line holds, a size already too
+// large, or a line end begun on an empty line.
+func partialChunkSize(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if b[len(b)-1] == '\r' { // the line end, begun
+		b = b[:len(b)-1]
+		if len(b) == 0 {
+			return fmt.Errorf("%w: empty chunk size line", ErrBrokenChunked)
+		}
+	}
+	_, err := parseChunkSize(b)
+	return err
+}
+
+// partialCRLF refuses what follows chunk data unless it can be the CRLF
+// (or bare LF) that must come next.
+func partialCRLF(b []byte) error {
+	if len(b) > 0 && b[0] != '\r' && b[0] != '\n' || len(b) > 1 && b[0] == '\r' && b[1] != '\n' {
+		return fmt.Errorf("%w: chunk data longer than its size", ErrBrokenChunked)
+	}
+	return nil
 }
 
 // parseChunkSize reads a chunk-size line without its line end: hex digits,
@@ -110,6 +137,29 @@ func chunkExtensions(rest []byte) error {
 	return nil
 }
 
+// readLineChecked is readLine for a line whose beginning can already be
+// wrong: while its end has not come, check looks at what has, and its
+// error ends the read at once rather than when the line ends or the stream
+// timeout passes (a backend that sends "hello" where a chunk size belongs,
+// then nothing).
+func (s *Stream) readLineChecked(check func(partial []byte) error) ([]byte, error) {
+	for {
+		b, _ := s.br.Peek(s.br.Buffered())
+		if bytes.IndexByte(b, '\n') >= 0 || len(b) >= s.br.Size() {
+			return s.readLine()
+		}
+		if err := check(b); err != nil {
+			return nil, err
+		}
+		if _, err := s.br.Peek(len(b) + 1); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: %w", ErrShortBody, io.ErrUnexpectedEOF)
+			}
+			return nil, err
+		}
+	}
+}
+
 // readLine returns one line without its CRLF (or bare LF, which fasthttp
 // accepts too). A line longer than the read buffer is malformed.
 func (s *Stream) readLine() ([]byte, error) {
@@ -131,7 +181,7 @@ func (s *Stream) readLine() ([]byte, error) {
 }
 
 func (s *Stream) readCRLF() error {
-	line, err := s.readLine()
+	line, err := s.readLineChecked(partialCRLF)
 	if err != nil {
 		return err
 	}

@@ -227,8 +227,21 @@ func checkHead(br *bufio.Reader) error {
 		}
 		return nil // not a status line: the read says so
 	}
-	if buffered, _ := br.Peek(br.Buffered()); bareBlankLine(buffered[start:]) {
+	buffered, _ := br.Peek(br.Buffered())
+	bare, space, ended := headFaults(buffered[start:])
+	if !ended && !bare && !space {
+		// Its later lines have not come: read up to its end, and look
+		// again (peekHead stops at either kind of blank line).
+		if _, ok := peekHead(br, start); ok {
+			buffered, _ = br.Peek(br.Buffered())
+			bare, space, _ = headFaults(buffered[start:])
+		}
+	}
+	switch {
+	case bare:
 		return errBareLFHead
+	case space:
+		return errSpaceBeforeColon
 	}
 	if string(version) == "HTTP/1.1" {
 		return nil
@@ -322,19 +335,55 @@ func headEnd(b []byte) int {
 // timeout. Either way the framing would be a guess: a 502 at once.
 var errBareLFHead = fmt.Errorf("%w: head ended by a bare LF blank line", errMalformedResponse)
 
-// bareBlankLine reports whether b, the bytes received of a head from its
-// status line on, holds a blank line that is not CRLF after CRLF ("\n\n",
-// or "\n\r\n" after a line ended by a bare LF) before its first CRLFCRLF:
-// in a well-formed head the first blank line is that CRLFCRLF's. Two
-// searches of bytes already in cache; a head still arriving holds none.
-func bareBlankLine(b []byte) bool {
-	if lf := bytes.IndexByte(b, '\n'); lf >= 0 && bytes.HasPrefix(b[lf:], []byte("\n\r\n")) {
-		return false // no fields and a CRLF blank line: fasthttp ends the head there
+// errSpaceBeforeColon is checkHead's error for a field line with
+// whitespace between its name and colon ("Transfer-Encoding : chunked").
+// RFC 9112 §5.1 lets a proxy remove the whitespace and go on, which is
+// what fasthttp does, framing the body by such a field; but a parser in
+// front of the backend may not take it for the field it names, and then
+// the two frame the connection differently. nginx and HAProxy answer 502.
+var errSpaceBeforeColon = fmt.Errorf("%w: whitespace between a field name and its colon", errMalformedResponse)
+
+// headFaults walks the head at the start of b (received bytes from its
+// status line on) line by line, up to its blank line or as far as b goes,
+// and reports:
+//
+//   - bare: its first blank line is not CRLF after CRLF ("\n\n", or "\n\r\n"
+//     after a line ended by a bare LF; but a bare-LF status line followed
+//     by a CRLF blank line is a head without fields, where fasthttp ends
+//     it too): errBareLFHead;
+//   - space: a field line has whitespace just before its first colon (a
+//     name holds no colon; an obs-fold continuation is a value's, left to
+//     the read): errSpaceBeforeColon;
+//   - ended: the blank line was in b.
+//
+// One pass, two byte searches a line, over bytes in cache: it runs on
+// every response.
+func headFaults(b []byte) (bare, space, ended bool) {
+	lf := bytes.IndexByte(b, '\n')
+	if lf < 0 {
+		return false, false, false
 	}
-	if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 {
-		b = b[:end]
+	crlf := lf > 0 && b[lf-1] == '\r' // the line before ended in CRLF
+	for pos, first := lf+1, true; ; first = false {
+		i := bytes.IndexByte(b[pos:], '\n')
+		if i < 0 {
+			return false, space, false
+		}
+		line := b[pos : pos+i]
+		pos += i + 1
+		switch {
+		case len(line) == 0:
+			return true, space, true
+		case len(line) == 1 && line[0] == '\r':
+			return !crlf && !first, space, true
+		}
+		crlf = line[len(line)-1] == '\r'
+		if line[0] != ' ' && line[0] != '\t' {
+			if c := bytes.IndexByte(line, ':'); c > 0 && (line[c-1] == ' ' || line[c-1] == '\t') {
+				space = true
+			}
+		}
 	}
-	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -142,6 +142,59 @@ func TestABrokenStreamIsAnError(t *testing.T) {
 	}
 }
 
+// A chunk framing that has already gone wrong is an error when the bytes
+// that show it come, not when its line ends: with the backend silent after
+// them, the read waited for the stream timeout (a minute by default), the
+// client's answer cut short only then.
+func TestABrokenChunkFramingIsAnErrorAtOnce(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"not a size", "hello"},
+		{"a size too large", "5" + strings.Repeat("0", 200)},
+		{"a control byte in an extension", "5;a=\x01"},
+		{"an empty size line", "\r"},
+		{"data longer than its size", "3\r\nabcdef"},
+		{"a bare CR after the data", "3\r\nabc\rx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hold := make(chan struct{})
+			rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+				_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+tc.body)
+				<-hold // then silence, the connection open
+			})
+			t.Cleanup(func() { close(hold) }) // before the backend's own cleanup, which waits for this
+			o := testOptions()
+			o.StreamTimeout = 10 * time.Second
+			b := NewBackend(rb.Addr, 1, o)
+			t.Cleanup(b.Close)
+			resp := doStream(t, b, "/")
+			defer fasthttp.ReleaseResponse(resp)
+			start := time.Now()
+			_, err := io.Copy(io.Discard, resp.BodyStream())
+			if !errors.Is(err, ErrBrokenChunked) {
+				t.Fatalf("error %v, want ErrBrokenChunked", err)
+			}
+			if took := time.Since(start); took > o.StreamTimeout/2 {
+				t.Fatalf("the error came after %v, with the stream timeout", took)
+			}
+		})
+	}
+}
+
+// The checks on an unfinished line refuse nothing a valid line can begin
+// with.
+func TestPartialChunkLinesThatMayStillBeValidPass(t *testing.T) {
+	for _, b := range []string{"", "5", "5\r", "a;", "5 ", "5;name=\"va", "5\t;x", "fffffffff"} {
+		if err := partialChunkSize([]byte(b)); err != nil {
+			t.Errorf("size line %q: %v", b, err)
+		}
+	}
+	for _, b := range []string{"", "\r", "\n", "\r\n"} {
+		if err := partialCRLF([]byte(b)); err != nil {
+			t.Errorf("after data %q: %v", b, err)
+		}
+	}
+}
+
 func TestChunkedBodyBufferedSeesOnlyWholeBodiesWithinTheLimit(t *testing.T) {
 	for _, tc := range []struct {
 		name, body string
@@ -191,5 +244,33 @@ func TestParseChunkSize(t *testing.T) {
 	// The line is the backend's: an error quotes one byte of it at most.
 	if _, err := parseChunkSize([]byte(`{"token":"TOPSECRET"}`)); err == nil || strings.Contains(err.Error(), "TOPSECRET") {
 		t.Errorf("error %v quotes the line", err)
+	}
+}
+
+func TestHeadFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name, head         string
+		bare, space, ended bool
+	}{
+		{"CRLF throughout", "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\nbody :x\n\n", false, false, true},
+		{"no fields", "HTTP/1.1 204 No Content\r\n\r\n", false, false, true},
+		{"a bare-LF field line", "HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\r\n", false, false, true},
+		{"a bare-LF blank line", "HTTP/1.1 200 OK\r\nA: 1\r\n\nB: 2\r\n\r\n", true, false, true},
+		{"LF CRLF", "HTTP/1.1 200 OK\r\nA: 1\n\r\n", true, false, true},
+		{"all bare LF", "HTTP/1.1 200 OK\nA: 1\n\n", true, false, true},
+		{"a bare-LF status line, no fields", "HTTP/1.1 200 OK\n\r\nA: 1\n\n", false, false, true},
+		{"unfinished", "HTTP/1.1 200 OK\r\nA: 1\r\nB", false, false, false},
+		{"space before a colon", "HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\n\r\n", false, true, true},
+		{"tab before a colon", "HTTP/1.1 200 OK\r\nA\t: 1\r\n\r\n", false, true, true},
+		{"space before a colon, unfinished", "HTTP/1.1 200 OK\r\nA : 1\r\nB", false, true, false},
+		{"in a value", "HTTP/1.1 200 OK\r\nA: b : c\r\n\r\n", false, false, true},
+		{"in the reason", "HTTP/1.1 200 OK :)\r\n\r\n", false, false, true},
+		{"in an obs-fold line", "HTTP/1.1 200 OK\r\nA: 1\r\n b : c\r\n\r\n", false, false, true},
+		{"after the head", "HTTP/1.1 200 OK\r\nA: 1\r\n\r\nB : c\r\n", false, false, true},
+	} {
+		bare, space, ended := headFaults([]byte(tc.head))
+		if bare != tc.bare || space != tc.space || ended != tc.ended {
+			t.Errorf("%s: bare %v, space %v, ended %v; want %v, %v, %v", tc.name, bare, space, ended, tc.bare, tc.space, tc.ended)
+		}
 	}
 }

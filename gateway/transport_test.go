@@ -400,6 +400,48 @@ func TestAnInvalidBackendStatusIs502(t *testing.T) {
 	}
 }
 
+// RFC 9112 §5.1 lets a proxy remove whitespace between a field name and
+// its colon, which fasthttp did: "Transfer-Encoding : chunked" framed the
+// body as chunked over a valid Content-Length (and then waited for the
+// chunks until the stream timeout), where a parser in front of the backend
+// may not take it for Transfer-Encoding at all. nginx and HAProxy refuse
+// such a response; so does the gateway, in a head that comes in pieces
+// too. A " :" in a value, a reason phrase or an obs-fold continuation is
+// no field name's.
+func TestWhitespaceBeforeAColonInAResponseIs502(t *testing.T) {
+	tests := []struct {
+		name   string
+		resp   []string // written in turn, a little apart
+		status int
+	}{
+		{"Transfer-Encoding", []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\nhello"}, 502},
+		{"Content-Length", []string{"HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello"}, 502},
+		{"a tab", []string{"HTTP/1.1 200 OK\r\nContent-Length\t: 5\r\n\r\nhello"}, 502},
+		{"any field", []string{"HTTP/1.1 200 OK\r\nX-Foo : bar\r\nContent-Length: 5\r\n\r\nhello"}, 502},
+		{"in a later piece", []string{"HTTP/1.1 200 OK\r\nX-A: 1\r\n", "Transfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\nhello"}, 502},
+		{"in an interim head", []string{"HTTP/1.1 103 Early Hints\r\nLink : </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"}, 502},
+		{"in a value", []string{"HTTP/1.1 200 OK\r\nX-Note: a : b\r\nContent-Length: 5\r\n\r\nhello"}, 200},
+		{"in the reason phrase", []string{"HTTP/1.1 200 OK :)\r\nContent-Length: 5\r\n\r\nhello"}, 200},
+		{"in the body", []string{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nx :yz"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rb := testnet.StartRawBackend(t, func(c net.Conn, _ testnet.RawRequest) {
+				for i, piece := range tt.resp {
+					if i > 0 {
+						time.Sleep(50 * time.Millisecond)
+					}
+					_, _ = io.WriteString(c, piece)
+				}
+			})
+			s := startGateway(t, gatewayYAML(rb.Addr))
+			if r := do(t, "GET", s.url("/echo/x"), ""); r.status != tt.status || tt.status == 200 && r.body != "hello" && r.body != "x :yz" {
+				t.Fatalf("status %d, body %q; want %d", r.status, r.body, tt.status)
+			}
+		})
+	}
+}
+
 // RFC 9110 §15.2: a proxy forwards 1xx responses (but those it asked for
 // itself). A backend's 103 Early Hints reaches an HTTP/1.1 client before
 // the final response, without its hop-by-hop fields; a 100 Continue (the
