@@ -72,6 +72,41 @@ func partialChunkSize(b []byte) error {
 	return err
 }
 
+// chunkedFault returns the framing error that b, the start of a chunked
+// body, already shows (the errors the stream's reader would meet, in the
+// same forms it takes), or nil when b holds none: a body whose framing
+// has gone wrong in the bytes already here is refused before its head goes
+// to the client, rather than cut short after it. Trailer fields are left
+// to the reader.
+func chunkedFault(b []byte) error {
+	for {
+		line, rest, ok := cutLineLF(b)
+		if !ok {
+			return partialChunkSize(b)
+		}
+		size, err := parseChunkSize(line)
+		if err != nil || size == 0 || int64(len(rest)) < size {
+			return err
+		}
+		data := rest[size:] // what follows the chunk's data
+		end, next, ok := cutLineLF(data)
+		if !ok {
+			return partialCRLF(data)
+		}
+		if len(end) != 0 {
+			return fmt.Errorf("%w: chunk data longer than its size", ErrBrokenChunked)
+		}
+		b = next
+	}
+}
+
+// cutLineLF splits b after its first line, ended by CRLF or a bare LF as
+// readLine takes it; the line is returned without its end.
+func cutLineLF(b []byte) (line, rest []byte, ok bool) {
+	line, rest, ok = bytes.Cut(b, []byte{'\n'})
+	return bytes.TrimSuffix(line, []byte{'\r'}), rest, ok
+}
+
 // partialCRLF refuses what follows chunk data unless it can be the CRLF
 // (or bare LF) that must come next.
 func partialCRLF(b []byte) error {

@@ -77,14 +77,22 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 }
 
 // startStream leaves the body of resp unread, as a Stream in
-// resp.BodyStream(), or refuses a body whose Content-Length is over max
-// (and closes the connection).
+// resp.BodyStream(), or refuses (and closes the connection) a body whose
+// Content-Length is over max or whose chunk framing, in the bytes already
+// read, has gone wrong (chunkedFault).
 func (t *transport) startStream(conn net.Conn, br *bufio.Reader, resp *fasthttp.Response, max int64, reuse bool,
 	release func(reuse bool)) error {
 	length := int64(resp.Header.ContentLength())
 	if max > 0 && length > max {
 		release(false)
 		return fmt.Errorf("%w: Content-Length %d", ErrBodyTooLarge, length)
+	}
+	if length == -1 {
+		b, _ := br.Peek(br.Buffered())
+		if err := chunkedFault(b); err != nil {
+			release(false)
+			return err
+		}
 	}
 	s := newStream(conn, br, length, max, t.streamTimeout, reuse, release)
 	resp.SetBodyStream(s, int(s.Len()))

@@ -122,7 +122,13 @@ func TestABrokenStreamIsAnError(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
-				_, _ = io.WriteString(w, tc.raw)
+				// The head alone first: a body whose framing is broken in
+				// the bytes that came with the head is refused before the
+				// stream starts (the next test).
+				head, body, _ := strings.Cut(tc.raw, "\r\n\r\n")
+				_, _ = io.WriteString(w, head+"\r\n\r\n")
+				time.Sleep(50 * time.Millisecond)
+				_, _ = io.WriteString(w, body)
 				_ = w.Close()
 			})
 			o := testOptions()
@@ -142,6 +148,26 @@ func TestABrokenStreamIsAnError(t *testing.T) {
 	}
 }
 
+// A chunked body whose framing has gone wrong in the bytes that came with
+// its head is refused before the head goes on: the client gets a 502, not
+// a 200 that breaks off (HAProxy answers 502 too).
+func TestABrokenChunkFramingWithTheHeadFailsTheExchange(t *testing.T) {
+	rb := testnet.StartRawBackend(t, func(w net.Conn, _ testnet.RawRequest) {
+		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n")
+	})
+	b := NewBackend(rb.Addr, 1, testOptions())
+	t.Cleanup(b.Close)
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("http://" + b.Addr() + "/")
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	resp.StreamBody = true
+	if err := b.Do(req, resp, time.Now().Add(5*time.Second)); !errors.Is(err, ErrBrokenChunked) {
+		t.Fatalf("error %v, want ErrBrokenChunked", err)
+	}
+}
+
 // A chunk framing that has already gone wrong is an error when the bytes
 // that show it come, not when its line ends: with the backend silent after
 // them, the read waited for the stream timeout (a minute by default), the
@@ -158,7 +184,9 @@ func TestABrokenChunkFramingIsAnErrorAtOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			hold := make(chan struct{})
 			rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
-				_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+tc.body)
+				_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+				time.Sleep(50 * time.Millisecond) // the head goes on alone (see the next test)
+				_, _ = io.WriteString(w, tc.body)
 				<-hold // then silence, the connection open
 			})
 			t.Cleanup(func() { close(hold) }) // before the backend's own cleanup, which waits for this
@@ -271,6 +299,30 @@ func TestHeadFaults(t *testing.T) {
 		bare, space, ended := headFaults([]byte(tc.head))
 		if bare != tc.bare || space != tc.space || ended != tc.ended {
 			t.Errorf("%s: bare %v, space %v, ended %v; want %v, %v, %v", tc.name, bare, space, ended, tc.bare, tc.space, tc.ended)
+		}
+	}
+}
+
+func TestChunkedFaultSeesOnlyFramingThatHasGoneWrong(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		bad  bool
+	}{
+		{"", false},
+		{"5\r\nhel", false},
+		{"5\r\nhello\r\n0\r\n\r\n", false},
+		{"5;a=b\nhello\n3 \r\nabc\r", false},
+		{"0\r\nX-T: 1\r\n", false},
+		{"5\r\nhello\r", false},
+		{"zz\r\nabc\r\n0\r\n\r\n", true},
+		{"5\r\nhelloX\r\n", true},
+		{"5\r\nhello\rX", true},
+		{"ffffffffffffffffff", true},
+		{"\r\n", true},
+		{"3\r\nabc\r\n-1\r\n", true},
+	} {
+		if err := chunkedFault([]byte(tc.body)); (err != nil) != tc.bad || err != nil && !errors.Is(err, ErrBrokenChunked) {
+			t.Errorf("%q: %v, want broken %v", tc.body, err, tc.bad)
 		}
 	}
 }
