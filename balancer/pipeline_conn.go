@@ -25,6 +25,7 @@ var (
 	errPipeClosed  = errors.New("it closed a pipelined connection with requests unanswered")
 	errPipeFraming = errors.New("it answered out of framing")
 	errPipeStray   = errors.New("it sent bytes no request asked for")
+	errPipeStalled = errors.New("it did not answer a pipelined request in time after answering the one before it")
 )
 
 // errMisframed fails a request whose response may hold, or be held in,

@@ -39,6 +39,9 @@ func (c *pipeConn) read() {
 		headErr   error // why head's exchange failed
 		failNext  bool  // bytes after head's response belong to the next
 		offReason error
+		// lastWritten is how many requests were written when the last
+		// response ended: a request among them was waiting behind it.
+		lastWritten uint64
 	)
 	defer func() { c.finalize(head, owned, headBytes, headErr, failNext, offReason) }()
 	for {
@@ -72,14 +75,24 @@ func (c *pipeConn) read() {
 		if err != nil {
 			headBytes = c.cr.n > start
 			headErr = err
-			if headBytes && !isTimeout(err) && !errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			switch {
+			case headBytes && !isTimeout(err) && !errors.Is(err, fasthttp.ErrBodyTooLarge):
 				offReason = fmt.Errorf("%w: %w", errPipeFraming, err)
-			} else if !headBytes && c.pipelined() && !isTimeout(err) && !c.stopping() {
+			case !headBytes && c.pipelined() && !isTimeout(err) && !c.stopping():
 				offReason = errPipeClosed
+			case !headBytes && isTimeout(err) && c.answered.Load() < lastWritten:
+				// The response before this one ended while this request
+				// was already written. One whose Content-Length was too
+				// long by exactly this response swallowed it, and was
+				// handed, whole, to the wrong request; nothing but the
+				// silence since shows it. Or the backend is just slow
+				// with this one: either way, pipelining to it stops.
+				offReason = errPipeStalled
 			}
 			return
 		}
 		answered := c.answered.Add(1)
+		lastWritten = c.written.Load()
 		if owned {
 			resp.ParseNetConn(c.conn)
 		}

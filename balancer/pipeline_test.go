@@ -385,6 +385,69 @@ func TestPipelineWrongContentLength(t *testing.T) {
 	}
 }
 
+// A Content-Length too long by exactly the next response swallows it
+// whole: the request before gets both as its body, which nothing can tell
+// from a body, and the next request waits for an answer that has come
+// and gone. Its timeout, after an answer that ended while it was already
+// written, turns pipelining off, so that it happens once: it went on
+// before, request after request.
+func TestPipelineAResponseSwallowedWholeTurnsPipeliningOff(t *testing.T) {
+	next := testnet.OKResponse("/next")
+	release := newGate()
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		if r.Path == "/bad" {
+			release.wait()
+			_, _ = fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n/bad", len("/bad")+len(next))
+			return
+		}
+		_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+	})
+	t.Cleanup(release.open)
+	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
+	get(t, b, "/warm")
+
+	bad := make(chan error, 1)
+	go func() {
+		_, _, err := do(b, "GET", "/bad")
+		bad <- err
+	}()
+	testnet.Eventually(t, "the backend to hold /bad", func() bool { return rb.Requests() == 2 })
+	nextErr := make(chan error, 1)
+	go func() {
+		_, _, err := doBy(b, "GET", "/next", time.Now().Add(time.Second))
+		nextErr <- err
+	}()
+	testnet.Eventually(t, "/next to be written", func() bool {
+		c := conn0(b)
+		return c != nil && c.written.Load() == 3
+	})
+	release.open()
+	if err := <-bad; err != nil {
+		t.Fatalf("/bad: %v (its body holds /next's response, which nothing can tell)", err)
+	}
+	if err := <-nextErr; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("/next: %v, want a timeout", err)
+	}
+	testnet.Eventually(t, "pipelining to be turned off", func() bool { return errors.Is(b.PipelineOff(), errPipeStalled) })
+	getEach(t, b, "/after", "/after-2")
+}
+
+// A slow answer alone, with no answer before it while it waited, is no
+// sign of a swallowed response: pipelining stays on.
+func TestPipelineASlowFirstAnswerLeavesPipeliningOn(t *testing.T) {
+	rb, release := startHoldingBackend(t)
+	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
+	get(t, b, "/warm")
+	if _, _, err := doBy(b, "GET", "/slow", time.Now().Add(300*time.Millisecond)); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("/slow: %v, want a timeout", err)
+	}
+	release.open()
+	getEach(t, b, "/after")
+	if err := b.PipelineOff(); err != nil {
+		t.Fatalf("PipelineOff() = %v, want nil", err)
+	}
+}
+
 func TestPipelineBackendWithoutPipelining(t *testing.T) {
 	// One request per connection: answered (the first after a word from
 	// the test), then the connection is closed, whatever else was sent on
