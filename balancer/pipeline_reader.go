@@ -72,6 +72,16 @@ func (c *pipeConn) read() {
 		// Coarse (conndeadline.go): up to a sixteenth of timeout early.
 		_ = setResponseReadDeadline(c.conn, deadline, timeout)
 		err := QuietResponseError(readResponse(resp, c.br, c.p.maxBody, nil))
+		if err != nil && isTimeout(err) && c.cr.n == start && time.Now().Before(deadline) {
+			// Early, before any byte of it: the request's own deadline,
+			// exactly, is waited out on the same connection, rather than
+			// the connection ended and the request replayed. The
+			// timeout was no close: it must not make a later response
+			// look delimited by one.
+			c.cr.err = nil
+			_ = c.conn.SetReadDeadline(deadline)
+			err = QuietResponseError(readResponse(resp, c.br, c.p.maxBody, nil))
+		}
 		if err != nil {
 			headBytes = c.cr.n > start
 			headErr = err
@@ -80,13 +90,17 @@ func (c *pipeConn) read() {
 				offReason = fmt.Errorf("%w: %w", errPipeFraming, err)
 			case !headBytes && c.pipelined() && !isTimeout(err) && !c.stopping():
 				offReason = errPipeClosed
-			case !headBytes && isTimeout(err) && c.answered.Load() < lastWritten:
+			case !headBytes && isTimeout(err) && c.answered.Load() < lastWritten && !time.Now().Before(deadline):
 				// The response before this one ended while this request
-				// was already written. One whose Content-Length was too
-				// long by exactly this response swallowed it, and was
-				// handed, whole, to the wrong request; nothing but the
-				// silence since shows it. Or the backend is just slow
-				// with this one: either way, pipelining to it stops.
+				// was already written, and its own deadline has passed
+				// (not the read's coarse one: see above). One whose
+				// Content-Length was too long by exactly this response
+				// swallowed it, and was handed, whole, to the wrong
+				// request; nothing but the silence since shows it. Or the
+				// backend holds up its pipeline past the deadlines of the
+				// requests queued behind a slow answer, where pipelining
+				// costs more than it saves. Either way, pipelining to it
+				// stops.
 				offReason = errPipeStalled
 			}
 			return

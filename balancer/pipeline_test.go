@@ -432,6 +432,79 @@ func TestPipelineAResponseSwallowedWholeTurnsPipeliningOff(t *testing.T) {
 	getEach(t, b, "/after", "/after-2")
 }
 
+// A pipelined response whose head comes in two pieces, the first with the
+// response before it: the status line checkHead looked at moved in the
+// buffer while it read the rest, and the head was taken for another HTTP
+// version, which turned pipelining off.
+func TestPipelineAHeadInPiecesBehindAResponseIsRead(t *testing.T) {
+	bHead := "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nX-Long: " + strings.Repeat("x", 100) + "\r\nContent-Length: 2\r\n\r\n/b"
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		switch r.Path {
+		case "/a": // answered with /b's
+		case "/b":
+			_, _ = w.Write([]byte(testnet.OKResponse("/a") + bHead[:30]))
+			time.Sleep(30 * time.Millisecond)
+			_, _ = w.Write([]byte(bHead[30:]))
+		default:
+			_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+		}
+	})
+	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
+	get(t, b, "/warm")
+	aBody := make(chan string, 1)
+	go func() { _, body, _ := do(b, "GET", "/a"); aBody <- body }()
+	testnet.Eventually(t, "/a to be written", func() bool { return rb.Requests() == 2 })
+	if _, body, err := do(b, "GET", "/b"); err != nil || body != "/b" {
+		t.Errorf("/b: body %q, error %v", body, err)
+	}
+	if body := <-aBody; body != "/a" {
+		t.Errorf("/a: body %q", body)
+	}
+	if err := b.PipelineOff(); err != nil {
+		t.Errorf("PipelineOff() = %v, want nil", err)
+	}
+}
+
+// The reader's read deadline is coarse: behind a request whose deadline is
+// a little earlier it keeps that one, and fires before the next request's
+// own. The response that comes between the two is read on the same
+// connection; the early timeout used to end it (the request replayed), and
+// must not count as an answer that did not come.
+func TestPipelineAnEarlyCoarseDeadlineWaitsForTheRequestsOwn(t *testing.T) {
+	var aDeadline time.Time
+	ready := make(chan struct{})
+	rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
+		switch r.Path {
+		case "/a":
+			time.Sleep(200 * time.Millisecond)
+		case "/b":
+			<-ready
+			time.Sleep(time.Until(aDeadline.Add(30 * time.Millisecond))) // after /a's deadline, before /b's
+		}
+		_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
+	})
+	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
+	get(t, b, "/warm")
+	const timeout = 1600 * time.Millisecond // a slack of 100 ms
+	aDeadline = time.Now().Add(timeout)
+	close(ready)
+	aErr := make(chan error, 1)
+	go func() { _, _, err := doBy(b, "GET", "/a", aDeadline); aErr <- err }()
+	time.Sleep(60 * time.Millisecond)
+	if _, body, err := doBy(b, "GET", "/b", time.Now().Add(timeout)); err != nil || body != "/b" {
+		t.Errorf("/b: body %q, error %v", body, err)
+	}
+	if err := <-aErr; err != nil {
+		t.Errorf("/a: %v", err)
+	}
+	if n := rb.Conns(); n != 1 {
+		t.Errorf("%d backend connections, want 1: /b was replayed on another", n)
+	}
+	if err := b.PipelineOff(); err != nil {
+		t.Errorf("PipelineOff() = %v, want nil", err)
+	}
+}
+
 // A slow answer alone, with no answer before it while it waited, is no
 // sign of a swallowed response: pipelining stays on.
 func TestPipelineASlowFirstAnswerLeavesPipeliningOn(t *testing.T) {

@@ -235,9 +235,12 @@ func checkHead(br *bufio.Reader) error {
 		}
 		return nil // not a status line: the read says so
 	}
+	// version is a view into br's buffer, which the peekHead below may
+	// move: what it says is read now.
+	v11, v1 := string(version) == "HTTP/1.1", isHTTP1(version)
 	buffered, _ := br.Peek(br.Buffered())
-	bare, space, ended := headFaults(buffered[start:])
-	if !ended && !bare && !space {
+	bare, space, seen := headFaults(buffered[start:])
+	if !seen && !bare && !space {
 		// Its later lines have not come: read up to its end, and look
 		// again (peekHead stops at either kind of blank line).
 		if _, ok := peekHead(br, start); ok {
@@ -250,11 +253,10 @@ func checkHead(br *bufio.Reader) error {
 		return errBareLFHead
 	case space:
 		return errSpaceBeforeColon
-	}
-	if string(version) == "HTTP/1.1" {
+	case v11:
 		return nil
 	}
-	if !isHTTP1(version) {
+	if !v1 {
 		// fasthttp reads any other version as HTTP/1.0 ("HTTP/2.0 200"
 		// from a backend that speaks something else on this port).
 		return errNotHTTP1
@@ -362,11 +364,13 @@ var errSpaceBeforeColon = fmt.Errorf("%w: whitespace between a field name and it
 //   - space: a field line has whitespace just before its first colon (a
 //     name holds no colon; an obs-fold continuation is a value's, left to
 //     the read): errSpaceBeforeColon;
-//   - ended: the blank line was in b.
+//   - seen: nothing after what was walked matters: the blank line was in
+//     b, or a line without a colon that fasthttp's read refuses at once
+//     (the head's end is not waited for then).
 //
 // One pass, two byte searches a line, over bytes in cache: it runs on
 // every response.
-func headFaults(b []byte) (bare, space, ended bool) {
+func headFaults(b []byte) (bare, space, seen bool) {
 	lf := bytes.IndexByte(b, '\n')
 	if lf < 0 {
 		return false, false, false
@@ -387,7 +391,11 @@ func headFaults(b []byte) (bare, space, ended bool) {
 		}
 		crlf = line[len(line)-1] == '\r'
 		if line[0] != ' ' && line[0] != '\t' {
-			if c := bytes.IndexByte(line, ':'); c > 0 && (line[c-1] == ' ' || line[c-1] == '\t') {
+			c := bytes.IndexByte(line, ':')
+			if c <= 0 {
+				return false, space, true
+			}
+			if line[c-1] == ' ' || line[c-1] == '\t' {
 				space = true
 			}
 		}

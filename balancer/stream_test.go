@@ -277,8 +277,8 @@ func TestParseChunkSize(t *testing.T) {
 
 func TestHeadFaults(t *testing.T) {
 	for _, tc := range []struct {
-		name, head         string
-		bare, space, ended bool
+		name, head        string
+		bare, space, seen bool
 	}{
 		{"CRLF throughout", "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\nbody :x\n\n", false, false, true},
 		{"no fields", "HTTP/1.1 204 No Content\r\n\r\n", false, false, true},
@@ -295,10 +295,11 @@ func TestHeadFaults(t *testing.T) {
 		{"in the reason", "HTTP/1.1 200 OK :)\r\n\r\n", false, false, true},
 		{"in an obs-fold line", "HTTP/1.1 200 OK\r\nA: 1\r\n b : c\r\n\r\n", false, false, true},
 		{"after the head", "HTTP/1.1 200 OK\r\nA: 1\r\n\r\nB : c\r\n", false, false, true},
+		{"a line without a colon: fasthttp refuses it, the rest need not come", "HTTP/1.1 200 OK\r\nBad\r\nA", false, false, true},
 	} {
-		bare, space, ended := headFaults([]byte(tc.head))
-		if bare != tc.bare || space != tc.space || ended != tc.ended {
-			t.Errorf("%s: bare %v, space %v, ended %v; want %v, %v, %v", tc.name, bare, space, ended, tc.bare, tc.space, tc.ended)
+		bare, space, seen := headFaults([]byte(tc.head))
+		if bare != tc.bare || space != tc.space || seen != tc.seen {
+			t.Errorf("%s: bare %v, space %v, seen %v; want %v, %v, %v", tc.name, bare, space, seen, tc.bare, tc.space, tc.seen)
 		}
 	}
 }
@@ -324,5 +325,53 @@ func TestChunkedFaultSeesOnlyFramingThatHasGoneWrong(t *testing.T) {
 		if err := chunkedFault([]byte(tc.body)); (err != nil) != tc.bad || err != nil && !errors.Is(err, ErrBrokenChunked) {
 			t.Errorf("%q: %v, want broken %v", tc.body, err, tc.bad)
 		}
+	}
+}
+
+// checkHead reads a head that has not all come up to its end; the status
+// line it looked at first is a view into the read buffer, which that read
+// may move (after a 1xx head, the buffer's start was consumed): a valid
+// final head in pieces was taken for another HTTP version, a 502.
+func TestAHeadInPiecesAfterAnInterimOneIsRead(t *testing.T) {
+	for split := len("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"); split < 80; split++ {
+		raw := "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\n\r\n"
+		c, s := net.Pipe()
+		go func() {
+			_, _ = io.WriteString(s, raw[:split])
+			time.Sleep(5 * time.Millisecond)
+			_, _ = io.WriteString(s, raw[split:])
+		}()
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		resp := fasthttp.AcquireResponse()
+		if err := readHead(resp, bufio.NewReader(c), nil); err != nil || resp.StatusCode() != 200 {
+			t.Errorf("split at %d: status %d, error %v", split, resp.StatusCode(), err)
+		}
+		fasthttp.ReleaseResponse(resp)
+		_ = c.Close()
+		_ = s.Close()
+	}
+}
+
+// A head with a line fasthttp refuses is refused at once, as before the
+// look for whitespace before a colon: that look reads a head that has not
+// all come up to its end, which here never comes.
+func TestAMalformedHeadIsRefusedWithoutWaitingForItsEnd(t *testing.T) {
+	for _, raw := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nBad Line\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n: no name\r\n",
+	} {
+		c, s := net.Pipe()
+		go func() { _, _ = io.WriteString(s, raw) }() // then nothing, the connection open
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp := fasthttp.AcquireResponse()
+		start := time.Now()
+		err := readHead(resp, bufio.NewReader(c), nil)
+		if err == nil || isTimeout(err) || time.Since(start) > 2*time.Second {
+			t.Errorf("%q: error %v after %v, want a refusal at once", raw, err, time.Since(start))
+		}
+		fasthttp.ReleaseResponse(resp)
+		_ = c.Close()
+		_ = s.Close()
 	}
 }
