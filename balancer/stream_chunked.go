@@ -72,39 +72,63 @@ func partialChunkSize(b []byte) error {
 	return err
 }
 
-// chunkedFault returns the framing error that b, the start of a chunked
-// body, already shows (the errors the stream's reader would meet, in the
-// same forms it takes), or nil when b holds none: a body whose framing
-// has gone wrong in the bytes already here is refused before its head goes
-// to the client, rather than cut short after it. Trailer fields are left
-// to the reader.
-func chunkedFault(b []byte) error {
+// walkChunked walks b, the start of a chunked body, as the stream's reader
+// reads it, and reports:
+//
+//   - whole: b holds the whole body, up to the empty line after its last
+//     chunk, in the strict form fasthttp's reader takes as well: CRLF line
+//     ends, no whitespace in size lines, no trailer fields (such a body is
+//     read at once rather than streamed: see streams);
+//   - err: the framing error b already shows (the errors the stream's
+//     reader would meet, in the same forms it takes), nil when it holds
+//     none: a body whose framing has gone wrong in the bytes already here
+//     is refused before its head goes to the client, rather than cut short
+//     after it. Trailer fields are left to the reader.
+func walkChunked(b []byte) (whole bool, err error) {
+	strict := true
 	for {
-		line, rest, ok := cutLineLF(b)
+		line, rest, crlf, ok := cutLineLF(b)
 		if !ok {
-			return partialChunkSize(b)
+			return false, partialChunkSize(b)
 		}
 		size, err := parseChunkSize(line)
-		if err != nil || size == 0 || int64(len(rest)) < size {
-			return err
+		if err != nil {
+			return false, err
+		}
+		// Whitespace in a size line is left to the stream's reader, which
+		// takes more forms of it than fasthttp's.
+		strict = strict && crlf && !bytes.ContainsAny(line, " \t")
+		if size == 0 {
+			end, _, crlf, ok := cutLineLF(rest) // the empty line that ends the body
+			return strict && ok && crlf && len(end) == 0, nil
+		}
+		if int64(len(rest)) < size {
+			return false, nil
 		}
 		data := rest[size:] // what follows the chunk's data
-		end, next, ok := cutLineLF(data)
+		end, next, crlf, ok := cutLineLF(data)
 		if !ok {
-			return partialCRLF(data)
+			return false, partialCRLF(data)
 		}
 		if len(end) != 0 {
-			return fmt.Errorf("%w: chunk data longer than its size", ErrBrokenChunked)
+			return false, fmt.Errorf("%w: chunk data longer than its size", ErrBrokenChunked)
 		}
+		strict = strict && crlf
 		b = next
 	}
 }
 
 // cutLineLF splits b after its first line, ended by CRLF or a bare LF as
-// readLine takes it; the line is returned without its end.
-func cutLineLF(b []byte) (line, rest []byte, ok bool) {
+// readLine takes it; the line is returned without its end, and crlf says
+// which end it had.
+func cutLineLF(b []byte) (line, rest []byte, crlf, ok bool) {
 	line, rest, ok = bytes.Cut(b, []byte{'\n'})
-	return bytes.TrimSuffix(line, []byte{'\r'}), rest, ok
+	n := len(line)
+	crlf = ok && n > 0 && line[n-1] == '\r'
+	if crlf {
+		line = line[:n-1]
+	}
+	return line, rest, crlf, ok
 }
 
 // partialCRLF refuses what follows chunk data unless it can be the CRLF

@@ -31,55 +31,24 @@ func streams(resp *fasthttp.Response, br *bufio.Reader, skipBody bool, bufferRes
 
 // chunkedBodyBuffered reports whether br already holds a whole chunked body
 // (RFC 9112 §7.1) of at most limit bytes of framing and data, in the strict
-// form fasthttp's reader takes: CRLF line ends and no trailer fields. It
-// only looks at what is buffered; anything else (an unfinished body, bare
-// LFs, trailers, a malformed one) is false, and the body streams, where its
-// framing is checked as it is read.
+// form fasthttp's reader takes (walkChunked). It only looks at what is
+// buffered; anything else (an unfinished body, bare LFs, trailers, a
+// malformed one) is false, and the body streams, where its framing is
+// checked as it is read.
 func chunkedBodyBuffered(br *bufio.Reader, limit int64) bool {
 	n := br.Buffered()
 	if n == 0 || int64(n) > limit {
 		return false
 	}
 	b, _ := br.Peek(n)
-	for {
-		line, rest, ok := cutLine(b)
-		if !ok {
-			return false
-		}
-		// Whitespace in a size line is left to the stream's reader, which
-		// takes more forms of it than fasthttp's.
-		size, err := parseChunkSize(line)
-		if err != nil || bytes.ContainsAny(line, " \t") {
-			return false
-		}
-		if size == 0 {
-			line, _, ok = cutLine(rest) // the empty line that ends the body
-			return ok && len(line) == 0
-		}
-		if int64(len(rest)) < size {
-			return false
-		}
-		if line, rest, ok = cutLine(rest[size:]); !ok || len(line) != 0 {
-			return false
-		}
-		b = rest
-	}
-}
-
-// cutLine splits b after its first line, which must end in CRLF; the line
-// is returned without it.
-func cutLine(b []byte) (line, rest []byte, ok bool) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 1 || b[i-1] != '\r' {
-		return nil, nil, false
-	}
-	return b[:i-1], b[i+1:], true
+	whole, _ := walkChunked(b)
+	return whole
 }
 
 // startStream leaves the body of resp unread, as a Stream in
 // resp.BodyStream(), or refuses (and closes the connection) a body whose
 // Content-Length is over max or whose chunk framing, in the bytes already
-// read, has gone wrong (chunkedFault).
+// read, has gone wrong (walkChunked).
 func (t *transport) startStream(conn net.Conn, br *bufio.Reader, resp *fasthttp.Response, max int64, reuse bool,
 	release func(reuse bool)) error {
 	length := int64(resp.Header.ContentLength())
@@ -89,7 +58,7 @@ func (t *transport) startStream(conn net.Conn, br *bufio.Reader, resp *fasthttp.
 	}
 	if length == -1 {
 		b, _ := br.Peek(br.Buffered())
-		if err := chunkedFault(b); err != nil {
+		if _, err := walkChunked(b); err != nil {
 			release(false)
 			return err
 		}

@@ -304,7 +304,7 @@ func TestHeadFaults(t *testing.T) {
 	}
 }
 
-func TestChunkedFaultSeesOnlyFramingThatHasGoneWrong(t *testing.T) {
+func TestWalkChunkedSeesOnlyFramingThatHasGoneWrong(t *testing.T) {
 	for _, tc := range []struct {
 		body string
 		bad  bool
@@ -322,7 +322,7 @@ func TestChunkedFaultSeesOnlyFramingThatHasGoneWrong(t *testing.T) {
 		{"\r\n", true},
 		{"3\r\nabc\r\n-1\r\n", true},
 	} {
-		if err := chunkedFault([]byte(tc.body)); (err != nil) != tc.bad || err != nil && !errors.Is(err, ErrBrokenChunked) {
+		if _, err := walkChunked([]byte(tc.body)); (err != nil) != tc.bad || err != nil && !errors.Is(err, ErrBrokenChunked) {
 			t.Errorf("%q: %v, want broken %v", tc.body, err, tc.bad)
 		}
 	}
