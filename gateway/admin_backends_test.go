@@ -196,6 +196,7 @@ func TestAddedBackendTakesTrafficWithoutAFailedRequest(t *testing.T) {
 }
 
 func TestDrainedAndRemovedBackendsFinishTheirRequestsWithoutAFailedOne(t *testing.T) {
+	t.Parallel()
 	a := startOrigin(t, origin.Options{Name: "a"})
 	slow := origin.Latency{Dist: "fixed", Fixed: 150 * time.Millisecond}
 	b := startOrigin(t, origin.Options{Name: "b", Latency: slow})

@@ -40,6 +40,7 @@ func adminDo(t *testing.T, s *Server, method, path, token string) response {
 }
 
 func TestInstancesShareTheirCacheThroughRedisAndPurgeEverywhere(t *testing.T) {
+	t.Parallel()
 	o, _, gws, token := sharedCacheGateways(t, 2)
 	a, b := gws[0], gws[1]
 	path := "/c/shared?cc=max-age%3D60&tag=orders%20all"
@@ -90,6 +91,7 @@ func TestAdminWritesAreRefusedWithoutAToken(t *testing.T) {
 }
 
 func TestOneFillAcrossInstancesForConcurrentMisses(t *testing.T) {
+	t.Parallel()
 	o, _, gws, _ := sharedCacheGateways(t, 2)
 	o.delay.Store(int64(300 * time.Millisecond))
 	// One authority for both, as behind the L4 balancer: the authority the
@@ -101,6 +103,7 @@ func TestOneFillAcrossInstancesForConcurrentMisses(t *testing.T) {
 }
 
 func TestRequestsSucceedWhileRedisIsPausedOrKilled(t *testing.T) {
+	t.Parallel()
 	o, r, gws, _ := sharedCacheGateways(t, 1)
 	s := gws[0]
 	stop := make(chan struct{})
@@ -150,6 +153,7 @@ func TestRequestsSucceedWhileRedisIsPausedOrKilled(t *testing.T) {
 }
 
 func TestPurgeRefusesAmbiguousTargetsAndAcceptsAnyBearerSpelling(t *testing.T) {
+	t.Parallel()
 	_, _, gws, token := sharedCacheGateways(t, 1)
 	a := gws[0]
 	for _, q := range []string{

@@ -50,6 +50,7 @@ func (o *rawCacheOrigin) answer(path string, lines ...string) {
 // stored response counts from it; an Age that is not one non-negative
 // integer (§5.1) is an age nobody can trust, and the response stale.
 func TestRFC9111Section4_2_3TheOriginsAgeCounts(t *testing.T) {
+	t.Parallel()
 	o := startRawCacheOrigin(t)
 	s := startGateway(t, cacheYAML(o.addr, ""))
 	date := "Date: " + time.Now().UTC().Format(http.TimeFormat)

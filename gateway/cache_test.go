@@ -197,6 +197,7 @@ func TestCacheAnswersConditionalsAndRevalidates(t *testing.T) {
 // 206 with Content-Range; past the end: 416; several: the whole 200); one
 // with If-Range goes to the backend, and a HEAD's Range is ignored.
 func TestCacheServesRangesFromAStoredResponse(t *testing.T) {
+	t.Parallel()
 	o := startCacheOrigin(t)
 	s := startGateway(t, cacheYAML(o.addr, ""))
 	url := s.url("/c/ranged?cc=max-age%3D60")
@@ -276,6 +277,7 @@ func TestCacheBypassesPreconditionsAndUnsafeMethodsInvalidate(t *testing.T) {
 }
 
 func TestCacheCoalescesConcurrentMisses(t *testing.T) {
+	t.Parallel()
 	o := startCacheOrigin(t)
 	o.delay.Store(int64(200 * time.Millisecond))
 	s := startGateway(t, cacheYAML(o.addr, ""))
@@ -287,6 +289,7 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 }
 
 func TestCacheServesStaleWhileRevalidatingInTheBackground(t *testing.T) {
+	t.Parallel()
 	o := startCacheOrigin(t)
 	s := startGateway(t, cacheYAML(o.addr, ""))
 	// max-age=2: Date has whole seconds, so a refreshed entry stays fresh
@@ -325,6 +328,7 @@ func TestCacheServesStaleWhileRevalidatingInTheBackground(t *testing.T) {
 }
 
 func TestCacheHitsCountAgainstRateLimitsAndCarryTheClientsOwnCounts(t *testing.T) {
+	t.Parallel()
 	o := startCacheOrigin(t)
 	yaml := strings.Replace(cacheYAML(o.addr, "rate_limits: {per_client: {rate: 1/m, burst: 3}}\n"),
 		"    cache: {enabled: true, key: [\"header:X-Tenant\"]}\n",
@@ -386,6 +390,7 @@ func TestSurrogateControlOverridesCacheControlAndStopsHere(t *testing.T) {
 // store a response made for the http URL (an http-to-https redirect, say)
 // under the https key, for every https client.
 func TestCacheRefreshInTheBackgroundKeepsTheClientsScheme(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int64
 	o := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Cache-Control", "max-age=1, stale-while-revalidate=30")
@@ -546,6 +551,7 @@ func TestCacheStatusOfAFailedFillSaysFailed(t *testing.T) {
 // without a Range, or with one the part does not hold, goes to the
 // backend.
 func TestCacheKeepsABackendsPartialAnswerOnlyForTheRangesItHolds(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int64
 	addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		calls.Add(1)
@@ -632,6 +638,7 @@ func TestCacheKeepsABackendsPartialAnswerOnlyForTheRangesItHolds(t *testing.T) {
 // stale, for up to that long; without (the default) the failure goes
 // through, unless the response itself said stale-if-error.
 func TestCacheServesStaleWhenTheBackendDropsTheConnection(t *testing.T) {
+	t.Parallel()
 	var broken atomic.Bool
 	var hits atomic.Int64
 	origin := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
@@ -694,6 +701,7 @@ routes:
 // under the key of the value the client sent, it was served to every real
 // holder of that value (unkeyed-input poisoning).
 func TestCacheKeyPartsTheBackendNeverSeesAreNotKeyed(t *testing.T) {
+	t.Parallel()
 	o := startCacheOrigin(t)
 	yaml := strings.Replace(cacheYAML(o.addr, ""), `key: ["header:X-Tenant"]`, `key: ["header:X-Tenant", "cookie:tenant"]`, 1)
 	s := startGateway(t, yaml)
@@ -715,6 +723,7 @@ func TestCacheKeyPartsTheBackendNeverSeesAreNotKeyed(t *testing.T) {
 // A GET's body is forwarded but is no part of the key: a response a backend
 // built from one ("role=admin") was stored and served to body-less GETs.
 func TestCacheGoesAroundAGetWithABody(t *testing.T) {
+	t.Parallel()
 	o := startCacheOrigin(t)
 	s := startGateway(t, cacheYAML(o.addr, ""))
 	url := s.url("/c/fat?cc=max-age%3D60")
@@ -745,6 +754,7 @@ func TestCacheKeyKeepsEmptyMembersOfAKeyedField(t *testing.T) {
 // (many frameworks read X-HTTP-Method-Override): its answer is no GET's to
 // store, nor may a stored GET stand in for it.
 func TestCacheGoesAroundAMethodOverride(t *testing.T) {
+	t.Parallel()
 	o := startCacheOrigin(t)
 	s := startGateway(t, cacheYAML(o.addr, ""))
 	url := s.url("/c/override?cc=max-age%3D60")
@@ -797,6 +807,7 @@ func TestCacheDoesNotStoreAResponseWhoseConnectionNamedAField(t *testing.T) {
 // is removed, and the response stored without it (RFC 9111 §3.1; a
 // required test of the caching suite).
 func TestCacheStoresAResponseWithoutTheFieldsItsConnectionNamed(t *testing.T) {
+	t.Parallel()
 	origin := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Cache-Control", "max-age=600")
 		ctx.Response.Header.Set("Connection", "X-A, X-B")
@@ -820,6 +831,7 @@ func TestCacheStoresAResponseWithoutTheFieldsItsConnectionNamed(t *testing.T) {
 // proxied one is (RFC 9110 §8.3: a recipient may guess, a proxy must not
 // say): hits and stored misses got fasthttp's default text/plain.
 func TestCacheAddsNoContentType(t *testing.T) {
+	t.Parallel()
 	origin := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetNoDefaultContentType(true)
 		ctx.Response.Header.Set("Cache-Control", "max-age=60")

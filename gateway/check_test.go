@@ -111,6 +111,7 @@ func TestCheckGivesWhatTheCorpusSays(t *testing.T) {
 // over the whole corpus, a file it passes starts a gateway and a file it
 // refuses does not.
 func TestNewAcceptsExactlyWhatCheckAccepts(t *testing.T) {
+	t.Parallel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, c := range corpus(t) {
 		t.Run(filepath.Base(c.path), func(t *testing.T) {

@@ -134,6 +134,7 @@ func readUntilClosed(t *testing.T, c net.Conn, within time.Duration, what string
 }
 
 func TestAnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 10s, idle_timeout: 300ms}\nlog:", 1)
 	s := startGateway(t, yaml)
@@ -152,6 +153,7 @@ func TestAnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout(t *testing.T) {
 // has begun it is the read timeout, shorter here, even though the coarse
 // deadlines skip most moves.
 func TestATrickledSecondRequestIsCutOffByTheReadTimeoutNotTheIdleTimeout(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 300ms, idle_timeout: 30s}\nlog:", 1)
 	s := startGateway(t, yaml)

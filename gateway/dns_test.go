@@ -96,6 +96,7 @@ func startOriginOn(t *testing.T, name, host string, port int) *origin.Server {
 }
 
 func TestNamedBackendsFollowDNS(t *testing.T) {
+	t.Parallel()
 	dns := testnet.StartDNS(t)
 	a := startOrigin(t, origin.Options{Name: "a"})
 	_, port, _ := net.SplitHostPort(a.Addr())
@@ -155,6 +156,7 @@ func TestNamedBackendsFollowDNS(t *testing.T) {
 }
 
 func TestSRVBackends(t *testing.T) {
+	t.Parallel()
 	dns := testnet.StartDNS(t)
 	a := startOrigin(t, origin.Options{Name: "a"})
 	b := startOrigin(t, origin.Options{Name: "b"})

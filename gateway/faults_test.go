@@ -18,6 +18,7 @@ import (
 // retried, so none may fail; POSTs without an Idempotency-Key may fail (a
 // backend may have acted on them) but none may reach a backend twice.
 func TestFailingBackendsCostNoRequests(t *testing.T) {
+	t.Parallel()
 	gets := []*origin.Server{startOrigin(t, origin.Options{}), startOrigin(t, origin.Options{}), startOrigin(t, origin.Options{})}
 	posts := []*origin.Server{startOrigin(t, origin.Options{}), startOrigin(t, origin.Options{}), startOrigin(t, origin.Options{})}
 	pool := func(name string, os []*origin.Server, checks bool) string {
@@ -120,6 +121,7 @@ func testLines(s string, subs ...string) string {
 // backend ten times slower than the others gets correspondingly less of a
 // fixed-rate load.
 func TestASlowBackendGetsASmallerShare(t *testing.T) {
+	t.Parallel()
 	fast := func() *origin.Server {
 		return startOrigin(t, origin.Options{Latency: origin.Latency{Dist: "fixed", Fixed: 2 * time.Millisecond}})
 	}

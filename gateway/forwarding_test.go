@@ -282,6 +282,7 @@ func TestABodyWithoutContentTypeGoesOnWithoutOne(t *testing.T) {
 // before the client has read it. The client reads the refusal and then the
 // end of the stream, once it has stopped sending.
 func TestARefusalIsFollowedByTheEndOfTheStreamNotAReset(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, gatewayYAML(o.Addr()))
 	for _, tt := range []struct {

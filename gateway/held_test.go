@@ -505,6 +505,7 @@ func slowFirstBackend(t *testing.T) string {
 // bound on the wait the second answer would come after the idle timeout
 // (60s), past the client's 5s deadline.
 func TestAPipeliningClientGetsEveryAnswerInOrder(t *testing.T) {
+	t.Parallel()
 	s := startGateway(t, gatewayYAML(slowFirstBackend(t)))
 	for _, tc := range []struct {
 		name string

@@ -110,6 +110,7 @@ func TestAClientOverItsLimitGets429AndOthersPass(t *testing.T) {
 }
 
 func TestRouteWithRateLimitHeadersShowsTheAllowanceLeft(t *testing.T) {
+	t.Parallel()
 	limits := "  per_client: {key: ip, rate: 10/s, burst: 5}\n  per_key: {key: \"header:X-API-Key\", rate: 100/m}"
 	s := startGateway(t, limitYAML(limitBackend(t), limits, "[per_client, per_key]", true))
 
@@ -135,6 +136,7 @@ func TestRouteWithRateLimitHeadersShowsTheAllowanceLeft(t *testing.T) {
 }
 
 func TestARequestWithoutTheKeyIsNeverUnlimited(t *testing.T) {
+	t.Parallel()
 	backend := limitBackend(t)
 	t.Run("missing: deny refuses it and says why", func(t *testing.T) {
 		s := startGateway(t, limitYAML(backend, `  per_key: {key: "header:X-API-Key", rate: 1/m, burst: 5}`, "[per_key]", false))
@@ -234,6 +236,7 @@ func TestLongKeyValuesAreHashed(t *testing.T) {
 }
 
 func TestReloadKeepsTheStateOfUnchangedLimits(t *testing.T) {
+	t.Parallel()
 	backend := limitBackend(t)
 	yaml := func(changedRate, keptKey string) string {
 		limits := fmt.Sprintf("  kept: {key: %s, rate: 1/m, burst: 2}\n  changed: {key: ip, rate: %s, burst: 2}", keptKey, changedRate)
@@ -290,6 +293,7 @@ func TestReloadKeepsTheStateOfUnchangedLimits(t *testing.T) {
 }
 
 func TestAdminShowsOneClientsStateAndMetricsCountDecisions(t *testing.T) {
+	t.Parallel()
 	limits := "  per_client: {key: ip, rate: 1/m, burst: 3}\n  pair: {key: \"ip+query:k\", rate: 1/m, burst: 3, missing: shared}"
 	s := startGateway(t, limitYAML(limitBackend(t), limits, "[per_client]", false))
 	for i := 0; i < 4; i++ {

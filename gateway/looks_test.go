@@ -23,6 +23,7 @@ import (
 // byte above 0x7f refused as "not HTTP": a 400 for a valid upload. From a
 // review; the connection now stops looking once a read goes unfollowed.
 func TestABodyBehindAnUnfollowedReadIsNeverTakenForAHead(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	for _, f := range fronts(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1)) {
 		for _, second := range []string{"\x80cd", "GET / HTTP/1.1\r\n\r\n\x80"} {
@@ -60,6 +61,7 @@ func TestABodyBehindAnUnfollowedReadIsNeverTakenForAHead(t *testing.T) {
 // smuggled a request after any of them. The connection now knows where
 // every head begins as long as it can frame the requests. From a review.
 func TestTheTrailerLookGoesOnAfterPipeliningEmptyLinesAndBodies(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	const smuggle = "POST /echo/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"5\r\nhello\r\n0\r\n\nGET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -112,6 +114,7 @@ func TestTheTrailerLookGoesOnAfterPipeliningEmptyLinesAndBodies(t *testing.T) {
 // 200, plain and over TLS. The seed is fixed; LOOKS_SEED and LOOKS_ITERS
 // run others and more (a review's randomised check, bounded for the suite).
 func TestRandomValidStreamsInPiecesAreAllAnswered(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	seed, iters := int64(20261207), 6
 	if s := os.Getenv("LOOKS_SEED"); s != "" {

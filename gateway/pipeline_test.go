@@ -147,6 +147,7 @@ func TestUpstreamFailuresReachTheProcessLog(t *testing.T) {
 }
 
 func TestEveryExchangeIsReportedToItsBackend(t *testing.T) {
+	t.Parallel()
 	backend := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		time.Sleep(2 * time.Millisecond)
 		ctx.SetStatusCode(503)

@@ -71,6 +71,7 @@ func TestRoundRobinSpreadsRequestsOverBackends(t *testing.T) {
 }
 
 func TestForwardedHeadersAreSetByTheGateway(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	tests := []struct {
 		name    string
@@ -181,6 +182,7 @@ func TestHopByHopHeadersAreRemovedBothWays(t *testing.T) {
 }
 
 func TestNoHealthyBackendIsAnswered503Fast(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{Fault: origin.FaultHealthFail})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "    timeout: 2s\n",
 		"    timeout: 2s\n    health_check: {path: /healthz, interval: 50ms, timeout: 40ms, rise: 1, fall: 1}\n", 1)
@@ -203,6 +205,7 @@ func TestNoHealthyBackendIsAnswered503Fast(t *testing.T) {
 }
 
 func TestUpstreamFailuresMapToGatewayErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		fault  origin.Fault
@@ -246,6 +249,7 @@ func TestUpstreamFailuresMapToGatewayErrors(t *testing.T) {
 // A response is only ever delivered to the client that sent the request,
 // whatever a backend writes on a kept-alive connection (RFC 9112 §9.3).
 func TestExtraBytesFromABackendNeverReachTheNextClient(t *testing.T) {
+	t.Parallel()
 	for _, fault := range []origin.Fault{origin.FaultExtraBytes, origin.FaultExtraBytesLate} {
 		t.Run(string(fault), func(t *testing.T) {
 			bad := startOrigin(t, origin.Options{Fault: fault})
@@ -514,6 +518,7 @@ func TestUpstreamRequestsCarryExactlyOneFramingHeader(t *testing.T) {
 // A client that trickles its request cannot hold a connection past
 // read_timeout, and does not hold up anyone else.
 func TestSlowClientsAreCutOffByTheReadTimeout(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 300ms}\nlog:", 1)
 	s := startGateway(t, yaml)
@@ -578,6 +583,7 @@ func TestClientConnectionSemanticsAreKept(t *testing.T) {
 }
 
 func TestResponsesPassThroughIntact(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
 	addr := testnet.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {

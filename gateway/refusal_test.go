@@ -166,6 +166,7 @@ func TestARefusalAfterARequestGetsAnIDOfItsOwn(t *testing.T) {
 // bare LF anywhere else in the head is, and bare LFs in a body are left
 // alone.
 func TestAHeadEndedByABareLFIsRefusedAtOnce(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	for _, f := range fronts(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1)) {
 		t.Run(f.name, func(t *testing.T) {
@@ -257,6 +258,7 @@ func TestAHeadEndedByABareLFIsRefusedAtOnce(t *testing.T) {
 // response's was in force, long past on a kept-alive connection by then,
 // and the 408 was never written (the connection closed silently).
 func TestATimedOutHeadOnAKeptAliveConnectionGetsIts408(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	s := startGateway(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 600ms, write_timeout: 200ms}\nlog:", 1))
 	rc := testnet.Dial(t, s.Addr().String())
@@ -278,6 +280,7 @@ func TestATimedOutHeadOnAKeptAliveConnectionGetsIts408(t *testing.T) {
 // CRLF sees one request (HTTP Garden's bare-LF-in-trailer discrepancy). The
 // request is refused at once, and nothing after it is read.
 func TestABareLFInAChunkedTrailerIsRefused(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	for _, f := range fronts(t, strings.Replace(gatewayYAML(o.Addr()), "log:", "server: {read_timeout: 30s}\nlog:", 1)) {
 		t.Run(f.name, func(t *testing.T) {
@@ -349,6 +352,7 @@ func TestAHeadWithBareCRLineEndsIsRefusedAtOnce(t *testing.T) {
 // follows a chunked one's framing, so no read of a body is looked at as a
 // head.
 func TestThePipelinedBodiesReadsAreNeverTakenForHeads(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	for _, f := range fronts(t, gatewayYAML(o.Addr())) {
 		t.Run(f.name, func(t *testing.T) {
@@ -409,6 +413,7 @@ func fronts(t *testing.T, yaml string) []front {
 // in a later read. Each is refused now, whether its parts came apart or
 // together, and what came before it is answered.
 func TestTheLooksFollowHeadsHoweverTheyCome(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{})
 	const head = "POST /echo/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 	const smuggle = "5\r\nhello\r\n0\r\n\nGET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n"

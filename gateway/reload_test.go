@@ -36,6 +36,7 @@ func checkerGoroutines() int {
 }
 
 func TestReloadKeepsUnchangedBackendsAndRefusesBrokenFiles(t *testing.T) {
+	t.Parallel()
 	a := startOrigin(t, origin.Options{Name: "a"})
 	b := startOrigin(t, origin.Options{Name: "b"})
 	yaml := gatewayYAML(a.Addr())
@@ -115,6 +116,7 @@ func TestReloadThatDisablesHealthChecksBringsADownBackendBack(t *testing.T) {
 }
 
 func TestADownBackendStaysOutAcrossAnUnrelatedReload(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{Name: "a", Fault: origin.FaultHealthFail})
 	yaml := withHealthCheck(gatewayYAML(o.Addr()))
 	s := startGateway(t, yaml)
@@ -192,6 +194,7 @@ func TestWeightsChangedOnReloadApply(t *testing.T) {
 // also guards against Serve reading the configuration without the lock while
 // Reload writes it.
 func TestRequestsRacingAReloadAreNeverLost(t *testing.T) {
+	t.Parallel()
 	a := startOrigin(t, origin.Options{Name: "a"})
 	b := startOrigin(t, origin.Options{Name: "b"})
 	ya, yb := gatewayYAML(a.Addr()), gatewayYAML(b.Addr())

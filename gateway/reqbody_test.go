@@ -92,6 +92,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 }
 
 func TestLargeUploadsStreamToTheBackendAsTheyArrive(t *testing.T) {
+	t.Parallel()
 	ub := startUploadBackend(t)
 	s := startGateway(t, strings.Replace(streamYAML(ub.addr, "", ""), "log:", streamingServerYAML, 1))
 	for _, tc := range []struct {

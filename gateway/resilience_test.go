@@ -57,6 +57,7 @@ func poolsYAML(pools map[string][]string) string {
 }
 
 func TestShardedRouteSendsEachKeyToOneShard(t *testing.T) {
+	t.Parallel()
 	shards := []*countingBackend{startCounting(t, "s0"), startCounting(t, "s1"), startCounting(t, "s2")}
 	yaml := poolsYAML(map[string][]string{"shard0": {shards[0].addr}, "shard1": {shards[1].addr}, "shard2": {shards[2].addr}}) +
 		"routes:\n  - name: orders\n    match: {path_prefix: /orders}\n    shards: {key: \"header:X-Customer-ID\", pools: [shard0, shard1, shard2]}\n"
@@ -95,6 +96,7 @@ func TestShardedRouteSendsEachKeyToOneShard(t *testing.T) {
 }
 
 func TestShardMapGrowsByMovingKeysOnlyToTheNewShard(t *testing.T) {
+	t.Parallel()
 	a, b, c := startCounting(t, "a"), startCounting(t, "b"), startCounting(t, "c")
 	base := poolsYAML(map[string][]string{"a": {a.addr}, "b": {b.addr}, "c": {c.addr}}) +
 		"routes:\n  - name: orders\n    match: {path_prefix: /orders}\n    shards: {key: \"query:customer\", pools: [%s]}\n"
@@ -164,6 +166,7 @@ func TestRetriesGoToAnotherBackendOnlyWhenSafe(t *testing.T) {
 }
 
 func TestRetryBudgetCapsRetriesWhenEveryBackendFails(t *testing.T) {
+	t.Parallel()
 	a, b := startCounting(t, "a"), startCounting(t, "b")
 	a.status.Store(503)
 	b.status.Store(503)
@@ -191,6 +194,7 @@ func TestRetryBudgetCapsRetriesWhenEveryBackendFails(t *testing.T) {
 }
 
 func TestATimedOutTryIsRetriedWithinTheRouteDeadline(t *testing.T) {
+	t.Parallel()
 	slow, fast := startCounting(t, "slow"), startCounting(t, "fast")
 	slow.hold = make(chan struct{})
 	t.Cleanup(func() { close(slow.hold) })
@@ -210,6 +214,7 @@ func TestATimedOutTryIsRetriedWithinTheRouteDeadline(t *testing.T) {
 }
 
 func TestLowPriorityRoutesAreShedFirst(t *testing.T) {
+	t.Parallel()
 	hold := startCounting(t, "hold")
 	hold.hold = make(chan struct{})
 	free := startCounting(t, "free")
@@ -253,6 +258,7 @@ func scrape(t *testing.T, s *Server) string {
 }
 
 func TestConsistentHashPoolKeepsAKeyOnOneBackend(t *testing.T) {
+	t.Parallel()
 	bs := []*countingBackend{startCounting(t, "a"), startCounting(t, "b"), startCounting(t, "c")}
 	yaml := "listen: 127.0.0.1:0\nadmin: {listen: 127.0.0.1:0}\nlog: {level: error}\npools:\n" +
 		"  orders:\n    policy: consistent_hash\n    hash_key: \"cookie:session\"\n    backends:\n" +

@@ -182,6 +182,7 @@ func TestRewriteSetsTheSameFieldsAsDeletingEveryOwnedField(t *testing.T) {
 // Random headers drawn from the fields above, in any order and number, on
 // HTTP/1.0 and 1.1, with and without a chunked body and its trailers.
 func TestRewriteOfRandomHeadersMatchesDeletingEveryOwnedField(t *testing.T) {
+	t.Parallel()
 	names := []string{
 		"X-Forwarded-For", "x-forwarded-for", "X-Forwarded-Host", "X-FORWARDED-HOST", "X-Forwarded-Proto",
 		"x-forwarded-proto", "Via", "via", "Forwarded", "X-Request-Id", "X-Request-ID", "Expect", "Connection",

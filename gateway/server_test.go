@@ -159,6 +159,7 @@ func TestAccessLogWritesOneJSONLinePerRequest(t *testing.T) {
 }
 
 func TestShutdownFinishesInFlightRequests(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{Latency: origin.Latency{Dist: "fixed", Fixed: 300 * time.Millisecond}})
 	s, err := New(loadConfig(t, gatewayYAML(o.Addr())), Options{Logger: discardLogger()})
 	if err != nil {
@@ -212,6 +213,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 // narrow, so this test does not hit it; it runs in a child process so that
 // if it ever does, only the child dies.
 func TestRequestsOutlivingTheDrainDeadlineDoNotCrash(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("SLUICE_DRAIN_CHILD") == "1" {
 		drainChild(t)
 		return

@@ -88,6 +88,7 @@ func TestBeginShutdownFailsReadinessAndClosesEachConnectionAfterItsNextAnswer(t 
 }
 
 func TestShutdownFinishesBusyConnectionsAndClosesIdleOnesOnceQuiet(t *testing.T) {
+	t.Parallel()
 	yaml, late := shutdownYAML(t, 500*time.Millisecond, "")
 	s := startGateway(t, yaml)
 	// Long enough that the steps below, on a busy machine, happen before
@@ -133,6 +134,7 @@ func TestShutdownFinishesBusyConnectionsAndClosesIdleOnesOnceQuiet(t *testing.T)
 }
 
 func TestTerminateServesThroughTheDelayThenDrains(t *testing.T) {
+	t.Parallel()
 	t.Run("a second signal skips the rest of the delay", func(t *testing.T) {
 		s := startGateway(t, gatewayWith(t, time.Millisecond, "shutdown_delay: 1m, drain_timeout: 2m"))
 		testnet.Eventually(t, "the gateway to be ready", func() bool { return readyz(t, s) == 200 })

@@ -49,6 +49,7 @@ func checkPattern(body []byte) int {
 }
 
 func TestLargeDownloadsStreamWholeWithTheirFraming(t *testing.T) {
+	t.Parallel()
 	or := startOrigin(t, origin.Options{})
 	s := startGateway(t, streamYAML(or.Addr(), "", ""))
 	for _, tc := range []struct {
@@ -92,6 +93,7 @@ func rawGet(t *testing.T, s *Server, path string, quiet time.Duration) (data []b
 }
 
 func TestBrokenStreamedBodiesCloseTheClientConnection(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("x", 200<<10)
 	for _, tc := range []struct {
 		name  string
@@ -161,6 +163,7 @@ func contentLength(head []byte) int64 {
 }
 
 func TestAStreamedBodyReturnsItsConnectionOnlyWhenReadToTheEnd(t *testing.T) {
+	t.Parallel()
 	piece := strings.Repeat("y", 100<<10)
 	const pieces = 8
 	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
@@ -310,6 +313,7 @@ func TestASlowClientHoldsTheGatewaysMemoryBounded(t *testing.T) {
 }
 
 func TestTheCacheStoresWhatFitsMaxEntryAndPassesStreamsThrough(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int64
 	mid, big := strings.Repeat("m", 100<<10), strings.Repeat("z", 2<<20)
 	rb := testnet.StartRawBackend(t, func(c net.Conn, r testnet.RawRequest) {
@@ -364,6 +368,7 @@ func TestTheCacheStoresWhatFitsMaxEntryAndPassesStreamsThrough(t *testing.T) {
 }
 
 func TestShutdownWaitsForAStreamThenCutsItAtTheDeadline(t *testing.T) {
+	t.Parallel()
 	or := startOrigin(t, origin.Options{WriteTimeout: time.Minute})
 	t.Run("a stream that ends within the drain finishes", func(t *testing.T) {
 		s, done := startOwnedGateway(t, streamYAML(or.Addr(), "", ""))
@@ -432,6 +437,7 @@ func startOwnedGateway(t *testing.T, yaml string) (*Server, <-chan struct{}) {
 var _ = http.StatusOK
 
 func TestAStreamedAnswerIsLoggedWhenItEndsWithTheBytesSent(t *testing.T) {
+	t.Parallel()
 	or := startOrigin(t, origin.Options{})
 	var logBuf testnet.Buffer
 	yaml := strings.Replace(streamYAML(or.Addr(), "", ""), "log:", "access_log: {enabled: true}\nlog:", 1)
@@ -455,6 +461,7 @@ func TestAStreamedAnswerIsLoggedWhenItEndsWithTheBytesSent(t *testing.T) {
 }
 
 func TestAStreamHoldsItsPlaceOnTheBackendAndABrokenOneCountsAgainstIt(t *testing.T) {
+	t.Parallel()
 	or := startOrigin(t, origin.Options{WriteTimeout: time.Minute})
 	s := startGateway(t, streamYAML(or.Addr(), "", ""))
 	b := s.table.Load().pools["p"].pool.Backends()[0]

@@ -58,6 +58,7 @@ func TestBackendConnectionCloseKeepsTheClientConnection(t *testing.T) {
 // A backend response that cannot be framed unambiguously is a 502, never
 // passed through (RFC 9112 §6.3).
 func TestAmbiguouslyFramedBackendResponsesAre502(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, resp string }{
 		{"two different Content-Length fields", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
 		{"a Content-Length list", "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello!"},
@@ -243,6 +244,7 @@ func TestRetriesNeverResendANonIdempotentRequest(t *testing.T) {
 }
 
 func TestAllConnectionsBusyIsA504WithinTheTimeout(t *testing.T) {
+	t.Parallel()
 	o := startOrigin(t, origin.Options{Fault: origin.FaultHang})
 	yaml := strings.Replace(gatewayYAML(o.Addr()), "    timeout: 2s\n", "    timeout: 500ms\n    max_conns_per_backend: 1\n", 1)
 	s := startGateway(t, yaml)
@@ -307,6 +309,7 @@ func TestAnHTTP10BackendsResponseGoesOutAsHTTP11(t *testing.T) {
 // backend naming more than the gateway removes gets a 502, not a response
 // with some left (or seconds of CPU spent removing them).
 func TestAResponseNamingTooManyConnectionOptionsIs502(t *testing.T) {
+	t.Parallel()
 	var names []string
 	for i := range 40 {
 		names = append(names, fmt.Sprintf("X-O%d", i))
@@ -359,6 +362,7 @@ func TestARequestNamingTooManyConnectionOptionsIs400(t *testing.T) {
 // framing. fasthttp drops the field from an HTTP/1.0 response and read the
 // chunk framing as the body, which went to the client.
 func TestAnHTTP10ResponseWithTransferEncodingIs502(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, resp string }{
 		{"close-delimited", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
 		{"with a length", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\ntransfer-encoding: chunked\r\nContent-Length: 3\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
@@ -385,6 +389,7 @@ func TestAnHTTP10ResponseWithTransferEncodingIs502(t *testing.T) {
 // version other than HTTP/1.x is not one an HTTP/1.1 connection carries
 // (fasthttp read HTTP/2.0 as HTTP/1.0).
 func TestAnInvalidBackendStatusIs502(t *testing.T) {
+	t.Parallel()
 	for _, line := range []string{"HTTP/1.1 000 Odd", "HTTP/1.1 099 Odd", "HTTP/1.1 600 Odd", "HTTP/1.1 999 Odd",
 		"HTTP/1.1  000 Two spaces", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 700 After an interim response",
 		"HTTP/2.0 200 OK", "HTTP/0.9 200 OK", "HTTP/3 200 OK", "HTTP/1.1 100 Continue\r\n\r\nHTTP/2.0 200 After an interim response"} {
@@ -409,6 +414,7 @@ func TestAnInvalidBackendStatusIs502(t *testing.T) {
 // too. A " :" in a value, a reason phrase or an obs-fold continuation is
 // no field name's.
 func TestWhitespaceBeforeAColonInAResponseIs502(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		resp   []string // written in turn, a little apart
@@ -516,6 +522,7 @@ func TestInterimResponsesAreForwarded(t *testing.T) {
 // on a connection idle for longer than write_timeout, was in force, and
 // under TLS the failed write broke the connection before the final answer.
 func TestAnInterimResponseAfterAnIdleSpellReachesATLSClient(t *testing.T) {
+	t.Parallel()
 	rb := testnet.StartRawBackend(t, answering(func(testnet.RawRequest) string {
 		return "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	}))

@@ -98,6 +98,7 @@ func waitTunnelResult(t *testing.T, s *Server, result string) {
 }
 
 func TestWebSocketEchoesThroughTheGateway(t *testing.T) {
+	t.Parallel()
 	s, _ := wsGateway(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
 	defer cancel()
@@ -274,6 +275,7 @@ func slicesContain(lines []string, want string) bool {
 }
 
 func TestIdleTunnelIsClosed(t *testing.T) {
+	t.Parallel()
 	s, _ := wsGateway(t, "idle_timeout: 1s")
 	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
 	defer cancel()
@@ -286,6 +288,7 @@ func TestIdleTunnelIsClosed(t *testing.T) {
 }
 
 func TestTunnelEndsAtItsMaxDuration(t *testing.T) {
+	t.Parallel()
 	s, _ := wsGateway(t, "max_duration: 300ms")
 	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
 	defer cancel()
@@ -381,6 +384,7 @@ func serveUnmanaged(t *testing.T) (*Server, chan error) {
 }
 
 func TestShutdownDrainsThenClosesTunnels(t *testing.T) {
+	t.Parallel()
 	s, served := serveUnmanaged(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
 	defer cancel()
@@ -605,6 +609,7 @@ func TestTunnelCarriesEarlyBytesThatLookLikeABareLFHead(t *testing.T) {
 // other exchange: an HTTP/1.0 answer with Transfer-Encoding went to the
 // client with its chunk framing as content, a status of 000 as a 200.
 func TestADeclinedUpgradesAnswerIsChecked(t *testing.T) {
+	t.Parallel()
 	for _, answer := range []string{
 		"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 		"HTTP/1.1 000 Zero\r\nContent-Length: 5\r\n\r\nhello",

@@ -22,6 +22,7 @@ func pipelinedYAML(addr string) string {
 }
 
 func TestUpstreamPipelining(t *testing.T) {
+	t.Parallel()
 	t.Run("every client gets the response to its own request", func(t *testing.T) {
 		rb := testnet.StartRawBackend(t, func(w net.Conn, r testnet.RawRequest) {
 			_, _ = w.Write([]byte(testnet.OKResponse(r.Path)))
