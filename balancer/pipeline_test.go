@@ -39,6 +39,27 @@ func do(b *Backend, method, path string) (int, string, error) {
 	return doBy(b, method, path, time.Now().Add(5*time.Second))
 }
 
+// answer is the outcome of a request made in the background (goGet).
+type answer struct {
+	body string
+	err  error
+}
+
+// goGet makes a GET of path on b in the background, by deadline (zero:
+// do's), and returns where its answer arrives: the tests hold one request
+// at the backend while they send others behind it.
+func goGet(b *Backend, path string, deadline time.Time) <-chan answer {
+	if deadline.IsZero() {
+		deadline = time.Now().Add(5 * time.Second)
+	}
+	c := make(chan answer, 1)
+	go func() {
+		_, body, err := doBy(b, "GET", path, deadline)
+		c <- answer{body, err}
+	}()
+	return c
+}
+
 // doBy is do with a deadline.
 func doBy(b *Backend, method, path string, deadline time.Time) (int, string, error) {
 	req := fasthttp.AcquireRequest()
@@ -254,14 +275,7 @@ func TestPipelineHeadOfLine(t *testing.T) {
 	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(2, 20*time.Millisecond))
 	get(t, b, "/warm") // opens the first pipelined connection
 
-	slow := make(chan string, 1)
-	go func() {
-		_, body, err := do(b, "GET", "/slow")
-		if err != nil {
-			body = err.Error()
-		}
-		slow <- body
-	}()
+	slow := goGet(b, "/slow", time.Time{})
 	testnet.Eventually(t, "the backend to hold /slow", func() bool { return rb.Requests() == 2 })
 	// Longer than slow_response: a lower bound, never a flaky upper one.
 	time.Sleep(60 * time.Millisecond)
@@ -272,13 +286,13 @@ func TestPipelineHeadOfLine(t *testing.T) {
 		getEach(t, b, fmt.Sprintf("/fast-%d", i))
 	}
 	select {
-	case body := <-slow:
-		t.Fatalf("/slow answered %q before it was released", body)
+	case a := <-slow:
+		t.Fatalf("/slow answered %q (error %v) before it was released", a.body, a.err)
 	default:
 	}
 	release.open()
-	if body := <-slow; body != "/slow" {
-		t.Errorf("/slow got %q", body)
+	if a := <-slow; a.err != nil || a.body != "/slow" {
+		t.Errorf("/slow got %q, error %v", a.body, a.err)
 	}
 	if b.PipelineOff() != nil {
 		t.Errorf("a slow response turned pipelining off: %v", b.PipelineOff())
@@ -406,27 +420,19 @@ func TestPipelineAResponseSwallowedWholeTurnsPipeliningOff(t *testing.T) {
 	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
 	get(t, b, "/warm")
 
-	bad := make(chan error, 1)
-	go func() {
-		_, _, err := do(b, "GET", "/bad")
-		bad <- err
-	}()
+	bad := goGet(b, "/bad", time.Time{})
 	testnet.Eventually(t, "the backend to hold /bad", func() bool { return rb.Requests() == 2 })
-	nextErr := make(chan error, 1)
-	go func() {
-		_, _, err := doBy(b, "GET", "/next", time.Now().Add(time.Second))
-		nextErr <- err
-	}()
+	nextAnswer := goGet(b, "/next", time.Now().Add(time.Second))
 	testnet.Eventually(t, "/next to be written", func() bool {
 		c := conn0(b)
 		return c != nil && c.written.Load() == 3
 	})
 	release.open()
-	if err := <-bad; err != nil {
-		t.Fatalf("/bad: %v (its body holds /next's response, which nothing can tell)", err)
+	if a := <-bad; a.err != nil {
+		t.Fatalf("/bad: %v (its body holds /next's response, which nothing can tell)", a.err)
 	}
-	if err := <-nextErr; !errors.Is(err, ErrTimeout) {
-		t.Fatalf("/next: %v, want a timeout", err)
+	if a := <-nextAnswer; !errors.Is(a.err, ErrTimeout) {
+		t.Fatalf("/next: %v, want a timeout", a.err)
 	}
 	testnet.Eventually(t, "pipelining to be turned off", func() bool { return errors.Is(b.PipelineOff(), errPipeStalled) })
 	getEach(t, b, "/after", "/after-2")
@@ -451,14 +457,13 @@ func TestPipelineAHeadInPiecesBehindAResponseIsRead(t *testing.T) {
 	})
 	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
 	get(t, b, "/warm")
-	aBody := make(chan string, 1)
-	go func() { _, body, _ := do(b, "GET", "/a"); aBody <- body }()
+	a := goGet(b, "/a", time.Time{})
 	testnet.Eventually(t, "/a to be written", func() bool { return rb.Requests() == 2 })
 	if _, body, err := do(b, "GET", "/b"); err != nil || body != "/b" {
 		t.Errorf("/b: body %q, error %v", body, err)
 	}
-	if body := <-aBody; body != "/a" {
-		t.Errorf("/a: body %q", body)
+	if got := <-a; got.err != nil || got.body != "/a" {
+		t.Errorf("/a: body %q, error %v", got.body, got.err)
 	}
 	if err := b.PipelineOff(); err != nil {
 		t.Errorf("PipelineOff() = %v, want nil", err)
@@ -488,14 +493,13 @@ func TestPipelineAnEarlyCoarseDeadlineWaitsForTheRequestsOwn(t *testing.T) {
 	const timeout = 1600 * time.Millisecond // a slack of 100 ms
 	aDeadline = time.Now().Add(timeout)
 	close(ready)
-	aErr := make(chan error, 1)
-	go func() { _, _, err := doBy(b, "GET", "/a", aDeadline); aErr <- err }()
+	a := goGet(b, "/a", aDeadline)
 	time.Sleep(60 * time.Millisecond)
 	if _, body, err := doBy(b, "GET", "/b", time.Now().Add(timeout)); err != nil || body != "/b" {
 		t.Errorf("/b: body %q, error %v", body, err)
 	}
-	if err := <-aErr; err != nil {
-		t.Errorf("/a: %v", err)
+	if got := <-a; got.err != nil {
+		t.Errorf("/a: %v", got.err)
 	}
 	if n := rb.Conns(); n != 1 {
 		t.Errorf("%d backend connections, want 1: /b was replayed on another", n)
@@ -539,11 +543,7 @@ func TestPipelineBackendWithoutPipelining(t *testing.T) {
 	})
 	t.Cleanup(release.open)
 	b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
-	first := make(chan error, 1)
-	go func() {
-		_, _, err := do(b, "GET", "/first")
-		first <- err
-	}()
+	first := goGet(b, "/first", time.Time{})
 	testnet.Eventually(t, "the backend to hold /first", func() bool { return rb.Requests() == 1 })
 	done := make(chan []error, 1)
 	go func() { done <- getAll(t, b, "behind", 6) }()
@@ -552,8 +552,8 @@ func TestPipelineBackendWithoutPipelining(t *testing.T) {
 		return c != nil && c.written.Load() >= 2
 	})
 	release.open()
-	if err := <-first; err != nil {
-		t.Errorf("/first failed: %v", err)
+	if a := <-first; a.err != nil {
+		t.Errorf("/first failed: %v", a.err)
 	}
 	for i, err := range <-done {
 		if err != nil {
@@ -672,19 +672,15 @@ func TestPipelineLifecycle(t *testing.T) {
 		rb, release := startHoldingBackend(t)
 		b := newPipelinedBackend(t, rb.Addr, pipelineOptions(1, 5*time.Second))
 		get(t, b, "/warm")
-		slow := make(chan string, 1)
-		go func() {
-			_, body, _ := do(b, "GET", "/slow")
-			slow <- body
-		}()
+		slow := goGet(b, "/slow", time.Time{})
 		testnet.Eventually(t, "the backend to hold /slow", func() bool { return rb.Requests() == 2 })
 		// Queued behind /slow on the same connection, with a short deadline.
 		if _, body, err := doBy(b, "GET", "/gone", time.Now().Add(50*time.Millisecond)); !errors.Is(err, ErrTimeout) {
 			t.Fatalf("/gone: body %q, err %v; want ErrTimeout", body, err)
 		}
 		release.open()
-		if body := <-slow; body != "/slow" {
-			t.Fatalf("/slow got %q", body)
+		if a := <-slow; a.err != nil || a.body != "/slow" {
+			t.Fatalf("/slow got %q, error %v", a.body, a.err)
 		}
 		getEach(t, b, "/next", "/last") // the abandoned response is not theirs
 		if n := rb.Conns(); n != 1 {
