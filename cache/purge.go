@@ -110,13 +110,38 @@ func tagMatcher(tag []byte) func(*Entry) bool {
 	return func(e *Entry) bool { return e.hasTag(tag) }
 }
 
-// normalisePurgeURL lower-cases the host part of "host/path?query".
+// normalisePurgeURL puts a purge's "host[:port]/path?query" in the form
+// AppendURL builds: the host in lower case and without its port. Entries
+// are filed under the routing host, which has no port, and a URL copied
+// from a client's request line usually has one ("127.0.0.1:8080/orders/42"):
+// kept, it would purge nothing and still answer 200.
 func normalisePurgeURL(s string) []byte {
-	b := []byte(s)
-	for i := 0; i < len(b) && b[i] != '/'; i++ {
-		b[i] = lower(b[i])
+	host, rest := s, ""
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		host, rest = s[:i], s[i:]
 	}
-	return b
+	host = withoutPort(host)
+	b := make([]byte, 0, len(host)+len(rest))
+	for i := 0; i < len(host); i++ {
+		b = append(b, lower(host[i]))
+	}
+	return append(b, rest...)
+}
+
+// withoutPort drops a ":digits" port from host. An IPv6 literal keeps its
+// brackets ("[::1]:8080" → "[::1]"); one without brackets is left alone,
+// since its last colon is not a port's.
+func withoutPort(host string) string {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 || strings.IndexByte(host[i:], ']') >= 0 || (host[0] != '[' && strings.Count(host, ":") > 1) {
+		return host
+	}
+	for _, c := range host[i+1:] {
+		if c < '0' || c > '9' {
+			return host
+		}
+	}
+	return host[:i]
 }
 
 // message is the broadcast form of a purge: "1 <instance> <kind> <arg>".

@@ -526,6 +526,11 @@ func TestTieredPurgesAndInvalidation(t *testing.T) {
 		{"PurgePrefix", func() int { p, _ := tc.PurgePrefix(ctx, "api.example.com/orders/"); return p.Local }, 2},
 		{"PurgeTag", func() int { p, _ := tc.PurgeTag(ctx, "orders"); return p.Local }, 2},
 		{"PurgePrefix of the whole host", func() int { p, _ := tc.PurgePrefix(ctx, "API.example.com"); return p.Local }, 2},
+		// Entries are filed under the routing host, which has no port; a
+		// URL as the client wrote it has one.
+		{"PurgeURL with the port", func() int { p, _ := tc.PurgeURL(ctx, "api.example.com:8080/orders/1?v=1"); return p.Local }, 1},
+		{"PurgePrefix with the port", func() int { p, _ := tc.PurgePrefix(ctx, "api.example.com:8080/orders/"); return p.Local }, 2},
+		{"PurgePrefix of the whole host with the port", func() int { p, _ := tc.PurgePrefix(ctx, "api.example.com:80"); return p.Local }, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -548,6 +553,22 @@ func TestTieredPrefixNeverCutsAHost(t *testing.T) {
 	p, err := tc.PurgePrefix(context.Background(), "api.example")
 	if err != nil || p.Local != 0 {
 		t.Errorf("a prefix ending inside the host purged %+v (%v), want nothing", p, err)
+	}
+}
+
+func TestPurgeURLsLoseTheirPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"API.example.com:8080/Orders/1?a=B": "api.example.com/Orders/1?a=B",
+		"127.0.0.1:19080":                   "127.0.0.1",
+		"[::1]:8080/x":                      "[::1]/x",
+		"[::1]/x":                           "[::1]/x",
+		"::1/x":                             "::1/x",            // no brackets: not a port
+		"a.example:http/x":                  "a.example:http/x", // not digits
+		"a.example/x:8080":                  "a.example/x:8080",
+	} {
+		if got := string(normalisePurgeURL(in)); got != want {
+			t.Errorf("normalisePurgeURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
