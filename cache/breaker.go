@@ -39,6 +39,10 @@ type breaker struct {
 	failures int32
 	cooldown time.Duration
 	now      func() time.Time // real time; a field so tests can drive it
+	// onChange, if not nil, hears when Redis is given up on (true: the
+	// breaker opened from closed) and when it answers again (false), not
+	// each failed probe of an outage.
+	onChange func(open bool)
 
 	state       atomic.Int32 // BreakerState
 	consecutive atomic.Int32 // failures in a row while closed
@@ -46,8 +50,8 @@ type breaker struct {
 	opens       atomic.Uint64
 }
 
-func newBreaker(failures int, cooldown time.Duration) *breaker {
-	return &breaker{failures: int32(failures), cooldown: cooldown, now: time.Now}
+func newBreaker(failures int, cooldown time.Duration, onChange func(open bool)) *breaker {
+	return &breaker{failures: int32(failures), cooldown: cooldown, now: time.Now, onChange: onChange}
 }
 
 // allow reports whether a call may go to Redis. When it lets the probe of
@@ -68,7 +72,12 @@ func (b *breaker) allow() bool {
 // success records a call Redis answered.
 func (b *breaker) success() {
 	b.consecutive.Store(0)
-	b.state.Store(int32(BreakerClosed))
+	if BreakerState(b.state.Load()) == BreakerClosed {
+		return // the common case: no write to a line every call reads
+	}
+	if BreakerState(b.state.Swap(int32(BreakerClosed))) != BreakerClosed && b.onChange != nil {
+		b.onChange(false)
+	}
 }
 
 // failure records a call that failed or timed out.
@@ -85,10 +94,14 @@ func (b *breaker) failure() {
 
 func (b *breaker) open() {
 	b.openedAt.Store(b.now().UnixNano())
-	if BreakerState(b.state.Swap(int32(BreakerOpen))) != BreakerOpen {
+	was := BreakerState(b.state.Swap(int32(BreakerOpen)))
+	if was != BreakerOpen {
 		b.opens.Add(1)
 	}
 	b.consecutive.Store(0)
+	if was == BreakerClosed && b.onChange != nil {
+		b.onChange(true)
+	}
 }
 
 func (b *breaker) State() BreakerState { return BreakerState(b.state.Load()) }

@@ -99,6 +99,12 @@ type Options struct {
 	// Now is the clock of HTTP freshness: ages, Date, stored-at. Default
 	// time.Now. Timeouts and the breaker use real time.
 	Now func() time.Time `mapstructure:"-"`
+
+	// OnBreaker, if set, is called when the Redis breaker opens after
+	// Redis had been answering (true) and when Redis answers again (false):
+	// once per outage, not for each probe that fails during one. It must
+	// not block: it runs on the call that saw the change. Default: none.
+	OnBreaker func(open bool) `mapstructure:"-"`
 }
 
 // WithDefaults returns a copy of o with every zero field set to its default.

@@ -79,7 +79,7 @@ func NewRedis(c redis.UniversalClient, o Options) (*Redis, error) {
 	}
 	r := &Redis{
 		c: c, o: o, id: newID(), hash: Hash,
-		br:     newBreaker(o.BreakerFailures, o.BreakerCooldown),
+		br:     newBreaker(o.BreakerFailures, o.BreakerCooldown, o.OnBreaker),
 		queues: make([]chan writeJob, o.Writers),
 		stop:   make(chan struct{}),
 		inval:  newInvalidations(),

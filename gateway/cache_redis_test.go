@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,7 @@ import (
 
 // sharedCacheGateways starts n gateways over one origin and one Redis, with
 // an admin token.
-func sharedCacheGateways(t *testing.T, n int) (*cacheOrigin, *testnet.Redis, []*Server, string) {
+func sharedCacheGateways(t *testing.T, n int, opts ...func(*Options)) (*cacheOrigin, *testnet.Redis, []*Server, string) {
 	o := startCacheOrigin(t)
 	r := testnet.StartRedis(t)
 	token := filepath.Join(t.TempDir(), "token")
@@ -25,7 +26,7 @@ func sharedCacheGateways(t *testing.T, n int) (*cacheOrigin, *testnet.Redis, []*
 	yaml := strings.Replace(cacheYAML(o.addr, extra), "admin: {listen: 127.0.0.1:0}\n", "", 1)
 	var gws []*Server
 	for range n {
-		gws = append(gws, startGateway(t, yaml))
+		gws = append(gws, startGateway(t, yaml, opts...))
 	}
 	return o, r, gws, "s3cret"
 }
@@ -104,7 +105,8 @@ func TestOneFillAcrossInstancesForConcurrentMisses(t *testing.T) {
 
 func TestRequestsSucceedWhileRedisIsPausedOrKilled(t *testing.T) {
 	t.Parallel()
-	o, r, gws, _ := sharedCacheGateways(t, 1)
+	var logs testnet.Buffer
+	o, r, gws, _ := sharedCacheGateways(t, 1, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	s := gws[0]
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -150,6 +152,19 @@ func TestRequestsSucceedWhileRedisIsPausedOrKilled(t *testing.T) {
 		t.Fatalf("%d of %d requests failed, %d took over 2s", failed.Load(), total.Load(), slow.Load())
 	}
 	_ = o
+	// Each outage is told once, and its end once, however many requests
+	// failed to reach Redis meanwhile.
+	testnet.Eventually(t, "the cache to see redis again", func() bool {
+		// A probe goes to Redis only with a request, after breaker_cooldown.
+		if resp, err := testClient.Get(s.url("/c/after?cc=max-age%3D1")); err == nil {
+			resp.Body.Close()
+		}
+		return strings.Contains(logs.String(), "cache: redis answers again")
+	})
+	lost, back := strings.Count(logs.String(), "cache: redis unreachable"), strings.Count(logs.String(), "cache: redis answers again")
+	if lost < 1 || lost > 2 || back != lost {
+		t.Errorf("two outages logged as %d losses and %d recoveries, want one or two of each:\n%s", lost, back, logs.String())
+	}
 }
 
 func TestPurgeRefusesAmbiguousTargetsAndAcceptsAnyBearerSpelling(t *testing.T) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -22,10 +23,22 @@ type cacheStore struct {
 	dates sync.Pool // *dateParser, for keepStoredDate
 }
 
-func newCacheStore(c *config.Config, rdb redis.UniversalClient) (*cacheStore, error) {
+func newCacheStore(c *config.Config, rdb redis.UniversalClient, log *slog.Logger) (*cacheStore, error) {
 	o := c.Cache
 	if o.RedisTimeout == 0 {
 		o.RedisTimeout = c.Redis.Timeout
+	}
+	// One line when the cache gives Redis up and one when it is back: the
+	// Redis client's own messages (a failed dial, several a second while it
+	// is down) go to the debug level (cmd/sluice).
+	cooldown := o.WithDefaults().BreakerCooldown
+	o.OnBreaker = func(open bool) {
+		if open {
+			log.Warn("cache: redis unreachable: serving from memory and the backends, trying redis again every breaker_cooldown",
+				"addrs", c.Redis.Addrs, "breaker_cooldown", cooldown)
+			return
+		}
+		log.Info("cache: redis answers again", "addrs", c.Redis.Addrs)
 	}
 	st := &cacheStore{}
 	var err error

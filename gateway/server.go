@@ -134,7 +134,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 
 	s.rdb = newRedisClient(cfg.Redis, s.log)
 	var err error
-	if s.cache, err = newCacheStore(cfg, s.rdb); err != nil {
+	if s.cache, err = newCacheStore(cfg, s.rdb, s.log); err != nil {
 		s.closeRedis()
 		return nil, err
 	}

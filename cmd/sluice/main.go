@@ -22,6 +22,8 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sluice-gw/sluice/bench"
 	"github.com/sluice-gw/sluice/bench/origin"
 	"github.com/sluice-gw/sluice/config"
@@ -172,6 +174,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	// The Redis client's logger is the library's one global: set here, at
+	// the one place that wires the process.
+	redis.SetLogger(redisLog{log})
 	for _, w := range warnings {
 		log.Warn("configuration warning", "file", path, "warning", w)
 	}
