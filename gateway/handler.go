@@ -193,10 +193,21 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	return status
 }
 
+// allowButConnect is the Allow of a refused CONNECT: the methods of RFC
+// 9110 §9 the gateway forwards.
+const allowButConnect = "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH"
+
 // refuse answers a request that must not reach a backend and closes the
 // connection: after a framing error the rest of the stream cannot be trusted.
 func (s *Server) refuse(rq *request, status int, reason string) {
 	s.refusedHeads.Delete(&rq.ctx.Request.Header)
+	if status == fasthttp.StatusMethodNotAllowed {
+		// CONNECT, the one method refused before routing: a 405 must
+		// say what the resource does allow (RFC 9110 §15.5.6), which,
+		// with no route looked up for an authority-form target, is every
+		// method the gateway forwards.
+		rq.ctx.Response.Header.Set("Allow", allowButConnect)
+	}
 	s.writeError(rq, status, reason)
 	rq.ctx.SetConnectionClose()
 	if c := clientConn(rq.ctx); c != nil {

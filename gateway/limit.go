@@ -87,7 +87,9 @@ const (
 	missingKey  = "missing"
 )
 
-// Response fields of the limit step.
+// Response fields of the limit step. The RateLimit ones are set as spelled
+// (SetCanonical): fasthttp writes a name it normalises as "Ratelimit-Policy",
+// which the gateway's own 429 would get and a proxied answer would not.
 const (
 	hdrRetryAfter      = "Retry-After"
 	hdrRateLimitPolicy = "RateLimit-Policy"
@@ -134,9 +136,9 @@ func (s *Server) refuseOverLimit(rq *request, l *tableLimit, d ratelimit.Decisio
 	h := &rq.ctx.Response.Header
 	rq.limitBuf = ratelimit.AppendRetryAfter(rq.limitBuf[:0], d)
 	h.SetBytesV(hdrRetryAfter, rq.limitBuf)
-	h.SetBytesV(hdrRateLimitPolicy, l.policy)
+	h.SetCanonical([]byte(hdrRateLimitPolicy), l.policy)
 	rq.limitBuf = ratelimit.AppendRateLimit(rq.limitBuf[:0], l.name, d)
-	h.SetBytesV(hdrRateLimit, rq.limitBuf)
+	h.SetCanonical([]byte(hdrRateLimit), rq.limitBuf)
 }
 
 // writeLimitHeaders gives an allowed response of a route with
@@ -153,7 +155,7 @@ func (s *Server) writeLimitHeaders(rq *request) {
 	h := &rq.ctx.Response.Header
 	httpsafe.DelResponseField(h, "ratelimit-policy")
 	httpsafe.DelResponseField(h, "ratelimit")
-	h.SetBytesV(hdrRateLimitPolicy, rl.policy)
+	h.SetCanonical([]byte(hdrRateLimitPolicy), rl.policy)
 	b := rq.limitBuf[:0]
 	for i, d := range rq.decisions {
 		if i > 0 {
@@ -162,7 +164,7 @@ func (s *Server) writeLimitHeaders(rq *request) {
 		b = ratelimit.AppendRateLimit(b, rl.list[i].name, d)
 	}
 	rq.limitBuf = b
-	h.SetBytesV(hdrRateLimit, b)
+	h.SetCanonical([]byte(hdrRateLimit), b)
 }
 
 // appendKey appends the client key of rq for limit l to dst. It reports

@@ -97,6 +97,13 @@ func TestAClientOverItsLimitGets429AndOthersPass(t *testing.T) {
 			t.Errorf("%s = %q, want %q", field, got, want)
 		}
 	}
+	// Spelled as on an allowed response, not as fasthttp normalises it
+	// ("Ratelimit-Policy").
+	status, all := testnet.RawExchange(t, s.Addr().String(),
+		"GET /api/orders/1 HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 198.51.100.1\r\n\r\n")
+	if status != 429 || !strings.Contains(all, "\r\nRateLimit-Policy: ") || !strings.Contains(all, "\r\nRateLimit: ") {
+		t.Errorf("the fields of a 429 are not spelled RateLimit-Policy and RateLimit:\n%s", all)
+	}
 
 	if r := from(t, s, "/api/orders/1", "198.51.100.2"); r.status != 200 {
 		t.Errorf("another client: %d %s, want 200", r.status, r.body)
