@@ -41,7 +41,7 @@ func RunBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var (
 		o        Options
 		headers  headerFlags
-		scenario = fs.String("scenario", "", "scenario YAML `file` with weighted requests (replaces -method, -H, -body)")
+		scenario = fs.String("scenario", "", "scenario YAML `file` with weighted requests (replaces -method, -H, -body; format in the README, Load testing)")
 		format   = fs.String("o", "text", "output `format`: text or json")
 		hgrm     = fs.String("hgrm", "", "write the latency percentile distribution to this .hgrm `file`")
 		html     = fs.String("html", "", "write a self-contained HTML report to this `file`")

@@ -5,10 +5,21 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sluice-gw/sluice/internal/testnet"
 )
+
+func TestALargeRequestHeadIsServed(t *testing.T) {
+	// A gateway in front passes heads of 16 KiB and more: the origin must
+	// not answer them with its own 431.
+	o := startServer(t, Options{})
+	raw := "GET /orders/1 HTTP/1.1\r\nHost: origin.test\r\nCookie: " + strings.Repeat("c", 20<<10) + "\r\n\r\n"
+	if resp, body := testnet.Do(t, o.Addr(), raw); resp.StatusCode != 200 {
+		t.Fatalf("a 20 KiB head got %d: %s", resp.StatusCode, body)
+	}
+}
 
 func TestReceivedCapturesTheWire(t *testing.T) {
 	o := startServer(t, Options{})

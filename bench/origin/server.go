@@ -75,11 +75,17 @@ func Start(opts Options) (*Server, error) {
 		Handler:                       o.serve,
 		NoDefaultServerHeader:         true,
 		DisableHeaderNamesNormalizing: true, // Received must see names as sent
-		ReadTimeout:                   opts.ReadTimeout,
-		WriteTimeout:                  opts.WriteTimeout,
-		IdleTimeout:                   opts.IdleTimeout,
-		ConnState:                     o.conns.track,
-		Logger:                        quietLogger{},
+		// fasthttp's default (4 KiB) answers a larger request head with its
+		// own 431: behind a gateway that takes heads up to 16 KiB (Sluice's
+		// server.max_header_bytes default) that 431 looked like the
+		// gateway's. 32 KiB takes any head such a gateway passes on, with the
+		// fields it adds.
+		ReadBufferSize: 32 << 10,
+		ReadTimeout:    opts.ReadTimeout,
+		WriteTimeout:   opts.WriteTimeout,
+		IdleTimeout:    opts.IdleTimeout,
+		ConnState:      o.conns.track,
+		Logger:         quietLogger{},
 		// Keep request and response buffers between requests: the hot path
 		// then reuses them instead of asking the pools.
 		ReduceMemoryUsage: false,
