@@ -429,6 +429,42 @@ func (r *rule) matchHeaders(h Headers) bool {
 	return true
 }
 
+// firstSameMatch returns the index of the first of earlier that matches
+// exactly the requests c matches (sameMatch), or -1.
+func firstSameMatch(earlier []rule, c *rule) int {
+	for i := range earlier {
+		if sameMatch(&earlier[i], c) {
+			return earlier[i].index
+		}
+	}
+	return -1
+}
+
+// sameMatch reports whether a and b match exactly the same requests: the
+// same host pattern, path, methods and header conditions, in any order.
+// compareSpecificity ranks two such rules by their order alone, so the
+// later one never matches: a copied route left unchanged, most often.
+func sameMatch(a, b *rule) bool {
+	return a.kind == b.kind && a.host == b.host && a.exact == b.exact && a.path == b.path &&
+		sameElements(a.methods, b.methods) && sameElements(a.headers, b.headers)
+}
+
+// sameElements reports whether a and b hold the same elements, whatever
+// their order and repetitions.
+func sameElements[T comparable](a, b []T) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			return false
+		}
+	}
+	return true
+}
+
 // compareSpecificity orders a before b (negative) when a is more specific:
 // exact host > wildcard host (longer suffix first) > any host; then exact
 // path > longer path prefix; then methods > no methods; then more header

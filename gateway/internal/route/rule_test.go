@@ -2,6 +2,7 @@ package route
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -122,6 +123,45 @@ func TestCompileWarnsAboutUnregisteredMethods(t *testing.T) {
 			}
 			if m := tt.methods[len(tt.methods)-1]; table.Match([]byte("h"), []byte(m), []byte("/"), nil) != 0 {
 				t.Errorf("a %s request does not match the rule that lists it", m)
+			}
+		})
+	}
+}
+
+func TestCompileWarnsAboutARuleAnEarlierOneAlwaysBeats(t *testing.T) {
+	never := func(rule, first int) string {
+		return fmt.Sprintf("rule %d: the same match as routes[%d], which comes first and so always wins: this route is never used", rule, first)
+	}
+	tests := []struct {
+		name  string
+		rules []Rule
+		want  []string
+	}{
+		{"a copy", []Rule{{PathPrefix: "/api"}, {PathPrefix: "/api"}}, []string{never(1, 0)}},
+		{"no path is /", []Rule{{}, {PathPrefix: "/"}}, []string{never(1, 0)}},
+		{"host case, methods and headers in another order",
+			[]Rule{{Host: "API.example.com", Path: "/x", Methods: []string{"GET", "POST"}, Headers: [][2]string{{"x-a", "1"}, {"X-B", "2"}}},
+				{PathPrefix: "/other"},
+				{Host: "api.example.com", Path: "/x", Methods: []string{"POST", "GET"}, Headers: [][2]string{{"X-B", "2"}, {"X-A", "1"}}}},
+			[]string{never(2, 0)}},
+		{"a prefix and the same exact path differ", []Rule{{PathPrefix: "/x"}, {Path: "/x"}}, nil},
+		{"a trailing slash differs", []Rule{{PathPrefix: "/x"}, {PathPrefix: "/x/"}}, nil},
+		{"one more method differs", []Rule{{Methods: []string{"GET"}}, {Methods: []string{"GET", "HEAD"}}}, nil},
+		{"a header value differs", []Rule{{Headers: [][2]string{{"X-A", "1"}}}, {Headers: [][2]string{{"X-A", "2"}}}}, nil},
+		{"a wildcard and its exact host differ", []Rule{{Host: "*.example.com"}, {Host: "a.example.com"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			table, err := Compile(tt.rules)
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			var got []string
+			for _, w := range table.Warnings() {
+				got = append(got, w.Error())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("warnings %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -40,6 +40,11 @@ func Compile(rules []Rule) (*Table, error) {
 		for _, e := range p.errors {
 			errs = append(errs, e)
 		}
+		if len(p.errors) == 0 {
+			if first := firstSameMatch(compiled, &c); first >= 0 {
+				p.warn("", "the same match as routes[%d], which comes first and so always wins: this route is never used", first)
+			}
+		}
 		warnings = append(warnings, p.warnings...)
 		compiled = append(compiled, c)
 	}
