@@ -110,17 +110,7 @@ func TestCompileWarnsAboutUnregisteredMethods(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			table, err := Compile([]Rule{{Methods: tt.methods}})
-			if err != nil {
-				t.Fatalf("Compile: %v", err)
-			}
-			var got []string
-			for _, w := range table.Warnings() {
-				got = append(got, w.Error())
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("warnings %q, want %q", got, tt.want)
-			}
+			table := compileWarning(t, []Rule{{Methods: tt.methods}}, tt.want)
 			if m := tt.methods[len(tt.methods)-1]; table.Match([]byte("h"), []byte(m), []byte("/"), nil) != 0 {
 				t.Errorf("a %s request does not match the rule that lists it", m)
 			}
@@ -152,19 +142,27 @@ func TestCompileWarnsAboutARuleAnEarlierOneAlwaysBeats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			table, err := Compile(tt.rules)
-			if err != nil {
-				t.Fatalf("Compile: %v", err)
-			}
-			var got []string
-			for _, w := range table.Warnings() {
-				got = append(got, w.Error())
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("warnings %q, want %q", got, tt.want)
-			}
+			compileWarning(t, tt.rules, tt.want)
 		})
 	}
+}
+
+// compileWarning compiles rules, which must compile, and checks that the
+// table's warnings are want.
+func compileWarning(t *testing.T, rules []Rule, want []string) *Table {
+	t.Helper()
+	table, err := Compile(rules)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	var got []string
+	for _, w := range table.Warnings() {
+		got = append(got, w.Error())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	return table
 }
 
 func TestCompileAccepts(t *testing.T) {
