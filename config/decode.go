@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -21,8 +20,16 @@ import (
 // absent from settings leave target's values alone, which is how defaults
 // survive. Every unknown key and every value of the wrong type is reported,
 // each as a FieldError naming its key path, sorted by path. settings may be
-// changed: foreign byte sizes are parsed in place.
-func decode(settings map[string]any, target any) error {
+// changed: foreign byte sizes are parsed in place, and values that fail are
+// cleared.
+//
+// When values fail, target still receives every value that decoded: a
+// failed value leaves its field as target held it (its default) and its
+// list element or map entry at the zero value, so that the caller can
+// validate the rest and report everything at once. whole reports whether
+// that worked; when it is false, target may lack entries that did decode
+// and is not worth validating.
+func decode(settings map[string]any, target any) (whole bool, err error) {
 	var p problems
 	typ := reflect.TypeOf(target).Elem()
 	eachStruct("", settings, typ, func(path string, m map[string]any, t reflect.Type) {
@@ -30,26 +37,70 @@ func decode(settings map[string]any, target any) error {
 		parseForeignSizes(&p, path, m, t)
 	})
 
+	failed, err := decodeOnce(settings, target)
+	if err != nil {
+		return false, err
+	}
+	whole = true
+	for _, e := range failed {
+		de, ok := e.(*mapstructure.DecodeError)
+		if !ok {
+			p = append(p, e)
+			whole = false
+			continue
+		}
+		p.addErr(keyPath(de.Name(), typ), de.Unwrap())
+		whole = clearValue(settings, de.Name(), typ) && whole
+	}
+	if len(failed) > 0 && whole {
+		// The values that failed are cleared: decoding again fills the
+		// map entries and list elements that held them.
+		again, err := decodeOnce(settings, target)
+		whole = err == nil && len(again) == 0
+	}
+	sortByPath(p)
+	return whole, p.join()
+}
+
+// decodeOnce runs the decoder over settings into target and returns what
+// failed, one error per value (mapstructure joins them and wraps the join
+// in one error, whose message names only the first). err is for a decoder
+// that cannot be built.
+func decodeOnce(settings map[string]any, target any) (failed []error, err error) {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.DecodeHookFuncType(decodeHook),
 		Result:     target,
 		TagName:    "mapstructure",
 	})
 	if err != nil {
-		return fmt.Errorf("config: build decoder: %w", err)
+		return nil, fmt.Errorf("config: build decoder: %w", err)
 	}
-	if err := dec.Decode(settings); err != nil {
-		for _, e := range flatten(err) {
-			var de *mapstructure.DecodeError
-			if errors.As(e, &de) {
-				p.addErr(keyPath(de.Name(), typ), de.Unwrap())
-				continue
-			}
-			p = append(p, e)
+	return decodeErrors(dec.Decode(settings)), nil
+}
+
+// decodeErrors returns each *mapstructure.DecodeError of the tree err, in
+// order, through joins and single wrappers alike; an error that is neither
+// is returned as it is.
+func decodeErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if de, ok := err.(*mapstructure.DecodeError); ok {
+		return []error{de}
+	}
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		var out []error
+		for _, m := range e.Unwrap() {
+			out = append(out, decodeErrors(m)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		if inner := e.Unwrap(); inner != nil {
+			return decodeErrors(inner)
 		}
 	}
-	sortByPath(p)
-	return p.join()
+	return []error{err}
 }
 
 // decodeHook converts what YAML or the environment gives (every env value
@@ -378,14 +429,24 @@ func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 	return reflect.StructField{}, false
 }
 
-// keyPath rewrites a mapstructure field name into this package's key path
-// syntax. mapstructure writes map keys in brackets ("pools[orders].timeout")
-// just like list indexes, so the schema type is walked alongside to tell
-// them apart ("pools.orders.timeout", "routes[0].name").
-func keyPath(name string, t reflect.Type) string {
-	var b strings.Builder
-	rest := name
+// nameStep is one step of a mapstructure field name: a struct field or a
+// map key, or (list) a list index, still as text.
+type nameStep struct {
+	key  string
+	list bool
+}
+
+// splitName splits a mapstructure field name into its steps. mapstructure
+// writes map keys in brackets ("pools[orders].timeout") just like list
+// indexes, so the schema type t is walked alongside to tell them apart. rest
+// is what could not be followed (an unknown field, an unclosed bracket);
+// it is "" for every name the decoder makes from t.
+func splitName(name string, t reflect.Type) (steps []nameStep, rest string) {
+	rest = name
 	for rest != "" {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
 		switch t.Kind() {
 		case reflect.Struct:
 			rest = strings.TrimPrefix(rest, ".")
@@ -394,14 +455,10 @@ func keyPath(name string, t reflect.Type) string {
 				field = rest[:i]
 			}
 			rest = rest[len(field):]
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(field)
+			steps = append(steps, nameStep{key: field})
 			f, ok := fieldByKey(t, field)
 			if !ok {
-				b.WriteString(rest)
-				return b.String()
+				return steps, rest
 			}
 			t = f.Type
 		case reflect.Map:
@@ -415,26 +472,97 @@ func keyPath(name string, t reflect.Type) string {
 				}
 			}
 			if end < 0 {
-				b.WriteString(rest)
-				return b.String()
+				return steps, rest
 			}
-			b.WriteByte('.')
-			b.WriteString(rest[1:end])
+			steps = append(steps, nameStep{key: rest[1:end]})
 			rest = rest[end+1:]
 			t = t.Elem()
 		case reflect.Slice, reflect.Array:
 			end := strings.IndexByte(rest, ']')
 			if !strings.HasPrefix(rest, "[") || end < 0 {
-				b.WriteString(rest)
-				return b.String()
+				return steps, rest
 			}
-			b.WriteString(rest[:end+1])
+			steps = append(steps, nameStep{key: rest[1:end], list: true})
 			rest = rest[end+1:]
 			t = t.Elem()
 		default:
-			b.WriteString(rest)
-			return b.String()
+			return steps, rest
 		}
 	}
+	return steps, ""
+}
+
+// keyPath rewrites a mapstructure field name into this package's key path
+// syntax ("pools[orders].timeout" becomes "pools.orders.timeout",
+// "routes[0].name" stays), with t the schema type the name comes from.
+func keyPath(name string, t reflect.Type) string {
+	steps, rest := splitName(name, t)
+	var b strings.Builder
+	for _, st := range steps {
+		switch {
+		case st.list:
+			b.WriteString("[" + st.key + "]")
+		case b.Len() > 0:
+			b.WriteString("." + st.key)
+		default:
+			b.WriteString(st.key)
+		}
+	}
+	b.WriteString(rest)
 	return b.String()
+}
+
+// clearValue sets to nil the value of settings that the mapstructure field
+// name designates, so that decoding again leaves that field as the target
+// held it (its default) and that list element or map entry at its zero
+// value, instead of failing on it again. It reports whether it found the
+// value. Keys are found regardless of case, as the decoder matches them.
+func clearValue(settings map[string]any, name string, t reflect.Type) bool {
+	steps, rest := splitName(name, t)
+	if rest != "" || len(steps) == 0 {
+		return false
+	}
+	var data any = settings
+	for i, st := range steps {
+		last := i == len(steps)-1
+		switch d := data.(type) {
+		case map[string]any:
+			k, ok := foldedKey(d, st.key)
+			if !ok {
+				return false
+			}
+			if last {
+				d[k] = nil
+				return true
+			}
+			data = d[k]
+		case []any:
+			n, err := strconv.Atoi(st.key)
+			if err != nil || n < 0 || n >= len(d) {
+				return false
+			}
+			if last {
+				d[n] = nil
+				return true
+			}
+			data = d[n]
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// foldedKey returns the key of m equal to key, or failing that equal to it
+// regardless of case.
+func foldedKey(m map[string]any, key string) (string, bool) {
+	if _, ok := m[key]; ok {
+		return key, true
+	}
+	for _, k := range sortedKeys(m) {
+		if strings.EqualFold(k, key) {
+			return k, true
+		}
+	}
+	return "", false
 }

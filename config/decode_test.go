@@ -66,7 +66,7 @@ func TestOnlySizesTakeUnits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got limits
-			err := decode(tt.settings, &got)
+			_, err := decode(tt.settings, &got)
 			if msgs := messages(err); !slices.Equal(msgs, tt.errs) {
 				t.Errorf("errors %q, want %q", msgs, tt.errs)
 			}
@@ -84,7 +84,7 @@ func TestForeignSizesTakeUnits(t *testing.T) {
 		return map[string]any{"pools": map[string]any{"orders": kv}}
 	}
 	var cfg Config
-	if err := decode(pool(map[string]any{"max_response_body": "2MiB"}), &cfg); err != nil {
+	if _, err := decode(pool(map[string]any{"max_response_body": "2MiB"}), &cfg); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
 	if got := cfg.Pools["orders"].MaxResponseBody; got != int64(2*MiB) {
@@ -94,7 +94,7 @@ func TestForeignSizesTakeUnits(t *testing.T) {
 		`pools.orders.max_conns_per_backend: invalid integer "1KiB"`,
 		`pools.orders.max_response_body: invalid size "lots"`,
 	}
-	err := decode(pool(map[string]any{"max_response_body": "lots", "max_conns_per_backend": "1KiB"}), &cfg)
+	_, err := decode(pool(map[string]any{"max_response_body": "lots", "max_conns_per_backend": "1KiB"}), &cfg)
 	if got := messages(err); !slices.Equal(got, want) {
 		t.Errorf("errors %q, want %q", got, want)
 	}

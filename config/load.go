@@ -65,19 +65,56 @@ func Load(path string) (*Config, error) {
 	}
 
 	cfg := Default()
-	if err := decode(v.AllSettings(), &cfg); err != nil {
-		p = append(p, flatten(err)...)
+	whole, err := decode(v.AllSettings(), &cfg)
+	p = append(p, flatten(err)...)
+	if len(p) == 0 {
+		cfg.complete()
+		if err := cfg.Validate(); err != nil {
+			return nil, nameVariables(err)
+		}
+		cfg.Warnings = unknownVariables(os.Environ())
+		return &cfg, nil
 	}
-	if len(p) > 0 {
-		sortByPath(p)
-		return nil, nameVariables(p.join())
+	// What could not be read comes first, sorted by path; then, so that one
+	// run lists every problem, what is wrong with the rest, in Validate's
+	// order.
+	sortByPath(p)
+	if whole {
+		cfg.complete()
+		p = append(p, besides(flatten(cfg.Validate()), p)...)
 	}
-	cfg.complete()
-	if err := cfg.Validate(); err != nil {
-		return nil, nameVariables(err)
+	return nil, nameVariables(p.join())
+}
+
+// besides returns the problems of found that are not about a key of read,
+// the problems met reading the file: a value that failed to decode was left
+// at its default or zero, so what Validate says of it, or of anything under
+// it, is not about what the file says.
+func besides(found, read []error) []error {
+	var out []error
+	for _, e := range found {
+		var fe *FieldError
+		if errors.As(e, &fe) && underAny(fe.Path, read) {
+			continue
+		}
+		out = append(out, e)
 	}
-	cfg.Warnings = unknownVariables(os.Environ())
-	return &cfg, nil
+	return out
+}
+
+// underAny reports whether path is the path of a problem of read, or under
+// one ("pools.orders.backends[0]" is under "pools.orders").
+func underAny(path string, read []error) bool {
+	for _, e := range read {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			continue
+		}
+		if path == fe.Path || strings.HasPrefix(path, fe.Path+".") || strings.HasPrefix(path, fe.Path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // foldedKeys reports each mapping key of the YAML document raw that differs

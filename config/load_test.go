@@ -437,34 +437,37 @@ routes:
 }
 
 func TestLoadRefusesBadValues(t *testing.T) {
+	// Each file is complete but for its one bad value, so that the value's
+	// problem is the only one.
+	const routes = "routes: [{name: orders, pool: orders}]\n"
 	tests := []struct {
 		name string
 		yaml string
 		want []string
 	}{
-		{"a duration without a valid unit", "server: {read_timeout: 10 seconds}",
+		{"a duration without a valid unit", minimal + "server: {read_timeout: 10 seconds}",
 			[]string{`server.read_timeout: invalid duration "10 seconds"`}},
-		{"a bare number as a duration", "server: {write_timeout: 10}",
+		{"a bare number as a duration", minimal + "server: {write_timeout: 10}",
 			[]string{`server.write_timeout: invalid duration 10: a number needs a unit, e.g. "10s"`}},
-		{"a bad size", "server: {max_request_body: 4 MBs}",
+		{"a bad size", minimal + "server: {max_request_body: 4 MBs}",
 			[]string{`server.max_request_body: invalid size "4 MBs"`}},
-		{"a fractional size", "server: {max_request_body: 1.5}",
+		{"a fractional size", minimal + "server: {max_request_body: 1.5}",
 			[]string{`server.max_request_body: invalid size 1.5: must be a whole number of bytes`}},
-		{"a bad boolean", "server: {merge_slashes: maybe}",
+		{"a bad boolean", minimal + "server: {merge_slashes: maybe}",
 			[]string{`server.merge_slashes: invalid boolean "maybe"`}},
-		{"a mapping where a string belongs", "listen: {host: x}",
+		{"a mapping where a string belongs", minimal + "listen: {host: x}",
 			[]string{`listen: expected a string, got a mapping`}},
-		{"a string where a mapping belongs", "server: fast",
+		{"a string where a mapping belongs", minimal + "server: fast",
 			[]string{`server: expected a mapping, got the string "fast"`}},
-		{"a mapping where a list belongs", "server: {trusted_proxies: {a: b}}",
+		{"a mapping where a list belongs", minimal + "server: {trusted_proxies: {a: b}}",
 			[]string{`server.trusted_proxies: expected a list, got a mapping`}},
-		{"a bad integer inside a pool", "pools: {orders: {health_check: {rise: many}}}",
+		{"a bad integer inside a pool", routes + "pools: {orders: {backends: [{addr: 127.0.0.1:9001}], health_check: {rise: many}}}",
 			[]string{`pools.orders.health_check.rise: invalid integer "many"`}},
-		{"a size in a pool", "pools: {orders: {max_response_body: lots}}",
+		{"a size in a pool", routes + "pools: {orders: {backends: [{addr: 127.0.0.1:9001}], max_response_body: lots}}",
 			[]string{`pools.orders.max_response_body: invalid size "lots"`}},
-		{"a streaming threshold in a pool", "pools: {orders: {buffer_response: big}}",
+		{"a streaming threshold in a pool", routes + "pools: {orders: {backends: [{addr: 127.0.0.1:9001}], buffer_response: big}}",
 			[]string{`pools.orders.buffer_response: invalid size "big"`}},
-		{"a list element of the wrong type", "routes: [{name: a, pool: orders, match: {methods: [GET, [POST]]}}]",
+		{"a list element of the wrong type", "pools: {orders: {backends: [{addr: 127.0.0.1:9001}]}}\nroutes: [{name: a, pool: orders, match: {methods: [GET, [POST]]}}]",
 			[]string{`routes[0].match.methods[1]: expected a string, got a list`}},
 	}
 	for _, tt := range tests {
@@ -534,6 +537,55 @@ func TestLoadValidates(t *testing.T) {
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Path != "routes[0].pool" || err.Error() != `routes[0].pool: unknown pool "ordrs"` {
 		t.Errorf("got %v, want the unknown pool reported as a FieldError", err)
+	}
+}
+
+func TestLoadListsEveryProblemAtOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"two bad values of one section", minimal + "server: {read_timeout: x, max_request_body: y}", []string{
+			`server.max_request_body: invalid size "y"`,
+			`server.read_timeout: invalid duration "x"`,
+		}},
+		{"bad values in a pool and in a route", `
+pools: {orders: {timeout: q, backends: [{addr: 127.0.0.1:9001}]}}
+routes: [{name: orders, pool: orders, timeout: w}]`, []string{
+			`pools.orders.timeout: invalid duration "q"`,
+			`routes[0].timeout: invalid duration "w"`,
+		}},
+		{"a bad value, then what is wrong with the rest", `
+listen: nope
+server: {read_timeout: x}
+pools: {orders: {backends: [{addr: 127.0.0.1:9001}]}}
+routes: [{name: orders, pool: nope}]`, []string{
+			`server.read_timeout: invalid duration "x"`,
+			`listen: invalid address "nope": want host:port`,
+			`routes[0].pool: unknown pool "nope"`,
+		}},
+		{"a pool with a bad value still exists for its routes", `
+pools: {orders: {health_check: {rise: many}, backends: [{addr: 127.0.0.1:9001}, {addr: "127.0.0.1:0"}]}}
+routes: [{name: orders, pool: orders}, {name: orders, pool: orders}]`, []string{
+			`pools.orders.health_check.rise: invalid integer "many"`,
+			`pools.orders.backends[1].addr: invalid port "0" in address "127.0.0.1:0" (want 1-65535)`,
+			`routes[1].name: duplicate route name "orders" (first at routes[0])`,
+		}},
+		{"nothing is said of a value left at its zero by a failure", `
+pools: {orders: {backends: many}}
+routes: [{name: [orders], pool: orders}]`, []string{
+			`pools.orders.backends: expected a list, got the string "many"`,
+			`routes[0].name: expected a string, got a list`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.yaml+"\n"))
+			if got := messages(err); !slices.Equal(got, tt.want) {
+				t.Errorf("got %q\nwant %q", got, tt.want)
+			}
+		})
 	}
 }
 
