@@ -339,11 +339,17 @@ type Retries struct {
 	On []string `mapstructure:"on"`
 	// Budget caps retries at this share of the route's requests over the
 	// last 10 seconds (plus MinPerSecond), so that retries cannot multiply
-	// an outage. Default 20%.
-	Budget Ratio `mapstructure:"budget"`
+	// an outage. nil (unset): DefaultRetryBudget, 20%. 0 is honoured: only
+	// MinPerSecond retries are allowed, and with MinPerSecond 0 too none at
+	// all (attempts: 1 says that more plainly). A pointer, like
+	// cache.RouteOptions.HeuristicMax, because zero is a setting here, not
+	// "the default".
+	Budget *Ratio `mapstructure:"budget"`
 	// MinPerSecond retries are always allowed, whatever the budget, so that
-	// a quiet route still retries. Default 3.
-	MinPerSecond int `mapstructure:"min_per_second"`
+	// a quiet route still retries. nil (unset): DefaultRetryMinPerSecond,
+	// 3. 0 is honoured: retries are bounded by Budget alone, so a quiet
+	// route may not retry at all.
+	MinPerSecond *int `mapstructure:"min_per_second"`
 	// PerTryTimeout bounds each attempt; a try that runs out may be retried
 	// (with "timeout" in On) if the route's Timeout has time left. Default:
 	// none (each attempt may use what is left of Timeout), or Timeout /
@@ -358,7 +364,9 @@ const (
 	DefaultRetryMinPerSecond = 3
 )
 
-// WithDefaults returns r with every zero field set to its default.
+// WithDefaults returns r with every unset field set to its default: a zero
+// Attempts, a nil On, a nil Budget or MinPerSecond. Budget and MinPerSecond
+// are never nil afterwards.
 func (r Retries) WithDefaults() Retries {
 	if r.Attempts == 0 {
 		r.Attempts = DefaultRetryAttempts
@@ -366,11 +374,11 @@ func (r Retries) WithDefaults() Retries {
 	if r.On == nil {
 		r.On = []string{RetryOnConnect, RetryOnReset}
 	}
-	if r.Budget == 0 {
-		r.Budget = DefaultRetryBudget
+	if r.Budget == nil {
+		r.Budget = new(DefaultRetryBudget)
 	}
-	if r.MinPerSecond == 0 {
-		r.MinPerSecond = DefaultRetryMinPerSecond
+	if r.MinPerSecond == nil {
+		r.MinPerSecond = new(DefaultRetryMinPerSecond)
 	}
 	return r
 }

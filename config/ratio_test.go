@@ -61,12 +61,38 @@ routes:
 	}
 	r := c.Routes[0]
 	if r.Shards.Key != "header:X-Customer-ID" || len(r.Shards.Pools) != 2 || r.Priority != "high" ||
-		r.Retries.Attempts != 3 || r.Retries.Budget != 0.25 || r.Retries.PerTryTimeout.String() != "1s" ||
+		r.Retries.Attempts != 3 || r.Retries.Budget == nil || *r.Retries.Budget != 0.25 || r.Retries.PerTryTimeout.String() != "1s" ||
 		c.Server.MaxConcurrency != 5000 {
 		t.Fatalf("loaded %+v, server %+v", r, c.Server)
 	}
 	if _, err := Load(writeConfig(t, strings.Replace(yaml, "25%", "250%", 1))); err == nil ||
 		!strings.Contains(err.Error(), "routes[0].retries.budget") {
 		t.Fatalf("budget 250%%: %v, want an error naming routes[0].retries.budget", err)
+	}
+}
+
+func TestAnExplicitZeroRetryBudgetIsKept(t *testing.T) {
+	tests := []struct {
+		name    string
+		retries string
+		budget  Ratio
+		min     int
+	}{
+		{"unset keys take the defaults", "{attempts: 3}", DefaultRetryBudget, DefaultRetryMinPerSecond},
+		{"a zero budget and minimum stay zero", "{budget: 0%, min_per_second: 0}", 0, 0},
+		{"a zero budget written as a fraction stays zero", "{budget: 0}", 0, DefaultRetryMinPerSecond},
+		{"a zero minimum alone stays zero", "{min_per_second: 0}", DefaultRetryBudget, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(writeConfig(t, minimal+"    retries: "+tt.retries+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := c.Routes[0].Retries.WithDefaults()
+			if *rt.Budget != tt.budget || *rt.MinPerSecond != tt.min {
+				t.Errorf("budget %v, min_per_second %d; want %v, %d", *rt.Budget, *rt.MinPerSecond, tt.budget, tt.min)
+			}
+		})
 	}
 }

@@ -147,8 +147,8 @@ func (r *Route) validateRetries(p *problems, at string) {
 				RetryOnConnect, RetryOnTimeout, RetryOnReset, RetryOn5xx)
 		}
 	}
-	if rt.MinPerSecond < 0 {
-		p.add(at+".min_per_second", "%d must not be negative", rt.MinPerSecond)
+	if rt.MinPerSecond != nil && *rt.MinPerSecond < 0 {
+		p.add(at+".min_per_second", "%d must not be negative (0: no retries beyond the budget)", *rt.MinPerSecond)
 	}
 	notNegative(p, at+".per_try_timeout", rt.PerTryTimeout)
 	if r.Timeout > 0 && rt.PerTryTimeout > r.Timeout {

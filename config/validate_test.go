@@ -216,11 +216,11 @@ func TestValidateRules(t *testing.T) {
 		}, []string{"routes[0].shards.key: required (header:NAME, cookie:NAME, query:NAME, path:N or client)"}},
 		{"retries are checked", func(c *Config) {
 			c.Routes[0].Timeout = time.Second
-			c.Routes[0].Retries = Retries{Attempts: 11, On: []string{"connect", "500", "5xx", "404"}, MinPerSecond: -1, PerTryTimeout: 2 * time.Second}
+			c.Routes[0].Retries = Retries{Attempts: 11, On: []string{"connect", "500", "5xx", "404"}, MinPerSecond: new(-1), PerTryTimeout: 2 * time.Second}
 		}, []string{
 			"routes[0].retries.attempts: 11 must be between 1 and 10",
 			`routes[0].retries.on[3]: unknown condition "404" (want connect, timeout, reset, 5xx or a status from 500 to 599)`,
-			"routes[0].retries.min_per_second: -1 must not be negative",
+			"routes[0].retries.min_per_second: -1 must not be negative (0: no retries beyond the budget)",
 			"routes[0].retries.per_try_timeout: 2s must not exceed the route's timeout 1s",
 		}},
 		{"an unknown priority is refused", func(c *Config) { c.Routes[0].Priority = "urgent" },

@@ -208,7 +208,7 @@ func (t *Table) routePools(r *Route, rc *config.Route, i int) error {
 		if tp == nil {
 			return fmt.Errorf("routes[%d]: unknown pool %q", i, name)
 		}
-		budget := balancer.NewRetryBudget(float64(rt.Budget), rt.MinPerSecond)
+		budget := balancer.NewRetryBudget(float64(*rt.Budget), *rt.MinPerSecond)
 		r.pools = append(r.pools, &routePool{tablePool: tp, budget: budget})
 	}
 	return nil
