@@ -88,12 +88,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 // validate is `sluice validate`: checkFile, the checks `sluice run` makes
 // before it opens anything, so that one accepts exactly what the other does.
 func validate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	c := fs.String("c", "gateway.yaml", "configuration `file` (or give it as the only argument)")
+	fs := newFlagSet("validate", stderr)
+	c := addConfigFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	path, err := configFile(fs, *c)
+	path, err := configFile(fs, c)
 	if err != nil {
 		return err
 	}
@@ -123,20 +123,62 @@ func checkFile(path string, ports *demoPorts) (cfg *config.Config, warnings []st
 	return cfg, warnings, nil
 }
 
+// newFlagSet returns the flag set of command name, which writes its usage
+// and errors to stderr.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// configFlag is -c, the configuration file. It keeps every value given, so
+// that configFile can refuse two -c naming different files: with a plain
+// string flag the last would silently win, and a command would check or
+// run another file than the operator believes.
+type configFlag struct {
+	path  string   // the file: the last -c, else the default
+	given []string // every -c, in order
+}
+
+func (f *configFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.path
+}
+
+func (f *configFlag) Set(s string) error {
+	f.path = s
+	f.given = append(f.given, s)
+	return nil
+}
+
+// addConfigFlag registers -c on fs, with its default gateway.yaml.
+func addConfigFlag(fs *flag.FlagSet) *configFlag {
+	c := &configFlag{path: "gateway.yaml"}
+	fs.Var(c, "c", "configuration `file` (or give it as the only argument)")
+	return c
+}
+
 // configFile returns the file a command was given: -c FILE, or FILE alone,
-// the habit from other tools. Anything else is refused rather than guessed,
-// since a command that quietly checks ./gateway.yaml instead of the file
-// named reports a success that means nothing.
-func configFile(fs *flag.FlagSet, c string) (string, error) {
-	cSet := false
-	fs.Visit(func(f *flag.Flag) { cSet = cSet || f.Name == "c" })
+// the habit from other tools. Anything else (two different files, by -c
+// twice or by -c and an argument, or extra arguments) is refused rather
+// than guessed, since a command that quietly checks ./gateway.yaml or the
+// last file named instead of the one meant reports a success that means
+// nothing.
+func configFile(fs *flag.FlagSet, c *configFlag) (string, error) {
+	for _, other := range c.given {
+		if !sameFile(c.given[0], other) {
+			return "", fmt.Errorf("-c %s and -c %s name two configuration files: give one", c.given[0], other)
+		}
+	}
 	switch args := fs.Args(); {
 	case len(args) == 0:
-		return c, nil
+		return c.path, nil
 	case len(args) > 1:
 		return "", fmt.Errorf("too many arguments %q: give one configuration file, after the flags", args)
-	case cSet && !sameFile(c, args[0]):
-		return "", fmt.Errorf("-c %s and %s name two configuration files: give one", c, args[0])
+	case len(c.given) > 0 && !sameFile(c.path, args[0]):
+		return "", fmt.Errorf("-c %s and %s name two configuration files: give one", c.path, args[0])
 	default:
 		return args[0], nil
 	}
@@ -154,8 +196,8 @@ func sameFile(a, b string) bool {
 }
 
 func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	c := fs.String("c", "gateway.yaml", "configuration `file` (or give it as the only argument)")
+	fs := newFlagSet("run", stderr)
+	c := addConfigFlag(fs)
 	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` when it ends (go tool pprof reads it)")
 	var ports demoPorts // moves nothing for run
@@ -165,7 +207,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	path, err := configFile(fs, *c)
+	path, err := configFile(fs, c)
 	if err != nil {
 		return err
 	}
