@@ -55,14 +55,25 @@ func validateListen(p *problems, path, addr string, required bool) {
 		}
 		return
 	}
+	if err := CheckListen(addr); err != nil {
+		p.addErr(path, err)
+	}
+}
+
+// CheckListen reports whether addr is a host:port a listener can be asked
+// for: an empty host means every interface, port 0 a free port. It is the
+// rule of listen and admin.listen, exported for flags that override them
+// (`sluice demo -listen`), so that a bad address is refused before anything
+// starts rather than when the listener opens.
+func CheckListen(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		p.add(path, "invalid address %q: want host:port", addr)
-		return
+		return fmt.Errorf("invalid address %q: want host:port", addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		p.add(path, "invalid port %q in address %q (want 0-65535)", port, addr)
+		return fmt.Errorf("invalid port %q in address %q (want 0-65535)", port, addr)
 	}
+	return nil
 }
 
 func (c *Config) validateTLS(p *problems) {

@@ -37,6 +37,18 @@ func (d *demoPorts) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&d.listen, "listen", "", "the gateway's listen `address`, instead of the file's (overrides -port-offset for it)")
 }
 
+// check refuses a -listen that no listener could take, with the rule of the
+// file's listen key.
+func (d *demoPorts) check() error {
+	if d.listen == "" {
+		return nil
+	}
+	if err := config.CheckListen(d.listen); err != nil {
+		return fmt.Errorf("-listen: %w", err)
+	}
+	return nil
+}
+
 func (d *demoPorts) moves() bool { return d.offset != 0 || d.listen != "" }
 
 // load is config.Load with the ports moved.

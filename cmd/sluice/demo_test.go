@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -110,4 +114,29 @@ func TestDemoListensWhereToldWhenItsPortIsTaken(t *testing.T) {
 
 	start(t, buildBinary(t), "demo", "-watch=false", "-listen", listen, "-c", cfg)
 	testnet.Eventually(t, "the demo to answer on -listen", func() bool { st, _, _ := get("http://" + listen + "/api/orders/42"); return st == 200 })
+}
+
+func TestDemoHelpNamesTheDemo(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run([]string{"demo", "-h"}, io.Discard, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("error %v, want flag.ErrHelp", err)
+	}
+	if usage := stderr.String(); !strings.HasPrefix(usage, "Usage of demo:") || !strings.Contains(usage, "-port-offset") {
+		t.Errorf("demo -h printed:\n%s\nwant the usage of demo, with its flags", usage)
+	}
+}
+
+func TestDemoRefusesABadListenBeforeStartingAnything(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
+	writeDemoConfig(t, cfg, testnet.FreeAddr(t), testnet.FreeAddr(t), []string{testnet.FreeAddr(t), testnet.FreeAddr(t)}, false)
+
+	var stderr bytes.Buffer
+	err := run([]string{"demo", "-watch=false", "-listen", "bogus", "-c", cfg}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), `-listen: invalid address "bogus": want host:port`) {
+		t.Errorf("error %v, want one naming -listen and its address", err)
+	}
+	if strings.Contains(stderr.String(), "demo origin started") {
+		t.Errorf("origins were started before -listen was refused:\n%s", stderr.String())
+	}
 }

@@ -196,7 +196,11 @@ func sameFile(a, b string) bool {
 }
 
 func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool) error {
-	fs := newFlagSet("run", stderr)
+	name := "run"
+	if demo {
+		name = "demo"
+	}
+	fs := newFlagSet(name, stderr)
 	c := addConfigFlag(fs)
 	watch := fs.Bool("watch", true, "reload when the configuration file changes (SIGHUP always reloads)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` when it ends (go tool pprof reads it)")
@@ -209,6 +213,11 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer, demo bool)
 	}
 	path, err := configFile(fs, c)
 	if err != nil {
+		return err
+	}
+	// A bad flag is refused before the demo starts its origins, not when
+	// the gateway's listener fails after them.
+	if err := ports.check(); err != nil {
 		return err
 	}
 	cfg, warnings, err := checkFile(path, &ports)
