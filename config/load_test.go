@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-gw/sluice/balancer"
 	"github.com/sluice-gw/sluice/internal/testnet"
+	"go.yaml.in/yaml/v3"
 )
 
 // minimal is the smallest file that loads: one pool, one route.
@@ -601,5 +602,79 @@ func TestLoadUsesNoSharedState(t *testing.T) {
 	}
 	if cfg.Listen != "127.0.0.1:8080" {
 		t.Errorf("a key from an earlier Load leaked: listen %q", cfg.Listen)
+	}
+}
+
+func TestFullExampleHasEveryKey(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "full.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeFor[Config]()
+	written := map[string]bool{}
+	writtenKeys("", doc, typ, written)
+	for _, key := range schemaKeys("", typ) {
+		if !written[key] {
+			t.Errorf("testdata/full.yaml lacks %s: give it with its default and what it is for", key)
+		}
+	}
+}
+
+// schemaKeys lists the leaf keys of the schema type t, a map's names
+// written "*" and a list's elements "[]" ("pools.*.backends[].addr").
+func schemaKeys(prefix string, t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct && t.NumField() > 0:
+		var keys []string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+			switch {
+			case name == "-" || !f.IsExported():
+			case opts == "squash":
+				keys = append(keys, schemaKeys(prefix, f.Type)...)
+			default:
+				keys = append(keys, schemaKeys(joinPath(prefix, name), f.Type)...)
+			}
+		}
+		return keys
+	case t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Struct:
+		return schemaKeys(joinPath(prefix, "*"), t.Elem())
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		return schemaKeys(prefix+"[]", t.Elem())
+	}
+	return []string{prefix}
+}
+
+// writtenKeys records in out the keys of data, a YAML document decoded
+// for the schema type t, in schemaKeys' form.
+func writtenKeys(prefix string, data any, t reflect.Type, out map[string]bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	out[prefix] = true
+	switch m, isMap := asMap(data); {
+	case t.Kind() == reflect.Struct && isMap:
+		for k, v := range m {
+			if f, ok := fieldByKey(t, k); ok {
+				writtenKeys(joinPath(prefix, k), v, f.Type, out)
+			}
+		}
+	case t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Struct && isMap:
+		for _, v := range m {
+			writtenKeys(joinPath(prefix, "*"), v, t.Elem(), out)
+		}
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		list, _ := data.([]any)
+		for _, v := range list {
+			writtenKeys(prefix+"[]", v, t.Elem(), out)
+		}
 	}
 }
