@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"sort"
@@ -43,6 +44,9 @@ func Load(path string) (*Config, error) {
 	if err := foldedKeys(&p, raw); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := oneDocument(raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))
 	v.SetConfigType("yaml")
@@ -72,7 +76,7 @@ func Load(path string) (*Config, error) {
 		if err := cfg.Validate(); err != nil {
 			return nil, nameVariables(err)
 		}
-		cfg.Warnings = unknownVariables(os.Environ())
+		cfg.Warnings = append(cfg.doubts(), unknownVariables(os.Environ())...)
 		return &cfg, nil
 	}
 	// What could not be read comes first, sorted by path; then, so that one
@@ -115,6 +119,45 @@ func underAny(path string, read []error) bool {
 		}
 	}
 	return false
+}
+
+// doubts lists settings of a valid configuration that have no effect where
+// they are, which usually means the operator meant something else.
+func (c *Config) doubts() []string {
+	var out []string
+	for i, r := range c.Routes {
+		if r.Tunnel != (Tunnel{}) && len(r.Upgrade) == 0 {
+			out = append(out, fmt.Sprintf("routes[%d].tunnel: the route has no upgrade, so it opens no tunnel: these settings have no effect", i))
+		}
+		if r.RateLimitHeaders && len(r.RateLimits) == 0 {
+			out = append(out, fmt.Sprintf("routes[%d].rate_limit_headers: the route has no rate_limits, so there is nothing to report: no header is added", i))
+		}
+	}
+	return out
+}
+
+// oneDocument refuses a file with more than one YAML document: only the
+// first is read, so a second one, after a "---" line (two files pasted
+// together, or an override appended), would be ignored without a word.
+// An empty document after a trailing "---" is harmless.
+func oneDocument(raw []byte) error {
+	d := yaml.NewDecoder(bytes.NewReader(raw))
+	for i := 0; ; i++ {
+		var doc yaml.Node
+		switch err := d.Decode(&doc); {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return err
+		case i > 0 && !emptyDocument(&doc):
+			return fmt.Errorf("line %d: a second YAML document; only the first is read, so everything in one document, please (no \"---\" between settings)", doc.Line)
+		}
+	}
+}
+
+// emptyDocument reports whether doc holds nothing but a null.
+func emptyDocument(doc *yaml.Node) bool {
+	return len(doc.Content) == 0 || (len(doc.Content) == 1 && doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null")
 }
 
 // foldedKeys reports each mapping key of the YAML document raw that differs

@@ -326,6 +326,41 @@ func TestLoadReturnsWarningsForUnknownVariables(t *testing.T) {
 	}
 }
 
+func TestLoadWarnsAboutSettingsWithoutEffect(t *testing.T) {
+	cfg, err := Load(writeConfig(t, minimal+`  - {name: ws, match: {path: /ws}, pool: orders, tunnel: {idle_timeout: 5m}}
+  - {name: h, match: {path: /h}, pool: orders, rate_limit_headers: true}
+  - {name: fine, match: {path: /f}, pool: orders, upgrade: [websocket], tunnel: {idle_timeout: 5m}}
+`))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := []string{
+		"routes[1].tunnel: the route has no upgrade, so it opens no tunnel: these settings have no effect",
+		"routes[2].rate_limit_headers: the route has no rate_limits, so there is nothing to report: no header is added",
+	}
+	if !slices.Equal(cfg.Warnings, want) {
+		t.Errorf("warnings\n%q\nwant\n%q", cfg.Warnings, want)
+	}
+}
+
+func TestLoadRefusesASecondDocument(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml, err string
+	}{
+		{"a second document", minimal + "---\nserver: {read_timeout: 1s}\n", "line 8: a second YAML document"},
+		{"one that begins with ---", "---\n" + minimal, ""},
+		{"a trailing ---", minimal + "---\n", ""},
+		{"a trailing --- and a comment", minimal + "---\n# the end\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.yaml))
+			if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+				t.Errorf("Load: %v, want an error with %q", err, tt.err)
+			}
+		})
+	}
+}
+
 func TestLoadRefusesKeysDifferingOnlyInCase(t *testing.T) {
 	tests := []struct {
 		name string
