@@ -106,6 +106,9 @@ func (c *Config) validateTLS(p *problems) {
 	}
 }
 
+// minHeaderBytes is the smallest server.max_header_bytes accepted.
+const minHeaderBytes = 1 << 10
+
 func (s *Server) validate(p *problems) {
 	notNegative(p, "server.read_timeout", s.ReadTimeout)
 	notNegative(p, "server.write_timeout", s.WriteTimeout)
@@ -120,6 +123,11 @@ func (s *Server) validate(p *problems) {
 		{"server.max_uri_length", s.MaxURILength},
 	} {
 		positiveSize(p, sz.key, sz.v)
+	}
+	if s.MaxHeaderBytes > 0 && s.MaxHeaderBytes < minHeaderBytes {
+		// Every request would get 431: a request line, Host and the few
+		// fields every client sends take several hundred bytes.
+		p.add("server.max_header_bytes", "%d is too small to hold a request head; at least %d (1KiB), 16KiB by default", s.MaxHeaderBytes, minHeaderBytes)
 	}
 	for i, tp := range s.TrustedProxies {
 		if _, err := parseTrusted(tp); err != nil {

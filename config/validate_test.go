@@ -142,6 +142,9 @@ func TestValidateRules(t *testing.T) {
 			"server.max_header_bytes: -1 must be positive",
 			"server.max_uri_length: 0 must be positive",
 		}},
+		{"a header limit that no request head fits is refused", func(c *Config) { c.Server.MaxHeaderBytes = 10 },
+			[]string{"server.max_header_bytes: 10 is too small to hold a request head; at least 1024 (1KiB), 16KiB by default"}},
+		{"1KiB of head is allowed", func(c *Config) { c.Server.MaxHeaderBytes = KiB }, nil},
 		{"trusted proxies take CIDRs and IPs", func(c *Config) {
 			c.Server.TrustedProxies = []string{"10.0.0.0/8", "::1", "192.168.0.1", "10.0.0.0/33", "proxy.local"}
 		}, []string{
