@@ -69,14 +69,21 @@ func (b *breaker) allow() bool {
 	return false
 }
 
-// success records a call Redis answered.
+// success records a call Redis answered. Only the probe of a half-open
+// breaker closes it: a call let through before the breaker opened may answer
+// after, and closing on that would skip the cooldown, so that a Redis slow
+// rather than down flipped the breaker (and the log) on every few calls.
 func (b *breaker) success() {
-	b.consecutive.Store(0)
-	if BreakerState(b.state.Load()) == BreakerClosed {
-		return // the common case: no write to a line every call reads
-	}
-	if BreakerState(b.state.Swap(int32(BreakerClosed))) != BreakerClosed && b.onChange != nil {
-		b.onChange(false)
+	switch BreakerState(b.state.Load()) {
+	case BreakerClosed:
+		b.consecutive.Store(0)
+	case BreakerHalfOpen:
+		if b.state.CompareAndSwap(int32(BreakerHalfOpen), int32(BreakerClosed)) {
+			b.consecutive.Store(0)
+			if b.onChange != nil {
+				b.onChange(false)
+			}
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ func TestBreaker(t *testing.T) {
 		{"a success resets the count", b.success, true, BreakerClosed, nil},
 		{"one failure again", b.failure, true, BreakerClosed, nil},
 		{"the second failure in a row opens it, said once", b.failure, false, BreakerOpen, []bool{true}},
+		{"a late success while open closes nothing", b.success, false, BreakerOpen, nil},
 		{"within the cooldown it stays open", func() { now = now.Add(999 * time.Millisecond) }, false, BreakerOpen, nil},
 		{"after the cooldown one probe goes", func() { now = now.Add(time.Millisecond) }, true, BreakerHalfOpen, nil},
 		{"a failed probe reopens it, unsaid: the same outage", b.failure, false, BreakerOpen, nil},

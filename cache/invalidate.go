@@ -71,7 +71,9 @@ func sameHostTarget(host, target, ref []byte) []byte {
 }
 
 // authorityTarget splits "host[:port]/path?q" and returns "/path?q" when the
-// authority equals host (compared without case, userinfo refused).
+// authority's host equals host (compared without case, userinfo refused).
+// The port does not count: RFC 9111 §4.4 compares the host parts, and host,
+// the routing host, has none.
 func authorityTarget(host, rest []byte) []byte {
 	end := len(rest)
 	for i, ch := range rest {
@@ -81,7 +83,7 @@ func authorityTarget(host, rest []byte) []byte {
 		}
 	}
 	authority := rest[:end]
-	if bytes.IndexByte(authority, '@') >= 0 || !equalFoldBytes(authority, host) {
+	if bytes.IndexByte(authority, '@') >= 0 || !equalFoldBytes(routingHost(authority), host) {
 		return nil
 	}
 	t := rest[end:]

@@ -111,37 +111,38 @@ func tagMatcher(tag []byte) func(*Entry) bool {
 }
 
 // normalisePurgeURL puts a purge's "host[:port]/path?query" in the form
-// AppendURL builds: the host in lower case and without its port. Entries
-// are filed under the routing host, which has no port, and a URL copied
-// from a client's request line usually has one ("127.0.0.1:8080/orders/42"):
-// kept, it would purge nothing and still answer 200.
+// AppendURL builds: the host in lower case, without its port or a trailing
+// dot (routingHost). Entries are filed under the routing host, and a URL
+// copied from a client's request line usually has a port
+// ("127.0.0.1:8080/orders/42"): kept, it would purge nothing and still
+// answer 200.
 func normalisePurgeURL(s string) []byte {
 	host, rest := s, ""
 	if i := strings.IndexByte(s, '/'); i >= 0 {
 		host, rest = s[:i], s[i:]
 	}
-	host = withoutPort(host)
-	b := make([]byte, 0, len(host)+len(rest))
-	for i := 0; i < len(host); i++ {
-		b = append(b, lower(host[i]))
+	h := routingHost([]byte(host))
+	b := make([]byte, 0, len(h)+len(rest))
+	for _, ch := range h {
+		b = append(b, lower(ch))
 	}
 	return append(b, rest...)
 }
 
-// withoutPort drops a ":digits" port from host. An IPv6 literal keeps its
-// brackets ("[::1]:8080" → "[::1]"); one without brackets is left alone,
-// since its last colon is not a port's.
-func withoutPort(host string) string {
-	i := strings.LastIndexByte(host, ':')
-	if i < 0 || strings.IndexByte(host[i:], ']') >= 0 || (host[0] != '[' && strings.Count(host, ":") > 1) {
-		return host
+// routingHost returns the host of an authority as the gateway routes and
+// files entries by it: without a ":digits" port and without a trailing dot
+// ("Shop.Example.:8080" → "Shop.Example"; case is left to the caller). An
+// IPv6 literal keeps its brackets ("[::1]:8080" → "[::1]"); one without
+// brackets is left alone, since its last colon is not a port's.
+func routingHost(a []byte) []byte {
+	if i := bytes.LastIndexByte(a, ':'); i >= 0 && bytes.IndexByte(a[i:], ']') < 0 &&
+		(a[0] == '[' || bytes.Count(a, []byte(":")) == 1) && allDigits(a[i+1:]) {
+		a = a[:i]
 	}
-	for _, c := range host[i+1:] {
-		if c < '0' || c > '9' {
-			return host
-		}
+	if len(a) > 1 && a[len(a)-1] == '.' {
+		a = a[:len(a)-1]
 	}
-	return host[:i]
+	return a
 }
 
 // message is the broadcast form of a purge: "1 <instance> <kind> <arg>".

@@ -565,6 +565,9 @@ func TestPurgeURLsLoseTheirPort(t *testing.T) {
 		"::1/x":                             "::1/x",            // no brackets: not a port
 		"a.example:http/x":                  "a.example:http/x", // not digits
 		"a.example/x:8080":                  "a.example/x:8080",
+		"Example.COM./x":                    "example.com/x", // the routing host has no trailing dot
+		"example.com.:443":                  "example.com",
+		"host:/x":                           "host/x", // an empty port
 	} {
 		if got := string(normalisePurgeURL(in)); got != want {
 			t.Errorf("normalisePurgeURL(%q) = %q, want %q", in, got, want)

@@ -80,8 +80,13 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 	}
 	if kind != "tag" {
 		// "http://host/path" names the same entries as "host/path": both
-		// schemes are purged.
-		target = strings.TrimPrefix(strings.TrimPrefix(target, "https://"), "http://")
+		// schemes are purged. A scheme is case-insensitive (RFC 3986 §3.1).
+		for _, scheme := range []string{"https://", "http://"} {
+			if len(target) >= len(scheme) && strings.EqualFold(target[:len(scheme)], scheme) {
+				target = target[len(scheme):]
+				break
+			}
+		}
 	}
 	if kind == "" {
 		writeAdminJSON(w, http.StatusBadRequest, map[string]any{

@@ -121,7 +121,6 @@ func testLines(s string, subs ...string) string {
 // backend ten times slower than the others gets correspondingly less of a
 // fixed-rate load.
 func TestASlowBackendGetsASmallerShare(t *testing.T) {
-	t.Parallel()
 	fast := func() *origin.Server {
 		return startOrigin(t, origin.Options{Latency: origin.Latency{Dist: "fixed", Fixed: 2 * time.Millisecond}})
 	}

@@ -194,7 +194,8 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 }
 
 // allowButConnect is the Allow of a refused CONNECT: the methods of RFC
-// 9110 §9 the gateway forwards.
+// 9110 §9 other than CONNECT, all of which the gateway forwards (a route
+// may also take extension methods; no route is looked up for CONNECT).
 const allowButConnect = "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH"
 
 // refuse answers a request that must not reach a backend and closes the
@@ -203,9 +204,9 @@ func (s *Server) refuse(rq *request, status int, reason string) {
 	s.refusedHeads.Delete(&rq.ctx.Request.Header)
 	if status == fasthttp.StatusMethodNotAllowed {
 		// CONNECT, the one method refused before routing: a 405 must
-		// say what the resource does allow (RFC 9110 §15.5.6), which,
-		// with no route looked up for an authority-form target, is every
-		// method the gateway forwards.
+		// say what the resource does allow (RFC 9110 §15.5.6), and with
+		// no route looked up for an authority-form target that is the
+		// standard methods.
 		rq.ctx.Response.Header.Set("Allow", allowButConnect)
 	}
 	s.writeError(rq, status, reason)

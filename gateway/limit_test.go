@@ -117,7 +117,6 @@ func TestAClientOverItsLimitGets429AndOthersPass(t *testing.T) {
 }
 
 func TestRouteWithRateLimitHeadersShowsTheAllowanceLeft(t *testing.T) {
-	t.Parallel()
 	limits := "  per_client: {key: ip, rate: 10/s, burst: 5}\n  per_key: {key: \"header:X-API-Key\", rate: 100/m}"
 	s := startGateway(t, limitYAML(limitBackend(t), limits, "[per_client, per_key]", true))
 

@@ -11,8 +11,9 @@ import (
 // waiting on loopback sockets, timers and redis-server processes, not on
 // the CPU (under -race a run of the package uses about a third of a core),
 // so the default of GOMAXPROCS would leave the machine idle. Tests that
-// hold something to a tight time bound, or count the process's goroutines
-// or heap, stay serial: they run before the parallel ones start.
+// hold something to a tight time bound (latencies, admissions or shares
+// against elapsed time), or count the process's goroutines or heap, stay
+// serial: they run before the parallel ones start.
 const testParallel = "4"
 
 func TestMain(m *testing.M) {
