@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,26 +80,43 @@ func Load(path string) (*Config, error) {
 		cfg.Warnings = append(cfg.doubts(), unknownVariables(os.Environ())...)
 		return &cfg, nil
 	}
-	// What could not be read comes first, sorted by path; then, so that one
-	// run lists every problem, what is wrong with the rest, in Validate's
-	// order.
-	sortByPath(p)
+	// So that one run lists every problem: what could not be read, and what
+	// is wrong with the rest, all in the order of their key paths.
 	if whole {
 		cfg.complete()
 		p = append(p, besides(flatten(cfg.Validate()), p)...)
 	}
+	sortByPath(p)
 	return nil, nameVariables(p.join())
 }
 
-// besides returns the problems of found that are not about a key of read,
-// the problems met reading the file: a value that failed to decode was left
-// at its default or zero, so what Validate says of it, or of anything under
-// it, is not about what the file says.
+// besides returns the problems of found (Validate's) that are not in the
+// scope of a problem of read (values that failed to decode). A value that
+// failed stands at its default, so what Validate says of it, or of a rule
+// that compares it with a neighbour (shutdown_delay with drain_timeout, a
+// health check's timeout with its interval, admin.listen with listen), is
+// not about what the file says. A failed value's scope is the record that
+// holds it ("server", "pools.orders.health_check"), or its whole route
+// ("routes[2]": strip_prefix is checked against match); a top-level value
+// that failed (listen, pools as a whole) scopes everything, since the rest
+// may refer to it ("unknown pool").
 func besides(found, read []error) []error {
+	var scopes []string
+	for _, e := range read {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			continue
+		}
+		sc := scopeOf(fe.Path)
+		if sc == "" {
+			return nil
+		}
+		scopes = append(scopes, sc)
+	}
 	var out []error
 	for _, e := range found {
 		var fe *FieldError
-		if errors.As(e, &fe) && underAny(fe.Path, read) {
+		if errors.As(e, &fe) && slices.ContainsFunc(scopes, func(sc string) bool { return under(fe.Path, sc) }) {
 			continue
 		}
 		out = append(out, e)
@@ -106,19 +124,23 @@ func besides(found, read []error) []error {
 	return out
 }
 
-// underAny reports whether path is the path of a problem of read, or under
-// one ("pools.orders.backends[0]" is under "pools.orders").
-func underAny(path string, read []error) bool {
-	for _, e := range read {
-		var fe *FieldError
-		if !errors.As(e, &fe) {
-			continue
-		}
-		if path == fe.Path || strings.HasPrefix(path, fe.Path+".") || strings.HasPrefix(path, fe.Path+"[") {
-			return true
+// scopeOf returns the scope of the key path of a value that failed (see
+// besides): "" for a top-level key.
+func scopeOf(path string) string {
+	if strings.HasPrefix(path, "routes[") {
+		if i := strings.IndexByte(path, ']'); i >= 0 {
+			return path[:i+1]
 		}
 	}
-	return false
+	if i := strings.LastIndexAny(path, ".["); i > 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// under reports whether path is scope or a key inside it.
+func under(path, scope string) bool {
+	return path == scope || strings.HasPrefix(path, scope+".") || strings.HasPrefix(path, scope+"[")
 }
 
 // doubts lists settings of a valid configuration that have no effect where

@@ -597,15 +597,38 @@ listen: nope
 server: {read_timeout: x}
 pools: {orders: {backends: [{addr: 127.0.0.1:9001}]}}
 routes: [{name: orders, pool: nope}]`, []string{
-			`server.read_timeout: invalid duration "x"`,
 			`listen: invalid address "nope": want host:port`,
 			`routes[0].pool: unknown pool "nope"`,
+			`server.read_timeout: invalid duration "x"`,
+		}},
+		// A failed value stands at its default: a rule comparing it with
+		// a neighbour would blame the neighbour for the default.
+		{"a neighbour is not compared with a failed value", minimal + "server: {drain_timeout: abc, shutdown_delay: 40s}", []string{
+			`server.drain_timeout: invalid duration "abc"`,
+		}},
+		{"nor in a health check", `
+pools: {orders: {health_check: {path: /h, interval: x, timeout: 2s}, backends: [{addr: 127.0.0.1:9001}]}}
+routes: [{name: orders, pool: orders}]`, []string{
+			`pools.orders.health_check.interval: invalid duration "x"`,
+		}},
+		{"a route's strip_prefix is not checked against a failed match", `
+pools: {orders: {backends: [{addr: 127.0.0.1:9001}]}}
+routes: [{name: orders, pool: orders, match: {path_prefix: [x]}, strip_prefix: /api}]`, []string{
+			`routes[0].match.path_prefix: expected a string, got a list`,
+		}},
+		{"a top-level value that failed silences the rest", `
+listen: [127.0.0.1:9901]
+admin: {listen: 127.0.0.1:8080}
+pools: [orders]
+routes: [{name: orders, pool: orders}]`, []string{
+			`listen: expected a string, got a list`,
+			`pools: expected a mapping, got a list`,
 		}},
 		{"a pool with a bad value still exists for its routes", `
 pools: {orders: {health_check: {rise: many}, backends: [{addr: 127.0.0.1:9001}, {addr: "127.0.0.1:0"}]}}
 routes: [{name: orders, pool: orders}, {name: orders, pool: orders}]`, []string{
-			`pools.orders.health_check.rise: invalid integer "many"`,
 			`pools.orders.backends[1].addr: invalid port "0" in address "127.0.0.1:0" (want 1-65535)`,
+			`pools.orders.health_check.rise: invalid integer "many"`,
 			`routes[1].name: duplicate route name "orders" (first at routes[0])`,
 		}},
 		{"nothing is said of a value left at its zero by a failure", `
