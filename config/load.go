@@ -177,9 +177,14 @@ func oneDocument(raw []byte) error {
 	}
 }
 
-// emptyDocument reports whether doc holds nothing but a null.
+// emptyDocument reports whether doc holds nothing but a null or an empty
+// mapping ("--- {}").
 func emptyDocument(doc *yaml.Node) bool {
-	return len(doc.Content) == 0 || (len(doc.Content) == 1 && doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null")
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return len(doc.Content) == 1 && (n.Kind == yaml.ScalarNode && n.Tag == "!!null" || n.Kind == yaml.MappingNode && len(n.Content) == 0)
 }
 
 // foldedKeys reports each mapping key of the YAML document raw that differs

@@ -351,6 +351,7 @@ func TestLoadRefusesASecondDocument(t *testing.T) {
 		{"one that begins with ---", "---\n" + minimal, ""},
 		{"a trailing ---", minimal + "---\n", ""},
 		{"a trailing --- and a comment", minimal + "---\n# the end\n", ""},
+		{"an empty mapping after it", minimal + "--- {}\n", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, tt.yaml))

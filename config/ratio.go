@@ -20,7 +20,7 @@ func ParseRatio(s string) (Ratio, error) {
 		t = strings.TrimSpace(strings.TrimSuffix(t, "%"))
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || t == "" || t[0] == '+' || t[0] == '-' && f != 0 {
+	if err != nil || t == "" || t[0] == '+' {
 		return 0, fmt.Errorf("invalid ratio %q (want a percentage such as \"20%%\" or a fraction such as 0.2)", s)
 	}
 	if pct {

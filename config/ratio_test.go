@@ -20,7 +20,7 @@ func TestRatioAcceptsPercentagesAndFractions(t *testing.T) {
 		{"100%", 1, ""},
 		{"150%", 0, "between 0% and 100%"},
 		{20, 0, "between 0% and 100%"},
-		{"-5%", 0, "invalid ratio"},
+		{"-5%", 0, "between 0% and 100%"}, // a percentage, out of range
 		{"%", 0, "invalid ratio"},
 		{"twenty", 0, "invalid ratio"},
 		{true, 0, "expected a ratio"},
