@@ -46,7 +46,13 @@ func (d *demoPorts) check() error {
 	if err := config.CheckListen(d.listen); err != nil {
 		return fmt.Errorf("-listen: %w", err)
 	}
-	return nil
+	// Well-formed is not enough: a host that does not resolve, or a port
+	// in use, would fail only after the demo's origins had started.
+	ln, err := net.Listen("tcp", d.listen)
+	if err != nil {
+		return fmt.Errorf("-listen: %w", err)
+	}
+	return ln.Close()
 }
 
 func (d *demoPorts) moves() bool { return d.offset != 0 || d.listen != "" }
@@ -148,12 +154,20 @@ func startDemoOrigins(cfg *config.Config, log *slog.Logger) (func(), error) {
 			o.Close()
 		}
 	}
+	for _, p := range cfg.Pools {
+		for _, b := range p.Backends {
+			if b.Addr == cfg.Listen {
+				return nil, fmt.Errorf("demo: the gateway's listen address %s is also a backend's: give -listen another port", b.Addr)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, p := range cfg.Pools {
 		for _, b := range p.Backends {
 			if seen[b.Addr] {
 				continue
 			}
+
 			seen[b.Addr] = true
 			o, err := origin.Start(origin.Options{Addr: b.Addr, CacheControl: "max-age=5"})
 			if err != nil {

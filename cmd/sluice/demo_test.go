@@ -129,14 +129,26 @@ func TestDemoHelpNamesTheDemo(t *testing.T) {
 
 func TestDemoRefusesABadListenBeforeStartingAnything(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
-	writeDemoConfig(t, cfg, testnet.FreeAddr(t), testnet.FreeAddr(t), []string{testnet.FreeAddr(t), testnet.FreeAddr(t)}, false)
+	backends := []string{testnet.FreeAddr(t), testnet.FreeAddr(t)}
+	writeDemoConfig(t, cfg, testnet.FreeAddr(t), testnet.FreeAddr(t), backends, false)
 
-	var stderr bytes.Buffer
-	err := run([]string{"demo", "-watch=false", "-listen", "bogus", "-c", cfg}, io.Discard, &stderr)
-	if err == nil || !strings.Contains(err.Error(), `-listen: invalid address "bogus": want host:port`) {
-		t.Errorf("error %v, want one naming -listen and its address", err)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(stderr.String(), "demo origin started") {
-		t.Errorf("origins were started before -listen was refused:\n%s", stderr.String())
+	defer busy.Close()
+	for _, tt := range []struct{ listen, want string }{
+		{"bogus", `-listen: invalid address "bogus": want host:port`},
+		{busy.Addr().String(), "-listen: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
+		{backends[1], "demo: the gateway's listen address " + backends[1] + " is also a backend's"},
+	} {
+		var stderr bytes.Buffer
+		err := run([]string{"demo", "-watch=false", "-listen", tt.listen, "-c", cfg}, io.Discard, &stderr)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("-listen %s: error %v, want one with %q", tt.listen, err, tt.want)
+		}
+		if strings.Contains(stderr.String(), "demo origin started") {
+			t.Errorf("-listen %s: origins were started before it was refused:\n%s", tt.listen, stderr.String())
+		}
 	}
 }
