@@ -51,17 +51,24 @@ func (p *problems) addErr(path string, err error) {
 
 func (p problems) join() error { return errors.Join(p...) }
 
-// flatten turns a tree of joined errors into its leaves, in order.
-func flatten(err error) []error {
-	if err == nil {
+// Problems returns the members of a tree of joined errors, in order: each
+// problem of a Load or Validate error on its own. A wrapper around a joined
+// list ("routes: " + the list) is looked through, since its members name
+// themselves; any other error is a member as it is.
+func Problems(err error) []error {
+	switch e := err.(type) {
+	case nil:
 		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
+	case interface{ Unwrap() []error }:
 		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
+		for _, m := range e.Unwrap() {
+			out = append(out, Problems(m)...)
 		}
 		return out
+	case interface{ Unwrap() error }:
+		if inner, ok := e.Unwrap().(interface{ Unwrap() []error }); ok {
+			return Problems(inner.(error))
+		}
 	}
 	return []error{err}
 }

@@ -71,7 +71,7 @@ func Load(path string) (*Config, error) {
 
 	cfg := Default()
 	whole, err := decode(v.AllSettings(), &cfg)
-	p = append(p, flatten(err)...)
+	p = append(p, Problems(err)...)
 	if len(p) == 0 {
 		cfg.complete()
 		if err := cfg.Validate(); err != nil {
@@ -84,7 +84,7 @@ func Load(path string) (*Config, error) {
 	// is wrong with the rest, all in the order of their key paths.
 	if whole {
 		cfg.complete()
-		p = append(p, besides(flatten(cfg.Validate()), p)...)
+		p = append(p, besides(Problems(cfg.Validate()), p)...)
 	}
 	sortByPath(p)
 	return nil, nameVariables(p.join())
@@ -243,7 +243,7 @@ func nameVariables(err error) error {
 			byKey[key] = name
 		}
 	}
-	for _, e := range flatten(err) {
+	for _, e := range Problems(err) {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			key, _, _ := strings.Cut(fe.Path, "[") // an element of a list

@@ -34,7 +34,7 @@ func writeConfig(t *testing.T, content string) string {
 // messages returns the message of every problem in err, in order.
 func messages(err error) []string {
 	var out []string
-	for _, e := range flatten(err) {
+	for _, e := range Problems(err) {
 		out = append(out, e.Error())
 	}
 	return out

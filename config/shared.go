@@ -132,7 +132,7 @@ func (c *Config) validateRateLimits(p *problems) {
 // The option packages report the key inside their section as a FieldError;
 // the path from the file's root is ours to add.
 func addFieldErrors(p *problems, prefix string, err error) {
-	for _, e := range flatten(err) {
+	for _, e := range Problems(err) {
 		var ce *cache.FieldError
 		var re *ratelimit.FieldError
 		switch {

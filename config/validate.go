@@ -226,7 +226,7 @@ func (c *Config) validatePools(p *problems) {
 			p.add(prefix, "pool name must not be empty")
 		}
 		o := c.Pools[name]
-		for _, err := range flatten(o.Validate()) {
+		for _, err := range Problems(o.Validate()) {
 			// balancer names the key inside the pool; the path from the
 			// file's root is ours to add.
 			var fe *balancer.FieldError

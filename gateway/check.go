@@ -56,7 +56,7 @@ func Check(cfg *config.Config) (warnings []string, err error) {
 // ("routes[2].match.host: ..."). Other problems are kept as they are.
 func withKeyPaths(err error) error {
 	var out []error
-	for _, e := range leaves(err) {
+	for _, e := range config.Problems(err) {
 		var re *route.Error
 		if errors.As(e, &re) {
 			out = append(out, routeProblem(re))
@@ -74,23 +74,4 @@ func routeProblem(e *route.Error) *config.FieldError {
 		path += "." + e.Key
 	}
 	return &config.FieldError{Path: path, Err: e.Err}
-}
-
-// leaves flattens a tree of joined errors into its members. A wrapper around
-// a joined list ("routes: " + the list) is looked through: its members name
-// themselves.
-func leaves(err error) []error {
-	switch e := err.(type) {
-	case interface{ Unwrap() []error }:
-		var out []error
-		for _, c := range e.Unwrap() {
-			out = append(out, leaves(c)...)
-		}
-		return out
-	case interface{ Unwrap() error }:
-		if inner, ok := e.Unwrap().(interface{ Unwrap() []error }); ok {
-			return leaves(inner.(error))
-		}
-	}
-	return []error{err}
 }
