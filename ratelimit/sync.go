@@ -275,7 +275,7 @@ func (g *Global) exchangeBatch(now time.Time, heartbeat bool, batch []item) (ali
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// Redis restarted or flushed its scripts: load it and redo the
 		// scripts that did not run.
-		if err = leaseScript.Load(ctx, g.rdb).Err(); err != nil {
+		if err = g.await(ctx, func() error { return leaseScript.Load(ctx, g.rdb).Err() }); err != nil {
 			return 0, err
 		}
 		pipe = g.rdb.Pipeline()
@@ -321,11 +321,22 @@ func (g *Global) heartbeat(ctx context.Context, pipe redis.Pipeliner, now time.T
 // heartbeat: 10 intervals, at least a second.
 func (g *Global) aliveFor() time.Duration { return max(10*g.interval, time.Second) }
 
-// exec runs pipe, waiting at most until ctx ends: a client whose own
-// timeouts are longer (go-redis ignores context deadlines unless
-// ContextTimeoutEnabled) cannot hold the loop. A pipeline given up on keeps
-// running on its own, and no new one starts before it ends.
+// exec runs pipe, waiting at most until ctx ends (await).
 func (g *Global) exec(ctx context.Context, pipe redis.Pipeliner) error {
+	return g.await(ctx, func() error {
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+}
+
+// await makes a Redis call, waiting at most until ctx ends: a client whose
+// own timeouts are longer (go-redis ignores context deadlines unless
+// ContextTimeoutEnabled) cannot hold the loop. Every call of the loop goes
+// through it, the script's load too: made directly, a load that met a
+// Redis stopping under it held the loop for the client's read timeout. A
+// call given up on keeps running on its own, and no new one starts before
+// it ends.
+func (g *Global) await(ctx context.Context, call func() error) error {
 	st := g.st
 	if st.inflight != nil {
 		select {
@@ -338,7 +349,7 @@ func (g *Global) exec(ctx context.Context, pipe redis.Pipeliner) error {
 	done := make(chan struct{})
 	var err error
 	go func() {
-		_, err = pipe.Exec(ctx)
+		err = call()
 		close(done)
 	}()
 	select {
