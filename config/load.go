@@ -42,12 +42,11 @@ func Load(path string) (*Config, error) {
 		return nil, err // already "open <path>: <reason>"
 	}
 	var p problems
-	if err := foldedKeys(&p, raw); err != nil {
+	doc, err := oneDocument(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := oneDocument(raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
+	foldedKeys(&p, doc)
 
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))
 	v.SetConfigType("yaml")
@@ -143,36 +142,26 @@ func under(path, scope string) bool {
 	return path == scope || strings.HasPrefix(path, scope+".") || strings.HasPrefix(path, scope+"[")
 }
 
-// doubts lists settings of a valid configuration that have no effect where
-// they are, which usually means the operator meant something else.
-func (c *Config) doubts() []string {
-	var out []string
-	for i, r := range c.Routes {
-		if r.Tunnel != (Tunnel{}) && len(r.Upgrade) == 0 {
-			out = append(out, fmt.Sprintf("routes[%d].tunnel: the route has no upgrade, so it opens no tunnel: these settings have no effect", i))
-		}
-		if r.RateLimitHeaders && len(r.RateLimits) == 0 {
-			out = append(out, fmt.Sprintf("routes[%d].rate_limit_headers: the route has no rate_limits, so there is nothing to report: no header is added", i))
-		}
-	}
-	return out
-}
-
-// oneDocument refuses a file with more than one YAML document: only the
-// first is read, so a second one, after a "---" line (two files pasted
-// together, or an override appended), would be ignored without a word.
-// An empty document after a trailing "---" is harmless.
-func oneDocument(raw []byte) error {
+// oneDocument parses raw, the YAML file, and returns its document. It
+// refuses a file with more than one: only the first is read, so a second
+// one, after a "---" line (two files pasted together, or an override
+// appended), would be ignored without a word. An empty document after a
+// trailing "---" is harmless. An empty file is an empty document.
+func oneDocument(raw []byte) (*yaml.Node, error) {
 	d := yaml.NewDecoder(bytes.NewReader(raw))
+	first := new(yaml.Node)
 	for i := 0; ; i++ {
-		var doc yaml.Node
-		switch err := d.Decode(&doc); {
+		doc := first
+		if i > 0 {
+			doc = new(yaml.Node)
+		}
+		switch err := d.Decode(doc); {
 		case errors.Is(err, io.EOF):
-			return nil
+			return first, nil
 		case err != nil:
-			return err
-		case i > 0 && !emptyDocument(&doc):
-			return fmt.Errorf("line %d: a second YAML document; only the first is read, so everything in one document, please (no \"---\" between settings)", doc.Line)
+			return nil, err
+		case i > 0 && !emptyDocument(doc):
+			return nil, fmt.Errorf("line %d: a second YAML document; only the first is read, so everything in one document, please (no \"---\" between settings)", doc.Line)
 		}
 	}
 }
@@ -187,16 +176,11 @@ func emptyDocument(doc *yaml.Node) bool {
 	return len(doc.Content) == 1 && (n.Kind == yaml.ScalarNode && n.Tag == "!!null" || n.Kind == yaml.MappingNode && len(n.Content) == 0)
 }
 
-// foldedKeys reports each mapping key of the YAML document raw that differs
+// foldedKeys reports each mapping key of the YAML document doc that differs
 // from an earlier key of the same mapping only in case. Viper folds keys to
 // lower case, so one of the two would silently replace the other: pools
-// "Orders" and "orders" would become one pool. It returns an error only when
-// raw is not YAML.
-func foldedKeys(p *problems, raw []byte) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return err
-	}
+// "Orders" and "orders" would become one pool.
+func foldedKeys(p *problems, doc *yaml.Node) {
 	var walk func(path string, n *yaml.Node)
 	walk = func(path string, n *yaml.Node) {
 		switch n.Kind {
@@ -229,8 +213,7 @@ func foldedKeys(p *problems, raw []byte) error {
 		// Aliases are not followed: their target is checked where it is
 		// defined, and following them could loop.
 	}
-	walk("", &doc)
-	return nil
+	walk("", doc)
 }
 
 // nameVariables sets Env on each FieldError of err whose value came from a

@@ -238,3 +238,18 @@ func (c *Config) validatePools(p *problems) {
 		}
 	}
 }
+
+// doubts lists settings of a valid configuration that have no effect where
+// they are, which usually means the operator meant something else.
+func (c *Config) doubts() []string {
+	var out []string
+	for i, r := range c.Routes {
+		if r.Tunnel != (Tunnel{}) && len(r.Upgrade) == 0 {
+			out = append(out, fmt.Sprintf("routes[%d].tunnel: the route has no upgrade, so it opens no tunnel: these settings have no effect", i))
+		}
+		if r.RateLimitHeaders && len(r.RateLimits) == 0 {
+			out = append(out, fmt.Sprintf("routes[%d].rate_limit_headers: the route has no rate_limits, so there is nothing to report: no header is added", i))
+		}
+	}
+	return out
+}
